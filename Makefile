@@ -1,0 +1,36 @@
+# Retarget: `make run` starts the app with demo data; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+DEV_ENV := DEBUG=1
+
+.PHONY: run test bench chaos install install-dev clean
+
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is required")'
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(PY)
+	$(PIP) install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
+	$(PIP) install --quiet -r requirements-dev.txt
+	@touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+run: install
+	$(DEV_ENV) $(PY) manage.py migrate --no-input
+	$(DEV_ENV) $(PY) manage.py collectstatic --no-input --verbosity 0
+	$(DEV_ENV) $(PY) manage.py demo_data
+	$(DEV_ENV) bash scripts/run-dev.sh
+
+test: install-dev
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf var/ .pytest_cache

@@ -1,0 +1,264 @@
+"""Contacts, the append-only consent ledger, the current consent state, suppression and audit."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+
+class Tag(models.Model):
+    name = models.SlugField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Contact(models.Model):
+    """One person, identified by one phone number in E.164."""
+
+    # Null only after erasure: the number is gone, the row keeps statistics intact.
+    phone = models.CharField(max_length=20, unique=True, null=True, blank=True, help_text="E.164, e.g. +4915123456789")
+    # HMAC of the phone (see consent.services.suppression_hash): joins contacts to suppressions in SQL.
+    phone_hash = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    wa_id = models.CharField("WhatsApp id", max_length=20, blank=True, db_index=True)
+    name = models.CharField(max_length=200, blank=True)
+    language = models.CharField(max_length=15, blank=True, help_text="Template language code, e.g. en_US or de")
+    time_zone = models.CharField(max_length=64, default="UTC")
+    country = models.CharField(max_length=2, blank=True, db_index=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="contacts")
+    last_inbound_at = models.DateTimeField(null=True, blank=True, help_text="Opens the 24-hour service window")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    erased_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        if self.erased_at:
+            return f"erased contact #{self.pk}"
+        return f"{self.name} ({self.phone})" if self.name else str(self.phone)
+
+    def service_window_open(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.last_inbound_at is not None and now - self.last_inbound_at < timezone.timedelta(hours=24)
+
+    def service_window_closes_at(self):
+        return self.last_inbound_at + timezone.timedelta(hours=24) if self.last_inbound_at else None
+
+
+class Purpose(models.Model):
+    """What a consent is for. ``marketing`` is created by a migration; more can be added."""
+
+    MARKETING = "marketing"
+
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ConsentAction(models.TextChoices):
+    OPT_IN = "opt_in", "Opt-in"
+    OPT_OUT = "opt_out", "Opt-out"
+
+
+class ConsentSource(models.TextChoices):
+    WEB_FORM = "web_form", "Web form"
+    CHECKOUT = "checkout", "Checkout"
+    API = "api", "API"
+    IMPORT = "import", "Import"
+    INBOUND_KEYWORD = "inbound_keyword", "Inbound keyword"
+    OPTOUT_BUTTON = "optout_button", "Opt-out button"
+    UNSUBSCRIBE_LINK = "unsubscribe_link", "Unsubscribe link"
+    SUPPORT = "support", "Support"
+    PLATFORM = "platform", "WhatsApp platform"
+    ERASURE = "erasure", "Erasure request"
+
+
+# Sources through which only the person themselves can act: these may lift a suppression.
+SELF_SERVICE_SOURCES = frozenset({ConsentSource.WEB_FORM, ConsentSource.INBOUND_KEYWORD, ConsentSource.CHECKOUT})
+
+
+class AppendOnlyError(Exception):
+    pass
+
+
+class ConsentEvent(models.Model):
+    """One opt-in or opt-out, with its evidence. Never updated or deleted by the application.
+
+    ``entry_hash`` chains each event to the one before it (``previous_hash``), so an edit made
+    behind the application's back is found by ``manage.py verify_consent_ledger``. Personal
+    evidence (IP, user agent, page URL, note) enters the chain through ``personal_digest`` so that
+    erasure can blank it without breaking the chain.
+    """
+
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="consent_events")
+    purpose = models.ForeignKey(Purpose, on_delete=models.PROTECT, related_name="+")
+    action = models.CharField(max_length=10, choices=ConsentAction.choices)
+    source = models.CharField(max_length=20, choices=ConsentSource.choices)
+    occurred_at = models.DateTimeField()
+    recorded_at = models.DateTimeField(default=timezone.now)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    recorded_via = models.CharField(max_length=40, blank=True, help_text="e.g. api token, admin, webhook")
+    notice_text = models.TextField(blank=True, help_text="The exact wording the person was shown")
+    notice_version = models.CharField(max_length=40, blank=True)
+    page_url = models.URLField(max_length=500, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+    note = models.TextField(blank=True)
+    personal_digest = models.CharField(max_length=64, editable=False)
+    previous_hash = models.CharField(max_length=64, editable=False)
+    entry_hash = models.CharField(max_length=64, unique=True, editable=False)
+    evidence_erased_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["contact", "purpose", "-occurred_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} ({self.get_source_display()}) {self.occurred_at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None and not getattr(self, "_allow_erasure_update", False):
+            raise AppendOnlyError("Consent events are append-only; record a new event instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any):
+        raise AppendOnlyError("Consent events are append-only and cannot be deleted.")
+
+    def compute_personal_digest(self) -> str:
+        personal = [self.page_url, self.ip_address or "", self.user_agent, self.note]
+        return hashlib.sha256(json.dumps(personal).encode()).hexdigest()
+
+    def compute_hash(self) -> str:
+        body = {
+            "contact": self.contact_id,
+            "purpose": self.purpose_id,
+            "action": self.action,
+            "source": self.source,
+            "occurred_at": self.occurred_at.isoformat(),
+            "recorded_at": self.recorded_at.isoformat(),
+            "recorded_by": self.recorded_by_id,
+            "recorded_via": self.recorded_via,
+            "notice_text": self.notice_text,
+            "notice_version": self.notice_version,
+            "personal_digest": self.personal_digest,
+        }
+        payload = self.previous_hash + json.dumps(body, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class LedgerHead(models.Model):
+    """The single row holding the newest hash; locking it serialises appends to the chain."""
+
+    last_hash = models.CharField(max_length=64, default="0" * 64)
+
+
+class ConsentStatus(models.TextChoices):
+    OPTED_IN = "opted_in", "Opted in"
+    OPTED_OUT = "opted_out", "Opted out"
+    NONE = "none", "No consent"
+
+
+class ConsentState(models.Model):
+    """Current consent per contact and purpose, written in the same transaction as the ledger event."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consent_states")
+    purpose = models.ForeignKey(Purpose, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=10, choices=ConsentStatus.choices)
+    since = models.DateTimeField()
+    last_event = models.ForeignKey(ConsentEvent, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["contact", "purpose"], name="one_consent_state_per_purpose")]
+        indexes = [models.Index(fields=["purpose", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.purpose}: {self.get_status_display()}"
+
+
+class Suppression(models.Model):
+    """A number that must not be messaged: an HMAC of its E.164 form, so it survives erasure."""
+
+    number_hash = models.CharField(max_length=64, unique=True)
+    source = models.CharField(max_length=20, choices=ConsentSource.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+    lifted_at = models.DateTimeField(null=True, blank=True, help_text="Set when the person opted in again themselves")
+
+    def __str__(self) -> str:
+        return f"suppression {self.number_hash[:12]}… ({'lifted' if self.lifted_at else 'active'})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.lifted_at is None
+
+
+class OptInForm(models.Model):
+    """A hosted opt-in page at /optin/<slug>/ and the versioned notice it shows."""
+
+    slug = models.SlugField(unique=True)
+    business_name = models.CharField(max_length=200)
+    message_description = models.CharField(max_length=300, help_text="What messages people will get, e.g. 'offers and news'")
+    frequency = models.CharField(max_length=100, help_text="How often, e.g. 'up to 4 messages a month'")
+    privacy_policy_url = models.URLField()
+    notice_text = models.TextField(
+        help_text="Shown beside the checkbox and stored with each opt-in. Changing it requires a new version."
+    )
+    notice_version = models.CharField(max_length=40)
+    purpose = models.ForeignKey(Purpose, on_delete=models.PROTECT, related_name="+")
+    is_active = models.BooleanField(default=True)
+    double_opt_in = models.BooleanField(
+        default=False, help_text="Consent becomes active only after the person confirms on WhatsApp"
+    )
+    confirmation_template = models.CharField(max_length=200, blank=True)
+    confirmation_template_language = models.CharField(max_length=15, blank=True, default="en_US")
+
+    def __str__(self) -> str:
+        return f"{self.business_name} ({self.slug})"
+
+    def clean(self) -> None:
+        if self.double_opt_in and not self.confirmation_template:
+            raise ValidationError({"confirmation_template": "Double opt-in needs a confirmation template."})
+
+
+class AuditEntry(models.Model):
+    """Who did what, when, from where. Written by services; read-only everywhere."""
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor_label = models.CharField(max_length=150, blank=True, help_text="e.g. 'api token of alice', 'webhook'")
+    action = models.CharField(max_length=60, db_index=True)
+    object_type = models.CharField(max_length=60, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label or self.actor} {self.action}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise AppendOnlyError("Audit entries cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any):
+        raise AppendOnlyError("Audit entries cannot be deleted.")

@@ -1,0 +1,64 @@
+"""Phone numbers: parsing to E.164 with libphonenumber, and time zones derived from a number."""
+
+from __future__ import annotations
+
+import phonenumbers
+from django.conf import settings
+from phonenumbers import timezone as phone_timezones
+
+
+class InvalidPhoneNumber(ValueError):
+    """A phone number that cannot be read or is not a possible number; the message says why."""
+
+
+_REASONS = {
+    phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "the country code is unknown",
+    phonenumbers.ValidationResult.TOO_SHORT: "it is too short",
+    phonenumbers.ValidationResult.TOO_LONG: "it is too long",
+    phonenumbers.ValidationResult.INVALID_LENGTH: "it has the wrong number of digits for its country",
+}
+
+
+def phone_parse(raw: str, *, region: str | None = None) -> phonenumbers.PhoneNumber:
+    text = (raw or "").strip()
+    if not text:
+        raise InvalidPhoneNumber("A phone number is required.")
+    region = region or settings.PHONE_DEFAULT_REGION
+    # WhatsApp ids and CSV exports often carry international numbers without the leading +.
+    if not text.startswith(("+", "00")) and region is None and text.isdigit():
+        text = "+" + text
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
+            raise InvalidPhoneNumber(
+                f"{raw!r} has no country code: write it as +<country code><number>"
+                " (or set PHONE_DEFAULT_REGION for national numbers)."
+            ) from None
+        raise InvalidPhoneNumber(f"{raw!r} is not a phone number.") from None
+    possible = phonenumbers.is_possible_number_with_reason(number)
+    if possible not in (phonenumbers.ValidationResult.IS_POSSIBLE, phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY):
+        raise InvalidPhoneNumber(f"{raw!r} is not a valid phone number: {_REASONS.get(possible, 'it is not possible')}.")
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidPhoneNumber(f"{raw!r} is not a valid phone number for its country.")
+    return number
+
+
+def phone_normalize(raw: str, *, region: str | None = None) -> str:
+    """Return ``raw`` in E.164 (``+4915123456789``) or raise InvalidPhoneNumber with the reason."""
+    return phonenumbers.format_number(phone_parse(raw, region=region), phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_time_zone(e164: str) -> str:
+    """The number's time zone when its region has exactly one useful answer, else UTC."""
+    zones = [z for z in phone_timezones.time_zones_for_number(phonenumbers.parse(e164)) if z != "Etc/Unknown"]
+    return zones[0] if zones else "UTC"
+
+
+def phone_country(e164: str) -> str:
+    return phonenumbers.region_code_for_number(phonenumbers.parse(e164)) or ""
+
+
+def phone_to_wa_id(e164: str) -> str:
+    """WhatsApp's form of a number: digits only, no +."""
+    return e164.lstrip("+")

@@ -1,0 +1,42 @@
+"""Reads of the consent domain shared by the API, the admin and the sending pipeline."""
+
+from __future__ import annotations
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from consent.models import ConsentState, ConsentStatus, Contact, Purpose, Suppression
+from consent.phones import InvalidPhoneNumber, phone_normalize
+
+
+def contact_find_by_phone(raw: str) -> Contact | None:
+    """The contact for a number typed in any format, or None (also for an unreadable number)."""
+    try:
+        e164 = phone_normalize(raw)
+    except InvalidPhoneNumber:
+        return None
+    return Contact.objects.filter(phone=e164).first()
+
+
+def contact_consent_status(contact: Contact, purpose: str = Purpose.MARKETING) -> str:
+    state = ConsentState.objects.filter(contact=contact, purpose__code=purpose).only("status").first()
+    return state.status if state else ConsentStatus.NONE
+
+
+def active_opt_in_q(purpose: str = Purpose.MARKETING, contact_ref: str = "pk") -> Exists:
+    """SQL condition: the contact at ``contact_ref`` has an active opt-in for ``purpose`` now."""
+    return Exists(
+        ConsentState.objects.filter(
+            contact_id=OuterRef(contact_ref), purpose__code=purpose, status=ConsentStatus.OPTED_IN
+        )
+    )
+
+
+def suppressed_q(phone_hash_ref: str = "phone_hash") -> Exists:
+    """SQL condition: the number at ``phone_hash_ref`` is on the active suppression list."""
+    return Exists(Suppression.objects.filter(number_hash=OuterRef(phone_hash_ref), lifted_at__isnull=True))
+
+
+def contacts_marketable(queryset: QuerySet[Contact] | None = None, purpose: str = Purpose.MARKETING) -> QuerySet[Contact]:
+    """Contacts that may receive a marketing message right now: opted in, not suppressed, not erased."""
+    queryset = queryset if queryset is not None else Contact.objects.all()
+    return queryset.filter(active_opt_in_q(purpose), ~suppressed_q(), Q(erased_at__isnull=True), phone__isnull=False)

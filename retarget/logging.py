@@ -1,0 +1,30 @@
+"""Log filter that masks phone numbers so logs never carry personal data."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+# Seven or more digits, optionally led by + and broken by spaces, dots or dashes.
+_PHONE_RE = re.compile(r"\+?\d[\d\s.\-]{5,}\d")
+
+
+def mask_phone(text: str) -> str:
+    """Keep the last two digits of each phone-like run: ``+4915123456789`` -> ``+***********89``."""
+
+    def _mask(match: re.Match[str]) -> str:
+        digits = re.sub(r"\D", "", match.group(0))
+        if len(digits) < 7:
+            return match.group(0)
+        return ("+" if match.group(0).startswith("+") else "") + "*" * (len(digits) - 2) + digits[-2:]
+
+    return _PHONE_RE.sub(_mask, text)
+
+
+class MaskPhoneNumbersFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_phone(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Starts the web server, a Celery worker and beat together; one Ctrl-C stops them all.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+mkdir -p var/log
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  echo
+  echo "Stopping..."
+  kill "${pids[@]}" 2>/dev/null || true
+  wait 2>/dev/null || true
+}
+trap stop INT TERM EXIT
+
+$PY -m celery -A retarget worker --loglevel=INFO --concurrency=2 >var/log/worker.log 2>&1 &
+pids+=($!)
+$PY -m celery -A retarget beat --loglevel=INFO >var/log/beat.log 2>&1 &
+pids+=($!)
+$PY manage.py runserver 127.0.0.1:8000 --noreload &
+pids+=($!)
+
+echo "Retarget is running at http://127.0.0.1:8000/admin/  (API docs: http://127.0.0.1:8000/api/docs/)"
+echo "Worker and beat logs: var/log/. Press Ctrl-C to stop everything."
+wait -n "${pids[@]}"

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+
+SERVICE_MISSING = "service missing:"
+
+
+def _uses_postgres() -> bool:
+    return settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("postgres") and not _uses_postgres():
+            item.add_marker(pytest.mark.skip(reason=f"{SERVICE_MISSING} PostgreSQL (set DATABASE_URL)"))
+        if item.get_closest_marker("redis") and not settings.REDIS_URL:
+            item.add_marker(pytest.mark.skip(reason=f"{SERVICE_MISSING} Redis (set REDIS_URL)"))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    missing = [
+        rep for rep in terminalreporter.stats.get("skipped", []) if SERVICE_MISSING in str(getattr(rep, "longrepr", ""))
+    ]
+    if missing:
+        terminalreporter.write_line(f"{len(missing)} tests skipped because PostgreSQL or Redis is missing", yellow=True)
+
+
+def _user(username: str, *groups: str, **extra) -> User:
+    user = User.objects.create_user(username=username, password="pw-" + username, is_staff=True, **extra)
+    for name in groups:
+        user.groups.add(Group.objects.get(name=name))
+    return user
+
+
+@pytest.fixture
+def marketer(db) -> User:
+    return _user("mara", "Marketer")
+
+
+@pytest.fixture
+def approver(db) -> User:
+    return _user("abe", "Approver")
+
+
+@pytest.fixture
+def support(db) -> User:
+    return _user("sue", "Support")
+
+
+@pytest.fixture
+def outsider(db) -> User:
+    """A logged-in account with no role: every protected page and endpoint must refuse it."""
+    return User.objects.create_user(username="otto", password="pw-otto")
