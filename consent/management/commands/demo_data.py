@@ -12,7 +12,7 @@ DEMO_CONTACTS = [
     ("+4915123456701", "Ana", "de", {"city": "Berlin"}, ["vip"]),
     ("+4915123456702", "Ben", "de", {"city": "Hamburg"}, []),
     ("+14155550103", "Cleo", "en_US", {"city": "San Francisco"}, ["vip"]),
-    ("+447700900104", "Dev", "en_GB", {"city": "London"}, []),
+    ("+447911123104", "Dev", "en_GB", {"city": "London"}, []),
     ("+34612345105", "Eva", "es", {"city": "Madrid"}, []),
 ]
 
