@@ -75,7 +75,8 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
 
 def env_url(name: str, default: str = "", *, schemes: tuple[str, ...]) -> str:
     """A URL whose scheme is one of ``schemes``; empty means "not set"."""
-    value = env_str(name, default).strip()
+    # An empty value counts as unset, so `DATABASE_URL= make run` still means "the default".
+    value = env_str(name).strip() or default
     if not value:
         return ""
     scheme, sep, rest = value.partition("://")
