@@ -20,6 +20,13 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
 	$(PIP) install --quiet -r requirements-dev.txt
 	@touch $@
 
+# Browser tests drive Debian's Chromium (test tools' own browser downloads are not used).
+CHROMIUM ?= /usr/bin/chromium
+$(CHROMIUM):
+	@echo "Installing Debian's chromium for the browser tests"
+	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	 else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi
+
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
@@ -29,7 +36,7 @@ run: install
 	$(DEV_ENV) $(PY) manage.py demo_data
 	$(DEV_ENV) bash scripts/run-dev.sh
 
-test: install-dev
+test: install-dev $(CHROMIUM)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -90,6 +90,9 @@ def suppression_hash(e164: str) -> str:
 
 
 def purpose_get(code: str) -> Purpose:
+    if code == Purpose.MARKETING:
+        # Built in: seeded by a migration, recreated if a flush (e.g. a transactional test) removed it.
+        return Purpose.objects.get_or_create(code=code, defaults={"name": "Marketing"})[0]
     try:
         return Purpose.objects.get(code=code)
     except Purpose.DoesNotExist:

@@ -30,7 +30,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 def _user(username: str, *groups: str, **extra) -> User:
     user = User.objects.create_user(username=username, password="pw-" + username, is_staff=True, **extra)
     for name in groups:
-        user.groups.add(Group.objects.get(name=name))
+        # get_or_create: transactional tests flush the groups the migration created.
+        user.groups.add(Group.objects.get_or_create(name=name)[0])
     return user
 
 
