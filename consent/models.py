@@ -43,6 +43,7 @@ class Contact(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("import_contacts", "Can import contacts from a CSV file")]
 
     def __str__(self) -> str:
         if self.erased_at:
@@ -111,8 +112,9 @@ class ConsentEvent(models.Model):
     source = models.CharField(max_length=20, choices=ConsentSource.choices)
     occurred_at = models.DateTimeField()
     recorded_at = models.DateTimeField(default=timezone.now)
+    # PROTECT: the id is part of the hash, so nulling it would break the chain. Deactivate such users instead.
     recorded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     recorded_via = models.CharField(max_length=40, blank=True, help_text="e.g. api token, admin, webhook")
     notice_text = models.TextField(blank=True, help_text="The exact wording the person was shown")
@@ -232,8 +234,18 @@ class OptInForm(models.Model):
         return f"{self.business_name} ({self.slug})"
 
     def clean(self) -> None:
+        errors = {}
         if self.double_opt_in and not self.confirmation_template:
-            raise ValidationError({"confirmation_template": "Double opt-in needs a confirmation template."})
+            errors["confirmation_template"] = "Double opt-in needs a confirmation template."
+        if self.pk is not None:
+            saved = OptInForm.objects.filter(pk=self.pk).values("notice_text", "notice_version").first()
+            if saved and saved["notice_text"] != self.notice_text and saved["notice_version"] == self.notice_version:
+                errors["notice_version"] = (
+                    f"You changed the notice text, so give it a new version (it is still {self.notice_version!r}): "
+                    "opt-ins are stored with their version, and each version must stand for exactly one wording."
+                )
+        if errors:
+            raise ValidationError(errors)
 
 
 class AuditEntry(models.Model):

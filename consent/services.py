@@ -1,22 +1,26 @@
 """Writes of the consent domain: contacts, consent events, suppression, audit.
 
-Every consent change goes through ``consent_record`` so the ledger, the current state and the
-suppression list change together in one transaction.
+Every consent change goes through ``consent_record_many`` (``consent_record`` is its one-event
+form) so the ledger, the current state and the suppression list change together in one transaction.
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import hmac
+import ipaddress
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
+from django.utils.ipv6 import clean_ipv6_address
 
 from consent.models import (
     SELF_SERVICE_SOURCES,
@@ -28,6 +32,7 @@ from consent.models import (
     ConsentStatus,
     Contact,
     LedgerHead,
+    OptInForm,
     Purpose,
     Suppression,
     Tag,
@@ -36,9 +41,21 @@ from consent.phones import phone_country, phone_normalize, phone_time_zone, phon
 
 logger = logging.getLogger(__name__)
 
+SUPPRESSED_NUMBER_MESSAGE = (
+    "This number opted out earlier. Only the person can opt in again (WhatsApp START reply or the opt-in page)."
+)
+
 
 class ConsentRefused(ValueError):
-    """A consent change the rules do not allow; the message says why."""
+    """A consent change the rules do not allow; the message says why.
+
+    ``field`` names the input at fault (``phone``, ``source``, ``evidence.notice_text``...) so an
+    interface can show the message next to it; it is empty when no single input is to blame.
+    """
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -70,18 +87,38 @@ class Evidence:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def audit_record(
+@dataclass(frozen=True)
+class ConsentChange:
+    """One opt-in or opt-out to append to the ledger (see ``consent_record_many``)."""
+
+    contact: Contact
+    action: str
+    source: str
+    purpose: str = Purpose.MARKETING
+    evidence: Evidence = field(default_factory=Evidence)
+    occurred_at: datetime | None = None
+
+
+def _audit_entry(
     *, actor: Actor, action: str, object_type: str = "", object_id: Any = "", details: dict[str, Any] | None = None
 ) -> AuditEntry:
-    return AuditEntry.objects.create(
+    return AuditEntry(
         actor=actor.user if actor.user and actor.user.pk else None,
-        actor_label=actor.display,
+        actor_label=actor.display[:150],
         action=action,
         object_type=object_type,
         object_id=str(object_id or ""),
-        ip_address=actor.ip_address,
+        ip_address=actor.ip_address or None,
         details=details or {},
     )
+
+
+def audit_record(
+    *, actor: Actor, action: str, object_type: str = "", object_id: Any = "", details: dict[str, Any] | None = None
+) -> AuditEntry:
+    entry = _audit_entry(actor=actor, action=action, object_type=object_type, object_id=object_id, details=details)
+    entry.save()
+    return entry
 
 
 def suppression_hash(e164: str) -> str:
@@ -90,14 +127,25 @@ def suppression_hash(e164: str) -> str:
 
 
 def purpose_get(code: str) -> Purpose:
-    if code == Purpose.MARKETING:
-        # Built in: seeded by a migration, recreated if a flush (e.g. a transactional test) removed it.
-        return Purpose.objects.get_or_create(code=code, defaults={"name": "Marketing"})[0]
     try:
         return Purpose.objects.get(code=code)
     except Purpose.DoesNotExist:
-        known = ", ".join(Purpose.objects.values_list("code", flat=True))
-        raise ConsentRefused(f"Unknown purpose {code!r}; known purposes: {known}.") from None
+        raise _unknown_purpose(code) from None
+
+
+def _unknown_purpose(code: str) -> ConsentRefused:
+    known = ", ".join(Purpose.objects.values_list("code", flat=True))
+    return ConsentRefused(f"Unknown purpose {code!r}; known purposes: {known}.", field="purpose")
+
+
+def contact_phone_fields(e164: str, *, time_zone: str | None = None, wa_id: str | None = None) -> dict[str, str]:
+    """The fields of a new contact that follow from its number (hash, WhatsApp id, country, time zone)."""
+    return {
+        "phone_hash": suppression_hash(e164),
+        "wa_id": wa_id or phone_to_wa_id(e164),
+        "country": phone_country(e164),
+        "time_zone": time_zone or phone_time_zone(e164),
+    }
 
 
 @transaction.atomic
@@ -119,10 +167,7 @@ def contact_upsert(
     contact, created = Contact.objects.select_for_update().get_or_create(
         phone=e164,
         defaults={
-            "phone_hash": suppression_hash(e164),
-            "wa_id": wa_id or phone_to_wa_id(e164),
-            "country": phone_country(e164),
-            "time_zone": time_zone or phone_time_zone(e164),
+            **contact_phone_fields(e164, time_zone=time_zone, wa_id=wa_id),
             "name": name or "",
             "language": language or "",
             "attributes": attributes or {},
@@ -158,14 +203,209 @@ def number_is_suppressed(e164: str) -> bool:
     return Suppression.objects.filter(number_hash=suppression_hash(e164), lifted_at__isnull=True).exists()
 
 
-def _suppress(e164: str, *, source: str) -> None:
-    number_hash = suppression_hash(e164)
-    updated = Suppression.objects.filter(number_hash=number_hash).update(lifted_at=None, source=source)
-    if not updated:
-        Suppression.objects.get_or_create(number_hash=number_hash, defaults={"source": source})
+def _ip_normalize(raw: str | None) -> str | None:
+    """The address as the database gives it back, so the evidence digest survives a reload."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        raise ConsentRefused(f"{raw!r} is not an IP address.", field="evidence.ip_address") from None
+    return clean_ipv6_address(text) if ":" in text else text
+
+
+def _occurred_at_normalize(value: datetime | None, *, now: datetime) -> datetime:
+    """UTC, because the hash covers ``isoformat()`` and the database returns UTC."""
+    if value is None:
+        return now
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value)
+    value = value.astimezone(UTC)
+    if value > now + timezone.timedelta(minutes=5):
+        raise ConsentRefused("occurred_at lies in the future.", field="occurred_at")
+    return value
+
+
+def _consent_change_check(change: ConsentChange, *, now: datetime, purposes: dict[str, Purpose]) -> tuple[datetime, str | None]:
+    """The checks that need no lock. Returns the normalised ``occurred_at`` and evidence IP."""
+    if change.action not in ConsentAction.values:
+        raise ConsentRefused(f"Unknown action {change.action!r}; use opt_in or opt_out.", field="action")
+    if change.source not in ConsentSource.values:
+        raise ConsentRefused(
+            f"Unknown source {change.source!r}; use one of: {', '.join(ConsentSource.values)}.", field="source"
+        )
+    occurred_at = _occurred_at_normalize(change.occurred_at, now=now)
+    if change.contact.erased_at or not change.contact.phone:
+        raise ConsentRefused("This contact was erased; record consent for the number as a new contact.", field="phone")
+    if change.purpose not in purposes:
+        raise _unknown_purpose(change.purpose)
+    if change.action == ConsentAction.OPT_IN and not change.evidence.notice_text.strip():
+        raise ConsentRefused(
+            "An opt-in needs evidence of what the person was told: give the exact notice text they agreed to.",
+            field="evidence.notice_text",
+        )
+    return occurred_at, _ip_normalize(change.evidence.ip_address)
 
 
 @transaction.atomic
+def consent_record_many(
+    *, changes: Sequence[ConsentChange], actor: Actor = SYSTEM, can_lift_suppression: bool = True
+) -> list[ConsentEvent | ConsentRefused]:
+    """Append consent events in order and bring current states and suppressions in line.
+
+    Each change is judged on its own: the result list holds, in the order given, either the
+    recorded event or the ConsentRefused saying why that change was not recorded. Refused are an
+    opt-in without notice text (no proof of what the person agreed to) and an opt-in of a
+    suppressed number unless the person gave it themselves; ``can_lift_suppression=False`` (imports,
+    the API) refuses the latter whatever source the caller claims.
+    """
+    now = timezone.now()
+    purposes = {p.code: p for p in Purpose.objects.filter(code__in={c.purpose for c in changes})}
+    results: list[ConsentEvent | ConsentRefused | None] = [None] * len(changes)
+    checked: list[tuple[int, ConsentChange, datetime, str | None]] = []
+    for index, change in enumerate(changes):
+        try:
+            occurred_at, ip_address = _consent_change_check(change, now=now, purposes=purposes)
+        except ConsentRefused as refused:
+            results[index] = refused
+            continue
+        checked.append((index, change, occurred_at, ip_address))
+    if not checked:
+        return _all_decided(results)
+
+    # Every consent change takes this lock first: the chain stays linear, and no opt-out can commit
+    # between the suppression check below and the events that depend on it.
+    head, _ = LedgerHead.objects.select_for_update().get_or_create(pk=1)
+    number_hashes = {id(change.contact): suppression_hash(change.contact.phone) for _, change, _, _ in checked}
+    suppressed = set(
+        Suppression.objects.filter(number_hash__in=set(number_hashes.values()), lifted_at__isnull=True).values_list(
+            "number_hash", flat=True
+        )
+    )
+    # Locked so a concurrent send-time check sees either the old or the new state, never a mix.
+    states = {
+        (state.contact_id, state.purpose_id): state
+        for state in ConsentState.objects.select_for_update().filter(
+            contact_id__in={change.contact.pk for _, change, _, _ in checked},
+            purpose_id__in={p.pk for p in purposes.values()},
+        )
+    }
+    changed_states: dict[tuple[int, int], ConsentState] = {}
+    suppression_updates: dict[str, str | None] = {}  # number hash -> source to suppress with, or None to lift
+    events: list[ConsentEvent] = []
+    audit_entries: list[AuditEntry] = []
+    last_hash = head.last_hash
+    recorded_by = actor.user if actor.user and actor.user.pk else None
+
+    for index, change, occurred_at, ip_address in checked:
+        contact, purpose = change.contact, purposes[change.purpose]
+        number_hash = number_hashes[id(contact)]
+        self_service = can_lift_suppression and change.source in SELF_SERVICE_SOURCES
+        if change.action == ConsentAction.OPT_IN and number_hash in suppressed and not self_service:
+            results[index] = ConsentRefused(SUPPRESSED_NUMBER_MESSAGE, field="phone")
+            continue
+
+        evidence = change.evidence
+        event = ConsentEvent(
+            contact=contact,
+            purpose=purpose,
+            action=change.action,
+            source=change.source,
+            occurred_at=occurred_at,
+            recorded_at=now,
+            recorded_by=recorded_by,
+            recorded_via=actor.display[:40],
+            notice_text=evidence.notice_text,
+            notice_version=evidence.notice_version,
+            page_url=evidence.page_url,
+            ip_address=ip_address,
+            user_agent=evidence.user_agent[:500],
+            note=evidence.note,
+            previous_hash=last_hash,
+        )
+        event.personal_digest = event.compute_personal_digest()
+        event.entry_hash = last_hash = event.compute_hash()
+        events.append(event)
+        results[index] = event
+
+        # An older event arriving late (e.g. an import of last year's opt-in) never overrides a newer one.
+        key = (contact.pk, purpose.pk)
+        state = states.get(key)
+        is_newest = state is None or occurred_at >= state.since
+        if is_newest:
+            if state is None:
+                state = states[key] = ConsentState(contact=contact, purpose=purpose)
+            state.status = ConsentStatus.OPTED_IN if change.action == ConsentAction.OPT_IN else ConsentStatus.OPTED_OUT
+            state.since, state.last_event = occurred_at, event
+            changed_states[key] = state
+
+        if change.action == ConsentAction.OPT_OUT and purpose.code == Purpose.MARKETING:
+            suppressed.add(number_hash)
+            suppression_updates[number_hash] = change.source
+        elif change.action == ConsentAction.OPT_IN and is_newest and self_service and number_hash in suppressed:
+            suppressed.discard(number_hash)
+            suppression_updates[number_hash] = None
+
+        audit_entries.append(
+            _audit_entry(
+                actor=actor,
+                action=f"consent.{change.action}",
+                object_type="contact",
+                object_id=contact.pk,
+                details={"purpose": purpose.code, "source": change.source, "applied": is_newest},
+            )
+        )
+
+    if not events:
+        return _all_decided(results)
+    # One multi-row INSERT assigns ids in list order, which is the chain order the verifier walks.
+    ConsentEvent.objects.bulk_create(events, batch_size=1000)
+    head.last_hash = last_hash
+    head.save(update_fields=["last_hash"])
+    _consent_states_save(changed_states.values())
+    _suppressions_apply(suppression_updates, now=now)
+    for entry, event in zip(audit_entries, events, strict=True):
+        entry.details["event"] = event.pk
+    AuditEntry.objects.bulk_create(audit_entries, batch_size=1000)
+
+    if len(events) == 1:
+        logger.info("consent %s for contact %s via %s", events[0].action, events[0].contact_id, events[0].source)
+    else:
+        logger.info("%d consent events recorded by %s", len(events), actor.display)
+    return _all_decided(results)
+
+
+def _all_decided(results: list[ConsentEvent | ConsentRefused | None]) -> list[ConsentEvent | ConsentRefused]:
+    decided = [result for result in results if result is not None]
+    assert len(decided) == len(results), "every consent change is either recorded or refused"
+    return decided
+
+
+def _consent_states_save(states: Any) -> None:
+    new, existing = [], []
+    for state in states:
+        state.last_event_id = state.last_event.pk
+        (existing if state.pk else new).append(state)
+    ConsentState.objects.bulk_create(new, batch_size=1000)
+    ConsentState.objects.bulk_update(existing, ["status", "since", "last_event"], batch_size=1000)
+
+
+def _suppressions_apply(updates: dict[str, str | None], *, now: datetime) -> None:
+    lift = [number_hash for number_hash, source in updates.items() if source is None]
+    if lift:
+        Suppression.objects.filter(number_hash__in=lift, lifted_at__isnull=True).update(lifted_at=now)
+    by_source: dict[str, list[str]] = {}
+    for number_hash, source in updates.items():
+        if source is not None:
+            by_source.setdefault(source, []).append(number_hash)
+    for source, hashes in by_source.items():
+        Suppression.objects.filter(number_hash__in=hashes).update(lifted_at=None, source=source)
+        Suppression.objects.bulk_create(
+            [Suppression(number_hash=h, source=source, created_at=now) for h in hashes], ignore_conflicts=True
+        )
+
+
 def consent_record(
     *,
     contact: Contact,
@@ -175,86 +415,20 @@ def consent_record(
     evidence: Evidence | None = None,
     occurred_at: datetime | None = None,
     actor: Actor = SYSTEM,
+    can_lift_suppression: bool = True,
 ) -> ConsentEvent:
     """Append one consent event and bring the contact's current state and suppression in line.
 
-    Refuses an opt-in that has no notice text (no proof of what the person agreed to) and an opt-in
-    of a suppressed number unless the person gave it themselves.
+    Raises ConsentRefused for an opt-in that has no notice text (no proof of what the person agreed
+    to) and for an opt-in of a suppressed number unless the person gave it themselves.
     """
-    evidence = evidence or Evidence()
-    now = timezone.now()
-    occurred_at = occurred_at or now
-    if action not in ConsentAction.values:
-        raise ConsentRefused(f"Unknown action {action!r}; use opt_in or opt_out.")
-    if source not in ConsentSource.values:
-        raise ConsentRefused(f"Unknown source {source!r}; use one of: {', '.join(ConsentSource.values)}.")
-    if occurred_at > now + timezone.timedelta(minutes=5):
-        raise ConsentRefused("occurred_at lies in the future.")
-    if contact.erased_at:
-        raise ConsentRefused("This contact was erased; record consent for the number as a new contact.")
-    purpose_obj = purpose_get(purpose)
-
-    if action == ConsentAction.OPT_IN:
-        if not evidence.notice_text.strip():
-            raise ConsentRefused(
-                "An opt-in needs evidence of what the person was told: give the exact notice text they agreed to."
-            )
-        if number_is_suppressed(contact.phone) and source not in SELF_SERVICE_SOURCES:
-            raise ConsentRefused(
-                "This number opted out earlier. Only the person can opt in again (WhatsApp START reply or the opt-in page)."
-            )
-
-    head, _ = LedgerHead.objects.select_for_update().get_or_create(pk=1)
-    # Lock the state row so a concurrent send-time check sees either the old or the new state, never a mix.
-    state = ConsentState.objects.select_for_update().filter(contact=contact, purpose=purpose_obj).first()
-
-    event = ConsentEvent(
-        contact=contact,
-        purpose=purpose_obj,
-        action=action,
-        source=source,
-        occurred_at=occurred_at,
-        recorded_at=now,
-        recorded_by=actor.user if actor.user and actor.user.pk else None,
-        recorded_via=actor.display[:40],
-        notice_text=evidence.notice_text,
-        notice_version=evidence.notice_version,
-        page_url=evidence.page_url,
-        ip_address=evidence.ip_address or None,
-        user_agent=evidence.user_agent[:500],
-        note=evidence.note,
-        previous_hash=head.last_hash,
+    change = ConsentChange(
+        contact=contact, action=action, source=source, purpose=purpose, evidence=evidence or Evidence(), occurred_at=occurred_at
     )
-    event.personal_digest = event.compute_personal_digest()
-    event.entry_hash = event.compute_hash()
-    event.save()
-    head.last_hash = event.entry_hash
-    head.save(update_fields=["last_hash"])
-
-    # An older event arriving late (e.g. an import of last year's opt-in) never overrides a newer one.
-    is_newest = state is None or occurred_at >= state.since
-    new_status = ConsentStatus.OPTED_IN if action == ConsentAction.OPT_IN else ConsentStatus.OPTED_OUT
-    if is_newest:
-        if state is None:
-            ConsentState.objects.create(contact=contact, purpose=purpose_obj, status=new_status, since=occurred_at, last_event=event)
-        else:
-            state.status, state.since, state.last_event = new_status, occurred_at, event
-            state.save(update_fields=["status", "since", "last_event"])
-
-    if action == ConsentAction.OPT_OUT and purpose_obj.code == Purpose.MARKETING:
-        _suppress(contact.phone, source=source)
-    elif action == ConsentAction.OPT_IN and is_newest and source in SELF_SERVICE_SOURCES:
-        Suppression.objects.filter(number_hash=suppression_hash(contact.phone), lifted_at__isnull=True).update(lifted_at=now)
-
-    audit_record(
-        actor=actor,
-        action=f"consent.{action}",
-        object_type="contact",
-        object_id=contact.pk,
-        details={"purpose": purpose_obj.code, "source": source, "event": event.pk, "applied": is_newest},
-    )
-    logger.info("consent %s for contact %s via %s", action, contact.pk, source)
-    return event
+    (result,) = consent_record_many(changes=[change], actor=actor, can_lift_suppression=can_lift_suppression)
+    if isinstance(result, ConsentRefused):
+        raise result
+    return result
 
 
 def consent_grant(*, contact: Contact, source: str, evidence: Evidence, **kwargs: Any) -> ConsentEvent:
@@ -263,3 +437,37 @@ def consent_grant(*, contact: Contact, source: str, evidence: Evidence, **kwargs
 
 def consent_revoke(*, contact: Contact, source: str, evidence: Evidence | None = None, **kwargs: Any) -> ConsentEvent:
     return consent_record(contact=contact, action=ConsentAction.OPT_OUT, source=source, evidence=evidence, **kwargs)
+
+
+@transaction.atomic
+def consent_record_by_phone(*, phone: str, **kwargs: Any) -> ConsentEvent:
+    """Record consent for a number pushed by an integrator, creating its contact when new.
+
+    Takes ``consent_record``'s keywords. A relayed opt-in never lifts a suppression: only the
+    person can, through our own channels. Nothing is kept (not even a new contact) when refused.
+    """
+    contact, _ = contact_upsert(phone=phone)
+    return consent_record(contact=contact, can_lift_suppression=False, **kwargs)
+
+
+class OptInOutcome(enum.Enum):
+    OPTED_IN = "opted_in"
+    CONFIRMATION_SENT = "confirmation_sent"
+
+
+@transaction.atomic
+def optin_page_submit(*, form: OptInForm, phone: str, evidence: Evidence, actor: Actor) -> OptInOutcome:
+    """A person asked for messages on a hosted opt-in page.
+
+    With double opt-in the consent only starts once they confirm on WhatsApp, so nothing is granted
+    here; otherwise the opt-in is recorded with the page as its evidence.
+    """
+    contact, _ = contact_upsert(phone=phone)
+    if form.double_opt_in:
+        # Imported here: the WhatsApp app depends on consent, not the other way round.
+        from whatsapp.double_optin import double_optin_start
+
+        double_optin_start(form=form, contact=contact, evidence=evidence, actor=actor)
+        return OptInOutcome.CONFIRMATION_SENT
+    consent_grant(contact=contact, source=ConsentSource.WEB_FORM, purpose=form.purpose.code, evidence=evidence, actor=actor)
+    return OptInOutcome.OPTED_IN
