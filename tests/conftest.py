@@ -4,6 +4,8 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group, User
 
+pytest_plugins = ["tests.sandbox_fixtures"]
+
 SERVICE_MISSING = "service missing:"
 
 

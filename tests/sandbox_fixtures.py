@@ -1,0 +1,113 @@
+"""Pytest fixtures for the WhatsApp sandbox: a real server process on a free port.
+
+``sandbox`` starts ``python -m whatsapp.sandbox`` once per test session, resets it before each
+test and points ``settings.WHATSAPP_GRAPH_URL`` at it. Use ``sandbox.configure(...)`` to change its
+behaviour, ``sandbox.sends()`` to read its log of accepted sends, and ``sandbox.configure(
+webhook_url=live_server.url + "/webhooks/whatsapp")`` to have it deliver signed webhooks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class SandboxServer:
+    def __init__(self, process: subprocess.Popen, url: str):
+        self.process = process
+        self.url = url
+
+    def control(self, method: str, path: str, payload: dict | None = None) -> Any:
+        data = json.dumps(payload).encode() if payload is not None else (b"" if method == "POST" else None)
+        request = urllib.request.Request(f"{self.url}{path}", data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def configure(self, **changes: Any) -> dict:
+        return self.control("POST", "/_sandbox/config", changes)
+
+    def reset(self) -> None:
+        self.control("POST", "/_sandbox/reset")
+
+    def sends(self) -> list[dict]:
+        return self.control("GET", "/_sandbox/sends")["sends"]
+
+    def refused(self) -> dict[str, int]:
+        return self.control("GET", "/_sandbox/sends")["refused"]
+
+    def webhooks(self) -> dict:
+        return self.control("GET", "/_sandbox/webhooks")
+
+    def inbound(self, **spec: Any) -> dict:
+        return self.control("POST", "/_sandbox/inbound", spec)
+
+    def wait_for_webhooks(self, *, delivered: int, timeout: float = 20.0) -> dict:
+        """Wait until at least ``delivered`` webhook events were answered 200 and none is pending."""
+        deadline = time.monotonic() + timeout
+        state = self.webhooks()
+        while time.monotonic() < deadline:
+            state = self.webhooks()
+            if state["delivered"] + state["failed"] >= delivered and state["pending"] == 0:
+                return state
+            time.sleep(0.05)
+        raise AssertionError(f"sandbox webhooks did not arrive in time: {state}")
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> SandboxServer:
+    port = free_port()
+    command = [
+        sys.executable, "-m", "whatsapp.sandbox", "--port", str(port),
+        "--access-token", settings.WHATSAPP_ACCESS_TOKEN, "--app-secret", settings.WHATSAPP_APP_SECRET,
+        "--phone-number-id", settings.WHATSAPP_PHONE_NUMBER_ID, "--waba-id", settings.WHATSAPP_BUSINESS_ACCOUNT_ID,
+        "--seed", "7",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    server = SandboxServer(process, f"http://127.0.0.1:{port}")
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            server.control("GET", "/_sandbox/health")
+            break
+        except (urllib.error.URLError, ConnectionError):
+            if process.poll() is not None or time.monotonic() > deadline:
+                output = process.stdout.read().decode() if process.stdout else ""
+                process.kill()
+                raise RuntimeError(f"the WhatsApp sandbox did not start:\n{output}") from None
+            time.sleep(0.05)
+    yield server
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture
+def sandbox(sandbox_server: SandboxServer, settings) -> SandboxServer:
+    """The running sandbox, reset, with the app's client pointed at it."""
+    sandbox_server.reset()
+    settings.WHATSAPP_GRAPH_URL = sandbox_server.url
+    yield sandbox_server
+    sandbox_server.reset()

@@ -1,0 +1,1 @@
+"""A fake WhatsApp Cloud API (see ``server.py``); runs without Django."""

@@ -1,0 +1,141 @@
+"""The sandbox's message templates, in the shape Meta's template list returns them."""
+
+from __future__ import annotations
+
+import copy
+
+STOP_PROMOTIONS = "Stop promotions"
+
+DEFAULT_TEMPLATES: list[dict] = [
+    {
+        "id": "900000000000001",
+        "name": "spring_sale",
+        "language": "en_US",
+        "status": "APPROVED",
+        "category": "MARKETING",
+        "parameter_format": "POSITIONAL",
+        "components": [
+            {"type": "HEADER", "format": "TEXT", "text": "Spring sale"},
+            {
+                "type": "BODY",
+                "text": "Hi {{1}}, our spring sale is on: {{2}} off everything until Sunday.",
+                "example": {"body_text": [["Ana", "20%"]]},
+            },
+            {"type": "FOOTER", "text": "Reply STOP to unsubscribe"},
+            {
+                "type": "BUTTONS",
+                "buttons": [
+                    {"type": "URL", "text": "Shop now", "url": "https://shop.example.com/r/{{1}}", "example": ["https://shop.example.com/r/tok123"]},
+                    {"type": "QUICK_REPLY", "text": STOP_PROMOTIONS},
+                ],
+            },
+        ],
+        "quality_score": {"score": "GREEN"},
+        "rejected_reason": "NONE",
+    },
+    {
+        "id": "900000000000002",
+        "name": "spring_sale",
+        "language": "de",
+        "status": "APPROVED",
+        "category": "MARKETING",
+        "parameter_format": "POSITIONAL",
+        "components": [
+            {
+                "type": "BODY",
+                "text": "Hallo {{1}}, unser Frühjahrsverkauf läuft: {{2}} auf alles bis Sonntag.",
+                "example": {"body_text": [["Ana", "20 %"]]},
+            },
+            {
+                "type": "BUTTONS",
+                "buttons": [
+                    {"type": "URL", "text": "Jetzt einkaufen", "url": "https://shop.example.com/r/{{1}}", "example": ["https://shop.example.com/r/tok123"]},
+                    {"type": "QUICK_REPLY", "text": "Werbung stoppen"},
+                ],
+            },
+        ],
+        "quality_score": {"score": "GREEN"},
+        "rejected_reason": "NONE",
+    },
+    {
+        "id": "900000000000003",
+        "name": "restock_alert",
+        "language": "en_US",
+        "status": "PAUSED",
+        "category": "MARKETING",
+        "parameter_format": "POSITIONAL",
+        "components": [
+            {"type": "BODY", "text": "Good news {{1}}: {{2}} is back in stock.", "example": {"body_text": [["Ana", "Trail runner"]]}},
+        ],
+        "quality_score": {"score": "RED"},
+        "rejected_reason": "NONE",
+    },
+    {
+        "id": "900000000000004",
+        "name": "order_shipped",
+        "language": "en_US",
+        "status": "APPROVED",
+        "category": "UTILITY",
+        "parameter_format": "POSITIONAL",
+        "components": [
+            {"type": "BODY", "text": "Your order {{1}} has shipped.", "example": {"body_text": [["A-1001"]]}},
+        ],
+        "quality_score": {"score": "GREEN"},
+        "rejected_reason": "NONE",
+    },
+    {
+        "id": "900000000000005",
+        "name": "optin_confirmation",
+        "language": "en_US",
+        "status": "APPROVED",
+        "category": "UTILITY",
+        "parameter_format": "POSITIONAL",
+        "components": [
+            {
+                "type": "BODY",
+                "text": "Please confirm that {{1}} may send you {{2}} on WhatsApp. Tap Confirm or reply YES.",
+                "example": {"body_text": [["Acme Shoes", "offers and news"]]},
+            },
+            {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Confirm"}, {"type": "QUICK_REPLY", "text": "No thanks"}]},
+        ],
+        "quality_score": {"score": "UNKNOWN"},
+        "rejected_reason": "NONE",
+    },
+    {
+        "id": "900000000000006",
+        "name": "welcome_back",
+        "language": "en_US",
+        "status": "APPROVED",
+        "category": "MARKETING",
+        "parameter_format": "NAMED",
+        "components": [
+            {
+                "type": "BODY",
+                "text": "Welcome back {{first_name}}! Your code {{discount_code}} is waiting.",
+                "example": {
+                    "body_text_named_params": [
+                        {"param_name": "first_name", "example": "Ana"},
+                        {"param_name": "discount_code", "example": "HELLO10"},
+                    ]
+                },
+            },
+        ],
+        "quality_score": {"score": "GREEN"},
+        "rejected_reason": "NONE",
+    },
+    {
+        "id": "900000000000007",
+        "name": "black_friday_teaser",
+        "language": "en_US",
+        "status": "REJECTED",
+        "category": "MARKETING",
+        "parameter_format": "POSITIONAL",
+        "components": [{"type": "BODY", "text": "Something big is coming. Stay tuned!"}],
+        "quality_score": {"score": "UNKNOWN"},
+        "rejected_reason": "PROMOTIONAL",
+    },
+]
+
+
+def default_templates() -> list[dict]:
+    return copy.deepcopy(DEFAULT_TEMPLATES)
