@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import phonenumbers
 from django.conf import settings
 from phonenumbers import timezone as phone_timezones
+
+_SEPARATORS = re.compile(r"[\s().\-]")
 
 
 class InvalidPhoneNumber(ValueError):
@@ -24,12 +28,20 @@ def phone_parse(raw: str, *, region: str | None = None) -> phonenumbers.PhoneNum
     if not text:
         raise InvalidPhoneNumber("A phone number is required.")
     region = region or settings.PHONE_DEFAULT_REGION
-    # WhatsApp ids and CSV exports often carry international numbers without the leading +.
-    if not text.startswith(("+", "00")) and region is None and text.isdigit():
-        text = "+" + text
+    if region is None:
+        # Without a region a number can only be international: "0049..." (the usual dialling
+        # prefix) or the bare digits WhatsApp ids and CSV exports carry, both meaning "+49...".
+        # A single leading 0 is a national trunk prefix: that number needs a region.
+        digits = _SEPARATORS.sub("", text)
+        if digits.startswith("00"):
+            text = "+" + digits[2:]
+        elif digits.isdigit() and not digits.startswith("0"):
+            text = "+" + digits
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
+        if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE and text.startswith("+"):
+            raise InvalidPhoneNumber(f"{raw!r} starts with an unknown country code.") from None
         if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
             raise InvalidPhoneNumber(
                 f"{raw!r} has no country code: write it as +<country code><number>"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 
-from consent.models import ConsentState, ConsentStatus, Contact, Purpose, Suppression
+from consent.models import ConsentEvent, ConsentState, ConsentStatus, Contact, Purpose, Suppression
 from consent.phones import InvalidPhoneNumber, phone_normalize
 
 
@@ -40,3 +41,26 @@ def contacts_marketable(queryset: QuerySet[Contact] | None = None, purpose: str 
     """Contacts that may receive a marketing message right now: opted in, not suppressed, not erased."""
     queryset = queryset if queryset is not None else Contact.objects.all()
     return queryset.filter(active_opt_in_q(purpose), ~suppressed_q(), Q(erased_at__isnull=True), phone__isnull=False)
+
+
+def contacts_with_consent_status(queryset: QuerySet[Contact] | None = None) -> QuerySet[Contact]:
+    """Contacts annotated with ``marketing_consent`` (opted_in, opted_out or none), in one query."""
+    queryset = queryset if queryset is not None else Contact.objects.all()
+    status = ConsentState.objects.filter(contact_id=OuterRef("pk"), purpose__code=Purpose.MARKETING).values("status")[:1]
+    return queryset.annotate(marketing_consent=Coalesce(Subquery(status), Value(ConsentStatus.NONE)))
+
+
+def contact_list(*, phone: str | None = None) -> QuerySet[Contact]:
+    """Contacts with their marketing consent and tags; only the one for ``phone`` (any format) when given.
+
+    Raises InvalidPhoneNumber with the reason when ``phone`` cannot be read.
+    """
+    queryset = contacts_with_consent_status().prefetch_related("tags")
+    if phone is not None:
+        queryset = queryset.filter(phone=phone_normalize(phone))
+    return queryset
+
+
+def contact_consent_events(contact: Contact) -> QuerySet[ConsentEvent]:
+    """The contact's consent history, newest first, with who recorded each event."""
+    return contact.consent_events.select_related("purpose", "recorded_by").order_by("-occurred_at", "-id")

@@ -18,6 +18,12 @@ NOTICE = Evidence(notice_text=NOTICE_TEXT, notice_version="v1")
 _addresses = itertools.count(1)
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings) -> None:
+    """The role fixtures create users with passwords; the production hasher is slow on purpose."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def visitor_ip() -> str:
     """An address of its own per test, so per-IP counters in the shared cache never leak between tests."""

@@ -1,0 +1,281 @@
+"""REST API v1 for contacts and consents. Each API parses input, calls a service or selector, formats output."""
+
+from __future__ import annotations
+
+import zoneinfo
+from functools import lru_cache
+from typing import Any
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from consent.client_ip import client_ip
+from consent.models import ConsentAction, ConsentSource, ConsentStatus, Contact, Purpose
+from consent.permissions import HasRequiredPermissions
+from consent.phones import InvalidPhoneNumber, phone_normalize
+from consent.selectors import contact_consent_events, contact_list
+from consent.services import Actor, ConsentRefused, Evidence, consent_record_by_phone, contact_upsert
+
+# Sources an integrator may report. Erasure is recorded by the erasure service only.
+API_SOURCES = [(value, label) for value, label in ConsentSource.choices if value != ConsentSource.ERASURE]
+# Service field names that the API spells differently.
+_API_FIELD_NAMES = {"evidence.ip_address": "evidence.ip"}
+
+
+@lru_cache(maxsize=1)
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _validate_phone(value: str) -> str:
+    try:
+        return phone_normalize(value)
+    except InvalidPhoneNumber as exc:
+        raise serializers.ValidationError(str(exc)) from None
+
+
+def _api_actor(request: Request) -> Actor:
+    """The API user, named by how they signed in, and the address they called from (for the audit log)."""
+    via = "api token" if isinstance(request.successful_authenticator, TokenAuthentication) else "api session"
+    return Actor(user=request.user, label=f"{via} of {request.user.get_username()}", ip_address=client_ip(request))
+
+
+def _refusal_as_validation_error(exc: ConsentRefused) -> serializers.ValidationError:
+    """The service's refusal as a 400 with the message under the input at fault, nested like the input."""
+    path = _API_FIELD_NAMES.get(exc.field, exc.field) or "non_field_errors"
+    detail: Any = [str(exc)]
+    for part in reversed(path.split(".")):
+        detail = {part: detail}
+    return serializers.ValidationError(detail)
+
+
+def _paginated(request: Request, view: APIView, queryset: QuerySet, serializer_class: type[serializers.Serializer]) -> Response:
+    paginator = LimitOffsetPagination()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+def _page_of(name: str, serializer_class: type[serializers.Serializer]) -> serializers.Serializer:
+    """Schema of a LimitOffsetPagination page of ``serializer_class``."""
+    return inline_serializer(
+        name=name,
+        fields={
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": serializer_class(many=True),
+        },
+    )
+
+
+PAGE_PARAMETERS = [
+    OpenApiParameter("limit", int, description="Items per page (default 100)."),
+    OpenApiParameter("offset", int, description="Items to skip."),
+]
+
+
+class ContactDetailApi(APIView):
+    permission_classes = [HasRequiredPermissions]
+    required_permissions = {"GET": ("consent.view_contact",)}
+
+    class OutputSerializer(serializers.ModelSerializer):
+        tags = serializers.SlugRelatedField(many=True, read_only=True, slug_field="name")
+        marketing_consent = serializers.ChoiceField(
+            choices=ConsentStatus.choices, read_only=True, help_text="Current marketing consent; only opted_in may be messaged."
+        )
+
+        class Meta:
+            model = Contact
+            ref_name = "Contact"
+            fields = [
+                "id",
+                "phone",
+                "wa_id",
+                "name",
+                "language",
+                "time_zone",
+                "country",
+                "attributes",
+                "tags",
+                "marketing_consent",
+                "created_at",
+                "updated_at",
+                "erased_at",
+            ]
+
+    @extend_schema(operation_id="contact_get", responses=OutputSerializer, tags=["contacts"])
+    def get(self, request: Request, contact_id: int) -> Response:
+        contact = get_object_or_404(contact_list(), pk=contact_id)
+        return Response(self.OutputSerializer(contact).data)
+
+
+class ContactListUpsertApi(APIView):
+    permission_classes = [HasRequiredPermissions]
+    required_permissions = {
+        "GET": ("consent.view_contact",),
+        "POST": ("consent.add_contact", "consent.change_contact"),
+    }
+
+    class FilterSerializer(serializers.Serializer):
+        phone = serializers.CharField(required=False, validators=[_validate_phone])
+
+    class InputSerializer(serializers.Serializer):
+        phone = serializers.CharField(max_length=40, validators=[_validate_phone], help_text="Any format; stored as E.164.")
+        name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+        language = serializers.CharField(max_length=15, required=False, allow_blank=True, help_text="e.g. en_US or de")
+        time_zone = serializers.CharField(required=False, help_text="IANA name; derived from the number when absent.")
+        attributes = serializers.DictField(required=False, help_text="Merged into the contact's attributes.")
+        tags = serializers.ListField(child=serializers.SlugField(max_length=64), required=False, help_text="Added to the contact's tags.")
+        wa_id = serializers.RegexField(r"^\d{6,20}$", required=False, help_text="WhatsApp id: digits only.")
+
+        class Meta:
+            ref_name = "ContactUpsert"
+
+        def validate_time_zone(self, value: str) -> str:
+            if value not in _time_zones():
+                raise serializers.ValidationError(f"{value!r} is not a time zone name; use one like Europe/Berlin.")
+            return value
+
+    @extend_schema(
+        operation_id="contact_list",
+        parameters=[OpenApiParameter("phone", str, description="Only the contact with this number (any format)."), *PAGE_PARAMETERS],
+        responses=_page_of("ContactPage", ContactDetailApi.OutputSerializer),
+        tags=["contacts"],
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        return _paginated(request, self, contact_list(**filters.validated_data), ContactDetailApi.OutputSerializer)
+
+    @extend_schema(
+        operation_id="contact_upsert",
+        description="Create the contact for a phone number, or update it when it exists (attributes merged, tags added).",
+        request=InputSerializer,
+        responses={201: ContactDetailApi.OutputSerializer, 200: ContactDetailApi.OutputSerializer},
+        tags=["contacts"],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        contact, created = contact_upsert(**serializer.validated_data)
+        contact = contact_list().get(pk=contact.pk)
+        return Response(
+            ContactDetailApi.OutputSerializer(contact).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+
+class ConsentEventOutputSerializer(serializers.Serializer):
+    class EvidenceSerializer(serializers.Serializer):
+        notice_text = serializers.CharField()
+        notice_version = serializers.CharField()
+        page_url = serializers.CharField()
+        ip = serializers.IPAddressField(source="ip_address", allow_null=True)
+        user_agent = serializers.CharField()
+        note = serializers.CharField()
+
+        class Meta:
+            ref_name = "ConsentEvidenceOut"
+
+    id = serializers.IntegerField()
+    contact = serializers.IntegerField(source="contact_id")
+    purpose = serializers.CharField(source="purpose.code")
+    action = serializers.ChoiceField(choices=ConsentAction.choices)
+    source = serializers.ChoiceField(choices=ConsentSource.choices)
+    occurred_at = serializers.DateTimeField()
+    recorded_at = serializers.DateTimeField()
+    recorded_by = serializers.CharField(source="recorded_by.username", allow_null=True, default=None)
+    recorded_via = serializers.CharField()
+    evidence = EvidenceSerializer(source="*")
+    evidence_erased_at = serializers.DateTimeField(allow_null=True)
+    entry_hash = serializers.CharField(help_text="Hash chaining this event to the one before it in the ledger.")
+
+    class Meta:
+        ref_name = "ConsentEvent"
+
+
+class ContactConsentListApi(APIView):
+    permission_classes = [HasRequiredPermissions]
+    required_permissions = {"GET": ("consent.view_contact", "consent.view_consentevent")}
+
+    @extend_schema(
+        operation_id="contact_consent_list",
+        description="The contact's consent history, newest first.",
+        parameters=PAGE_PARAMETERS,
+        responses=_page_of("ConsentEventPage", ConsentEventOutputSerializer),
+        tags=["consents"],
+    )
+    def get(self, request: Request, contact_id: int) -> Response:
+        contact = get_object_or_404(Contact, pk=contact_id)
+        return _paginated(request, self, contact_consent_events(contact), ConsentEventOutputSerializer)
+
+
+class ConsentRecordApi(APIView):
+    permission_classes = [HasRequiredPermissions]
+    required_permissions = {"POST": ("consent.add_consentevent",)}
+
+    class InputSerializer(serializers.Serializer):
+        class EvidenceSerializer(serializers.Serializer):
+            notice_text = serializers.CharField(
+                required=False, allow_blank=True, trim_whitespace=False, help_text="The exact wording the person agreed to; required for opt_in."
+            )
+            notice_version = serializers.CharField(max_length=40, required=False, allow_blank=True)
+            page_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
+            ip = serializers.IPAddressField(required=False, allow_null=True, help_text="The person's IP address.")
+            user_agent = serializers.CharField(max_length=500, required=False, allow_blank=True)
+            note = serializers.CharField(required=False, allow_blank=True)
+
+            class Meta:
+                ref_name = "ConsentEvidenceIn"
+
+        phone = serializers.CharField(max_length=40, validators=[_validate_phone], help_text="Any format; the contact is created when new.")
+        purpose = serializers.CharField(max_length=40, default=Purpose.MARKETING)
+        action = serializers.ChoiceField(choices=ConsentAction.choices)
+        source = serializers.ChoiceField(choices=API_SOURCES, help_text="Where the person gave or withdrew consent.")
+        evidence = EvidenceSerializer(required=False)
+        occurred_at = serializers.DateTimeField(required=False, help_text="When the person acted; now when absent.")
+
+        class Meta:
+            ref_name = "ConsentRecord"
+
+    @extend_schema(
+        operation_id="consent_record",
+        description=(
+            "Record an opt-in or opt-out. An opt-in needs evidence.notice_text. An opt-in for a number that "
+            "opted out is refused: only the person can opt in again, on WhatsApp or the opt-in page."
+        ),
+        request=InputSerializer,
+        responses={201: ConsentEventOutputSerializer},
+        tags=["consents"],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        evidence = data.get("evidence", {})
+        try:
+            event = consent_record_by_phone(
+                phone=data["phone"],
+                action=data["action"],
+                source=data["source"],
+                purpose=data["purpose"],
+                evidence=Evidence(
+                    notice_text=evidence.get("notice_text", ""),
+                    notice_version=evidence.get("notice_version", ""),
+                    page_url=evidence.get("page_url", ""),
+                    ip_address=evidence.get("ip"),
+                    user_agent=evidence.get("user_agent", ""),
+                    note=evidence.get("note", ""),
+                ),
+                occurred_at=data.get("occurred_at"),
+                actor=_api_actor(request),
+            )
+        except ConsentRefused as exc:
+            raise _refusal_as_validation_error(exc) from None
+        return Response(ConsentEventOutputSerializer(event).data, status=status.HTTP_201_CREATED)
