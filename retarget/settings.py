@@ -197,6 +197,22 @@ WHATSAPP_READ_TIMEOUT = env_float("WHATSAPP_READ_TIMEOUT", 15.0, minimum=0.1)
 WHATSAPP_OPTOUT_KEYWORDS = env_list(
     "WHATSAPP_OPTOUT_KEYWORDS", ["PARAR", "BAJA", "ARRET", "ARRÊT", "STOPP", "ABMELDEN", "CANCELAR"]
 )
+# Name used in keyword confirmations ("You will no longer receive marketing messages from ...").
+WHATSAPP_BUSINESS_NAME = env_str("WHATSAPP_BUSINESS_NAME", "us")
+WHATSAPP_HELP_TEXT = env_str(
+    "WHATSAPP_HELP_TEXT",
+    "Reply STOP to stop marketing messages from {business}, START to subscribe again. "
+    "For anything else, just write your question here and a person will answer.",
+)
+# How long a double opt-in confirmation request stays open.
+WHATSAPP_OPTIN_CONFIRMATION_DAYS = env_int("WHATSAPP_OPTIN_CONFIRMATION_DAYS", 7, minimum=1)
+WHATSAPP_TEMPLATE_SYNC_SECONDS = env_int("WHATSAPP_TEMPLATE_SYNC_SECONDS", 1800, minimum=60)
+# Periodic tasks: each app adds its entries to this one dict.
+CELERY_BEAT_SCHEDULE: dict = globals().get("CELERY_BEAT_SCHEDULE", {})
+CELERY_BEAT_SCHEDULE["whatsapp-templates-sync"] = {
+    "task": "whatsapp.tasks.templates_sync_task",
+    "schedule": float(WHATSAPP_TEMPLATE_SYNC_SECONDS),
+}
 
 # --- Logging: phone numbers are masked by a filter on every handler --------------------------------
 LOGGING = {

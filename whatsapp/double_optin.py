@@ -1,0 +1,182 @@
+"""Double opt-in: a web opt-in counts only after the person confirms it on WhatsApp.
+
+The opt-in page calls ``double_optin_start`` when its form has ``double_opt_in`` set. We send the
+form's confirmation template with a quick-reply payload naming the pending confirmation; the
+person's YES (text) or a press of the template's confirm button grants the consent, with the web
+notice as evidence plus the reply's id and time.
+
+The confirmation template's body placeholders are filled from the form, in order: business name,
+message description, frequency (positional ``{{1}}``, ``{{2}}``, ``{{3}}``, or the named
+placeholders ``business_name``, ``message_description``, ``frequency``). The first QUICK_REPLY
+button carries the confirmation payload.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from campaigns.models import Message, MessageStatus
+from consent import keywords
+from consent.models import ConsentSource, Contact, OptInForm
+from consent.services import Actor, Evidence, audit_record, consent_grant
+from whatsapp import template_shape
+from whatsapp.client import SendResult, send_template
+from whatsapp.models import InboundMessage, MessageTemplate, OptInConfirmation
+from whatsapp.services import message_deliver
+
+logger = logging.getLogger(__name__)
+
+CONFIRM_PAYLOAD_PREFIX = "optin-confirm:"
+YES_WORDS = frozenset(keywords.keyword_normalize(w) for w in ("YES", "Y", "CONFIRM", "I CONFIRM", "JA", "SI", "SÍ", "OUI"))
+DOUBLE_OPTIN_ACTOR = Actor(label="whatsapp double opt-in")
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    confirmation: OptInConfirmation
+    reply: str
+
+
+@transaction.atomic
+def double_optin_start(*, form: OptInForm, contact: Contact, evidence: Evidence, actor: Actor) -> OptInConfirmation:
+    """Keep the web opt-in's evidence as pending and send the confirmation template after commit."""
+    now = timezone.now()
+    confirmation = OptInConfirmation.objects.create(
+        contact=contact,
+        form=form,
+        notice_text=evidence.notice_text or form.notice_text,
+        notice_version=evidence.notice_version or form.notice_version,
+        page_url=evidence.page_url,
+        ip_address=evidence.ip_address or None,
+        user_agent=evidence.user_agent[:500],
+        actor_label=actor.display[:150],
+        requested_at=now,
+        expires_at=now + timezone.timedelta(days=settings.WHATSAPP_OPTIN_CONFIRMATION_DAYS),
+    )
+    confirmation.message = Message.objects.create(
+        kind=Message.Kind.CONFIRMATION,
+        contact=contact,
+        status=MessageStatus.QUEUED,
+        decision={"double_opt_in": str(confirmation.pk), "template": form.confirmation_template},
+    )
+    confirmation.save(update_fields=["message"])
+    audit_record(
+        actor=actor, action="consent.double_optin_requested", object_type="contact", object_id=contact.pk,
+        details={"form": form.slug, "confirmation": str(confirmation.pk)},
+    )  # fmt: skip
+
+    def enqueue() -> None:
+        from whatsapp.tasks import optin_confirmation_send_task
+
+        optin_confirmation_send_task.delay(str(confirmation.pk))
+
+    transaction.on_commit(enqueue)
+    return confirmation
+
+
+def confirmation_components(confirmation: OptInConfirmation) -> list[dict]:
+    """Template parameters for the confirmation: form facts in the body, our payload on the button."""
+    form = confirmation.form
+    stored = MessageTemplate.objects.filter(
+        name=form.confirmation_template, language=form.confirmation_template_language
+    ).first()
+    template_components = stored.components if stored else []
+    values = {"business_name": form.business_name, "message_description": form.message_description, "frequency": form.frequency}
+    components: list[dict] = []
+    names = template_shape.body_parameter_names(template_components)
+    if names:
+        ordered = list(values.values())
+        parameters = []
+        for position, name in enumerate(names):
+            parameter = {"type": "text", "text": values.get(name) or (ordered[position] if position < len(ordered) else "-")}
+            if not name.isdigit():
+                parameter["parameter_name"] = name
+            parameters.append(parameter)
+        components.append({"type": "body", "parameters": parameters})
+    quick_replies = template_shape.quick_reply_indexes(template_components) or [0]
+    components.append(
+        {
+            "type": "button",
+            "sub_type": "quick_reply",
+            "index": str(quick_replies[0]),
+            "parameters": [{"type": "payload", "payload": confirmation.button_payload}],
+        }
+    )
+    return components
+
+
+def double_optin_send(*, confirmation_id: str) -> Message | None:
+    """Send the confirmation template of a pending confirmation (once)."""
+    confirmation = OptInConfirmation.objects.select_related("form", "contact").filter(pk=confirmation_id).first()
+    if confirmation is None or confirmation.message_id is None:
+        return None
+
+    def send(message: Message) -> SendResult:
+        form = confirmation.form
+        return send_template(
+            to=confirmation.contact.wa_id or confirmation.contact.phone or "",
+            template_name=form.confirmation_template,
+            language=form.confirmation_template_language,
+            components=confirmation_components(confirmation),
+            callback_data=message.callback_data,
+        )
+
+    return message_deliver(message_id=str(confirmation.message_id), send=send)
+
+
+def _pending_for(contact: Contact, inbound: InboundMessage) -> OptInConfirmation | None:
+    now = timezone.now()
+    open_ones = OptInConfirmation.objects.select_for_update().select_related("form").filter(
+        contact=contact, confirmed_at__isnull=True, expires_at__gt=now
+    )
+    if inbound.payload.startswith(CONFIRM_PAYLOAD_PREFIX):
+        return open_ones.filter(pk=_uuid_or_none(inbound.payload[len(CONFIRM_PAYLOAD_PREFIX) :])).first()
+    answer = keywords.keyword_normalize(inbound.text or inbound.payload)
+    if inbound.type in ("text", "button", "interactive") and answer in YES_WORDS:
+        return open_ones.order_by("-requested_at").first()
+    return None
+
+
+def _uuid_or_none(raw: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        return None
+
+
+@transaction.atomic
+def double_optin_confirm(*, contact: Contact, inbound: InboundMessage) -> Confirmed | None:
+    """Grant the consent of a pending confirmation that this inbound message confirms, if any."""
+    confirmation = _pending_for(contact, inbound)
+    if confirmation is None:
+        return None
+    confirmed_at = min(inbound.sent_at, timezone.now())
+    event = consent_grant(
+        contact=contact,
+        source=ConsentSource.WEB_FORM,
+        evidence=Evidence(
+            notice_text=confirmation.notice_text,
+            notice_version=confirmation.notice_version,
+            page_url=confirmation.page_url,
+            ip_address=confirmation.ip_address,
+            user_agent=confirmation.user_agent,
+            note=f"confirmed via WhatsApp reply at {confirmed_at.isoformat()} (reply id {inbound.wamid})",
+        ),
+        actor=DOUBLE_OPTIN_ACTOR,
+    )
+    confirmation.confirmed_at = confirmed_at
+    confirmation.confirmed_by_wamid = inbound.wamid
+    confirmation.consent_event = event
+    confirmation.save(update_fields=["confirmed_at", "confirmed_by_wamid", "consent_event"])
+    reply = (
+        f"Thank you! Your subscription to {confirmation.form.business_name} is confirmed. "
+        "Reply STOP at any time to unsubscribe."
+    )
+    return Confirmed(confirmation=confirmation, reply=reply)
+

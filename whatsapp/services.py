@@ -1,0 +1,352 @@
+"""Writes of the WhatsApp side: webhook deliveries, statuses, inbound messages, replies, platform opt-outs.
+
+A delivery is stored before Meta gets its 200 and processed by a worker (``webhook_delivery_process``).
+Opt-outs inside it are applied at once, in the request (``webhook_delivery_receive``), so nothing
+is sent to that person after we answered. Every item is idempotent: statuses by (wamid, status),
+inbound messages by their id, preference notices by their content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from campaigns.models import Message, MessageStatus
+from campaigns.services import StatusReport, message_status_apply
+from consent import keywords
+from consent.models import ConsentSource, ConsentStatus, Contact
+from consent.phones import InvalidPhoneNumber
+from consent.selectors import contact_consent_status
+from consent.services import Actor, Evidence, consent_revoke, contact_upsert, number_is_suppressed
+from whatsapp import webhooks
+from whatsapp.client import PLATFORM_OPTOUT_CODE, SendResult, WhatsAppError, send_text
+from whatsapp.models import InboundMessage, WebhookDelivery, WebhookReceipt
+
+logger = logging.getLogger(__name__)
+
+PLATFORM_ACTOR = Actor(label="whatsapp platform")
+# A free-form reply that keeps failing transiently is given up after this many attempts.
+REPLY_MAX_ATTEMPTS = 5
+
+
+class WebhookProcessingError(Exception):
+    """Some items of a delivery failed; the others were applied. The task retries the delivery."""
+
+
+class SendRetryLater(Exception):
+    """A send failed transiently; the task should try again later."""
+
+
+# --- contacts -----------------------------------------------------------------------------------
+
+
+def contact_for_wa_id(*, wa_id: str, profile_name: str = "") -> Contact | None:
+    """The contact who writes from ``wa_id``; an unknown sender becomes a contact without consent."""
+    contact = (
+        Contact.objects.filter(Q(wa_id=wa_id) | Q(phone=f"+{wa_id}"), erased_at__isnull=True).order_by("pk").first()
+    )
+    if contact is not None:
+        return contact
+    try:
+        contact, _ = contact_upsert(phone=f"+{wa_id}", name=profile_name or None, wa_id=wa_id)
+    except InvalidPhoneNumber:
+        logger.warning("inbound WhatsApp id %s is not a valid phone number; message kept without contact", wa_id)
+        return None
+    return contact
+
+
+# --- platform opt-out ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def platform_optout_record(*, wa_id: str, occurred_at: datetime | None = None, detail: str = "") -> bool:
+    """Record that the person stopped marketing messages in WhatsApp itself (error 131050).
+
+    Call it wherever a 131050 is seen: the failed-status webhook does, and so should the campaign
+    sender when a send answers 131050. Records an opt-out with source ``platform`` unless the
+    contact is already opted out and suppressed. Returns True when an opt-out was recorded.
+    """
+    contact = contact_for_wa_id(wa_id=wa_id)
+    if contact is None:
+        return False
+    if contact_consent_status(contact) == ConsentStatus.OPTED_OUT and number_is_suppressed(contact.phone):
+        return False
+    consent_revoke(
+        contact=contact,
+        source=ConsentSource.PLATFORM,
+        evidence=Evidence(
+            note=f"WhatsApp error {PLATFORM_OPTOUT_CODE} reported {occurred_at or 'now'}: user stopped marketing messages. {detail}".strip()
+        ),
+        actor=PLATFORM_ACTOR,
+    )
+    return True
+
+
+# --- webhook deliveries -------------------------------------------------------------------------
+
+
+def webhook_delivery_receive(*, body: bytes, envelope: dict) -> WebhookDelivery:
+    """Store a signed, well-formed delivery, apply its opt-outs now and queue the rest for a worker.
+
+    The same body arriving again is stored once; it is queued again only if not yet processed.
+    """
+    digest = hashlib.sha256(body).hexdigest()
+    with transaction.atomic():
+        delivery, created = WebhookDelivery.objects.get_or_create(
+            body_sha256=digest, defaults={"body": body.decode("utf-8")}
+        )
+        if not created:
+            WebhookDelivery.objects.filter(pk=delivery.pk).update(repeat_count=F("repeat_count") + 1)
+        if delivery.processed_at is None:
+            _optouts_apply_now(envelope, delivery)
+            transaction.on_commit(lambda: _delivery_enqueue(delivery.pk))
+    return delivery
+
+
+def _delivery_enqueue(delivery_id: int) -> None:
+    from whatsapp.tasks import webhook_delivery_process_task
+
+    webhook_delivery_process_task.delay(delivery_id)
+
+
+def _is_optout(item: webhooks.InboundItem) -> bool:
+    if item.type == "text":
+        return keywords.keyword_match(item.text) is keywords.KeywordAction.OPT_OUT
+    if item.type in ("button", "interactive"):
+        return keywords.optout_button_match(item.payload, item.text)
+    return False
+
+
+def _optouts_apply_now(envelope: dict, delivery: WebhookDelivery) -> None:
+    """Opt-out keywords, opt-out buttons and preference stops take effect before we answer 200.
+
+    A failure here must not lose the delivery: it is logged and the worker applies the item later.
+    """
+    for field, value in webhooks.envelope_changes(envelope):
+        try:
+            with transaction.atomic():
+                if field == "messages":
+                    for item in webhooks.inbound_messages(value):
+                        if _is_optout(item):
+                            inbound_message_handle(item=item, delivery=delivery)
+                elif field == "user_preferences":
+                    for preference in webhooks.preferences(value):
+                        preference_handle(item=preference, delivery=delivery)
+        except Exception:
+            logger.exception("opt-out in webhook delivery %s failed; left to the worker", delivery.pk)
+
+
+def webhook_delivery_process(*, delivery_id: int) -> WebhookDelivery | None:
+    """Apply every change of every entry of a stored delivery (idempotent item by item)."""
+    delivery = WebhookDelivery.objects.filter(pk=delivery_id).first()
+    if delivery is None or delivery.processed_at is not None:
+        return delivery
+    envelope = webhooks.envelope_parse(delivery.body.encode("utf-8"))
+    failures: list[str] = []
+    for field, value in webhooks.envelope_changes(envelope):
+        for handle, item in _change_items(field, value):
+            try:
+                with transaction.atomic():
+                    handle(item=item, delivery=delivery)
+            except Exception as exc:
+                logger.exception("webhook delivery %s: %s item failed", delivery.pk, field)
+                failures.append(f"{field}: {exc.__class__.__name__}: {exc}")
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        attempts=F("attempts") + 1,
+        last_error="\n".join(failures)[:5000],
+        processed_at=None if failures else timezone.now(),
+    )
+    if failures:
+        raise WebhookProcessingError(f"{len(failures)} item(s) of webhook delivery {delivery.pk} failed")
+    delivery.refresh_from_db()
+    return delivery
+
+
+def _change_items(field: str, value: dict) -> list[tuple[Callable, object]]:
+    from whatsapp import template_sync
+
+    if field == "messages":
+        return [(status_handle, s) for s in webhooks.statuses(value)] + [
+            (inbound_message_handle, m) for m in webhooks.inbound_messages(value)
+        ]
+    if field == "user_preferences":
+        return [(preference_handle, p) for p in webhooks.preferences(value)]
+    if field == "message_template_status_update":
+        return [(template_sync.template_status_webhook_apply, value)]
+    if field == "message_template_quality_update":
+        return [(template_sync.template_quality_webhook_apply, value)]
+    logger.info("webhook field %s noted without action", field)
+    return []
+
+
+def _receipt_claim(key: str, delivery: WebhookDelivery | None) -> bool:
+    """True the first time ``key`` is seen; a concurrent duplicate waits and then gets False."""
+    try:
+        with transaction.atomic():
+            WebhookReceipt.objects.create(key=key[:300], delivery=delivery)
+    except IntegrityError:
+        return False
+    return True
+
+
+# --- items --------------------------------------------------------------------------------------
+
+
+def status_handle(*, item: webhooks.StatusItem, delivery: WebhookDelivery | None = None) -> Message | None:
+    """Apply one status (forward only) once; a failed 131050 also records a platform opt-out."""
+    if not _receipt_claim(f"status:{item.wamid}:{item.status}", delivery):
+        return None
+    error = WhatsAppError.from_error_object(item.errors[0]) if item.errors else None
+    message = message_status_apply(
+        StatusReport(
+            wamid=item.wamid,
+            status=item.status,
+            at=item.at,
+            callback_data=item.callback_data,
+            error_code=error.code if error else None,
+            error_title=error.title if error else "",
+            error_detail=(error.details or error.message) if error else "",
+        )
+    )
+    if message is None:
+        logger.info("status %s for unknown message %s", item.status, item.wamid)
+    if item.status == "failed" and error is not None and error.records_platform_optout:
+        wa_id = item.recipient_id or (message.contact.wa_id if message else "")
+        if wa_id:
+            platform_optout_record(wa_id=wa_id, occurred_at=item.at, detail=error.details)
+    return message
+
+
+def inbound_message_handle(*, item: webhooks.InboundItem, delivery: WebhookDelivery | None = None) -> InboundMessage | None:
+    """Store a message the person sent (once), open their 24-hour window and act on keywords."""
+    from whatsapp.double_optin import double_optin_confirm
+
+    contact = contact_for_wa_id(wa_id=item.from_wa_id, profile_name=item.profile_name)
+    try:
+        with transaction.atomic():
+            inbound = InboundMessage.objects.create(
+                wamid=item.wamid,
+                contact=contact,
+                from_wa_id=item.from_wa_id,
+                type=item.type,
+                text=item.text,
+                payload=item.payload,
+                context_wamid=item.context_wamid,
+                sent_at=item.sent_at,
+                delivery=delivery,
+            )
+    except IntegrityError:
+        return None  # already handled (a repeated delivery)
+    if contact is None:
+        return inbound
+    Contact.objects.filter(pk=contact.pk).filter(
+        Q(last_inbound_at__isnull=True) | Q(last_inbound_at__lt=item.sent_at)
+    ).update(last_inbound_at=item.sent_at)
+
+    reply = ""
+    confirmation = double_optin_confirm(contact=contact, inbound=inbound)
+    if confirmation is not None:
+        inbound.keyword_action, reply = "confirm", confirmation.reply
+    else:
+        action, source = _keyword_action(item)
+        if action is not None:
+            outcome = keywords.keyword_apply(
+                contact=contact, action=action, text=item.text or item.payload, message_id=item.wamid,
+                sent_at=item.sent_at, source=source,
+            )  # fmt: skip
+            inbound.keyword_action, reply = action.value, outcome.reply
+    if reply:
+        reply_queue(contact=contact, body=reply)
+        inbound.answered = True
+        inbound.save(update_fields=["keyword_action", "answered"])
+    return inbound
+
+
+def _keyword_action(item: webhooks.InboundItem) -> tuple[keywords.KeywordAction | None, str]:
+    if item.type == "text":
+        return keywords.keyword_match(item.text), ConsentSource.INBOUND_KEYWORD
+    if item.type in ("button", "interactive") and keywords.optout_button_match(item.payload, item.text):
+        return keywords.KeywordAction.OPT_OUT, ConsentSource.OPTOUT_BUTTON
+    return None, ""
+
+
+def preference_handle(*, item: webhooks.PreferenceItem, delivery: WebhookDelivery | None = None) -> None:
+    """Meta's ``user_preferences``: a marketing ``stop`` opts out; ``resume`` changes no consent."""
+    if item.category != "marketing_messages":
+        return
+    if not _receipt_claim(f"preference:{item.wa_id}:{item.category}:{item.value}:{item.raw_timestamp}", delivery):
+        return
+    contact = contact_for_wa_id(wa_id=item.wa_id)
+    if contact is not None:
+        keywords.marketing_preference_apply(contact=contact, value=item.value, sent_at=item.at)
+
+
+# --- outgoing service messages (keyword confirmations, opt-in confirmations) ----------------------
+
+
+def reply_queue(*, contact: Contact, body: str) -> Message:
+    """Record a free-form reply as a Message (so it gets statuses) and send it after commit."""
+    message = Message.objects.create(kind=Message.Kind.REPLY, contact=contact, body=body, status=MessageStatus.QUEUED)
+
+    def enqueue() -> None:
+        from whatsapp.tasks import reply_send_task
+
+        reply_send_task.delay(str(message.pk))
+
+    transaction.on_commit(enqueue)
+    return message
+
+
+def message_deliver(*, message_id: str, send: Callable[[Message], SendResult]) -> Message | None:
+    """Send one queued service message with ``send`` and record the outcome on its row.
+
+    Claims the row first (queued -> sending) so a repeated task never sends twice. A transient
+    failure puts it back to queued and raises SendRetryLater (up to REPLY_MAX_ATTEMPTS attempts).
+    A failure never touches consent: the keyword or opt-in it confirms is already recorded.
+    """
+    with transaction.atomic():
+        message = Message.objects.select_for_update().select_related("contact").filter(pk=message_id).first()
+        if message is None or message.status != MessageStatus.QUEUED:
+            return message
+        message.status, message.claimed_at = MessageStatus.SENDING, timezone.now()
+        message.attempts += 1
+        message.save(update_fields=["status", "claimed_at", "attempts"])
+    try:
+        result = send(message)
+    except WhatsAppError as error:
+        logger.warning("%s message %s to contact %s failed: %s", message.kind, message.pk, message.contact_id, error)
+        if error.retry_later and message.attempts < REPLY_MAX_ATTEMPTS:
+            Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(status=MessageStatus.QUEUED)
+            raise SendRetryLater(str(error)) from error
+        now = timezone.now()
+        Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
+            status=MessageStatus.FAILED, failed_at=now, error_code=error.code,
+            error_title=(error.title or error.message)[:300], error_detail=error.details,
+        )  # fmt: skip
+        message.refresh_from_db()
+        return message
+    now = timezone.now()
+    # A status webhook may already have moved the row on (matched by callback data): keep its progress.
+    moved = Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
+        status=MessageStatus.ACCEPTED, wamid=result.wamid, accepted_at=now
+    )
+    if not moved:
+        Message.objects.filter(pk=message.pk, accepted_at__isnull=True).update(accepted_at=now)
+    message.refresh_from_db()
+    return message
+
+
+def reply_send(*, message_id: str) -> Message | None:
+    """Send a queued free-form reply (kind=reply) with send_text."""
+
+    def send(message: Message) -> SendResult:
+        to = message.contact.wa_id or message.contact.phone or ""
+        return send_text(to=to, body=message.body, callback_data=message.callback_data)
+
+    return message_deliver(message_id=message_id, send=send)

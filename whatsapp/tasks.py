@@ -1,0 +1,54 @@
+"""Celery tasks of the WhatsApp side: thin, each loads an id and calls a service."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from whatsapp.client import WhatsAppError
+from whatsapp.services import SendRetryLater, WebhookProcessingError, reply_send, webhook_delivery_process
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(bind=True, max_retries=8, acks_late=True)
+def webhook_delivery_process_task(self, delivery_id: int) -> None:
+    """Apply a stored webhook delivery; failed items are retried with backoff (applied ones are skipped)."""
+    try:
+        webhook_delivery_process(delivery_id=delivery_id)
+    except WebhookProcessingError as exc:
+        raise self.retry(exc=exc, countdown=min(600, 5 * 2**self.request.retries)) from exc
+
+
+@shared_task(bind=True, max_retries=4, acks_late=True)
+def reply_send_task(self, message_id: str) -> None:
+    """Send a keyword confirmation or other free-form reply recorded as a Message."""
+    try:
+        reply_send(message_id=message_id)
+    except SendRetryLater as exc:
+        raise self.retry(exc=exc, countdown=min(300, 10 * 2**self.request.retries)) from exc
+
+
+@shared_task(bind=True, max_retries=4, acks_late=True)
+def optin_confirmation_send_task(self, confirmation_id: str) -> None:
+    """Send the double opt-in confirmation template."""
+    from whatsapp.double_optin import double_optin_send
+
+    try:
+        double_optin_send(confirmation_id=confirmation_id)
+    except SendRetryLater as exc:
+        raise self.retry(exc=exc, countdown=min(300, 10 * 2**self.request.retries)) from exc
+
+
+@shared_task(acks_late=True)
+def templates_sync_task() -> None:
+    """Periodic: store the account's templates (see CELERY_BEAT_SCHEDULE)."""
+    from whatsapp.template_sync import template_sync
+
+    try:
+        result = template_sync()
+    except WhatsAppError as exc:
+        logger.error("template sync failed: %s", exc)
+        return
+    logger.info("template sync: %s created, %s updated, %s deleted", result.created, result.updated, result.deleted)

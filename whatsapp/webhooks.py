@@ -1,0 +1,178 @@
+"""Reading Meta's webhook deliveries: the signature, the envelope and the items inside it.
+
+Pure functions without database access; whatsapp.services decides what each item does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+ENVELOPE_OBJECT = "whatsapp_business_account"
+
+
+class InvalidEnvelope(ValueError):
+    """A signed body that is not a WhatsApp webhook envelope; the message says what is wrong."""
+
+
+def signature_valid(*, body: bytes, header: str | None, secret: str) -> bool:
+    """True when ``header`` is ``sha256=<HMAC-SHA256(secret, body)>``; compared in constant time."""
+    if not secret or not header or not header.startswith("sha256="):
+        return False
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header[len("sha256=") :].strip().lower())
+
+
+def handshake_challenge(*, params: dict[str, str], verify_token: str) -> str | None:
+    """The challenge to echo for a valid subscription handshake, else None."""
+    token = params.get("hub.verify_token", "")
+    if params.get("hub.mode") != "subscribe" or not verify_token or not hmac.compare_digest(token, verify_token):
+        return None
+    return params.get("hub.challenge", "")
+
+
+def envelope_parse(body: bytes) -> dict[str, Any]:
+    """The decoded envelope, checked down to each change's ``field`` and ``value``."""
+    try:
+        envelope = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidEnvelope("The body is not JSON.") from None
+    if not isinstance(envelope, dict):
+        raise InvalidEnvelope("The body must be a JSON object.")
+    if envelope.get("object") != ENVELOPE_OBJECT:
+        raise InvalidEnvelope(f"'object' must be '{ENVELOPE_OBJECT}'.")
+    entries = envelope.get("entry")
+    if not isinstance(entries, list):
+        raise InvalidEnvelope("'entry' must be a list.")
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("changes"), list):
+            raise InvalidEnvelope(f"entry[{i}] must be an object with a 'changes' list.")
+        for j, change in enumerate(entry["changes"]):
+            if not isinstance(change, dict) or not isinstance(change.get("field"), str) or not isinstance(change.get("value"), dict):
+                raise InvalidEnvelope(f"entry[{i}].changes[{j}] must have a 'field' string and a 'value' object.")
+    return envelope
+
+
+def envelope_changes(envelope: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every (field, value) of every entry, in order."""
+    for entry in envelope["entry"]:
+        for change in entry["changes"]:
+            yield change["field"], change["value"]
+
+
+def unix_time(value: Any, *, default: datetime | None = None) -> datetime:
+    """Meta's Unix-seconds timestamp (a string or a number) as an aware datetime."""
+    try:
+        return datetime.fromtimestamp(int(value), tz=timezone.utc)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return default or datetime.now(tz=timezone.utc)
+
+
+def _dict_list(value: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    items = value.get(key)
+    return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
+
+
+@dataclass(frozen=True)
+class StatusItem:
+    wamid: str
+    status: str
+    at: datetime
+    recipient_id: str
+    callback_data: str
+    errors: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class InboundItem:
+    wamid: str
+    from_wa_id: str
+    type: str
+    text: str
+    payload: str
+    context_wamid: str
+    sent_at: datetime
+    profile_name: str
+
+
+@dataclass(frozen=True)
+class PreferenceItem:
+    wa_id: str
+    category: str
+    value: str
+    at: datetime
+    raw_timestamp: str
+
+
+def statuses(value: dict[str, Any]) -> Iterator[StatusItem]:
+    for status in _dict_list(value, "statuses"):
+        if not status.get("id") or not status.get("status"):
+            continue
+        yield StatusItem(
+            wamid=str(status["id"]),
+            status=str(status["status"]),
+            at=unix_time(status.get("timestamp")),
+            recipient_id=str(status.get("recipient_id") or ""),
+            callback_data=str(status.get("biz_opaque_callback_data") or ""),
+            errors=_dict_list(status, "errors"),
+        )
+
+
+def _message_text_and_payload(message: dict[str, Any]) -> tuple[str, str]:
+    kind = message.get("type")
+    content = message.get(kind) if isinstance(kind, str) and isinstance(message.get(kind), dict) else {}
+    if kind == "text":
+        return str(content.get("body") or ""), ""
+    if kind == "button":
+        return str(content.get("text") or ""), str(content.get("payload") or "")
+    if kind == "interactive":
+        reply = content.get(content.get("type")) if isinstance(content.get("type"), str) else None
+        reply = reply if isinstance(reply, dict) else {}
+        return str(reply.get("title") or ""), str(reply.get("id") or "")
+    if kind == "reaction":
+        return str(content.get("emoji") or ""), ""
+    return str(content.get("caption") or ""), ""
+
+
+def inbound_messages(value: dict[str, Any]) -> Iterator[InboundItem]:
+    names = {
+        str(c.get("wa_id")): str((c.get("profile") or {}).get("name") or "")
+        for c in _dict_list(value, "contacts")
+        if isinstance(c.get("profile"), dict | None)
+    }
+    for message in _dict_list(value, "messages"):
+        if not message.get("id") or not message.get("from"):
+            continue
+        text, payload = _message_text_and_payload(message)
+        context = message.get("context") if isinstance(message.get("context"), dict) else {}
+        yield InboundItem(
+            wamid=str(message["id"]),
+            from_wa_id=str(message["from"]),
+            type=str(message.get("type") or "unknown")[:20],
+            text=text,
+            payload=payload[:1000],
+            context_wamid=str(context.get("id") or ""),
+            sent_at=unix_time(message.get("timestamp")),
+            profile_name=names.get(str(message["from"]), ""),
+        )
+
+
+def preferences(value: dict[str, Any]) -> Iterator[PreferenceItem]:
+    """``user_preferences`` items; field names are not pinned down by Meta's docs, so read loosely."""
+    fallback_wa_id = next((str(c.get("wa_id")) for c in _dict_list(value, "contacts") if c.get("wa_id")), "")
+    for item in _dict_list(value, "user_preferences"):
+        wa_id = str(item.get("wa_id") or item.get("recipient_id") or fallback_wa_id)
+        if not wa_id:
+            continue
+        yield PreferenceItem(
+            wa_id=wa_id,
+            category=str(item.get("category") or "marketing_messages"),
+            value=str(item.get("value") or "").lower(),
+            at=unix_time(item.get("timestamp")),
+            raw_timestamp=str(item.get("timestamp") or ""),
+        )
