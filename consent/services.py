@@ -127,6 +127,9 @@ def suppression_hash(e164: str) -> str:
 
 
 def purpose_get(code: str) -> Purpose:
+    if code == Purpose.MARKETING:
+        # Built in: seeded by a migration, recreated if a flush (e.g. a transactional test) removed it.
+        return Purpose.objects.get_or_create(code=code, defaults={"name": "Marketing"})[0]
     try:
         return Purpose.objects.get(code=code)
     except Purpose.DoesNotExist:
@@ -262,6 +265,8 @@ def consent_record_many(
     """
     now = timezone.now()
     purposes = {p.code: p for p in Purpose.objects.filter(code__in={c.purpose for c in changes})}
+    if Purpose.MARKETING not in purposes and any(c.purpose == Purpose.MARKETING for c in changes):
+        purposes[Purpose.MARKETING] = purpose_get(Purpose.MARKETING)
     results: list[ConsentEvent | ConsentRefused | None] = [None] * len(changes)
     checked: list[tuple[int, ConsentChange, datetime, str | None]] = []
     for index, change in enumerate(changes):

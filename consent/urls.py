@@ -1,3 +1,9 @@
 from django.urls import path
 
-urlpatterns: list = []
+from consent import views
+
+urlpatterns = [
+    path("optin/<slug:slug>/", views.optin_page, name="optin"),
+    path("optin/<slug:slug>/thanks/", views.optin_thanks, name="optin-thanks"),
+    path("optin/<slug:slug>/confirm/", views.optin_confirm, name="optin-confirm"),
+]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 from collections.abc import Callable
 
 import pytest
@@ -15,7 +16,13 @@ from consent.services import Evidence
 NOTICE_TEXT = "Yes, Acme Shoes may send me offers and news on WhatsApp, up to 4 messages a month. Reply STOP to end."
 NOTICE = Evidence(notice_text=NOTICE_TEXT, notice_version="v1")
 
-_addresses = itertools.count(1)
+# Per-IP counters live in Redis across runs: start each run somewhere else in 10.0.0.0/8.
+_addresses = itertools.count(random.randrange(2**24))
+
+
+def new_visitor_ip() -> str:
+    n = next(_addresses) % 2**24
+    return f"10.{n >> 16}.{n >> 8 & 255}.{n & 255}"
 
 
 @pytest.fixture(autouse=True)
@@ -27,8 +34,7 @@ def _fast_password_hashing(settings) -> None:
 @pytest.fixture
 def visitor_ip() -> str:
     """An address of its own per test, so per-IP counters in the shared cache never leak between tests."""
-    n = next(_addresses)
-    return f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}"
+    return new_visitor_ip()
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 import pytest
 from django.apps import apps
 from django.contrib.auth.models import Group, Permission
+from django.core.management import call_command
 
 from consent.roles import (
     ROLE_FORBIDDEN,
@@ -55,3 +56,12 @@ def test_granting_creates_missing_permissions_before_adding_them():
     role_permissions_grant(apps, app_label="consent")
 
     assert "import_contacts" in _codenames(Group.objects.get(name="Marketer"), "consent")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_roles_keep_their_permissions_after_a_flush():
+    """Transactional tests flush the database; the next test still needs working roles."""
+    call_command("flush", interactive=False, verbosity=0)
+
+    assert _codenames(Group.objects.get(name="Support"), "consent") == set(ROLE_PERMISSIONS["consent"]["Support"])

@@ -1,0 +1,154 @@
+import re
+
+import pytest
+from django.test import Client, override_settings
+
+from consent.ledger import ledger_verify
+from consent.models import AuditEntry, ConsentEvent, Contact
+from consent.selectors import contacts_marketable
+from consent.services import consent_revoke, contact_upsert, number_is_suppressed
+from tests.consent.conftest import NOTICE_TEXT, new_visitor_ip
+
+pytestmark = pytest.mark.django_db
+
+PAGE = "/optin/acme/"
+FIREFOX = "Mozilla/5.0 (Android 14; Mobile; rv:128.0) Gecko/128.0 Firefox/128.0"
+
+
+@pytest.fixture
+def visitor(visitor_ip) -> Client:
+    return Client(REMOTE_ADDR=visitor_ip, HTTP_USER_AGENT=FIREFOX)
+
+
+def _sign_up(client: Client, phone: str = "+49 151 23456789", **overrides):
+    data = {"phone": phone, "consent": "yes", "notice_version": "2026-11", **overrides}
+    return client.post(PAGE, {k: v for k, v in data.items() if v is not None})
+
+
+def test_the_page_shows_who_sends_what_how_often_and_the_exact_notice(visitor, optin_form):
+    response = visitor.get(PAGE)
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Get Acme Shoes on WhatsApp" in html
+    assert "offers, restock alerts and news, up to 4 messages a month" in html
+    assert 'href="https://acme.example/privacy"' in html
+    assert NOTICE_TEXT in html and "Notice version 2026-11" in html
+    checkbox = re.search(r'<input type="checkbox"[^>]*>', html).group(0)
+    assert "checked" not in checkbox, "the consent box must start unticked"
+    assert 'name="csrfmiddlewaretoken"' in html
+
+
+def test_the_page_is_self_contained_and_fits_a_phone(visitor, optin_form):
+    html = visitor.get(PAGE).content.decode()
+
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
+    assert "<script" not in html
+    assert not re.search(r'<(link|img|iframe)\b', html)
+    assert not re.search(r'\bsrc=|@import|url\(', html)
+
+
+def test_signing_up_records_an_opt_in_with_the_page_as_evidence(visitor, visitor_ip, optin_form):
+    response = _sign_up(visitor)
+
+    assert response.status_code == 302 and response["Location"] == "/optin/acme/thanks/"
+    event = ConsentEvent.objects.get()
+    assert (event.action, event.source, event.contact.phone) == ("opt_in", "web_form", "+4915123456789")
+    assert event.notice_text == NOTICE_TEXT and event.notice_version == "2026-11"
+    assert (event.page_url, event.ip_address, event.user_agent) == ("http://testserver/optin/acme/", visitor_ip, FIREFOX)
+    assert event.recorded_via == "opt-in page acme"
+    assert list(contacts_marketable()) == [event.contact]
+    audit = AuditEntry.objects.get(action="consent.opt_in")
+    assert (audit.actor_label, audit.ip_address) == ("opt-in page acme", visitor_ip)
+    assert ledger_verify().intact
+
+    thanks = visitor.get(response["Location"])
+    assert thanks.status_code == 200 and b"Thank you!" in thanks.content
+
+
+def test_an_invalid_number_is_explained_next_to_the_field(visitor, optin_form):
+    response = _sign_up(visitor, phone="+49 12")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert re.search(r'aria-describedby="phone-error">\s*<p class="error" id="phone-error">&#x27;\+49 12&#x27; is not a valid phone number', html)
+    assert 'value="+49 12"' in html, "what the person typed stays in the field"
+    assert not Contact.objects.exists()
+
+
+def test_an_unticked_box_records_nothing(visitor, optin_form):
+    response = _sign_up(visitor, consent=None)
+
+    assert response.status_code == 200
+    assert b"Tick the box if you want these messages." in response.content
+    assert not ConsentEvent.objects.exists()
+
+
+@override_settings(PHONE_DEFAULT_REGION="DE")
+def test_a_national_number_is_read_with_the_default_region(visitor, optin_form):
+    _sign_up(visitor, phone="0151 2345 6789")
+
+    assert ConsentEvent.objects.get().contact.phone == "+4915123456789"
+
+
+def test_a_notice_changed_while_the_page_was_open_is_shown_again_unticked(visitor, optin_form):
+    optin_form.notice_text = "Yes, Acme may send me weekly offers on WhatsApp."
+    optin_form.notice_version = "2026-12"
+    optin_form.save()
+
+    response = _sign_up(visitor, notice_version="2026-11")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "The wording below changed while you were reading" in html
+    assert "Yes, Acme may send me weekly offers on WhatsApp." in html and 'value="2026-12"' in html
+    assert "checked" not in re.search(r'<input type="checkbox"[^>]*>', html).group(0)
+    assert not ConsentEvent.objects.exists()
+
+
+def test_a_person_who_opted_out_can_opt_in_again_on_the_page(visitor, optin_form):
+    contact, _ = contact_upsert(phone="+4915123456789")
+    consent_revoke(contact=contact, source="inbound_keyword")
+
+    _sign_up(visitor)
+
+    assert not number_is_suppressed("+4915123456789")
+    assert list(contacts_marketable()) == [contact]
+
+
+def test_the_form_is_csrf_protected(visitor_ip, optin_form):
+    browser = Client(enforce_csrf_checks=True, REMOTE_ADDR=visitor_ip)
+
+    forged = browser.post(PAGE, {"phone": "+4915123456789", "consent": "yes", "notice_version": "2026-11"})
+    assert forged.status_code == 403
+    assert not ConsentEvent.objects.exists()
+
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', browser.get(PAGE).content.decode()).group(1)
+    genuine = browser.post(PAGE, {"phone": "+4915123456789", "consent": "yes", "notice_version": "2026-11", "csrfmiddlewaretoken": token})
+    assert genuine.status_code == 302
+    assert ConsentEvent.objects.count() == 1
+
+
+@override_settings(OPTIN_RATE_LIMIT_PER_HOUR=2)
+def test_sign_ups_are_limited_per_address(visitor, optin_form):
+    assert _sign_up(visitor, phone="+4915123456701").status_code == 302
+    assert _sign_up(visitor, phone="+49 12").status_code == 200  # failed attempts count too
+
+    limited = _sign_up(visitor, phone="+4915123456703")
+    assert limited.status_code == 429
+    assert b"too many sign-ups from your network" in limited.content
+    assert 0 < int(limited["Retry-After"]) <= 3601
+    assert ConsentEvent.objects.count() == 1
+
+    neighbour = Client(REMOTE_ADDR=new_visitor_ip())
+    assert _sign_up(neighbour, phone="+4915123456704").status_code == 302
+
+
+@pytest.mark.parametrize("path", [PAGE, "/optin/acme/thanks/", "/optin/acme/confirm/", "/optin/nobody/"])
+def test_an_inactive_or_unknown_form_is_not_found(visitor, optin_form, path):
+    optin_form.is_active = False
+    optin_form.save()
+
+    assert visitor.get(path).status_code == 404
+    assert _sign_up(visitor).status_code == 404
+    assert not ConsentEvent.objects.exists()
