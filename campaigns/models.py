@@ -1,14 +1,118 @@
-"""Campaigns and their per-recipient messages."""
+"""Behaviour events, segments, campaigns, their per-recipient messages, clicks and the frequency cap policy."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import time
+from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
 from consent.models import Contact
+
+
+class Event(models.Model):
+    """Something a contact did, pushed by an integrator (``POST /api/v1/events``): segments query these."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="events")
+    name = models.CharField(max_length=100)
+    properties = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-occurred_at"]
+        indexes = [
+            # "did <name> in the last N days": by name first, then the contact the subquery correlates on.
+            models.Index(fields=["name", "contact", "occurred_at"], name="event_name_contact_time"),
+            # "the latest <name> of this contact" (event parameters, a person's history).
+            models.Index(fields=["contact", "name", "-occurred_at"], name="event_contact_name_latest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} by contact #{self.contact_id} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class Segment(models.Model):
+    """A saved audience: a JSON rule tree (see campaigns.segments) compiled to one SQL query."""
+
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    rules = models.JSONField(
+        default=dict,
+        help_text='A rule tree, e.g. {"all": [{"event": "product_viewed", "within_days": 7}, '
+        '{"not": {"event": "purchase", "within_days": 7}}]}',
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from campaigns.segments import SegmentRuleError, segment_rules_validate
+
+        try:
+            segment_rules_validate(self.rules)
+        except SegmentRuleError as exc:
+            raise ValidationError({"rules": str(exc)}) from exc
+
+
+class Click(models.Model):
+    """One click on a campaign message's tracked link (recorded by the click-tracking redirect)."""
+
+    message = models.ForeignKey("campaigns.Message", on_delete=models.CASCADE, related_name="clicks")
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["message", "at"])]
+
+    def __str__(self) -> str:
+        return f"click on message {self.message_id} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class FrequencyCapPolicy(models.Model):
+    """The one global limit on marketing messages per person, and the quiet hours (contact's local time).
+
+    A campaign may set stricter caps for itself, never looser ones.
+    """
+
+    max_per_day = models.PositiveSmallIntegerField(default=1, help_text="Marketing messages per contact per local calendar day")
+    max_per_week = models.PositiveSmallIntegerField(
+        default=3, help_text="Marketing messages per contact in 7 local calendar days (today and the 6 before)"
+    )
+    quiet_hours_start = models.TimeField(default=time(21, 0), help_text="No marketing sends from this local time...")
+    quiet_hours_end = models.TimeField(default=time(9, 0), help_text="...until this local time (may wrap past midnight)")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "frequency cap policy"
+        verbose_name_plural = "frequency cap policy"
+
+    def __str__(self) -> str:
+        return (
+            f"at most {self.max_per_day}/day and {self.max_per_week}/7 days; "
+            f"quiet {self.quiet_hours_start:%H:%M}-{self.quiet_hours_end:%H:%M}"
+        )
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.pk = 1  # a singleton: there is one policy
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any):
+        raise ValidationError("The frequency cap policy cannot be deleted; change its values instead.")
+
+    @classmethod
+    def current(cls) -> FrequencyCapPolicy:
+        policy, _ = cls.objects.get_or_create(pk=1)
+        return policy
 
 
 class Campaign(models.Model):
@@ -24,12 +128,53 @@ class Campaign(models.Model):
 
     name = models.CharField(max_length=200)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    status_reason = models.CharField(
+        max_length=500, blank=True, help_text="Why the campaign is paused, went back to draft or was rejected"
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
+    template = models.ForeignKey(
+        "whatsapp.MessageTemplate", null=True, on_delete=models.PROTECT, related_name="campaigns"
+    )
+    segment = models.ForeignKey(Segment, null=True, on_delete=models.PROTECT, related_name="campaigns")
+    parameters = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='One entry per template body parameter, in order: {"field": "name", "fallback": "there"}, '
+        '{"attribute": "first_name"}, {"event": "product_viewed", "property": "sku"} or {"value": "20%"}',
+    )
+    tracked_url = models.URLField(max_length=500, blank=True, help_text="Destination of the template's tracked link button")
+    send_at = models.DateTimeField(null=True, blank=True, help_text="Empty: send as soon as approved")
+    local_time = models.TimeField(
+        null=True, blank=True, help_text="Send at this time of day in each recipient's own time zone (on or after send_at)"
+    )
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Messages still deferred (caps, quiet hours) at this time are skipped"
+    )
+    max_per_day = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Stricter daily cap for this campaign")
+    max_per_week = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Stricter 7-day cap for this campaign")
+
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    approved_at = models.DateTimeField(null=True, blank=True)
+    # Snapshot of what was approved (template, rules, mapping, schedule): a mismatch voids the approval.
+    approval_hash = models.CharField(max_length=64, blank=True)
+    rejected_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    rejection_comment = models.TextField(blank=True)
+    launched_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        permissions = [("approve_campaign", "Can approve or reject campaigns (four-eyes)")]
+
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_marketing(self) -> bool:
+        return self.template is None or self.template.needs_marketing_consent
 
 
 class MessageStatus(models.TextChoices):
@@ -80,6 +225,12 @@ class Message(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     send_after = models.DateTimeField(null=True, blank=True, db_index=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # A dispatcher's claim: other dispatchers skip the row until the lease expires.
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # When the HTTP call was started (committed before the call): counts toward frequency caps.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    is_marketing = models.BooleanField(default=False, help_text="Counts toward the marketing frequency caps")
     accepted_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
@@ -93,7 +244,12 @@ class Message(models.Model):
                 fields=["campaign", "contact"], condition=models.Q(kind="campaign"), name="one_message_per_campaign_contact"
             )
         ]
-        indexes = [models.Index(fields=["campaign", "status"]), models.Index(fields=["contact", "-created_at"])]
+        indexes = [
+            models.Index(fields=["campaign", "status"]),
+            models.Index(fields=["contact", "-created_at"]),
+            # Frequency caps: this contact's marketing messages dispatched since a time.
+            models.Index(fields=["contact", "dispatched_at"], name="message_contact_dispatched"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} to contact #{self.contact_id}: {self.get_status_display()}"

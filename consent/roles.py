@@ -58,6 +58,21 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         # Reviews campaigns before they go out: reads who would receive them and on what consent.
         APPROVER: ("view_contact", "view_tag", "view_consentevent", "view_consentstate", "view_optinform"),
     },
+    "campaigns": {
+        # Builds segments and campaigns and pushes behaviour events; cannot approve.
+        MARKETER: (
+            "view_campaign", "add_campaign", "change_campaign",
+            "view_segment", "add_segment", "change_segment",
+            "view_event", "add_event", "view_message", "view_click", "view_frequencycappolicy",
+        ),
+        # Reviews and approves (never their own); may pause a campaign and tighten the caps.
+        APPROVER: (
+            "view_campaign", "approve_campaign", "view_segment", "view_event", "view_message", "view_click",
+            "view_frequencycappolicy", "change_frequencycappolicy",
+        ),
+        # Answers "why did (or didn't) I get this message?": reads only.
+        SUPPORT: ("view_campaign", "view_segment", "view_event", "view_message"),
+    },
 }
 
 # Never granted to a role, whatever the table above says: role_permissions_grant refuses them.

@@ -1,0 +1,310 @@
+"""The segment rule language: a JSON tree compiled to one Django ``Q`` over contacts.
+
+A rule is a group or a condition:
+
+- groups: ``{"all": [rule, ...]}``, ``{"any": [rule, ...]}``, ``{"not": rule}``
+- ``{"attribute": "city", "op": "eq", "value": "Berlin"}``: ops eq, ne, in, contains, gt, gte, lt, lte,
+  exists. Nested attributes use dots (``"address.city"``). ``ne`` also matches contacts without the
+  attribute; ``contains`` is a case-insensitive substring of the text value; ``exists`` takes an optional
+  ``value`` (true by default, false for "has no such attribute").
+- ``{"tag": "vip"}``, ``{"country": "DE"}`` (or a list), ``{"language": "de"}`` (``de`` also matches
+  ``de_DE``; or a list)
+- ``{"consent_age_days": {"lte": 365}}``: the active marketing opt-in is at most 365 days old
+  (ops lt, lte, gt, gte; contacts without an active opt-in never match)
+- ``{"last_inbound_within_days": 3}``: the person wrote to us in the last 3 days
+- ``{"event": "product_viewed", "where": {"sku": "X"}, "within_days": 7, "min_count": 1}``: at least
+  ``min_count`` such events (``where`` values are equal-to, or ``{"op": value}`` with the attribute ops)
+  in the last ``within_days`` days (no limit when absent). "Did not buy" is ``{"not": {"event":
+  "purchase", "within_days": 7}}``.
+- ``{"campaign": 12, "outcome": "read"}``: outcomes sent, delivered, read, clicked, not_read (sent but
+  not read).
+
+Compiling never touches the database, so a segment count is exactly one query; validation names the
+bad part of the tree by its path (``rules.all[1].op``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from consent.models import ConsentState, ConsentStatus, Contact, Purpose
+
+ATTRIBUTE_OPS = ("eq", "ne", "in", "contains", "gt", "gte", "lt", "lte", "exists")
+AGE_OPS = ("lt", "lte", "gt", "gte")
+OUTCOMES = ("sent", "delivered", "read", "clicked", "not_read")
+MAX_DEPTH = 12
+MAX_CONDITIONS = 200
+
+# Attribute and property names: letters, digits and single underscores, starting with a letter or _.
+# Anything else could be read by the ORM as a lookup (e.g. "city__gt"), so it is refused.
+_KEY_SEGMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_CONDITION_KEYS = {
+    "attribute": {"attribute", "op", "value"},
+    "tag": {"tag"},
+    "country": {"country"},
+    "language": {"language"},
+    "consent_age_days": {"consent_age_days"},
+    "last_inbound_within_days": {"last_inbound_within_days"},
+    "event": {"event", "where", "within_days", "min_count"},
+    "campaign": {"campaign", "outcome"},
+}
+_GROUP_KEYS = ("all", "any", "not")
+
+
+class SegmentRuleError(ValueError):
+    """A rule tree that cannot be compiled; ``path`` names the bad part."""
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        self.detail = message
+        super().__init__(f"{path}: {message}")
+
+
+class _Compiler:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self.conditions = 0
+        self.campaign_ids: set[int] = set()
+
+    def compile(self, node: Any, path: str, depth: int = 0) -> Q:
+        if depth > MAX_DEPTH:
+            raise SegmentRuleError(path, f"rules are nested more than {MAX_DEPTH} levels deep.")
+        if not isinstance(node, dict) or not node:
+            raise SegmentRuleError(path, 'expected an object such as {"all": [...]} or {"tag": "vip"}.')
+        groups = [key for key in _GROUP_KEYS if key in node]
+        if groups:
+            if len(node) != 1:
+                raise SegmentRuleError(path, f"a group has exactly one key ({groups[0]!r}); found {sorted(node)}.")
+            return self._group(groups[0], node[groups[0]], path, depth)
+        kinds = [kind for kind in _CONDITION_KEYS if kind in node]
+        if len(kinds) != 1:
+            known = ", ".join([*_GROUP_KEYS, *_CONDITION_KEYS])
+            found = ", ".join(sorted(map(str, node)))
+            raise SegmentRuleError(path, f"cannot tell what this rule is (keys: {found}); use exactly one of: {known}.")
+        kind = kinds[0]
+        unknown = set(node) - _CONDITION_KEYS[kind]
+        if unknown:
+            raise SegmentRuleError(
+                path, f"unknown key(s) {', '.join(sorted(unknown))} in a {kind} rule; allowed: {', '.join(sorted(_CONDITION_KEYS[kind]))}."
+            )
+        self.conditions += 1
+        if self.conditions > MAX_CONDITIONS:
+            raise SegmentRuleError(path, f"a segment may have at most {MAX_CONDITIONS} conditions.")
+        return getattr(self, f"_{kind}")(node, path)
+
+    def _group(self, key: str, value: Any, path: str, depth: int) -> Q:
+        sub = f"{path}.{key}"
+        if key == "not":
+            return ~self.compile(value, sub, depth + 1)
+        if not isinstance(value, list):
+            raise SegmentRuleError(sub, f'"{key}" takes a list of rules.')
+        if key == "any" and not value:
+            raise SegmentRuleError(sub, '"any" needs at least one rule.')
+        parts = [self.compile(child, f"{sub}[{index}]", depth + 1) for index, child in enumerate(value)]
+        if key == "all":
+            combined = Q()  # an empty "all" matches everyone
+            for part in parts:
+                combined &= part
+            return combined
+        combined = parts[0]
+        for part in parts[1:]:
+            combined |= part
+        return combined
+
+    # --- conditions -------------------------------------------------------------------------
+
+    def _attribute(self, node: dict, path: str) -> Q:
+        key_path = key_path_parse(node["attribute"], f"{path}.attribute")
+        op = node.get("op", "eq" if "value" in node else None)
+        if op not in ATTRIBUTE_OPS:
+            raise SegmentRuleError(f"{path}.op", f"unknown op {op!r}; use one of: {', '.join(ATTRIBUTE_OPS)}.")
+        return json_key_condition("attributes", key_path, op, node.get("value", _MISSING), f"{path}.value")
+
+    def _tag(self, node: dict, path: str) -> Q:
+        tag = node["tag"]
+        if not isinstance(tag, str) or not tag.strip():
+            raise SegmentRuleError(f"{path}.tag", "expected a tag name.")
+        through = Contact.tags.through
+        return Q(Exists(through.objects.filter(contact_id=OuterRef("pk"), tag__name=tag.strip().lower())))
+
+    def _country(self, node: dict, path: str) -> Q:
+        codes = _string_or_list(node["country"], f"{path}.country")
+        for code in codes:
+            if len(code) != 2 or not code.isalpha():
+                raise SegmentRuleError(f"{path}.country", f"expected two-letter country codes like DE, got {code!r}.")
+        return Q(country__in=[code.upper() for code in codes])
+
+    def _language(self, node: dict, path: str) -> Q:
+        combined = Q()
+        for code in _string_or_list(node["language"], f"{path}.language"):
+            combined |= Q(language__iexact=code) | Q(language__istartswith=f"{code}_") | Q(language__istartswith=f"{code}-")
+        return combined
+
+    def _consent_age_days(self, node: dict, path: str) -> Q:
+        spec = node["consent_age_days"]
+        sub = f"{path}.consent_age_days"
+        if not isinstance(spec, dict) or not spec:
+            raise SegmentRuleError(sub, 'expected ops like {"lte": 365}.')
+        states = ConsentState.objects.filter(
+            contact_id=OuterRef("pk"), purpose__code=Purpose.MARKETING, status=ConsentStatus.OPTED_IN
+        )
+        # "age <= N days" means "since >= now - N days": the comparison flips.
+        flipped = {"lt": "gt", "lte": "gte", "gt": "lt", "gte": "lte"}
+        for op, days in spec.items():
+            if op not in AGE_OPS:
+                raise SegmentRuleError(f"{sub}.{op}", f"unknown op; use one of: {', '.join(AGE_OPS)}.")
+            states = states.filter(**{f"since__{flipped[op]}": self.now - timedelta(days=_days(days, f"{sub}.{op}"))})
+        return Q(Exists(states))
+
+    def _last_inbound_within_days(self, node: dict, path: str) -> Q:
+        days = _days(node["last_inbound_within_days"], f"{path}.last_inbound_within_days")
+        return Q(last_inbound_at__gte=self.now - timedelta(days=days))
+
+    def _event(self, node: dict, path: str) -> Q:
+        from campaigns.models import Event
+
+        name = node["event"]
+        if not isinstance(name, str) or not name.strip():
+            raise SegmentRuleError(f"{path}.event", "expected an event name.")
+        events = Event.objects.filter(contact_id=OuterRef("pk"), name=name)
+        where = node.get("where", {})
+        if not isinstance(where, dict):
+            raise SegmentRuleError(f"{path}.where", 'expected an object of property conditions, e.g. {"sku": "X"}.')
+        for prop, condition in where.items():
+            sub = f"{path}.where.{prop}"
+            key_path = key_path_parse(prop, sub)
+            if isinstance(condition, dict):
+                if len(condition) != 1:
+                    raise SegmentRuleError(sub, 'expected a value or one op, e.g. {"gte": 10}.')
+                op, value = next(iter(condition.items()))
+                if op not in ATTRIBUTE_OPS:
+                    raise SegmentRuleError(f"{sub}.{op}", f"unknown op; use one of: {', '.join(ATTRIBUTE_OPS)}.")
+                events = events.filter(json_key_condition("properties", key_path, op, value, f"{sub}.{op}"))
+            else:
+                events = events.filter(json_key_condition("properties", key_path, "eq", condition, sub))
+        if "within_days" in node:
+            events = events.filter(occurred_at__gte=self.now - timedelta(days=_days(node["within_days"], f"{path}.within_days")))
+        min_count = node.get("min_count", 1)
+        if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
+            raise SegmentRuleError(f"{path}.min_count", 'expected a whole number of at least 1 (for "none", wrap the rule in "not").')
+        if min_count > 1:
+            events = events.order_by().values("contact_id").annotate(n=Count("pk")).filter(n__gte=min_count)
+        return Q(Exists(events))
+
+    def _campaign(self, node: dict, path: str) -> Q:
+        from campaigns.models import Click, Message, MessageStatus
+
+        campaign_id = node["campaign"]
+        if isinstance(campaign_id, bool) or not isinstance(campaign_id, int) or campaign_id < 1:
+            raise SegmentRuleError(f"{path}.campaign", "expected a campaign id (a whole number).")
+        outcome = node.get("outcome")
+        if outcome not in OUTCOMES:
+            raise SegmentRuleError(f"{path}.outcome", f"unknown outcome {outcome!r}; use one of: {', '.join(OUTCOMES)}.")
+        self.campaign_ids.add(campaign_id)
+        messages = Message.objects.filter(campaign_id=campaign_id, contact_id=OuterRef("pk"))
+        left = [MessageStatus.ACCEPTED, MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ]
+        if outcome == "sent":
+            messages = messages.filter(status__in=left)
+        elif outcome == "delivered":
+            messages = messages.filter(Q(status__in=[MessageStatus.DELIVERED, MessageStatus.READ]) | Q(delivered_at__isnull=False))
+        elif outcome == "read":
+            messages = messages.filter(Q(status=MessageStatus.READ) | Q(read_at__isnull=False))
+        elif outcome == "not_read":
+            messages = messages.filter(status__in=left, read_at__isnull=True).exclude(status=MessageStatus.READ)
+        else:
+            messages = messages.filter(Exists(Click.objects.filter(message_id=OuterRef("pk"))))
+        return Q(Exists(messages))
+
+
+class _Missing:
+    pass
+
+
+_MISSING = _Missing()
+
+
+def json_key_condition(field: str, key_path: list[str], op: str, value: Any, path: str) -> Q:
+    """``field``'s key ``key_path`` compared by ``op`` (see ATTRIBUTE_OPS): a Q on a JSON column."""
+    lookup = "__".join([field, *key_path])
+    if op == "exists":
+        wanted = True if value is _MISSING else value
+        if not isinstance(wanted, bool):
+            raise SegmentRuleError(path, '"exists" takes true or false.')
+        parent = "__".join([field, *key_path[:-1]])
+        has = Q(**{f"{parent}__has_key": key_path[-1]})
+        return has if wanted else ~has
+    if value is _MISSING:
+        raise SegmentRuleError(path, f'op "{op}" needs a "value".')
+    if op == "in":
+        if not isinstance(value, list) or not value or not all(_is_scalar(item) for item in value):
+            raise SegmentRuleError(path, '"in" takes a non-empty list of values.')
+        return Q(**{f"{lookup}__in": value})
+    if op == "contains":
+        if not isinstance(value, str) or not value:
+            raise SegmentRuleError(path, '"contains" takes a non-empty text.')
+        return Q(**{f"{lookup}__icontains": value})
+    if not _is_scalar(value):
+        raise SegmentRuleError(path, f'op "{op}" takes a single value (text, number, true/false).')
+    if op in ("gt", "gte", "lt", "lte"):
+        if isinstance(value, bool) or value is None:
+            raise SegmentRuleError(path, f'op "{op}" takes a number or a text such as an ISO date.')
+        return Q(**{f"{lookup}__{op}": value})
+    equal = Q(**{f"{lookup}__exact": value})
+    # SQL's NOT over a missing key is unknown, not true: "ne" names the missing case explicitly.
+    return equal if op == "eq" else ~equal | Q(**{f"{lookup}__isnull": True})
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def key_path_parse(raw: Any, path: str) -> list[str]:
+    if not isinstance(raw, str) or not raw:
+        raise SegmentRuleError(path, "expected a name.")
+    parts = raw.split(".")
+    for part in parts:
+        if not _KEY_SEGMENT.match(part) or "__" in part:
+            raise SegmentRuleError(
+                path, f"{raw!r} is not a usable name: use letters, digits and single underscores (dots for nesting)."
+            )
+    return parts
+
+
+def _string_or_list(raw: Any, path: str) -> list[str]:
+    values = [raw] if isinstance(raw, str) else raw
+    if not isinstance(values, list) or not values or not all(isinstance(v, str) and v.strip() for v in values):
+        raise SegmentRuleError(path, "expected a text or a non-empty list of texts.")
+    return [v.strip() for v in values]
+
+
+def _days(raw: Any, path: str) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0 or raw > 3660:
+        raise SegmentRuleError(path, "expected a whole number of days between 0 and 3660.")
+    return raw
+
+
+def segment_rules_compile(rules: Any, *, now: datetime | None = None) -> Q:
+    """The Q selecting the contacts that match ``rules``; raises SegmentRuleError. Runs no query."""
+    return _Compiler(now or timezone.now()).compile(rules, "rules")
+
+
+def segment_rules_validate(rules: Any) -> None:
+    """Raise SegmentRuleError for a malformed tree or a campaign outcome naming an unknown campaign."""
+    from campaigns.models import Campaign
+
+    compiler = _Compiler(timezone.now())
+    compiler.compile(rules, "rules")
+    if compiler.campaign_ids:
+        missing = compiler.campaign_ids - set(Campaign.objects.filter(pk__in=compiler.campaign_ids).values_list("pk", flat=True))
+        if missing:
+            raise SegmentRuleError("rules", f"unknown campaign id(s): {', '.join(map(str, sorted(missing)))}.")
+
+
+def segment_contacts(rules: Any, *, now: datetime | None = None) -> QuerySet[Contact]:
+    """Contacts (not erased) matching ``rules``, as one lazy query."""
+    return Contact.objects.filter(erased_at__isnull=True).filter(segment_rules_compile(rules, now=now))
