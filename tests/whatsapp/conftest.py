@@ -11,10 +11,12 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.db import connections
 from django.test import Client
 
 from campaigns.models import Message, MessageStatus
 from consent.services import Evidence, consent_grant, contact_upsert
+from whatsapp import client as whatsapp_client
 from whatsapp.models import WebhookDelivery
 from whatsapp.tasks import webhook_delivery_process_task
 
@@ -110,3 +112,30 @@ def contact_factory(db):
         return contact
 
     return make
+
+
+SALE = [
+    {"type": "body", "parameters": [{"type": "text", "text": "Ana"}, {"type": "text", "text": "20%"}]},
+    {"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": "tok123"}]},
+]
+FAST = {"sent_delay": 0.01, "delivered_delay": 0.01, "read_delay": 0.01}
+
+
+@pytest.fixture
+def live_sandbox(sandbox, live_server):
+    # The live server answers in short-lived threads: close their connections after each request
+    # so none is left open on the test database.
+    connections.settings["default"]["CONN_MAX_AGE"] = 0
+    sandbox.configure(webhook_url=f"{live_server.url}/webhooks/whatsapp", **FAST)
+    return sandbox
+
+
+def send_to(message: Message):
+    return whatsapp_client.send_template(
+        to=message.contact.phone, template_name="spring_sale", language="en_US", components=SALE,
+        callback_data=message.callback_data,
+    )  # fmt: skip
+
+
+def queued(contact) -> Message:
+    return Message.objects.create(kind=Message.Kind.TEST, contact=contact, status=MessageStatus.SENDING)
