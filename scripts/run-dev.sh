@@ -21,7 +21,20 @@ $PY -m celery -A retarget beat --loglevel=INFO >var/log/beat.log 2>&1 &
 pids+=($!)
 $PY manage.py runserver 127.0.0.1:8000 --noreload &
 pids+=($!)
+# The WhatsApp sandbox stands in for Meta's Cloud API: sends go to it, its signed webhooks come back here.
+$PY manage.py whatsapp_sandbox --port 8765 --webhook-url http://127.0.0.1:8000/webhooks/whatsapp >var/log/sandbox.log 2>&1 &
+pids+=($!)
+$PY - <<'WAIT'
+import time, urllib.request
+for _ in range(100):
+    try:
+        urllib.request.urlopen("http://127.0.0.1:8765/_sandbox/health", timeout=1)
+        break
+    except OSError:
+        time.sleep(0.1)
+WAIT
+$PY manage.py sync_templates || echo "Template sync failed: see var/log/sandbox.log"
 
 echo "Retarget is running at http://127.0.0.1:8000/admin/  (API docs: http://127.0.0.1:8000/api/docs/)"
-echo "Worker and beat logs: var/log/. Press Ctrl-C to stop everything."
+echo "Worker, beat and WhatsApp sandbox logs: var/log/. Press Ctrl-C to stop everything."
 wait -n "${pids[@]}"
