@@ -1,14 +1,561 @@
-"""Writes of the campaigns domain."""
+"""Writes of the campaigns domain: events, segments, the campaign lifecycle, launch and status reports.
+
+The sending pipeline itself (claim, check, send, write back) lives in campaigns.sending.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import re
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
-from campaigns.models import STATUS_RANK, Message, MessageStatus
+from campaigns.models import STATUS_RANK, Campaign, Event, FrequencyCapPolicy, Message, MessageStatus, Segment
+from campaigns.parameters import ParameterMappingError, parameters_validate
+from campaigns.segments import SegmentRuleError, segment_rules_validate
+from consent.models import Contact
+from consent.phones import InvalidPhoneNumber, phone_normalize
+from consent.services import SYSTEM, Actor, audit_record, contact_upsert
+from whatsapp.models import MessageTemplate
+
+logger = logging.getLogger(__name__)
+
+
+class CampaignError(ValueError):
+    """A campaign action the rules do not allow; the message says why and what to do."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class CampaignForbidden(PermissionError):
+    """The actor may not do this to this campaign (e.g. approving their own)."""
+
+
+# --- behaviour events ---------------------------------------------------------------------------
+
+MAX_EVENTS_PER_BATCH = 1000
+MAX_EVENT_PROPERTIES_BYTES = 8192
+EVENT_NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+_EVENT_KEYS = {"phone", "name", "properties", "occurred_at"}
+
+
+@dataclass(frozen=True)
+class EventRejection:
+    index: int
+    reason: str
+
+
+@dataclass
+class EventIngestResult:
+    accepted: int = 0
+    contacts_created: int = 0
+    rejected: list[EventRejection] = field(default_factory=list)
+
+
+def _event_item_parse(item: Any, now: datetime) -> tuple[str, str, dict, datetime]:
+    """(E.164, name, properties, occurred_at) of one item, or ValueError with the reason."""
+    if not isinstance(item, dict):
+        raise ValueError("expected an object with phone, name, properties and occurred_at.")
+    unknown = set(item) - _EVENT_KEYS
+    if unknown:
+        raise ValueError(f"unknown field(s) {', '.join(sorted(map(str, unknown)))}; allowed: {', '.join(sorted(_EVENT_KEYS))}.")
+    try:
+        phone = phone_normalize(str(item.get("phone") or ""))
+    except InvalidPhoneNumber as exc:
+        raise ValueError(f"phone: {exc}") from None
+    name = item.get("name")
+    if not isinstance(name, str) or not EVENT_NAME_RE.match(name):
+        raise ValueError("name: expected 1-100 letters, digits or _ . : - (e.g. product_viewed).")
+    properties = item.get("properties", {})
+    if properties is None:
+        properties = {}
+    if not isinstance(properties, dict):
+        raise ValueError('properties: expected an object, e.g. {"sku": "X"}.')
+    if len(json.dumps(properties)) > MAX_EVENT_PROPERTIES_BYTES:
+        raise ValueError(f"properties: larger than {MAX_EVENT_PROPERTIES_BYTES} bytes.")
+    raw_time = item.get("occurred_at")
+    occurred_at = parse_datetime(raw_time) if isinstance(raw_time, str) else None
+    if occurred_at is None:
+        raise ValueError("occurred_at: expected an ISO 8601 time such as 2026-11-25T14:03:00Z.")
+    if timezone.is_naive(occurred_at):
+        raise ValueError("occurred_at: add the time zone offset (e.g. Z or +01:00).")
+    if occurred_at > now + timedelta(minutes=5):
+        raise ValueError("occurred_at lies in the future.")
+    return phone, name, properties, occurred_at
+
+
+@transaction.atomic
+def events_ingest(*, items: list[Any]) -> EventIngestResult:
+    """Store a batch of behaviour events; each bad item is rejected with its index and reason.
+
+    A phone without a contact creates the contact, without any consent.
+    """
+    if len(items) > MAX_EVENTS_PER_BATCH:
+        raise ValueError(f"At most {MAX_EVENTS_PER_BATCH} events per request; split the batch.")
+    now = timezone.now()
+    result = EventIngestResult()
+    parsed: list[tuple[str, str, dict, datetime]] = []
+    for index, item in enumerate(items):
+        try:
+            parsed.append(_event_item_parse(item, now))
+        except ValueError as exc:
+            result.rejected.append(EventRejection(index=index, reason=str(exc)))
+    phones = {phone for phone, *_ in parsed}
+    contact_ids = dict(Contact.objects.filter(phone__in=phones).values_list("phone", "pk"))
+    for phone in sorted(phones - set(contact_ids)):
+        contact, created = contact_upsert(phone=phone)
+        contact_ids[phone] = contact.pk
+        result.contacts_created += int(created)
+    Event.objects.bulk_create(
+        [
+            Event(contact_id=contact_ids[phone], name=name, properties=properties, occurred_at=occurred_at, received_at=now)
+            for phone, name, properties, occurred_at in parsed
+        ],
+        batch_size=500,
+    )
+    result.accepted = len(parsed)
+    return result
+
+
+# --- segments -----------------------------------------------------------------------------------
+
+
+def _segment_rules_check(rules: Any) -> None:
+    try:
+        segment_rules_validate(rules)
+    except SegmentRuleError as exc:
+        raise CampaignError(str(exc), field="rules") from None
+
+
+@transaction.atomic
+def segment_create(*, name: str, rules: Any, description: str = "", actor: Actor = SYSTEM) -> Segment:
+    """Save a segment; raises CampaignError (field ``rules``) naming the bad part of the tree."""
+    _segment_rules_check(rules)
+    if Segment.objects.filter(name=name).exists():
+        raise CampaignError(f"A segment called {name!r} exists already.", field="name")
+    segment = Segment.objects.create(
+        name=name, rules=rules, description=description, created_by=actor.user if actor.user and actor.user.pk else None
+    )
+    audit_record(actor=actor, action="segment.create", object_type="segment", object_id=segment.pk, details={"rules": rules})
+    return segment
+
+
+@transaction.atomic
+def segment_update(*, segment: Segment, actor: Actor = SYSTEM, **changes: Any) -> Segment:
+    """Change a segment; campaigns awaiting approval or sending on it lose their approval."""
+    unknown = set(changes) - {"name", "rules", "description"}
+    if unknown:
+        raise CampaignError(f"Cannot change {', '.join(sorted(unknown))} of a segment.")
+    if "rules" in changes:
+        _segment_rules_check(changes["rules"])
+    if "name" in changes and Segment.objects.filter(name=changes["name"]).exclude(pk=segment.pk).exists():
+        raise CampaignError(f"A segment called {changes['name']!r} exists already.", field="name")
+    for attr, value in changes.items():
+        setattr(segment, attr, value)
+    segment.save()
+    audit_record(actor=actor, action="segment.update", object_type="segment", object_id=segment.pk, details={"changes": sorted(changes)})
+    for campaign in Campaign.objects.select_for_update().filter(segment=segment, status__in=_APPROVAL_PINNED):
+        _approval_recheck(campaign, actor=actor, what=f"segment {segment.name!r}")
+    return segment
+
+
+@transaction.atomic
+def segment_delete(*, segment: Segment, actor: Actor = SYSTEM) -> None:
+    if segment.campaigns.exists():
+        raise CampaignError("Campaigns use this segment; it cannot be deleted.")
+    audit_record(actor=actor, action="segment.delete", object_type="segment", object_id=segment.pk, details={"name": segment.name})
+    segment.delete()
+
+
+# --- campaigns: definition ----------------------------------------------------------------------
+
+EDITABLE_FIELDS = (
+    "name", "template", "segment", "parameters", "tracked_url", "send_at", "local_time", "expires_at",
+    "max_per_day", "max_per_week",
+)  # fmt: skip
+# States whose approval (or pending review) is pinned to the snapshot of what was submitted.
+_APPROVAL_PINNED = (Campaign.Status.PENDING_APPROVAL, Campaign.Status.APPROVED, Campaign.Status.SCHEDULED, Campaign.Status.PAUSED)
+_FINISHED = (Campaign.Status.COMPLETED, Campaign.Status.CANCELLED)
+
+
+def campaign_snapshot_hash(campaign: Campaign) -> str:
+    """Digest of what an approver approves: template, segment rules, mapping, link, schedule and caps."""
+    template = campaign.template
+    snapshot = {
+        "template": [template.pk, template.name, template.language, template.category, template.components]
+        if template
+        else None,
+        "segment": [campaign.segment_id, campaign.segment.rules if campaign.segment else None],
+        "parameters": campaign.parameters,
+        "tracked_url": campaign.tracked_url,
+        "send_at": campaign.send_at.isoformat() if campaign.send_at else None,
+        "local_time": campaign.local_time.strftime("%H:%M") if campaign.local_time else None,
+        "expires_at": campaign.expires_at.isoformat() if campaign.expires_at else None,
+        "caps": [campaign.max_per_day, campaign.max_per_week],
+    }
+    return hashlib.sha256(json.dumps(snapshot, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def campaign_validate(campaign: Campaign, *, for_sending: bool = False) -> None:
+    """Raise CampaignError (with the field) for a campaign that cannot be submitted or sent."""
+    if not campaign.name.strip():
+        raise CampaignError("Give the campaign a name.", field="name")
+    template = campaign.template
+    if template is None:
+        raise CampaignError("Choose an approved WhatsApp template.", field="template")
+    if not template.is_sendable:
+        raise CampaignError(
+            f"Template {template} is {template.get_status_display().lower()} at WhatsApp; only approved templates can be sent.",
+            field="template",
+        )
+    if campaign.segment_id is None:
+        raise CampaignError("Choose a segment (the audience).", field="segment")
+    try:
+        parameters_validate(campaign.parameters, parameter_names=list(template.parameter_names))
+    except ParameterMappingError as exc:
+        raise CampaignError(str(exc), field="parameters") from None
+    if campaign.tracked_url and template.url_button_index is None:
+        raise CampaignError(
+            f"Template {template} has no link button with a dynamic suffix, so its link cannot be tracked.",
+            field="tracked_url",
+        )
+    policy = FrequencyCapPolicy.current()
+    for attr, ceiling in (("max_per_day", policy.max_per_day), ("max_per_week", policy.max_per_week)):
+        value = getattr(campaign, attr)
+        if value is not None and (value < 1 or value > ceiling):
+            raise CampaignError(
+                f"{attr}: a campaign may only be stricter than the global policy (1 to {ceiling}).", field=attr
+            )
+    if campaign.expires_at and campaign.send_at and campaign.expires_at <= campaign.send_at:
+        raise CampaignError("expires_at must be after send_at.", field="expires_at")
+    if for_sending and campaign.expires_at and campaign.expires_at <= timezone.now():
+        raise CampaignError("The campaign's end (expires_at) has passed.", field="expires_at")
+
+
+def _user(actor: Actor) -> AbstractBaseUser | None:
+    return actor.user if actor.user is not None and actor.user.pk else None
+
+
+@transaction.atomic
+def campaign_create(
+    *,
+    actor: Actor,
+    name: str,
+    template: MessageTemplate | None,
+    segment: Segment | None,
+    parameters: list[dict] | None = None,
+    tracked_url: str = "",
+    send_at: datetime | None = None,
+    local_time: time | None = None,
+    expires_at: datetime | None = None,
+    max_per_day: int | None = None,
+    max_per_week: int | None = None,
+) -> Campaign:
+    """Create a draft campaign; raises CampaignError when it could never be sent as defined."""
+    campaign = Campaign(
+        name=name,
+        template=template,
+        segment=segment,
+        parameters=parameters if parameters is not None else [],
+        tracked_url=tracked_url,
+        send_at=send_at,
+        local_time=local_time,
+        expires_at=expires_at,
+        max_per_day=max_per_day,
+        max_per_week=max_per_week,
+        created_by=_user(actor),
+    )
+    campaign_validate(campaign)
+    campaign.save()
+    audit_record(actor=actor, action="campaign.create", object_type="campaign", object_id=campaign.pk, details={"name": name})
+    return campaign
+
+
+def _back_to_draft(campaign: Campaign, *, reason: str, actor: Actor) -> None:
+    campaign.status = Campaign.Status.DRAFT
+    campaign.status_reason = reason
+    campaign.approved_by = None
+    campaign.approved_at = None
+    campaign.approval_hash = ""
+    campaign.save()
+    audit_record(actor=actor, action="campaign.back_to_draft", object_type="campaign", object_id=campaign.pk, details={"reason": reason})
+    logger.info("campaign %s back to draft: %s", campaign.pk, reason)
+
+
+def _approval_recheck(campaign: Campaign, *, actor: Actor, what: str) -> bool:
+    """Send the campaign back to draft if what was submitted/approved changed; True if still valid."""
+    if campaign.status in _APPROVAL_PINNED and campaign.approval_hash != campaign_snapshot_hash(campaign):
+        _back_to_draft(campaign, reason=f"{what} changed after submission: submit it for approval again.", actor=actor)
+        return False
+    return True
+
+
+@transaction.atomic
+def campaign_update(*, campaign: Campaign, actor: Actor, **changes: Any) -> Campaign:
+    """Change a campaign's definition. Any change to what was approved sends it back to draft."""
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise CampaignError(f"Cannot change {', '.join(sorted(unknown))}; editable: {', '.join(EDITABLE_FIELDS)}.")
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if campaign.status in _FINISHED or campaign.status == Campaign.Status.SENDING:
+        raise CampaignError(
+            f"A {campaign.get_status_display().lower()} campaign cannot be changed"
+            + (": pause it first." if campaign.status == Campaign.Status.SENDING else ".")
+        )
+    for attr, value in changes.items():
+        setattr(campaign, attr, value)
+    campaign_validate(campaign)
+    campaign.save()
+    audit_record(actor=actor, action="campaign.update", object_type="campaign", object_id=campaign.pk, details={"changes": sorted(changes)})
+    _approval_recheck(campaign, actor=actor, what="the campaign")
+    return campaign
+
+
+# --- campaigns: four-eyes lifecycle -------------------------------------------------------------
+
+
+def _locked(campaign: Campaign) -> Campaign:
+    return Campaign.objects.select_for_update(of=("self",)).select_related("template", "segment").get(pk=campaign.pk)
+
+
+def _require_status(campaign: Campaign, *allowed: str, action: str) -> None:
+    if campaign.status not in allowed:
+        names = " or ".join(Campaign.Status(s).label.lower() for s in allowed)
+        raise CampaignError(f"Only a {names} campaign can be {action}; this one is {campaign.get_status_display().lower()}.")
+
+
+def user_may_approve(user: AbstractBaseUser | None, campaign: Campaign) -> bool:
+    """Four eyes: an approver, and never the campaign's author."""
+    return bool(
+        user is not None
+        and user.is_authenticated
+        and user.has_perm("campaigns.approve_campaign")
+        and user.pk != campaign.created_by_id
+    )
+
+
+@transaction.atomic
+def campaign_submit(*, campaign: Campaign, actor: Actor) -> Campaign:
+    """Ask for approval: pins the snapshot the approver will see."""
+    campaign = _locked(campaign)
+    _require_status(campaign, Campaign.Status.DRAFT, action="submitted")
+    campaign_validate(campaign)
+    campaign.status = Campaign.Status.PENDING_APPROVAL
+    campaign.status_reason = ""
+    campaign.submitted_at = timezone.now()
+    campaign.approval_hash = campaign_snapshot_hash(campaign)
+    campaign.save()
+    audit_record(actor=actor, action="campaign.submit", object_type="campaign", object_id=campaign.pk)
+    return campaign
+
+
+@transaction.atomic
+def campaign_approve(*, campaign: Campaign, actor: Actor) -> Campaign:
+    """Approve (a second person with the Approver role); starts it now or schedules it for send_at."""
+    campaign = _locked(campaign)
+    if actor.user is not None and actor.user.pk == campaign.created_by_id:
+        raise CampaignForbidden("You wrote this campaign: a second person must approve it (four-eyes rule).")
+    if not user_may_approve(actor.user, campaign):
+        raise CampaignForbidden("Approving campaigns needs the Approver role.")
+    _require_status(campaign, Campaign.Status.PENDING_APPROVAL, action="approved")
+    if not _approval_recheck(campaign, actor=actor, what="the campaign"):
+        raise CampaignError(campaign.status_reason)
+    campaign_validate(campaign, for_sending=True)
+    now = timezone.now()
+    campaign.approved_by = actor.user
+    campaign.approved_at = now
+    campaign.status = Campaign.Status.SCHEDULED
+    campaign.status_reason = ""
+    campaign.rejection_comment = ""
+    campaign.save()
+    audit_record(actor=actor, action="campaign.approve", object_type="campaign", object_id=campaign.pk, details={"hash": campaign.approval_hash})
+    if campaign.send_at is None or campaign.send_at <= now:
+        _launch_enqueue(campaign.pk)
+    return campaign
+
+
+@transaction.atomic
+def campaign_reject(*, campaign: Campaign, actor: Actor, comment: str) -> Campaign:
+    """Send a submitted campaign back to its author with the approver's comment."""
+    campaign = _locked(campaign)
+    if not (actor.user is not None and actor.user.has_perm("campaigns.approve_campaign")):
+        raise CampaignForbidden("Rejecting campaigns needs the Approver role.")
+    _require_status(campaign, Campaign.Status.PENDING_APPROVAL, action="rejected")
+    if not comment or not comment.strip():
+        raise CampaignError("Say what must change: a rejection needs a comment.", field="comment")
+    campaign.status = Campaign.Status.DRAFT
+    campaign.rejected_by = actor.user
+    campaign.rejection_comment = comment.strip()
+    campaign.status_reason = f"Rejected: {comment.strip()}"
+    campaign.approval_hash = ""
+    campaign.save()
+    audit_record(actor=actor, action="campaign.reject", object_type="campaign", object_id=campaign.pk, details={"comment": comment})
+    return campaign
+
+
+@transaction.atomic
+def campaign_pause(*, campaign: Campaign, actor: Actor, reason: str = "") -> Campaign:
+    """Stop claiming new batches; sends already in flight finish. ``reason`` shows in the admin."""
+    campaign = _locked(campaign)
+    _require_status(campaign, Campaign.Status.SENDING, Campaign.Status.SCHEDULED, action="paused")
+    campaign.status = Campaign.Status.PAUSED
+    campaign.status_reason = reason or f"Paused by {actor.display}."
+    campaign.save()
+    audit_record(actor=actor, action="campaign.pause", object_type="campaign", object_id=campaign.pk, details={"reason": campaign.status_reason})
+    logger.warning("campaign %s paused: %s", campaign.pk, campaign.status_reason)
+    return campaign
+
+
+@transaction.atomic
+def campaign_resume(*, campaign: Campaign, actor: Actor) -> Campaign:
+    """Continue a paused campaign, if its approval and template are still valid."""
+    campaign = _locked(campaign)
+    _require_status(campaign, Campaign.Status.PAUSED, action="resumed")
+    if not _approval_recheck(campaign, actor=actor, what="the campaign"):
+        raise CampaignError(campaign.status_reason)
+    campaign_validate(campaign, for_sending=True)
+    campaign.status_reason = ""
+    if campaign.launched_at is None:
+        campaign.status = Campaign.Status.SCHEDULED
+        campaign.save()
+        if campaign.send_at is None or campaign.send_at <= timezone.now():
+            _launch_enqueue(campaign.pk)
+    else:
+        campaign.status = Campaign.Status.SENDING
+        campaign.save()
+        _dispatch_enqueue(campaign.pk)
+    audit_record(actor=actor, action="campaign.resume", object_type="campaign", object_id=campaign.pk)
+    return campaign
+
+
+@transaction.atomic
+def campaign_cancel(*, campaign: Campaign, actor: Actor) -> Campaign:
+    """Stop for good: every message not yet sent is skipped with the reason ``cancelled``."""
+    campaign = _locked(campaign)
+    if campaign.status in _FINISHED:
+        raise CampaignError(f"This campaign is {campaign.get_status_display().lower()} already.")
+    campaign.status = Campaign.Status.CANCELLED
+    campaign.save()
+    skipped = Message.objects.filter(campaign=campaign, status=MessageStatus.QUEUED).update(
+        status=MessageStatus.SKIPPED, skip_reason="cancelled", claim_token=None, lease_expires_at=None
+    )
+    audit_record(actor=actor, action="campaign.cancel", object_type="campaign", object_id=campaign.pk, details={"skipped": skipped})
+    return campaign
+
+
+# --- campaigns: launch and completion -----------------------------------------------------------
+
+
+def _launch_enqueue(campaign_id: int) -> None:
+    from campaigns.tasks import campaign_launch_task
+
+    transaction.on_commit(lambda: campaign_launch_task.delay(campaign_id))
+
+
+def _dispatch_enqueue(campaign_id: int) -> None:
+    from campaigns.tasks import dispatchers_start
+
+    transaction.on_commit(lambda: dispatchers_start(campaign_id))
+
+
+@transaction.atomic
+def campaign_launch(*, campaign_id: int, actor: Actor = SYSTEM) -> Campaign | None:
+    """Start a scheduled campaign: one message row per audience member, then the dispatchers.
+
+    Idempotent: a campaign not (or no longer) scheduled is left alone. The approval is checked
+    against the campaign as it is now; a change since then sends it back to draft instead.
+    """
+    from campaigns.sending import messages_materialise
+
+    campaign = Campaign.objects.select_for_update(of=("self",)).select_related("template", "segment").filter(pk=campaign_id).first()
+    if campaign is None or campaign.status != Campaign.Status.SCHEDULED:
+        return campaign
+    if not _approval_recheck(campaign, actor=actor, what="the campaign"):
+        return campaign
+    try:
+        campaign_validate(campaign, for_sending=True)
+    except CampaignError as exc:
+        campaign.status = Campaign.Status.PAUSED
+        campaign.status_reason = f"Could not start: {exc}"
+        campaign.save()
+        audit_record(actor=actor, action="campaign.pause", object_type="campaign", object_id=campaign.pk, details={"reason": campaign.status_reason})
+        return campaign
+    now = timezone.now()
+    created = messages_materialise(campaign=campaign, start=max(campaign.send_at or now, now))
+    campaign.status = Campaign.Status.SENDING
+    campaign.launched_at = campaign.launched_at or now
+    campaign.save()
+    audit_record(actor=actor, action="campaign.launch", object_type="campaign", object_id=campaign.pk, details={"messages": created})
+    logger.info("campaign %s launched with %s new messages", campaign.pk, created)
+    _dispatch_enqueue(campaign.pk)
+    return campaign
+
+
+@transaction.atomic
+def campaign_complete_if_done(*, campaign_id: int) -> bool:
+    """Mark a sending campaign completed when no message is queued (incl. deferred) or sending."""
+    campaign = Campaign.objects.select_for_update().filter(pk=campaign_id, status=Campaign.Status.SENDING).first()
+    if campaign is None:
+        return False
+    if campaign.expires_at and campaign.expires_at <= timezone.now():
+        Message.objects.filter(campaign=campaign, status=MessageStatus.QUEUED, lease_expires_at__isnull=True).update(
+            status=MessageStatus.SKIPPED, skip_reason="expired"
+        )
+    if Message.objects.filter(campaign=campaign, status__in=[MessageStatus.QUEUED, MessageStatus.SENDING]).exists():
+        return False
+    campaign.status = Campaign.Status.COMPLETED
+    campaign.completed_at = timezone.now()
+    campaign.save()
+    audit_record(actor=SYSTEM, action="campaign.complete", object_type="campaign", object_id=campaign.pk)
+    return True
+
+
+def campaigns_due_launch(*, now: datetime | None = None) -> list[int]:
+    """Launch every scheduled campaign whose time has come; returns their ids."""
+    now = now or timezone.now()
+    due = list(
+        Campaign.objects.filter(status=Campaign.Status.SCHEDULED)
+        .exclude(send_at__gt=now)
+        .values_list("pk", flat=True)
+    )
+    for campaign_id in due:
+        campaign_launch(campaign_id=campaign_id)
+    return due
+
+
+def campaigns_tick(*, now: datetime | None = None) -> None:
+    """The periodic heartbeat of sending (run by beat every few seconds).
+
+    Launches due scheduled campaigns, turns rows left SENDING by a stopped worker into UNKNOWN,
+    starts dispatchers for sending campaigns with due messages and nobody working on them (e.g.
+    deferred messages whose time came, or after a worker died), and completes finished campaigns.
+    """
+    from campaigns.sending import dispatcher_active, leases_expire, messages_claimable_exist
+    from campaigns.tasks import dispatchers_start as dispatchers_start_task
+
+    now = now or timezone.now()
+    campaigns_due_launch(now=now)
+    leases_expire(now=now)
+    for campaign_id in Campaign.objects.filter(status=Campaign.Status.SENDING).values_list("pk", flat=True):
+        if messages_claimable_exist(campaign_id=campaign_id, now=now):
+            if not dispatcher_active(campaign_id):
+                dispatchers_start_task(campaign_id)
+        else:
+            campaign_complete_if_done(campaign_id=campaign_id)
+
+
+# --- status reports from webhooks ---------------------------------------------------------------
 
 _STATUS_TIMESTAMP_FIELD = {
     MessageStatus.SENT: "sent_at",

@@ -214,6 +214,25 @@ CELERY_BEAT_SCHEDULE["whatsapp-templates-sync"] = {
     "schedule": float(WHATSAPP_TEMPLATE_SYNC_SECONDS),
 }
 
+# --- Campaign sending (see campaigns/sending.py) ------------------------------------------------
+# Messages per second per sending phone number, shared by all workers (Meta's default tier: 80).
+CAMPAIGN_SEND_RATE = env_float("CAMPAIGN_SEND_RATE", 80.0, minimum=0.1)
+CAMPAIGN_BATCH_SIZE = env_int("CAMPAIGN_BATCH_SIZE", 100, minimum=1)
+CAMPAIGN_SEND_CONCURRENCY = env_int("CAMPAIGN_SEND_CONCURRENCY", 16, minimum=1)
+CAMPAIGN_DISPATCHERS = env_int("CAMPAIGN_DISPATCHERS", 4, minimum=1)
+CAMPAIGN_DISPATCH_SECONDS = env_int("CAMPAIGN_DISPATCH_SECONDS", 30, minimum=1)
+# A claimed batch not finished within the lease is recovered (unsent rows re-claimed, in-flight ones unknown).
+CAMPAIGN_LEASE_SECONDS = env_int("CAMPAIGN_LEASE_SECONDS", 120, minimum=2)
+CAMPAIGN_LOCK_TIMEOUT_SECONDS = env_int("CAMPAIGN_LOCK_TIMEOUT_SECONDS", 30, minimum=1)
+CAMPAIGN_MAX_ATTEMPTS = env_int("CAMPAIGN_MAX_ATTEMPTS", 5, minimum=1)
+CAMPAIGN_RETRY_BASE_SECONDS = env_float("CAMPAIGN_RETRY_BASE_SECONDS", 30.0, minimum=0.0)
+CAMPAIGN_THROTTLE_BACKOFF_SECONDS = env_float("CAMPAIGN_THROTTLE_BACKOFF_SECONDS", 2.0, minimum=0.0)
+CAMPAIGN_TICK_SECONDS = env_float("CAMPAIGN_TICK_SECONDS", 2.0, minimum=0.2)
+# Business-initiated conversations per rolling 24 h of the WhatsApp account (its messaging tier).
+WHATSAPP_MESSAGING_LIMIT = env_int("WHATSAPP_MESSAGING_LIMIT", 1000, minimum=1)
+CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
+CELERY_BEAT_SCHEDULE["campaigns-tick"] = {"task": "campaigns.tasks.campaigns_tick_task", "schedule": CAMPAIGN_TICK_SECONDS}
+
 # --- Logging: phone numbers are masked by a filter on every handler --------------------------------
 LOGGING = {
     "version": 1,
