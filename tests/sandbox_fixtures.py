@@ -55,8 +55,8 @@ class SandboxServer:
     def refused(self) -> dict[str, int]:
         return self.control("GET", "/_sandbox/sends")["refused"]
 
-    def webhooks(self) -> dict:
-        return self.control("GET", "/_sandbox/webhooks")
+    def webhooks(self, *, log: bool = False) -> dict:
+        return self.control("GET", "/_sandbox/webhooks" + ("?log=1" if log else ""))
 
     def inbound(self, **spec: Any) -> dict:
         return self.control("POST", "/_sandbox/inbound", spec)
@@ -68,7 +68,7 @@ class SandboxServer:
         while time.monotonic() < deadline:
             state = self.webhooks()
             if state["delivered"] + state["failed"] >= delivered and state["pending"] == 0:
-                return state
+                return self.webhooks(log=True)
             time.sleep(0.05)
         raise AssertionError(f"sandbox webhooks did not arrive in time: {state}")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from celery import shared_task
 
@@ -10,6 +11,13 @@ from whatsapp.client import WhatsAppError
 from whatsapp.services import SendRetryLater, WebhookProcessingError, reply_send, webhook_delivery_process
 
 logger = logging.getLogger(__name__)
+
+
+def _retry_when_transient(task, send: Callable[[], object]) -> None:
+    try:
+        send()
+    except SendRetryLater as exc:
+        raise task.retry(exc=exc, countdown=min(300, 10 * 2**task.request.retries)) from exc
 
 
 @shared_task(bind=True, max_retries=8, acks_late=True)
@@ -24,10 +32,7 @@ def webhook_delivery_process_task(self, delivery_id: int) -> None:
 @shared_task(bind=True, max_retries=4, acks_late=True)
 def reply_send_task(self, message_id: str) -> None:
     """Send a keyword confirmation or other free-form reply recorded as a Message."""
-    try:
-        reply_send(message_id=message_id)
-    except SendRetryLater as exc:
-        raise self.retry(exc=exc, countdown=min(300, 10 * 2**self.request.retries)) from exc
+    _retry_when_transient(self, lambda: reply_send(message_id=message_id))
 
 
 @shared_task(bind=True, max_retries=4, acks_late=True)
@@ -35,10 +40,7 @@ def optin_confirmation_send_task(self, confirmation_id: str) -> None:
     """Send the double opt-in confirmation template."""
     from whatsapp.double_optin import double_optin_send
 
-    try:
-        double_optin_send(confirmation_id=confirmation_id)
-    except SendRetryLater as exc:
-        raise self.retry(exc=exc, countdown=min(300, 10 * 2**self.request.retries)) from exc
+    _retry_when_transient(self, lambda: double_optin_send(confirmation_id=confirmation_id))
 
 
 @shared_task(acks_late=True)

@@ -95,3 +95,15 @@ def test_read_rate_and_delays_are_configurable(live_sandbox, contact_factory):
     process_pending_deliveries()
     message.refresh_from_db()
     assert message.status == MessageStatus.DELIVERED
+
+
+def test_batched_webhooks_carry_several_changes_and_each_is_applied(live_sandbox, contact_factory):
+    live_sandbox.configure(webhook_batch_max=50, webhook_concurrency=1, sent_delay=0.05, delivered_delay=0.0, read_delay=0.0)
+    messages = [queued(contact_factory(f"+49151234567{i:02d}")) for i in range(10)]
+    for message in messages:
+        send_to(message)
+
+    live_sandbox.wait_for_webhooks(delivered=30)
+    assert WebhookDelivery.objects.count() < 30  # several changes per envelope
+    process_pending_deliveries()
+    assert {m.status for m in Message.objects.filter(pk__in=[m.pk for m in messages])} == {MessageStatus.READ}
