@@ -21,7 +21,7 @@ from django.utils.dateparse import parse_datetime
 
 from campaigns.models import STATUS_RANK, Campaign, Event, FrequencyCapPolicy, Message, MessageStatus, Segment
 from campaigns.parameters import ParameterMappingError, parameters_validate
-from campaigns.segments import SegmentRuleError, segment_rules_validate
+from campaigns.segments import segment_rules_validate
 from consent.models import Contact
 from consent.phones import InvalidPhoneNumber, phone_normalize
 from consent.services import SYSTEM, Actor, audit_record, contact_upsert
@@ -131,17 +131,10 @@ def events_ingest(*, items: list[Any]) -> EventIngestResult:
 # --- segments -----------------------------------------------------------------------------------
 
 
-def _segment_rules_check(rules: Any) -> None:
-    try:
-        segment_rules_validate(rules)
-    except SegmentRuleError as exc:
-        raise CampaignError(str(exc), field="rules") from None
-
-
 @transaction.atomic
 def segment_create(*, name: str, rules: Any, description: str = "", actor: Actor = SYSTEM) -> Segment:
-    """Save a segment; raises CampaignError (field ``rules``) naming the bad part of the tree."""
-    _segment_rules_check(rules)
+    """Save a segment; raises SegmentRuleError naming the bad part of the tree."""
+    segment_rules_validate(rules)
     if Segment.objects.filter(name=name).exists():
         raise CampaignError(f"A segment called {name!r} exists already.", field="name")
     segment = Segment.objects.create(
@@ -158,7 +151,7 @@ def segment_update(*, segment: Segment, actor: Actor = SYSTEM, **changes: Any) -
     if unknown:
         raise CampaignError(f"Cannot change {', '.join(sorted(unknown))} of a segment.")
     if "rules" in changes:
-        _segment_rules_check(changes["rules"])
+        segment_rules_validate(changes["rules"])
     if "name" in changes and Segment.objects.filter(name=changes["name"]).exclude(pk=segment.pk).exists():
         raise CampaignError(f"A segment called {changes['name']!r} exists already.", field="name")
     for attr, value in changes.items():

@@ -8,6 +8,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("consent.api_urls")),
     path("api/v1/", include("whatsapp.api_urls")),
+    path("api/v1/", include("campaigns.api_urls")),
     path("webhooks/", include("whatsapp.urls")),
     path("", include("consent.urls")),
 ]

@@ -1,0 +1,512 @@
+"""REST endpoints of the campaigns side: parse, call a service or selector, format. No logic here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from campaigns import selectors, services
+from campaigns.models import Campaign, Segment
+from campaigns.segments import SegmentRuleError, segment_contacts, segment_rules_validate
+from consent.models import Contact
+from consent.permissions import HasRequiredPermissions
+from consent.services import Actor
+from whatsapp.models import MessageTemplate
+
+RULES_HELP = (
+    'A rule tree: {"all": [...]}, {"any": [...]}, {"not": {...}} around conditions: '
+    '{"attribute": "city", "op": "eq", "value": "Berlin"} (ops eq, ne, in, contains, gt, gte, lt, lte, exists), '
+    '{"tag": "vip"}, {"country": "DE"}, {"language": "de"}, {"consent_age_days": {"lte": 365}}, '
+    '{"last_inbound_within_days": 3}, '
+    '{"event": "product_viewed", "where": {"sku": "X"}, "within_days": 7, "min_count": 1}, '
+    '{"campaign": 12, "outcome": "read"} (sent, delivered, read, clicked, not_read).'
+)
+PARAMETERS_HELP = (
+    "One entry per template body parameter, in order: "
+    '{"field": "name", "fallback": "there"}, {"attribute": "first_name"}, '
+    '{"event": "product_viewed", "property": "sku"} or {"value": "20%"}.'
+)
+
+
+def _actor(request: Request) -> Actor:
+    return Actor(user=request.user, label=f"api: {request.user.get_username()}", ip_address=request.META.get("REMOTE_ADDR"))
+
+
+def _error(exc: Exception, code: int = status.HTTP_400_BAD_REQUEST) -> Response:
+    body: dict[str, Any] = {"detail": str(exc)}
+    if getattr(exc, "field", None):
+        body["field"] = exc.field
+    if isinstance(exc, SegmentRuleError):
+        body.update(field="rules", path=exc.path)
+    return Response(body, status=code)
+
+
+class _Protected(APIView):
+    permission_classes = [HasRequiredPermissions]
+
+
+# --- events -------------------------------------------------------------------------------------
+
+
+class EventBatchInputSerializer(serializers.Serializer):
+    events = serializers.ListField(child=serializers.JSONField(), max_length=services.MAX_EVENTS_PER_BATCH)
+
+
+class EventBatchOutputSerializer(serializers.Serializer):
+    accepted = serializers.IntegerField()
+    contacts_created = serializers.IntegerField()
+    rejected = inline_serializer("EventRejection", {"index": serializers.IntegerField(), "reason": serializers.CharField()}, many=True)
+
+
+class EventBatchApi(_Protected):
+    required_permissions = {"POST": ("campaigns.add_event",)}
+
+    @extend_schema(
+        operation_id="events_record",
+        summary="Record behaviour events (up to 1,000 per request)",
+        description="Each item is {phone, name, properties, occurred_at}. Items are accepted or rejected one by one; "
+        "rejected ones are listed with their index and reason. A phone without a contact creates the contact, "
+        "without any consent. The body may also be the bare list.",
+        request=EventBatchInputSerializer,
+        responses={200: EventBatchOutputSerializer},
+        examples=[
+            OpenApiExample(
+                "Two events",
+                value={"events": [
+                    {"phone": "+4915123456789", "name": "product_viewed", "properties": {"sku": "TR-42"}, "occurred_at": "2026-11-25T14:03:00Z"},
+                    {"phone": "+4915123456789", "name": "purchase", "properties": {"sku": "TR-42", "amount": 89.9}, "occurred_at": "2026-11-25T14:09:00Z"},
+                ]},  # fmt: skip
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        payload = {"events": request.data} if isinstance(request.data, list) else request.data
+        serializer = EventBatchInputSerializer(data=payload)
+        serializer.is_valid(raise_exception=True)
+        result = services.events_ingest(items=serializer.validated_data["events"])
+        return Response(
+            {
+                "accepted": result.accepted,
+                "contacts_created": result.contacts_created,
+                "rejected": [{"index": r.index, "reason": r.reason} for r in result.rejected],
+            }
+        )
+
+
+# --- segments -----------------------------------------------------------------------------------
+
+
+class SegmentOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Segment
+        fields = ["id", "name", "description", "rules", "created_at", "updated_at"]
+
+
+class SegmentInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    rules = serializers.JSONField(help_text=RULES_HELP)
+
+
+class SampleContactSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Contact
+        fields = ["id", "name", "phone", "country", "language"]
+
+
+class SegmentCountOutputSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    sample = SampleContactSerializer(many=True)
+
+
+class SegmentListCreateApi(_Protected):
+    required_permissions = {"GET": ("campaigns.view_segment",), "POST": ("campaigns.add_segment",)}
+
+    @extend_schema(operation_id="segment_list", summary="List segments", responses={200: SegmentOutputSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        return Response(SegmentOutputSerializer(Segment.objects.all(), many=True).data)
+
+    @extend_schema(
+        operation_id="segment_create",
+        summary="Save a segment",
+        description="Invalid rules give 400 with `path` naming the bad part of the tree.",
+        request=SegmentInputSerializer,
+        responses={201: SegmentOutputSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = SegmentInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            segment = services.segment_create(actor=_actor(request), **serializer.validated_data)
+        except (services.CampaignError, SegmentRuleError) as exc:
+            return _error(exc)
+        return Response(SegmentOutputSerializer(segment).data, status=status.HTTP_201_CREATED)
+
+
+class SegmentDetailApi(_Protected):
+    required_permissions = {
+        "GET": ("campaigns.view_segment",),
+        "PATCH": ("campaigns.change_segment",),
+        "PUT": ("campaigns.change_segment",),
+        "DELETE": ("campaigns.delete_segment",),
+    }
+
+    @extend_schema(operation_id="segment_get", summary="A segment", responses={200: SegmentOutputSerializer})
+    def get(self, request: Request, segment_id: int) -> Response:
+        return Response(SegmentOutputSerializer(get_object_or_404(Segment, pk=segment_id)).data)
+
+    @extend_schema(
+        operation_id="segment_update",
+        summary="Change a segment",
+        description="Campaigns on this segment awaiting approval, approved or scheduled go back to draft.",
+        request=SegmentInputSerializer(partial=True),
+        responses={200: SegmentOutputSerializer},
+    )
+    def patch(self, request: Request, segment_id: int) -> Response:
+        return self._update(request, segment_id, partial=True)
+
+    @extend_schema(operation_id="segment_replace", summary="Replace a segment", request=SegmentInputSerializer, responses={200: SegmentOutputSerializer})
+    def put(self, request: Request, segment_id: int) -> Response:
+        return self._update(request, segment_id, partial=False)
+
+    def _update(self, request: Request, segment_id: int, *, partial: bool) -> Response:
+        segment = get_object_or_404(Segment, pk=segment_id)
+        serializer = SegmentInputSerializer(data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        try:
+            segment = services.segment_update(segment=segment, actor=_actor(request), **serializer.validated_data)
+        except (services.CampaignError, SegmentRuleError) as exc:
+            return _error(exc)
+        return Response(SegmentOutputSerializer(segment).data)
+
+    @extend_schema(operation_id="segment_delete", summary="Delete an unused segment", responses={204: None})
+    def delete(self, request: Request, segment_id: int) -> Response:
+        try:
+            services.segment_delete(segment=get_object_or_404(Segment, pk=segment_id), actor=_actor(request))
+        except services.CampaignError as exc:
+            return _error(exc)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SegmentCountApi(_Protected):
+    required_permissions = {"GET": ("campaigns.view_segment",)}
+
+    @extend_schema(operation_id="segment_count", summary="How many contacts match a segment now, with a few of them", responses={200: SegmentCountOutputSerializer})
+    def get(self, request: Request, segment_id: int) -> Response:
+        segment = get_object_or_404(Segment, pk=segment_id)
+        return Response(
+            {"count": selectors.segment_count(segment), "sample": SampleContactSerializer(selectors.segment_sample(segment), many=True).data}
+        )
+
+
+class SegmentPreviewInputSerializer(serializers.Serializer):
+    rules = serializers.JSONField(help_text=RULES_HELP)
+
+
+class SegmentPreviewApi(_Protected):
+    """Count unsaved rules (the admin's live count uses it)."""
+
+    required_permissions = {"POST": ("campaigns.view_segment",)}
+
+    @extend_schema(
+        operation_id="segment_preview",
+        summary="Count and sample for rules not saved yet",
+        request=SegmentPreviewInputSerializer,
+        responses={200: SegmentCountOutputSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = SegmentPreviewInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        rules = serializer.validated_data["rules"]
+        try:
+            segment_rules_validate(rules)
+        except SegmentRuleError as exc:
+            return _error(exc)
+        contacts = segment_contacts(rules)
+        sample = list(contacts.order_by("pk")[: selectors.SAMPLE_SIZE])
+        return Response({"count": contacts.count(), "sample": SampleContactSerializer(sample, many=True).data})
+
+
+# --- campaigns ----------------------------------------------------------------------------------
+
+
+class CampaignOutputSerializer(serializers.ModelSerializer):
+    template = serializers.SerializerMethodField()
+    language = serializers.SerializerMethodField()
+    created_by = serializers.CharField(source="created_by.username", default=None)
+    approved_by = serializers.CharField(source="approved_by.username", default=None)
+    local_time = serializers.TimeField(format="%H:%M", allow_null=True)
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "id", "name", "status", "status_reason", "template", "language", "segment", "parameters", "tracked_url",
+            "send_at", "local_time", "expires_at", "max_per_day", "max_per_week", "created_by", "created_at",
+            "submitted_at", "approved_by", "approved_at", "rejection_comment", "launched_at", "completed_at",
+        ]  # fmt: skip
+
+    def get_template(self, campaign: Campaign) -> str | None:
+        return campaign.template.name if campaign.template else None
+
+    def get_language(self, campaign: Campaign) -> str | None:
+        return campaign.template.language if campaign.template else None
+
+
+class CampaignInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    template = serializers.CharField(help_text="Template name, e.g. spring_sale")
+    language = serializers.CharField(help_text="Template language, e.g. en_US")
+    segment = serializers.IntegerField(help_text="Segment id")
+    parameters = serializers.ListField(child=serializers.DictField(), default=list, help_text=PARAMETERS_HELP)
+    tracked_url = serializers.URLField(required=False, allow_blank=True, default="")
+    send_at = serializers.DateTimeField(required=False, allow_null=True, default=None, help_text="Empty: as soon as approved")
+    local_time = serializers.TimeField(
+        required=False, allow_null=True, default=None, help_text="HH:MM in each recipient's time zone, on or after send_at"
+    )
+    expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    max_per_day = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1)
+    max_per_week = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1)
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        if "template" in data or "language" in data:
+            name = data.pop("template", None) or (self.instance.template.name if self.instance else None)
+            language = data.pop("language", None) or (self.instance.template.language if self.instance else None)
+            template = MessageTemplate.objects.filter(name=name, language=language).first()
+            if template is None:
+                raise serializers.ValidationError({"template": f"No template {name!r} in language {language!r}; sync templates first."})
+            data["template"] = template
+        if "segment" in data:
+            segment = Segment.objects.filter(pk=data["segment"]).first()
+            if segment is None:
+                raise serializers.ValidationError({"segment": f"No segment with id {data['segment']}."})
+            data["segment"] = segment
+        return data
+
+
+class CampaignListCreateApi(_Protected):
+    required_permissions = {"GET": ("campaigns.view_campaign",), "POST": ("campaigns.add_campaign",)}
+
+    @extend_schema(operation_id="campaign_list", summary="List campaigns", responses={200: CampaignOutputSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        campaigns = Campaign.objects.select_related("template", "created_by", "approved_by").order_by("-created_at")
+        return Response(CampaignOutputSerializer(campaigns, many=True).data)
+
+    @extend_schema(
+        operation_id="campaign_create",
+        summary="Create a draft campaign",
+        request=CampaignInputSerializer,
+        responses={201: CampaignOutputSerializer},
+        examples=[
+            OpenApiExample(
+                "Spring sale",
+                value={"name": "Spring sale", "template": "spring_sale", "language": "en_US", "segment": 1,
+                       "parameters": [{"field": "name", "fallback": "there"}, {"value": "20%"}]},  # fmt: skip
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        serializer = CampaignInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            campaign = services.campaign_create(actor=_actor(request), **serializer.validated_data)
+        except services.CampaignError as exc:
+            return _error(exc)
+        return Response(CampaignOutputSerializer(campaign).data, status=status.HTTP_201_CREATED)
+
+
+class CampaignDetailApi(_Protected):
+    required_permissions = {"GET": ("campaigns.view_campaign",), "PATCH": ("campaigns.change_campaign",)}
+
+    @extend_schema(operation_id="campaign_get", summary="A campaign", responses={200: CampaignOutputSerializer})
+    def get(self, request: Request, campaign_id: int) -> Response:
+        return Response(CampaignOutputSerializer(get_object_or_404(Campaign, pk=campaign_id)).data)
+
+    @extend_schema(
+        operation_id="campaign_update",
+        summary="Change a campaign",
+        description="A change to what was submitted or approved sends the campaign back to draft.",
+        request=CampaignInputSerializer(partial=True),
+        responses={200: CampaignOutputSerializer},
+    )
+    def patch(self, request: Request, campaign_id: int) -> Response:
+        campaign = get_object_or_404(Campaign, pk=campaign_id)
+        serializer = CampaignInputSerializer(campaign, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        try:
+            campaign = services.campaign_update(campaign=campaign, actor=_actor(request), **serializer.validated_data)
+        except services.CampaignError as exc:
+            return _error(exc)
+        return Response(CampaignOutputSerializer(campaign).data)
+
+
+class CampaignRejectInputSerializer(serializers.Serializer):
+    comment = serializers.CharField(help_text="What must change")
+
+
+class _CampaignActionApi(_Protected):
+    """POST /campaigns/<id>/<action>: one lifecycle step through its service."""
+
+    def run(self, request: Request, campaign: Campaign) -> Campaign:
+        raise NotImplementedError
+
+    def post(self, request: Request, campaign_id: int) -> Response:
+        campaign = get_object_or_404(Campaign, pk=campaign_id)
+        try:
+            campaign = self.run(request, campaign)
+        except services.CampaignForbidden as exc:
+            return _error(exc, status.HTTP_403_FORBIDDEN)
+        except services.CampaignError as exc:
+            return _error(exc)
+        return Response(CampaignOutputSerializer(campaign).data)
+
+
+def _action_schema(name: str, summary: str, *, request: Any = None, description: str = "") -> Any:
+    return extend_schema_view(
+        post=extend_schema(
+            operation_id=f"campaign_{name}", summary=summary, description=description, request=request,
+            responses={200: CampaignOutputSerializer},
+        )
+    )  # fmt: skip
+
+
+@_action_schema("submit", "Submit a draft for approval")
+class CampaignSubmitApi(_CampaignActionApi):
+    required_permissions = {"POST": ("campaigns.change_campaign",)}
+
+    def run(self, request: Request, campaign: Campaign) -> Campaign:
+        return services.campaign_submit(campaign=campaign, actor=_actor(request))
+
+
+@_action_schema(
+    "approve",
+    "Approve (a second person with the Approver role, never the author)",
+    description="Without send_at the campaign starts now; otherwise it is scheduled.",
+)
+class CampaignApproveApi(_CampaignActionApi):
+    required_permissions = {"POST": ("campaigns.approve_campaign",)}
+
+    def run(self, request: Request, campaign: Campaign) -> Campaign:
+        return services.campaign_approve(campaign=campaign, actor=_actor(request))
+
+
+@_action_schema("reject", "Send a submitted campaign back to draft with a comment", request=CampaignRejectInputSerializer)
+class CampaignRejectApi(_CampaignActionApi):
+    required_permissions = {"POST": ("campaigns.approve_campaign",)}
+
+    def run(self, request: Request, campaign: Campaign) -> Campaign:
+        serializer = CampaignRejectInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return services.campaign_reject(campaign=campaign, actor=_actor(request), comment=serializer.validated_data["comment"])
+
+
+@_action_schema("pause", "Pause sending (messages in flight finish)")
+class CampaignPauseApi(_CampaignActionApi):
+    required_permissions = {"POST": ("campaigns.change_campaign",)}
+
+    def run(self, request: Request, campaign: Campaign) -> Campaign:
+        return services.campaign_pause(campaign=campaign, actor=_actor(request))
+
+
+@_action_schema("resume", "Resume a paused campaign")
+class CampaignResumeApi(_CampaignActionApi):
+    required_permissions = {"POST": ("campaigns.change_campaign",)}
+
+    def run(self, request: Request, campaign: Campaign) -> Campaign:
+        return services.campaign_resume(campaign=campaign, actor=_actor(request))
+
+
+@_action_schema("cancel", "Cancel: messages not yet sent are skipped")
+class CampaignCancelApi(_CampaignActionApi):
+    required_permissions = {"POST": ("campaigns.change_campaign",)}
+
+    def run(self, request: Request, campaign: Campaign) -> Campaign:
+        return services.campaign_cancel(campaign=campaign, actor=_actor(request))
+
+
+class CampaignReportSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    status_reason = serializers.CharField()
+    counts = inline_serializer(
+        "CampaignCounts",
+        {name: serializers.IntegerField() for name in ("queued", "sent", "delivered", "read", "failed", "skipped", "unknown")},
+    )
+    skipped_by_reason = serializers.DictField(child=serializers.IntegerField())
+    failed_by_code = serializers.DictField(child=serializers.IntegerField())
+
+
+class CampaignReportApi(_Protected):
+    required_permissions = {"GET": ("campaigns.view_campaign",)}
+
+    @extend_schema(
+        operation_id="campaign_report",
+        summary="Delivery figures",
+        description="`queued` includes deferred (caps, quiet hours) and in-flight messages; `sent` is accepted or sent; "
+        "`unknown` are sends interrupted by a stopped worker whose status webhook has not arrived.",
+        responses={200: CampaignReportSerializer},
+    )
+    def get(self, request: Request, campaign_id: int) -> Response:
+        return Response(selectors.campaign_report(get_object_or_404(Campaign, pk=campaign_id)))
+
+
+class CampaignDryRunSerializer(serializers.Serializer):
+    audience = serializers.IntegerField()
+    eligible = serializers.IntegerField()
+    exclusions = serializers.DictField(child=serializers.IntegerField())
+    samples = inline_serializer("DryRunSample", {"contact": serializers.IntegerField(), "body": serializers.CharField()}, many=True)
+    estimated_duration_seconds = serializers.FloatField()
+    send_rate_per_second = serializers.FloatField()
+    messaging_limit = serializers.IntegerField()
+    warnings = serializers.ListField(child=serializers.CharField())
+
+
+class CampaignDryRunApi(_Protected):
+    required_permissions = {"GET": ("campaigns.view_campaign",)}
+
+    @extend_schema(
+        operation_id="campaign_dry_run",
+        summary="What sending now would do",
+        description="Audience size, exclusions by reason (no_consent, opted_out, suppressed, frequency_cap, "
+        "quiet_hours_deferral, invalid_number, missing_parameter; the last-but-two and -three are deferrals), "
+        "rendered samples and the estimated duration at the configured rate.",
+        responses={200: CampaignDryRunSerializer},
+    )
+    def get(self, request: Request, campaign_id: int) -> Response:
+        campaign = get_object_or_404(Campaign.objects.select_related("template", "segment"), pk=campaign_id)
+        if campaign.template is None or campaign.segment is None:
+            return Response({"detail": "The campaign needs a template and a segment first."}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(selectors.campaign_dry_run(campaign).as_dict())
+
+
+class MessageOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    kind = serializers.CharField()
+    campaign = serializers.IntegerField(source="campaign_id", allow_null=True)
+    campaign_name = serializers.CharField(source="campaign.name", default=None)
+    status = serializers.CharField()
+    skip_reason = serializers.CharField()
+    error_code = serializers.IntegerField(allow_null=True)
+    error_title = serializers.CharField()
+    decision = serializers.JSONField(help_text="The checks behind the send or skip, and the consent event relied on")
+    created_at = serializers.DateTimeField()
+    dispatched_at = serializers.DateTimeField(allow_null=True)
+    accepted_at = serializers.DateTimeField(allow_null=True)
+    delivered_at = serializers.DateTimeField(allow_null=True)
+    read_at = serializers.DateTimeField(allow_null=True)
+    failed_at = serializers.DateTimeField(allow_null=True)
+
+
+class ContactMessagesApi(_Protected):
+    required_permissions = {"GET": ("campaigns.view_message",)}
+
+    @extend_schema(operation_id="contact_message_list", summary="A person's messages with the decision behind each", responses={200: MessageOutputSerializer(many=True)})
+    def get(self, request: Request, contact_id: int) -> Response:
+        contact = get_object_or_404(Contact, pk=contact_id)
+        return Response(MessageOutputSerializer(selectors.contact_messages(contact)[:500], many=True).data)
