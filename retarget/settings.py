@@ -213,6 +213,12 @@ CELERY_BEAT_SCHEDULE["whatsapp-templates-sync"] = {
     "task": "whatsapp.tasks.templates_sync_task",
     "schedule": float(WHATSAPP_TEMPLATE_SYNC_SECONDS),
 }
+# Raw webhook bodies hold phone numbers and message texts: processed ones are deleted after this.
+WHATSAPP_WEBHOOK_RETENTION_DAYS = env_int("WHATSAPP_WEBHOOK_RETENTION_DAYS", 30, minimum=1)
+CELERY_BEAT_SCHEDULE["whatsapp-webhook-deliveries-prune"] = {
+    "task": "whatsapp.tasks.webhook_deliveries_prune_task",
+    "schedule": 24 * 3600.0,
+}
 
 # --- Campaign sending (see campaigns/sending.py) ------------------------------------------------
 # Messages per second per sending phone number, shared by all workers (Meta's default tier: 80).

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
@@ -26,7 +27,7 @@ from consent.selectors import contact_consent_status
 from consent.services import Actor, Evidence, consent_revoke, contact_upsert, number_is_suppressed
 from whatsapp import webhooks
 from whatsapp.client import PLATFORM_OPTOUT_CODE, SendResult, WhatsAppError, send_text
-from whatsapp.models import InboundMessage, WebhookDelivery, WebhookReceipt
+from whatsapp.models import InboundMessage, OptInConfirmation, WebhookDelivery, WebhookReceipt
 
 logger = logging.getLogger(__name__)
 
@@ -350,3 +351,35 @@ def reply_send(*, message_id: str) -> Message | None:
         return send_text(to=to, body=message.body, callback_data=message.callback_data)
 
     return message_deliver(message_id=message_id, send=send)
+
+
+# --- personal data ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WhatsAppErasure:
+    inbound_messages: int
+    deliveries: int
+    confirmations: int
+
+
+@transaction.atomic
+def contact_whatsapp_data_erase(*, contact: Contact) -> WhatsAppErasure:
+    """Remove what the WhatsApp side keeps about a person: message texts, raw deliveries, device evidence.
+
+    Call it while the contact still has its number (the raw deliveries are found by WhatsApp id).
+    The InboundMessage rows stay, emptied, so support statistics keep their counts.
+    """
+    wa_id = contact.wa_id or (contact.phone or "").lstrip("+")
+    senders = Q(contact=contact) | Q(from_wa_id=wa_id) if wa_id else Q(contact=contact)
+    inbound = InboundMessage.objects.filter(senders).update(text="", payload="", from_wa_id="")
+    deliveries = WebhookDelivery.objects.filter(body__contains=f'"{wa_id}"').delete()[0] if wa_id else 0
+    confirmations = OptInConfirmation.objects.filter(contact=contact).update(page_url="", ip_address=None, user_agent="")
+    return WhatsAppErasure(inbound_messages=inbound, deliveries=deliveries, confirmations=confirmations)
+
+
+def webhook_deliveries_prune(*, older_than_days: int) -> int:
+    """Delete processed raw deliveries older than the retention period; what they caused stays."""
+    cutoff = timezone.now() - timezone.timedelta(days=older_than_days)
+    deleted, _ = WebhookDelivery.objects.filter(processed_at__isnull=False, received_at__lt=cutoff).delete()
+    return deleted

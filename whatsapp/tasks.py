@@ -6,9 +6,16 @@ import logging
 from collections.abc import Callable
 
 from celery import shared_task
+from django.conf import settings
 
 from whatsapp.client import WhatsAppError
-from whatsapp.services import SendRetryLater, WebhookProcessingError, reply_send, webhook_delivery_process
+from whatsapp.services import (
+    SendRetryLater,
+    WebhookProcessingError,
+    reply_send,
+    webhook_deliveries_prune,
+    webhook_delivery_process,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -54,3 +61,10 @@ def templates_sync_task() -> None:
         logger.error("template sync failed: %s", exc)
         return
     logger.info("template sync: %s created, %s updated, %s deleted", result.created, result.updated, result.deleted)
+
+
+@shared_task(acks_late=True)
+def webhook_deliveries_prune_task() -> None:
+    """Periodic: raw deliveries carry personal data; keep them only WHATSAPP_WEBHOOK_RETENTION_DAYS."""
+    deleted = webhook_deliveries_prune(older_than_days=settings.WHATSAPP_WEBHOOK_RETENTION_DAYS)
+    logger.info("pruned %s processed webhook deliveries", deleted)

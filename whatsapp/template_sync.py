@@ -79,6 +79,12 @@ def templates_store(*, remote_templates: list[dict]) -> TemplateSyncResult:
     return TemplateSyncResult(created=created, updated=updated, deleted=deleted)
 
 
+def _templates_sync_enqueue() -> None:
+    from whatsapp.tasks import templates_sync_task
+
+    templates_sync_task.delay()
+
+
 def _template_for(value: dict) -> MessageTemplate | None:
     external_id = str(value.get("message_template_id") or "")
     if external_id:
@@ -97,7 +103,8 @@ def template_status_webhook_apply(*, item: dict, delivery: WebhookDelivery | Non
     template = _template_for(item)
     event = str(item.get("event") or "").upper()
     if template is None:
-        logger.info("status %s for a template we have not synced yet (%s)", event, item.get("message_template_name"))
+        logger.info("status %s for a template we have not synced yet: syncing all templates", event)
+        transaction.on_commit(_templates_sync_enqueue)
         return None
     status = _EVENT_STATUS.get(event, event)
     if status not in MessageTemplate.Status.values:

@@ -124,3 +124,14 @@ def test_the_templates_api_refuses_anonymous_and_roleless_users(sandbox, outside
     assert api.get("/api/v1/templates").status_code in (401, 403)
     api.force_authenticate(outsider)
     assert api.get("/api/v1/templates").status_code == 403
+
+
+def test_a_status_for_a_template_we_do_not_know_triggers_a_sync(sandbox, client, django_capture_on_commit_callbacks):
+    from .conftest import post_webhook, process_pending_deliveries
+
+    post_webhook(client, payload("template_status_update.json", {"PAUSED": "APPROVED"}))
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        process_pending_deliveries()
+    assert len(callbacks) == 1
+    templates_sync_task()  # what the queued task does
+    assert MessageTemplate.objects.get(name="spring_sale", language="en_US").status == "APPROVED"

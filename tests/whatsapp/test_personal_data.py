@@ -1,0 +1,44 @@
+"""What the WhatsApp side keeps about a person can be erased, and raw deliveries expire."""
+
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+
+from whatsapp.models import InboundMessage, WebhookDelivery
+from whatsapp.services import contact_whatsapp_data_erase
+from whatsapp.tasks import webhook_deliveries_prune_task
+
+from .conftest import payload
+
+pytestmark = pytest.mark.django_db
+
+
+def test_erasing_a_contact_empties_their_messages_and_deletes_their_raw_deliveries(deliver, opted_in_contact, contact_factory):
+    deliver(payload("inbound_image.json"))
+    other = contact_factory("+14155550103")
+    deliver(payload("inbound_image.json", {"4915123456789": "14155550103", "wamid.IMG": "wamid.OTHER"}))
+
+    erased = contact_whatsapp_data_erase(contact=opted_in_contact)
+
+    assert (erased.inbound_messages, erased.deliveries) == (1, 1)
+    mine = InboundMessage.objects.get(wamid="wamid.IMG")
+    assert (mine.text, mine.from_wa_id) == ("", "")
+    assert InboundMessage.objects.get(wamid="wamid.OTHER").contact == other
+    assert "4915123456789" not in "".join(WebhookDelivery.objects.values_list("body", flat=True))
+    assert WebhookDelivery.objects.count() == 1
+
+
+def test_processed_deliveries_expire_after_the_retention_period(deliver, opted_in_contact, settings):
+    settings.WHATSAPP_WEBHOOK_RETENTION_DAYS = 30
+    deliver(payload("inbound_image.json"))
+    deliver(payload("inbound_image.json", {"wamid.IMG": "wamid.NEW"}))
+    deliver(payload("inbound_image.json", {"wamid.IMG": "wamid.WAITING"}), process=False)
+    old, recent, unprocessed = WebhookDelivery.objects.order_by("pk")
+    long_ago = timezone.now() - timezone.timedelta(days=31)
+    WebhookDelivery.objects.filter(pk__in=[old.pk, unprocessed.pk]).update(received_at=long_ago)
+
+    webhook_deliveries_prune_task()
+
+    assert set(WebhookDelivery.objects.values_list("pk", flat=True)) == {recent.pk, unprocessed.pk}
+    assert InboundMessage.objects.filter(wamid__in=["wamid.IMG", "wamid.NEW"]).count() == 2  # their effects stay
