@@ -98,6 +98,9 @@ TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
+# Django 6 behaviour now: a URL typed without a scheme is read as https.
+FORMS_URLFIELD_ASSUME_HTTPS = True
+
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 LOGIN_URL = "admin:login"
@@ -218,6 +221,10 @@ WHATSAPP_WEBHOOK_RETENTION_DAYS = env_int("WHATSAPP_WEBHOOK_RETENTION_DAYS", 30,
 CELERY_BEAT_SCHEDULE["whatsapp-webhook-deliveries-prune"] = {
     "task": "whatsapp.tasks.webhook_deliveries_prune_task",
     "schedule": 24 * 3600.0,
+}
+CELERY_BEAT_SCHEDULE["whatsapp-webhook-deliveries-requeue"] = {
+    "task": "whatsapp.tasks.webhook_deliveries_requeue_task",
+    "schedule": 60.0,
 }
 
 # --- Campaign sending (see campaigns/sending.py) ------------------------------------------------

@@ -22,7 +22,7 @@ PRODUCTION_ENV = {
 
 
 def manage(*args: str, env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("WHATSAPP_", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "SECURE_"))}
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("WHATSAPP_", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "SECURE_", "DJANGO_"))}
     base.update({"RETARGET_VAR_DIR": str(tmp_path), **env})
     base.pop("DJANGO_SETTINGS_MODULE", None)
     return subprocess.run(
