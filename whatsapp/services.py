@@ -106,7 +106,8 @@ def webhook_delivery_receive(*, body: bytes, envelope: dict) -> WebhookDelivery:
             WebhookDelivery.objects.filter(pk=delivery.pk).update(repeat_count=F("repeat_count") + 1)
         if delivery.processed_at is None:
             _optouts_apply_now(envelope, delivery)
-            transaction.on_commit(lambda: _delivery_enqueue(delivery.pk))
+            # robust: the delivery is stored; if the broker is down the sweeper queues it later.
+            transaction.on_commit(lambda: _delivery_enqueue(delivery.pk), robust=True)
     return delivery
 
 
@@ -114,6 +115,19 @@ def _delivery_enqueue(delivery_id: int) -> None:
     from whatsapp.tasks import webhook_delivery_process_task
 
     webhook_delivery_process_task.delay(delivery_id)
+
+
+def webhook_deliveries_requeue(*, older_than_seconds: int = 60, max_attempts: int = 10) -> list[int]:
+    """Queue again the deliveries still unprocessed after a while (a broker outage, a lost task)."""
+    cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
+    stale = list(
+        WebhookDelivery.objects.filter(processed_at__isnull=True, received_at__lt=cutoff, attempts__lt=max_attempts)
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:1000]
+    )
+    for delivery_id in stale:
+        _delivery_enqueue(delivery_id)
+    return stale
 
 
 def _is_optout(item: webhooks.InboundItem) -> bool:
@@ -300,8 +314,24 @@ def reply_queue(*, contact: Contact, body: str) -> Message:
 
         reply_send_task.delay(str(message.pk))
 
-    transaction.on_commit(enqueue)
+    transaction.on_commit(enqueue, robust=True)  # a broker error must not undo the opt-out it confirms
     return message
+
+
+def replies_requeue(*, older_than_seconds: int = 60) -> list[str]:
+    """Queue again the free-form replies still waiting after a while (their task was lost)."""
+    cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
+    stale = [
+        str(pk)
+        for pk in Message.objects.filter(kind=Message.Kind.REPLY, status=MessageStatus.QUEUED, created_at__lt=cutoff)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:1000]
+    ]
+    from whatsapp.tasks import reply_send_task
+
+    for message_id in stale:
+        reply_send_task.delay(message_id)
+    return stale
 
 
 def message_deliver(*, message_id: str, send: Callable[[Message], SendResult]) -> Message | None:

@@ -12,8 +12,10 @@ from whatsapp.client import WhatsAppError
 from whatsapp.services import (
     SendRetryLater,
     WebhookProcessingError,
+    replies_requeue,
     reply_send,
     webhook_deliveries_prune,
+    webhook_deliveries_requeue,
     webhook_delivery_process,
 )
 
@@ -68,3 +70,11 @@ def webhook_deliveries_prune_task() -> None:
     """Periodic: raw deliveries carry personal data; keep them only WHATSAPP_WEBHOOK_RETENTION_DAYS."""
     deleted = webhook_deliveries_prune(older_than_days=settings.WHATSAPP_WEBHOOK_RETENTION_DAYS)
     logger.info("pruned %s processed webhook deliveries", deleted)
+
+
+@shared_task(acks_late=True)
+def webhook_deliveries_requeue_task() -> None:
+    """Periodic: deliveries and replies stored while the broker was unreachable still get processed."""
+    deliveries, replies = webhook_deliveries_requeue(), replies_requeue()
+    if deliveries or replies:
+        logger.warning("queued again: %s webhook deliveries, %s replies", len(deliveries), len(replies))

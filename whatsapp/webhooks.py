@@ -39,7 +39,7 @@ def handshake_challenge(*, params: dict[str, str], verify_token: str) -> str | N
 def envelope_parse(body: bytes) -> dict[str, Any]:
     """The decoded envelope, checked down to each change's ``field`` and ``value``."""
     try:
-        envelope = json.loads(body)
+        envelope = json.loads(body.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
         raise InvalidEnvelope("The body is not JSON.") from None
     if not isinstance(envelope, dict):

@@ -237,3 +237,16 @@ def test_stop_from_an_unknown_sender_suppresses_the_number(deliver):
     contact = Contact.objects.get(phone=PHONE)
     assert contact_consent_status(contact) == ConsentStatus.OPTED_OUT
     assert number_is_suppressed(PHONE)
+
+
+@pytest.mark.django_db
+def test_a_confirmation_whose_task_was_lost_is_queued_again(deliver, sandbox, opted_in_contact):
+    from django.utils import timezone
+
+    from whatsapp.services import replies_requeue
+
+    deliver(payload("inbound_text_stop.json"))
+    reply = Message.objects.get(kind=Message.Kind.REPLY)
+    assert replies_requeue(older_than_seconds=60) == []  # too fresh: its own task may still be coming
+    Message.objects.filter(pk=reply.pk).update(created_at=timezone.now() - timezone.timedelta(minutes=5))
+    assert replies_requeue(older_than_seconds=60) == [str(reply.pk)]

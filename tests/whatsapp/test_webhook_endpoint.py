@@ -154,3 +154,18 @@ def test_a_delivery_whose_processing_failed_is_retried_without_repeating_what_wo
     delivery.refresh_from_db()
     assert delivery.processed_at is not None and delivery.attempts == 2 and delivery.last_error == ""
     assert InboundMessage.objects.filter(wamid="wamid.IN1").exists()
+
+
+def test_a_delivery_left_unprocessed_is_queued_again_by_the_sweeper(client, campaign_message):
+    from django.utils import timezone
+
+    from whatsapp.services import webhook_deliveries_requeue
+
+    post_webhook(client, payload("status_delivered.json"))  # its task never ran (say the broker was down)
+    post_webhook(client, payload("status_read.json"))
+    stale, fresh = WebhookDelivery.objects.order_by("pk")
+    WebhookDelivery.objects.filter(pk=stale.pk).update(received_at=timezone.now() - timezone.timedelta(minutes=5))
+
+    assert webhook_deliveries_requeue(older_than_seconds=60) == [stale.pk]
+    process_pending_deliveries()
+    assert webhook_deliveries_requeue(older_than_seconds=0) == []
