@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import phonenumbers
 from django.conf import settings
@@ -61,14 +62,20 @@ def phone_normalize(raw: str, *, region: str | None = None) -> str:
     return phonenumbers.format_number(phone_parse(raw, region=region), phonenumbers.PhoneNumberFormat.E164)
 
 
+@lru_cache(maxsize=4096)
+def _parse_e164(e164: str) -> phonenumbers.PhoneNumber:
+    # A new contact asks for its time zone and its country: parse its number once (imports do many).
+    return phonenumbers.parse(e164)
+
+
 def phone_time_zone(e164: str) -> str:
     """The number's time zone when its region has exactly one useful answer, else UTC."""
-    zones = [z for z in phone_timezones.time_zones_for_number(phonenumbers.parse(e164)) if z != "Etc/Unknown"]
+    zones = [z for z in phone_timezones.time_zones_for_number(_parse_e164(e164)) if z != "Etc/Unknown"]
     return zones[0] if zones else "UTC"
 
 
 def phone_country(e164: str) -> str:
-    return phonenumbers.region_code_for_number(phonenumbers.parse(e164)) or ""
+    return phonenumbers.region_code_for_number(_parse_e164(e164)) or ""
 
 
 def phone_to_wa_id(e164: str) -> str:
