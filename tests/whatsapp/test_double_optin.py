@@ -139,3 +139,25 @@ def test_stop_instead_of_confirming_opts_out(started, deliver):
     deliver(confirm_payload(started, started.button_payload))
     # A later confirmation is the person's own new opt-in: it wins over the earlier STOP.
     assert contact_consent_status(started.contact) == ConsentStatus.OPTED_IN
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_confirm_button_pressed_in_the_sandbox_reaches_the_live_server(form, live_sandbox):
+    from .conftest import process_pending_deliveries
+
+    call_command("sync_templates")
+    contact, _ = contact_upsert(phone=PHONE, name="Ana")
+    confirmation = double_optin_start(
+        form=form, contact=contact, evidence=Evidence(notice_text=form.notice_text), actor=Actor(label="opt-in page")
+    )
+    optin_confirmation_send_task(str(confirmation.pk))
+    [sent] = live_sandbox.sends()
+
+    live_sandbox.inbound(**{"from": "4915123456789", "button": "Confirm", "payload": confirmation.button_payload, "context_id": sent["wamid"]})
+    live_sandbox.wait_for_webhooks(delivered=4)  # sent, delivered, read, the button press
+    process_pending_deliveries()
+
+    assert contact_consent_status(contact) == ConsentStatus.OPTED_IN
+    confirmation.refresh_from_db()
+    assert confirmation.confirmed_at is not None
+    assert InboundMessage.objects.get().context_wamid == sent["wamid"]
