@@ -137,3 +137,20 @@ def test_sends_from_many_threads_share_the_pool_and_all_arrive(sandbox):
     assert {r.wamid for r in results} == {s["wamid"] for s in sends}
     adapter = client._http().get_adapter("http://127.0.0.1")
     assert adapter._pool_maxsize >= 64
+
+
+@pytest.mark.parametrize(
+    ("code", "scope", "flag"),
+    [(131026, ErrorScope.RECIPIENT, "recipient_final"), (131047, ErrorScope.RECIPIENT, "recipient_final"),
+     (131056, ErrorScope.TRANSIENT, "is_pair_rate_limit"), (131048, ErrorScope.ACCOUNT, "stops_account"),
+     (368, ErrorScope.ACCOUNT, "stops_account"), (131050, ErrorScope.RECIPIENT, "records_platform_optout")],
+)  # fmt: skip
+def test_recipient_and_account_errors_answered_by_the_api_are_typed(sandbox, code, scope, flag):
+    sandbox.configure(failure_rules=[{"number": "4915123456789", "code": code, "at": "send"}])
+    with pytest.raises(WhatsAppError) as caught:
+        client.send_text(to="+4915123456789", body="Your order has shipped.")
+
+    assert (caught.value.code, caught.value.scope) == (code, scope)
+    assert getattr(caught.value, flag)
+    send_sale(to="+4915123456700")  # other numbers are unaffected
+    assert len(sandbox.sends()) == 1

@@ -79,7 +79,8 @@ class SandboxConfig:
     read_rate: float = 1.0  # share of delivered messages later read
     throttle_rate: float = 0.0  # share of sends refused with 130429
     server_error_rate: float = 0.0  # share of sends refused with HTTP 500 / 131000
-    # A send to a matching number is accepted, then fails in a webhook with the rule's code.
+    # A send to a matching number ({"suffix"|"number", "code"}) is accepted, then fails in a webhook
+    # with the rule's code; with "at": "send" the request itself is refused with that code.
     failure_rules: list[dict] = field(default_factory=_default_failure_rules)
     # After a template send to a matching number, the person answers (text or button press).
     reply_rules: list[dict] = field(default_factory=_default_reply_rules)
@@ -266,6 +267,13 @@ class Sandbox:
             if not isinstance(body, dict):
                 raise _invalid("The request body must be a JSON object.")
             send = self._validate_send(body)
+            refusal = next(
+                (r for r in self.config.failure_rules if r.get("at") == "send" and _rule_matches(r, send["wa_id"])), None
+            )
+            if refusal is not None:
+                code = int(refusal["code"])
+                title = FAILURE_TITLES.get(code, "Message failed to send")
+                raise GraphError(int(refusal.get("http_status", 400)), code, f"(#{code}) {title}", details=f"Sandbox failure rule for code {code}.")
             if self.config.server_error_rate and self.random.random() < self.config.server_error_rate:
                 raise GraphError(500, 131000, "(#131000) Something went wrong", details="Simulated outage.")
             if self.config.throttle_rate and self.random.random() < self.config.throttle_rate:
@@ -402,7 +410,10 @@ class Sandbox:
     def _accept(self, send: dict) -> web.Response:
         wa_id = send["wa_id"]
         wamid = self.new_wamid(wa_id)
-        failure = next((rule for rule in self.config.failure_rules if _rule_matches(rule, wa_id)), None)
+        failure = next(
+            (rule for rule in self.config.failure_rules if rule.get("at", "webhook") == "webhook" and _rule_matches(rule, wa_id)),
+            None,
+        )
         entry = {
             "seq": len(self.sends) + 1,
             "wamid": wamid,
