@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from typing import Any
 
 from django import forms
 
-from consent.models import OptInForm
+from consent.models import Contact, OptInForm
 from consent.phones import InvalidPhoneNumber, phone_normalize
 
 
@@ -49,3 +50,53 @@ class OptInPageForm(forms.Form):
                 code=self.NOTICE_CHANGED,
             )
         return cleaned
+
+
+class ContactAdminForm(forms.ModelForm):
+    """The contact form of the admin: the number is read in any format and stored as E.164."""
+
+    time_zone = forms.CharField(
+        required=False, max_length=64, help_text="IANA name such as Europe/Berlin; derived from the number when empty."
+    )
+
+    class Meta:
+        model = Contact
+        fields = ["phone", "name", "language", "time_zone", "wa_id", "attributes", "tags"]
+
+    def clean_phone(self) -> str:
+        return _clean_phone(self.cleaned_data["phone"])
+
+    def clean_time_zone(self) -> str:
+        value = self.cleaned_data["time_zone"].strip()
+        if value and value not in zoneinfo.available_timezones():
+            raise forms.ValidationError(f"{value!r} is not a time zone name; use one like Europe/Berlin.")
+        return value
+
+
+class SupportOptOutForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Why and how the person asked, e.g. 'phoned support on 3 March, ticket 4711'. Kept in the ledger.",
+    )
+
+
+class SupportOptInForm(forms.Form):
+    notice_text = forms.CharField(
+        label="Notice the person agreed to",
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="The exact wording they said yes to: what messages, from whom, how often.",
+    )
+    notice_version = forms.CharField(max_length=40, required=False)
+    evidence = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="How they gave consent, e.g. 'asked by e-mail on 3 March, ticket 4711'. Kept in the ledger.",
+    )
+
+
+class ContactImportForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        help_text="UTF-8, with a header row. Columns: phone, name, language, tags (separated by ;), consent_source, "
+        "consent_opted_in_at, consent_notice_version, consent_notice_text, consent_evidence; any other column "
+        "becomes an attribute.",
+    )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 from django.conf import settings
@@ -68,10 +70,49 @@ def _parse_e164(e164: str) -> phonenumbers.PhoneNumber:
     return phonenumbers.parse(e164)
 
 
+# A winter and a summer moment: zones that agree on both keep the same clock all year.
+_OFFSET_PROBES = (datetime(2025, 1, 15, 12, tzinfo=UTC), datetime(2025, 7, 15, 12, tzinfo=UTC))
+
+# Where most people live in countries whose mobile numbers span several clocks (the first zone of
+# each country in the tz database's zone1970.tab, which lists the most populous first).
+_MAIN_ZONES = {
+    "AU": "Australia/Sydney",
+    "BR": "America/Sao_Paulo",
+    "CA": "America/Toronto",
+    "CL": "America/Santiago",
+    "EC": "America/Guayaquil",
+    "ES": "Europe/Madrid",
+    "ID": "Asia/Jakarta",
+    "KZ": "Asia/Almaty",
+    "MX": "America/Mexico_City",
+    "PT": "Europe/Lisbon",
+    "RU": "Europe/Moscow",
+    "US": "America/New_York",
+}
+
+
+def _offsets(zone: str) -> tuple[timedelta | None, ...]:
+    return tuple(probe.astimezone(ZoneInfo(zone)).utcoffset() for probe in _OFFSET_PROBES)
+
+
 def phone_time_zone(e164: str) -> str:
-    """The number's time zone when its region has exactly one useful answer, else UTC."""
-    zones = [z for z in phone_timezones.time_zones_for_number(_parse_e164(e164)) if z != "Etc/Unknown"]
-    return zones[0] if zones else "UTC"
+    """The number's time zone when its region has one useful answer, else UTC.
+
+    Candidate zones keeping the same clock count as one answer (a UK mobile may be in London,
+    Jersey, Guernsey or the Isle of Man); when they differ, the zone most of the country lives in.
+    """
+    number = _parse_e164(e164)
+    zones = sorted(z for z in phone_timezones.time_zones_for_number(number) if z != "Etc/Unknown")
+    if not zones:
+        return "UTC"
+    main = _MAIN_ZONES.get(phonenumbers.region_code_for_number(number) or "")
+    if len({_offsets(zone) for zone in zones}) > 1:
+        return main if main in zones else "UTC"
+    return next((zone for zone in zones if zone in _EQUIVALENT_ZONE_NAMES), zones[0])
+
+
+# Among zones with the same clock, the name people recognise.
+_EQUIVALENT_ZONE_NAMES = frozenset({"Europe/London", "Europe/Berlin", "Europe/Paris", "Europe/Amsterdam", "Europe/Rome"})
 
 
 def phone_country(e164: str) -> str:

@@ -64,3 +64,30 @@ def contact_list(*, phone: str | None = None) -> QuerySet[Contact]:
 def contact_consent_events(contact: Contact) -> QuerySet[ConsentEvent]:
     """The contact's consent history, newest first, with who recorded each event."""
     return contact.consent_events.select_related("purpose", "recorded_by").order_by("-occurred_at", "-id")
+
+
+def phone_search_numbers(term: str) -> list[str]:
+    """The E.164 numbers a search term typed in any format may stand for (none if it is no number).
+
+    "0151 23456789" is read with PHONE_DEFAULT_REGION; "4915123456789" (digits only, as WhatsApp ids
+    and exports write it) also as international.
+    """
+    candidates = [term]
+    digits = "".join(ch for ch in term if ch.isdigit())
+    if digits and not term.strip().startswith("+") and not digits.startswith("0"):
+        candidates.append("+" + digits)
+    numbers = []
+    for candidate in candidates:
+        try:
+            numbers.append(phone_normalize(candidate))
+        except InvalidPhoneNumber:
+            continue
+    return sorted(set(numbers))
+
+
+def contacts_by_consent_status(queryset: QuerySet[Contact], status: str, purpose: str = Purpose.MARKETING) -> QuerySet[Contact]:
+    """Contacts whose current consent for ``purpose`` is ``status`` (``none``: never recorded)."""
+    states = ConsentState.objects.filter(contact_id=OuterRef("pk"), purpose__code=purpose)
+    if status == ConsentStatus.NONE:
+        return queryset.filter(~Exists(states))
+    return queryset.filter(Exists(states.filter(status=status)))

@@ -1,0 +1,325 @@
+"""Admin of the consent domain. Consent changes go through the services; the ledger and audit log are read-only."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.forms import Form
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from consent.client_ip import client_ip
+from consent.forms import ContactAdminForm, ContactImportForm, SupportOptInForm, SupportOptOutForm
+from consent.imports import ImportFileError, contacts_import
+from consent.models import (
+    AuditEntry,
+    ConsentEvent,
+    ConsentSource,
+    ConsentState,
+    ConsentStatus,
+    Contact,
+    OptInForm,
+    Purpose,
+    Suppression,
+    Tag,
+)
+from consent.selectors import contact_consent_events, contacts_by_consent_status, contacts_with_consent_status, phone_search_numbers
+from consent.services import (
+    Actor,
+    ConsentRefused,
+    Evidence,
+    consent_grant,
+    consent_revoke,
+    contact_phone_fields,
+    number_is_suppressed,
+    suppression_hash,
+)
+
+RECORD_CONSENT_PERMISSION = "consent.add_consentevent"
+IMPORT_PERMISSION = "consent.import_contacts"
+
+
+def _staff_actor(request: HttpRequest) -> Actor:
+    return Actor(user=request.user, ip_address=client_ip(request))
+
+
+class PhoneSearchMixin:
+    """Search by a number typed in any format (normalised first) or by name.
+
+    ``phone_lookup``/``name_lookup`` say where the number and the name are; a model without them
+    (suppressions) overrides ``phone_search_q``.
+    """
+
+    search_fields: tuple[str, ...] = ("name",)  # shows the search box; the lookups below do the work
+    search_help_text = "Phone number in any format (+49 151 2345 6789, 0151…, 4915…) or name."
+    phone_lookup = "phone"
+    name_lookup: str | None = "name"
+
+    def phone_search_q(self, numbers: list[str]) -> Q:
+        return Q(**{f"{self.phone_lookup}__in": numbers})
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        condition = Q(pk__in=[])
+        if self.name_lookup:
+            condition |= Q(**{f"{self.name_lookup}__icontains": term})
+        numbers = phone_search_numbers(term)
+        if numbers:
+            condition |= self.phone_search_q(numbers)
+        return queryset.filter(condition), False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Append-only records: viewable with the view permission, never added, changed or deleted here."""
+
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class MarketingConsentFilter(admin.SimpleListFilter):
+    title = "marketing consent"
+    parameter_name = "consent"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return list(ConsentStatus.choices)
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Contact]) -> QuerySet[Contact]:
+        if self.value() in ConsentStatus.values:
+            return contacts_by_consent_status(queryset, self.value())
+        return queryset
+
+
+_STATUS_COLOURS = {ConsentStatus.OPTED_IN: "#1a7f37", ConsentStatus.OPTED_OUT: "#b42318", ConsentStatus.NONE: "#57606a"}
+
+
+def _status_badge(status: str) -> str:
+    return format_html('<strong style="color:{}">{}</strong>', _STATUS_COLOURS[status], ConsentStatus(status).label)
+
+
+@admin.register(Contact)
+class ContactAdmin(PhoneSearchMixin, admin.ModelAdmin):
+    form = ContactAdminForm
+    list_display = ("phone", "name", "country", "marketing_consent", "tag_list", "created_at")
+    list_display_links = ("phone", "name")
+    list_filter = (MarketingConsentFilter, "country", "tags")
+    list_per_page = 50
+    show_full_result_count = False
+    filter_horizontal = ("tags",)
+    readonly_fields = ("country", "last_inbound_at", "created_at", "updated_at", "erased_at")
+    change_form_template = "admin/consent/contact/change_form.html"
+    change_list_template = "admin/consent/contact/change_list.html"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Contact]:
+        return contacts_with_consent_status(super().get_queryset(request)).prefetch_related("tags")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Contact | None = None) -> tuple[str, ...]:
+        # The number is who the person is: a different number is a different contact.
+        return ("phone", "wa_id", *self.readonly_fields) if obj else self.readonly_fields
+
+    @admin.display(description="Marketing consent", ordering="marketing_consent")
+    def marketing_consent(self, contact: Contact) -> str:
+        return _status_badge(contact.marketing_consent)
+
+    @admin.display(description="Tags")
+    def tag_list(self, contact: Contact) -> str:
+        return ", ".join(tag.name for tag in contact.tags.all())
+
+    def save_model(self, request: HttpRequest, obj: Contact, form: Form, change: bool) -> None:
+        if not change:
+            derived = contact_phone_fields(obj.phone, time_zone=form.cleaned_data["time_zone"] or None, wa_id=obj.wa_id or None)
+            for attr, value in derived.items():
+                setattr(obj, attr, value)
+        elif not form.cleaned_data["time_zone"]:
+            obj.time_zone = Contact.objects.values_list("time_zone", flat=True).get(pk=obj.pk)
+        super().save_model(request, obj, form, change)
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None) -> HttpResponse:
+        contact = self.get_object(request, object_id)
+        context = dict(extra_context or {})
+        if contact is not None:
+            context.update(
+                consent_status=_status_badge(contact.marketing_consent),
+                suppressed=bool(contact.phone) and number_is_suppressed(contact.phone),
+                timeline=contact_consent_events(contact),
+                can_record_consent=request.user.has_perm(RECORD_CONSENT_PERMISSION) and not contact.erased_at,
+            )
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        context = {**(extra_context or {}), "can_import": request.user.has_perm(IMPORT_PERMISSION)}
+        return super().changelist_view(request, extra_context=context)
+
+    def get_urls(self) -> list:
+        wrap = self.admin_site.admin_view
+        return [
+            path("import/", wrap(self.import_view), name="consent_contact_import"),
+            path("<path:object_id>/record-opt-out/", wrap(self.record_opt_out_view), name="consent_contact_record_opt_out"),
+            path("<path:object_id>/record-opt-in/", wrap(self.record_opt_in_view), name="consent_contact_record_opt_in"),
+            *super().get_urls(),
+        ]
+
+    # --- Support records consent for a person who asked them -------------------------------------
+
+    def _contact_for_consent(self, request: HttpRequest, object_id: str) -> Contact:
+        contact = get_object_or_404(contacts_with_consent_status(), pk=object_id)
+        if not (self.has_view_permission(request, contact) and request.user.has_perm(RECORD_CONSENT_PERMISSION)):
+            raise PermissionDenied
+        return contact
+
+    def _record_consent_page(self, request: HttpRequest, contact: Contact, form: Form, title: str) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": contact,
+            "title": title,
+            "form": form,
+            "consent_status": _status_badge(contact.marketing_consent),
+        }
+        return TemplateResponse(request, "admin/consent/contact/record_consent.html", context)
+
+    def _record_consent(self, request: HttpRequest, object_id: str, form_class: type[Form], title: str, record: Any) -> HttpResponse:
+        contact = self._contact_for_consent(request, object_id)
+        form = form_class(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                record(contact, form.cleaned_data)
+            except ConsentRefused as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.message_user(request, f"{title}: recorded for {contact}.", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:consent_contact_change", args=[contact.pk]))
+        return self._record_consent_page(request, contact, form, title)
+
+    def record_opt_out_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        def record(contact: Contact, data: dict[str, Any]) -> None:
+            consent_revoke(contact=contact, source=ConsentSource.SUPPORT, evidence=Evidence(note=data["reason"]), actor=_staff_actor(request))
+
+        return self._record_consent(request, object_id, SupportOptOutForm, "Opt-out", record)
+
+    def record_opt_in_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        def record(contact: Contact, data: dict[str, Any]) -> None:
+            evidence = Evidence(notice_text=data["notice_text"], notice_version=data["notice_version"], note=data["evidence"])
+            consent_grant(contact=contact, source=ConsentSource.SUPPORT, evidence=evidence, actor=_staff_actor(request))
+
+        return self._record_consent(request, object_id, SupportOptInForm, "Opt-in", record)
+
+    # --- CSV upload --------------------------------------------------------------------------------
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        if not request.user.has_perm(IMPORT_PERMISSION):
+            raise PermissionDenied
+        form = ContactImportForm(request.POST or None, request.FILES or None)
+        report = None
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            stream = io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline="")
+            try:
+                report = contacts_import(file=stream, actor=_staff_actor(request), file_name=upload.name)
+            except ImportFileError as exc:
+                form.add_error("file", f"{exc} Nothing was imported.")
+            finally:
+                stream.detach()
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Import contacts from CSV",
+            "form": form,
+            "report": report,
+            "unlisted_problems": report.rejected - len(report.problems) if report else 0,
+        }
+        return TemplateResponse(request, "admin/consent/contact/import.html", context)
+
+
+@admin.register(ConsentEvent)
+class ConsentEventAdmin(PhoneSearchMixin, ReadOnlyAdmin):
+    list_display = ("id", "contact", "action", "source", "occurred_at", "recorded_by_display", "notice_version")
+    list_filter = ("action", "source", "purpose")
+    list_select_related = ("contact", "purpose", "recorded_by")
+    phone_lookup = "contact__phone"
+    name_lookup = "contact__name"
+    search_help_text = "Phone number of the contact in any format, or their name."
+
+    @admin.display(description="Recorded by")
+    def recorded_by_display(self, event: ConsentEvent) -> str:
+        return event.recorded_by.get_username() if event.recorded_by else event.recorded_via
+
+
+@admin.register(ConsentState)
+class ConsentStateAdmin(PhoneSearchMixin, ReadOnlyAdmin):
+    list_display = ("contact", "purpose", "status", "since")
+    list_filter = ("status", "purpose")
+    list_select_related = ("contact", "purpose")
+    phone_lookup = "contact__phone"
+    name_lookup = "contact__name"
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(PhoneSearchMixin, ReadOnlyAdmin):
+    list_display = ("short_hash", "source", "created_at", "lifted_at")
+    list_filter = ("source", ("lifted_at", admin.EmptyFieldListFilter))
+    name_lookup = None
+    search_help_text = "Phone number in any format: suppressions keep only a keyed hash of it."
+    search_fields = ("number_hash",)
+
+    def phone_search_q(self, numbers: list[str]) -> Q:
+        return Q(number_hash__in=[suppression_hash(n) for n in numbers])
+
+    @admin.display(description="Number (hash)")
+    def short_hash(self, suppression: Suppression) -> str:
+        return f"{suppression.number_hash[:16]}…"
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    list_display = ("at", "actor_label", "action", "object_type", "object_id", "ip_address")
+    list_filter = ("action", "actor")
+    list_select_related = ("actor",)
+    search_fields = ("actor_label", "object_id")
+
+
+@admin.register(OptInForm)
+class OptInFormAdmin(admin.ModelAdmin):
+    list_display = ("slug", "business_name", "notice_version", "is_active", "double_opt_in", "page_link")
+    list_filter = ("is_active", "double_opt_in")
+    search_fields = ("slug", "business_name")
+    prepopulated_fields = {"slug": ("business_name",)}
+    fieldsets = (
+        (None, {"fields": ("business_name", "slug", "is_active", "purpose")}),
+        ("What people are told", {"fields": ("message_description", "frequency", "privacy_policy_url", "notice_text", "notice_version")}),
+        ("Double opt-in", {"fields": ("double_opt_in", "confirmation_template", "confirmation_template_language")}),
+    )
+
+    def view_on_site(self, obj: OptInForm) -> str:
+        return reverse("optin", args=[obj.slug])
+
+    @admin.display(description="Page")
+    def page_link(self, obj: OptInForm) -> str:
+        url = reverse("optin", args=[obj.slug])
+        return format_html('<a href="{}">{}</a>', url, url)
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    search_fields = ("name",)
+
+
+@admin.register(Purpose)
+class PurposeAdmin(admin.ModelAdmin):
+    list_display = ("code", "name")
