@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import zoneinfo
 from typing import Any
 
 from django import forms
 
-from consent.models import Contact, OptInForm
+from consent.models import Contact, OptInForm, validate_time_zone
 from consent.phones import InvalidPhoneNumber, phone_normalize
 
 
@@ -56,7 +55,10 @@ class ContactAdminForm(forms.ModelForm):
     """The contact form of the admin: the number is read in any format and stored as E.164."""
 
     time_zone = forms.CharField(
-        required=False, max_length=64, help_text="IANA name such as Europe/Berlin; derived from the number when empty."
+        required=False,
+        max_length=64,
+        validators=[validate_time_zone],
+        help_text="IANA name such as Europe/Berlin; derived from the number when empty.",
     )
 
     class Meta:
@@ -66,11 +68,6 @@ class ContactAdminForm(forms.ModelForm):
     def clean_phone(self) -> str:
         return _clean_phone(self.cleaned_data["phone"])
 
-    def clean_time_zone(self) -> str:
-        value = self.cleaned_data["time_zone"].strip()
-        if value and value not in zoneinfo.available_timezones():
-            raise forms.ValidationError(f"{value!r} is not a time zone name; use one like Europe/Berlin.")
-        return value
 
 
 class SupportOptOutForm(forms.Form):

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zoneinfo
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+
+
+@lru_cache(maxsize=1)
+def _time_zone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in _time_zone_names():
+        raise ValidationError(f"{value!r} is not a time zone name; use one like Europe/Berlin.")
 
 
 class Tag(models.Model):
@@ -32,7 +44,7 @@ class Contact(models.Model):
     wa_id = models.CharField("WhatsApp id", max_length=20, blank=True, db_index=True)
     name = models.CharField(max_length=200, blank=True)
     language = models.CharField(max_length=15, blank=True, help_text="Template language code, e.g. en_US or de")
-    time_zone = models.CharField(max_length=64, default="UTC")
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     country = models.CharField(max_length=2, blank=True, db_index=True)
     attributes = models.JSONField(default=dict, blank=True)
     tags = models.ManyToManyField(Tag, blank=True, related_name="contacts")
