@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.pagination import LimitOffsetPagination
@@ -68,6 +68,13 @@ def _page_of(name: str, serializer_class: type[serializers.Serializer]) -> seria
     )
 
 
+AUTH_ERRORS = {
+    401: OpenApiResponse(description="No token or an unknown one: send `Authorization: Token <key>`."),
+    403: OpenApiResponse(description="The token's user has no role (Marketer, Support, Approver) allowing this."),
+}
+INVALID = {400: OpenApiResponse(description="Invalid input: a message per field, nested like the input.")}
+NOT_FOUND = {404: OpenApiResponse(description="No contact with this id.")}
+
 PAGE_PARAMETERS = [
     OpenApiParameter("limit", int, description="Items per page (default 100)."),
     OpenApiParameter("offset", int, description="Items to skip."),
@@ -103,7 +110,7 @@ class ContactDetailApi(APIView):
                 "erased_at",
             ]
 
-    @extend_schema(operation_id="contact_get", responses=OutputSerializer, tags=["contacts"])
+    @extend_schema(operation_id="contact_get", responses={200: OutputSerializer, **AUTH_ERRORS, **NOT_FOUND}, tags=["contacts"])
     def get(self, request: Request, contact_id: int) -> Response:
         contact = get_object_or_404(contact_list(), pk=contact_id)
         return Response(self.OutputSerializer(contact).data)
@@ -136,7 +143,7 @@ class ContactListUpsertApi(APIView):
     @extend_schema(
         operation_id="contact_list",
         parameters=[OpenApiParameter("phone", str, description="Only the contact with this number (any format)."), *PAGE_PARAMETERS],
-        responses=_page_of("ContactPage", ContactDetailApi.OutputSerializer),
+        responses={200: _page_of("ContactPage", ContactDetailApi.OutputSerializer), **INVALID, **AUTH_ERRORS},
         tags=["contacts"],
     )
     def get(self, request: Request) -> Response:
@@ -148,7 +155,7 @@ class ContactListUpsertApi(APIView):
         operation_id="contact_upsert",
         description="Create the contact for a phone number, or update it when it exists (attributes merged, tags added).",
         request=InputSerializer,
-        responses={201: ContactDetailApi.OutputSerializer, 200: ContactDetailApi.OutputSerializer},
+        responses={201: ContactDetailApi.OutputSerializer, 200: ContactDetailApi.OutputSerializer, **INVALID, **AUTH_ERRORS},
         tags=["contacts"],
     )
     def post(self, request: Request) -> Response:
@@ -198,7 +205,7 @@ class ContactConsentListApi(APIView):
         operation_id="contact_consent_list",
         description="The contact's consent history, newest first.",
         parameters=PAGE_PARAMETERS,
-        responses=_page_of("ConsentEventPage", ConsentEventOutputSerializer),
+        responses={200: _page_of("ConsentEventPage", ConsentEventOutputSerializer), **AUTH_ERRORS, **NOT_FOUND},
         tags=["consents"],
     )
     def get(self, request: Request, contact_id: int) -> Response:
@@ -241,7 +248,7 @@ class ConsentRecordApi(APIView):
             "opted out is refused: only the person can opt in again, on WhatsApp or the opt-in page."
         ),
         request=InputSerializer,
-        responses={201: ConsentEventOutputSerializer},
+        responses={201: ConsentEventOutputSerializer, **INVALID, **AUTH_ERRORS},
         tags=["consents"],
     )
     def post(self, request: Request) -> Response:

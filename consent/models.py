@@ -242,6 +242,9 @@ class OptInForm(models.Model):
     confirmation_template = models.CharField(max_length=200, blank=True)
     confirmation_template_language = models.CharField(max_length=15, blank=True, default="en_US")
 
+    class Meta:
+        verbose_name = "opt-in page"
+
     def __str__(self) -> str:
         return f"{self.business_name} ({self.slug})"
 

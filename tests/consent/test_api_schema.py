@@ -35,6 +35,7 @@ def test_the_schema_describes_inputs_and_outputs_and_is_valid_openapi(schema):
     assert components["Contact"]["properties"]["marketing_consent"]["allOf"] == [{"$ref": "#/components/schemas/MarketingConsentEnum"}]
     assert components["MarketingConsentEnum"]["enum"] == ["opted_in", "opted_out", "none"]
     assert "tokenAuth" in schema["components"]["securitySchemes"]
+    assert {"201", "400", "401", "403"} <= set(schema["paths"]["/api/v1/consents"]["post"]["responses"])
     validate_schema(schema)
 
 

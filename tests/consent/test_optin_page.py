@@ -73,6 +73,7 @@ def test_an_invalid_number_is_explained_next_to_the_field(visitor, optin_form):
     html = response.content.decode()
     assert re.search(r'aria-describedby="phone-error">\s*<p class="error" id="phone-error">&#x27;\+49 12&#x27; is not a valid phone number', html)
     assert 'value="+49 12"' in html, "what the person typed stays in the field"
+    assert "checked" in re.search(r'<input type="checkbox"[^>]*>', html).group(0), "and so does their tick"
     assert not Contact.objects.exists()
 
 
