@@ -110,7 +110,9 @@ def campaign_dry_run(campaign: Campaign) -> DryRun:
             "contact": row["pk"],
             "body": template_render_body(template, parameter_values(campaign.parameters, row)),
         }
-        for row in annotated.filter(verdict=eligibility.ELIGIBLE).order_by("pk").values("pk", *value_fields)[:SAMPLE_SIZE]
+        for row in annotated.filter(verdict__in=[eligibility.ELIGIBLE, *eligibility.DEFER_REASONS])
+        .order_by("pk")
+        .values("pk", *value_fields)[:SAMPLE_SIZE]
     ]
     rate = float(settings.CAMPAIGN_SEND_RATE)
     sendable = eligible + exclusions[eligibility.QUIET_HOURS] + exclusions[eligibility.FREQUENCY_CAP]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import time
 from typing import Any
 
 import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from campaigns.models import Segment
+from campaigns.models import FrequencyCapPolicy, Segment
 from consent.models import Contact
 from consent.services import ConsentChange, Evidence, consent_record_many, contact_phone_fields
 from whatsapp.models import MessageTemplate
@@ -47,6 +48,12 @@ def templates(db) -> dict[tuple[str, str], MessageTemplate]:
 def spring_sale(templates) -> MessageTemplate:
     """MARKETING, two body parameters ({{1}} name, {{2}} discount) and a tracked URL button."""
     return templates[("spring_sale", "en_US")]
+
+
+@pytest.fixture
+def no_quiet_hours(db) -> None:
+    """Quiet hours off, so that what is sent does not depend on the hour the tests run at."""
+    FrequencyCapPolicy.objects.update_or_create(pk=1, defaults={"quiet_hours_start": time(0), "quiet_hours_end": time(0)})
 
 
 @pytest.fixture

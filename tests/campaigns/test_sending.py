@@ -35,7 +35,7 @@ SALE_PARAMETERS = [{"field": "name"}, {"value": "20%"}]
 
 
 @pytest.fixture(autouse=True)
-def eager(settings):
+def eager(settings, no_quiet_hours):
     """Tasks run in this process as they are queued; fast retries; a tiny batch to exercise several."""
     settings.CAMPAIGN_BATCH_SIZE = 3
     settings.CAMPAIGN_RETRY_BASE_SECONDS = 0
@@ -45,11 +45,6 @@ def eager(settings):
     yield
     current_app.conf.task_always_eager = False
     current_app.conf.task_eager_propagates = False
-
-
-@pytest.fixture(autouse=True)
-def no_quiet_hours(db):
-    FrequencyCapPolicy.objects.update_or_create(pk=1, defaults={"quiet_hours_start": clock_time(0), "quiet_hours_end": clock_time(0)})
 
 
 def run(template, segment, marketer, approver, parameters=SALE_PARAMETERS, **fields) -> Campaign:

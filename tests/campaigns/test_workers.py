@@ -137,12 +137,11 @@ def processes(django_db_setup, django_db_blocker, sandbox_server, tmp_path_facto
 
 
 @pytest.fixture
-def live(processes, sandbox, live_server, spring_sale):
+def live(processes, sandbox, live_server, spring_sale, no_quiet_hours):
     """Everything running, the sandbox delivering webhooks to the live server; quiet at the end."""
     # The live server answers in short-lived threads: their connections must not outlive them.
     connections.settings["default"]["CONN_MAX_AGE"] = 0
     sandbox.configure(webhook_url=f"{live_server.url}/webhooks/whatsapp", **FAST_WEBHOOKS)
-    FrequencyCapPolicy.objects.update_or_create(pk=1, defaults={"quiet_hours_start": "00:00", "quiet_hours_end": "00:00"})
     yield processes
     # Stop what is still going so the workers are idle when the test database is emptied.
     Campaign.objects.filter(status__in=[Campaign.Status.SENDING, Campaign.Status.SCHEDULED]).update(status=Campaign.Status.CANCELLED)
