@@ -272,3 +272,20 @@ def test_a_send_left_in_flight_by_a_dead_worker_becomes_unknown_and_its_webhook_
     message_status_apply(StatusReport(wamid="wamid.LATE", status="delivered", at=timezone.now(), callback_data=message.callback_data))
     message.refresh_from_db()
     assert (message.status, message.wamid) == (MessageStatus.DELIVERED, "wamid.LATE")
+
+
+def test_a_throughput_error_slows_down_and_requeues_without_spending_attempts(sandbox, spring_sale, everyone, marketer, approver, settings):
+    settings.CAMPAIGN_THROTTLE_BACKOFF_SECONDS = 0.2
+    contacts_create(2)
+    sandbox.configure(throttle_rate=1.0)
+    campaign = run(spring_sale, everyone, marketer, approver)
+    waiting = list(Message.objects.filter(campaign=campaign))
+    assert {m.status for m in waiting} == {MessageStatus.QUEUED}
+    assert {m.decision["result"]["outcome"] for m in waiting} == {"requeued: throughput limit"}
+    assert {m.attempts for m in waiting} == {0} and all(m.send_after for m in waiting)
+
+    sandbox.configure(throttle_rate=0.0)
+    Message.objects.filter(campaign=campaign).update(send_after=timezone.now())
+    campaigns_tick()
+    assert len(sandbox.sends()) == 2
+    assert selectors.campaign_report(campaign)["counts"]["sent"] == 2
