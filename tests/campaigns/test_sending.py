@@ -289,3 +289,29 @@ def test_a_throughput_error_slows_down_and_requeues_without_spending_attempts(sa
     campaigns_tick()
     assert len(sandbox.sends()) == 2
     assert selectors.campaign_report(campaign)["counts"]["sent"] == 2
+
+
+def test_a_local_send_time_waits_for_that_hour_in_each_recipients_zone(sandbox, spring_sale, everyone, marketer, approver):
+    from campaigns.caps import next_local_time
+
+    tokyo, lima = contacts_create(2)
+    Contact.objects.filter(pk=tokyo.pk).update(time_zone="Asia/Tokyo")
+    Contact.objects.filter(pk=lima.pk).update(time_zone="America/Lima")
+    campaign = run(spring_sale, everyone, marketer, approver, local_time=clock_time(10, 30))
+    assert campaign.status == Campaign.Status.SENDING and sandbox.sends() == []
+    for contact, zone_name in ((tokyo, "Asia/Tokyo"), (lima, "America/Lima")):
+        send_after = Message.objects.get(campaign=campaign, contact=contact).send_after
+        assert send_after == next_local_time(zone_name, campaign.launched_at, clock_time(10, 30))
+        local = send_after.astimezone(zone(zone_name))
+        assert (local.hour, local.minute) == (10, 30) and send_after > timezone.now()
+
+
+def test_a_message_deferred_past_the_campaigns_end_is_skipped(sandbox, spring_sale, everyone, marketer, approver):
+    (capped,) = contacts_create(1)
+    earlier = Campaign.objects.create(name="earlier", template=spring_sale)
+    Message.objects.create(campaign=earlier, contact=capped, status=MessageStatus.SENT, is_marketing=True, dispatched_at=timezone.now())
+    campaign = run(spring_sale, everyone, marketer, approver, expires_at=timezone.now() + timedelta(minutes=5))
+    message = Message.objects.get(campaign=campaign)
+    assert (message.status, message.skip_reason) == (MessageStatus.SKIPPED, "frequency_cap")
+    assert message.decision["expired"] == "deferred past the campaign's end"
+    assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.COMPLETED
