@@ -9,6 +9,7 @@ inbound messages by their id, preference notices by their content.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from consent import keywords
 from consent.models import ConsentSource, ConsentStatus, Contact
 from consent.phones import InvalidPhoneNumber
 from consent.selectors import contact_consent_status
-from consent.services import Actor, Evidence, consent_revoke, contact_upsert, number_is_suppressed
+from consent.services import Actor, Evidence, audit_record, consent_revoke, contact_upsert, number_is_suppressed
 from whatsapp import webhooks
 from whatsapp.client import PLATFORM_OPTOUT_CODE, SendResult, WhatsAppError, send_text
 from whatsapp.models import InboundMessage, OptInConfirmation, WebhookDelivery, WebhookReceipt
@@ -196,8 +197,24 @@ def _change_items(field: str, value: dict) -> list[tuple[Callable, object]]:
         return [(template_sync.template_status_webhook_apply, value)]
     if field == "message_template_quality_update":
         return [(template_sync.template_quality_webhook_apply, value)]
+    if field in ACCOUNT_FIELDS:
+        return [(account_notice_record, {"field": field, "value": value})]
     logger.info("webhook field %s noted without action", field)
     return []
+
+
+# Account-level notices (quality rating, messaging tier, restrictions): kept in the audit log for staff.
+ACCOUNT_FIELDS = ("account_update", "phone_number_quality_update", "account_alerts", "business_capability_update")
+
+
+def account_notice_record(*, item: dict, delivery: WebhookDelivery | None = None) -> None:
+    """Audit-log an account notice from Meta once (e.g. a quality drop or a messaging tier change)."""
+    value = item["value"]
+    digest = hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+    if not _receipt_claim(f"account:{item['field']}:{digest}", delivery):
+        return
+    audit_record(actor=PLATFORM_ACTOR, action=f"whatsapp.{item['field']}"[:60], object_type="whatsapp_account", details=value)
+    logger.warning("WhatsApp %s: %s", item["field"], value.get("event") or value.get("current_limit") or "see audit log")
 
 
 def _receipt_claim(key: str, delivery: WebhookDelivery | None) -> bool:

@@ -169,3 +169,13 @@ def test_a_delivery_left_unprocessed_is_queued_again_by_the_sweeper(client, camp
     assert webhook_deliveries_requeue(older_than_seconds=60) == [stale.pk]
     process_pending_deliveries()
     assert webhook_deliveries_requeue(older_than_seconds=0) == []
+
+
+def test_account_notices_are_kept_in_the_audit_log_once(deliver):
+    from consent.models import AuditEntry
+
+    deliver(payload("phone_number_quality_update.json"))
+    deliver(payload("phone_number_quality_update.json") | {"entry": payload("phone_number_quality_update.json")["entry"] * 2})
+
+    entry = AuditEntry.objects.get(action="whatsapp.phone_number_quality_update")
+    assert entry.details == {"display_phone_number": "15550001111", "event": "DOWNGRADE", "current_limit": "TIER_1K"}
