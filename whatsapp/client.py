@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -165,21 +166,25 @@ class SendResult:
 # Campaign senders call from thread pools (32 threads and more): the pool must not be the limit.
 POOL_SIZE = 64
 _session: requests.Session | None = None
+_session_pid: int | None = None
 _session_lock = threading.Lock()
 
 
 def _http() -> requests.Session:
-    """The process's one pooled session (requests.Session is safe to share for plain requests)."""
-    global _session
-    if _session is None:
+    """The process's one pooled session (requests.Session is safe to share for plain requests).
+
+    A forked child (Celery's prefork pool) builds its own: pooled sockets must not be shared.
+    """
+    global _session, _session_pid
+    if _session is None or _session_pid != os.getpid():
         with _session_lock:
-            if _session is None:
+            if _session is None or _session_pid != os.getpid():
                 session = requests.Session()
                 # max_retries=0: never resend a POST behind the caller's back (it may have been accepted).
                 adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=0)
                 session.mount("https://", adapter)
                 session.mount("http://", adapter)
-                _session = session
+                _session, _session_pid = session, os.getpid()
     return _session
 
 
