@@ -74,7 +74,7 @@ class SandboxServer:
 
 
 @pytest.fixture(scope="session")
-def sandbox_server() -> SandboxServer:
+def sandbox_server(tmp_path_factory) -> SandboxServer:
     port = free_port()
     command = [
         sys.executable, "-m", "whatsapp.sandbox", "--port", str(port),
@@ -83,7 +83,10 @@ def sandbox_server() -> SandboxServer:
         "--seed", "7",
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # A file, not a pipe: a pipe nobody reads would block the sandbox once it fills up.
+    log_path = tmp_path_factory.mktemp("sandbox") / "sandbox.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     server = SandboxServer(process, f"http://127.0.0.1:{port}")
     deadline = time.monotonic() + 15
     while True:
@@ -92,7 +95,7 @@ def sandbox_server() -> SandboxServer:
             break
         except (urllib.error.URLError, ConnectionError):
             if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read().decode() if process.stdout else ""
+                output = log_path.read_text(errors="replace")
                 process.kill()
                 raise RuntimeError(f"the WhatsApp sandbox did not start:\n{output}") from None
             time.sleep(0.05)
