@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "consent",
     "whatsapp",
     "campaigns",
@@ -45,12 +46,17 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "retarget.security.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Lets audit entries written from signals (role changes in the admin) name who made the change.
+    "consent.request_actor.RequestActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: refuses a locked-out login before the view runs.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "retarget.urls"
@@ -115,6 +121,32 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+# Staff sessions end after this many seconds (default 12 hours).
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 3600, minimum=300)
+# Sent with every response (retarget/security.py); {nonce} is replaced per request. Empty: no header.
+# Inline styles stay allowed (the admin uses style attributes); inline scripts need the nonce.
+CONTENT_SECURITY_POLICY = env_str(
+    "CONTENT_SECURITY_POLICY",
+    "default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
+    "base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+).strip()
+
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT failed logins for one username from one
+# address, that pair is locked out for LOGIN_LOCKOUT_MINUTES; a successful login resets the count.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "consent.client_ip.client_ip"
+AXES_LOCKOUT_TEMPLATE = "admin/login_locked_out.html"
+# Attempts are counted in the database; successful logins are in the audit log (consent.AuditEntry).
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
 
 # --- Redis / Celery ------------------------------------------------------------------------------
 REDIS_URL = env_url("REDIS_URL", "", schemes=("redis", "rediss", "unix"))
@@ -217,12 +249,9 @@ CELERY_BEAT_SCHEDULE["whatsapp-templates-sync"] = {
     "task": "whatsapp.tasks.templates_sync_task",
     "schedule": float(WHATSAPP_TEMPLATE_SYNC_SECONDS),
 }
-# Raw webhook bodies hold phone numbers and message texts: processed ones are deleted after this.
+# Raw webhook bodies hold phone numbers and message texts: processed ones are deleted after this
+# (by the daily retention task, in batches: see RETENTION_* below and consent/retention.py).
 WHATSAPP_WEBHOOK_RETENTION_DAYS = env_int("WHATSAPP_WEBHOOK_RETENTION_DAYS", 30, minimum=1)
-CELERY_BEAT_SCHEDULE["whatsapp-webhook-deliveries-prune"] = {
-    "task": "whatsapp.tasks.webhook_deliveries_prune_task",
-    "schedule": 24 * 3600.0,
-}
 CELERY_BEAT_SCHEDULE["whatsapp-webhook-deliveries-requeue"] = {
     "task": "whatsapp.tasks.webhook_deliveries_requeue_task",
     "schedule": 60.0,
@@ -246,6 +275,16 @@ CAMPAIGN_TICK_SECONDS = env_float("CAMPAIGN_TICK_SECONDS", 2.0, minimum=0.2)
 WHATSAPP_MESSAGING_LIMIT = env_int("WHATSAPP_MESSAGING_LIMIT", 1000, minimum=1)
 CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
 CELERY_BEAT_SCHEDULE["campaigns-tick"] = {"task": "campaigns.tasks.campaigns_tick_task", "schedule": CAMPAIGN_TICK_SECONDS}
+
+# --- Retention (consent/retention.py): personal details kept this many days ----------------------
+MESSAGE_DETAIL_RETENTION_DAYS = env_int("MESSAGE_DETAIL_RETENTION_DAYS", 365, minimum=1)
+INBOUND_TEXT_RETENTION_DAYS = env_int("INBOUND_TEXT_RETENTION_DAYS", 90, minimum=1)
+EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 400, minimum=1)
+# Rows per delete/update statement, and how long one run may go on before leaving the rest to the next.
+RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 5000, minimum=1)
+RETENTION_TIME_BUDGET_SECONDS = env_int("RETENTION_TIME_BUDGET_SECONDS", 600, minimum=1)
+CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
+CELERY_BEAT_SCHEDULE["retention-apply"] = {"task": "consent.tasks.retention_apply_task", "schedule": 24 * 3600.0}
 
 # --- Logging: phone numbers are masked by a filter on every handler --------------------------------
 LOGGING = {
