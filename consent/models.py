@@ -55,7 +55,13 @@ class Contact(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        permissions = [("import_contacts", "Can import contacts from a CSV file")]
+        permissions = [
+            ("import_contacts", "Can import contacts from a CSV file"),
+            # Data-subject requests (see consent/rights.py).
+            ("export_contact", "Can export all data held about a person"),
+            ("erase_contact", "Can erase a person's personal data"),
+            ("rectify_contact", "Can correct a person's name or number on request"),
+        ]
 
     def __str__(self) -> str:
         if self.erased_at:

@@ -29,9 +29,13 @@ ROLES = (MARKETER, APPROVER, SUPPORT)
 ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "consent": {
         # Finds people by number, sees their consent history and the audit log, records an opt-out
-        # or an opt-in with evidence. Does not edit contacts in bulk or run campaigns.
+        # or an opt-in with evidence, and answers data-subject requests: export, erasure,
+        # correction of name or number. Does not edit contacts in bulk or run campaigns.
         SUPPORT: (
             "view_contact",
+            "export_contact",
+            "erase_contact",
+            "rectify_contact",
             "view_tag",
             "view_consentevent",
             "view_consentstate",
@@ -45,6 +49,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
             "view_contact",
             "add_contact",
             "change_contact",
+            "rectify_contact",
             "import_contacts",
             "view_tag",
             "add_tag",
@@ -93,9 +98,9 @@ _APPEND_ONLY = (
 ROLE_FORBIDDEN: dict[str, tuple[str, ...]] = {
     # Support helps people; creating or approving what is sent to them is someone else's call.
     SUPPORT: (*_APPEND_ONLY, "campaigns.add_campaign", "campaigns.change_campaign", "campaigns.approve_campaign"),
-    # Erasing a person (a data-subject request, later issue) is for support, never for marketing.
-    MARKETER: (*_APPEND_ONLY, "consent.delete_contact", "consent.erase_contact"),
-    APPROVER: _APPEND_ONLY,
+    # Erasing or exporting a person (data-subject requests) is for support, never for marketing.
+    MARKETER: (*_APPEND_ONLY, "consent.delete_contact", "consent.erase_contact", "consent.export_contact"),
+    APPROVER: (*_APPEND_ONLY, "consent.delete_contact", "consent.erase_contact"),
 }
 
 
