@@ -11,6 +11,9 @@ class ConsentConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(_role_permissions_ensure, sender=self)
+        from consent import signals
+
+        signals.connect()
 
 
 def _role_permissions_ensure(sender: AppConfig, apps: Any = global_apps, **kwargs: Any) -> None:

@@ -50,7 +50,11 @@ def test_support_reads_the_audit_log_filtered_by_action_and_actor(admin_client_f
     by_actor = client.get("/admin/consent/auditentry/", {"actor__id__exact": support.pk})
 
     assert [e.action for e in by_action.context["cl"].result_list] == ["consent.opt_out"]
-    assert [(e.actor_label, e.ip_address) for e in by_actor.context["cl"].result_list] == [("sue", "192.0.2.10")]
+    # Newest first: support's own sign-in to the admin (also audit-logged), then the opt-out.
+    assert [(e.action, e.actor_label, e.ip_address) for e in by_actor.context["cl"].result_list] == [
+        ("auth.login", "sue", None),
+        ("consent.opt_out", "sue", "192.0.2.10"),
+    ]
 
 
 def test_a_suppression_is_found_by_the_number_it_hides(admin_client_for, support, history):
