@@ -3,20 +3,31 @@
 from __future__ import annotations
 
 import io
+import json
 from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.forms import Form
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from rest_framework.authtoken.admin import TokenAdmin
+from rest_framework.authtoken.models import TokenProxy
 
 from consent.client_ip import client_ip
-from consent.forms import ContactAdminForm, ContactImportForm, SupportOptInForm, SupportOptOutForm
+from consent.forms import (
+    ContactAdminForm,
+    ContactEraseForm,
+    ContactImportForm,
+    ContactRectifyForm,
+    SupportOptInForm,
+    SupportOptOutForm,
+)
 from consent.imports import ImportFileError, contacts_import
 from consent.models import (
     AuditEntry,
@@ -30,6 +41,8 @@ from consent.models import (
     Suppression,
     Tag,
 )
+from consent.phones import InvalidPhoneNumber
+from consent.rights import RightsRefused, contact_erase, contact_export, contact_rectify
 from consent.selectors import contact_consent_events, contacts_by_consent_status, contacts_with_consent_status, phone_search_numbers
 from consent.services import (
     Actor,
@@ -41,9 +54,13 @@ from consent.services import (
     number_is_suppressed,
     suppression_hash,
 )
+from consent.staff_access import api_token_revoke
 
 RECORD_CONSENT_PERMISSION = "consent.add_consentevent"
 IMPORT_PERMISSION = "consent.import_contacts"
+EXPORT_PERMISSION = "consent.export_contact"
+ERASE_PERMISSION = "consent.erase_contact"
+RECTIFY_PERMISSION = "consent.rectify_contact"
 
 
 def _staff_actor(request: HttpRequest) -> Actor:
@@ -148,6 +165,13 @@ class ContactAdmin(PhoneSearchMixin, admin.ModelAdmin):
                 setattr(obj, attr, value)
         elif not form.cleaned_data["time_zone"]:
             obj.time_zone = Contact.objects.values_list("time_zone", flat=True).get(pk=obj.pk)
+        if change and "name" in form.changed_data:
+            # A name edit is a correction of personal data: the service records it in the audit log.
+            new_name, obj.name = obj.name, Contact.objects.values_list("name", flat=True).get(pk=obj.pk)
+            super().save_model(request, obj, form, change)
+            contact_rectify(contact=obj, actor=_staff_actor(request), name=new_name)
+            obj.name = new_name
+            return
         super().save_model(request, obj, form, change)
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None) -> HttpResponse:
@@ -159,6 +183,9 @@ class ContactAdmin(PhoneSearchMixin, admin.ModelAdmin):
                 suppressed=bool(contact.phone) and number_is_suppressed(contact.phone),
                 timeline=contact_consent_events(contact),
                 can_record_consent=request.user.has_perm(RECORD_CONSENT_PERMISSION) and not contact.erased_at,
+                can_export=request.user.has_perm(EXPORT_PERMISSION),
+                can_erase=request.user.has_perm(ERASE_PERMISSION) and not contact.erased_at,
+                can_rectify=request.user.has_perm(RECTIFY_PERMISSION) and not contact.erased_at,
             )
         return super().change_view(request, object_id, form_url, extra_context=context)
 
@@ -172,18 +199,22 @@ class ContactAdmin(PhoneSearchMixin, admin.ModelAdmin):
             path("import/", wrap(self.import_view), name="consent_contact_import"),
             path("<path:object_id>/record-opt-out/", wrap(self.record_opt_out_view), name="consent_contact_record_opt_out"),
             path("<path:object_id>/record-opt-in/", wrap(self.record_opt_in_view), name="consent_contact_record_opt_in"),
+            path("<path:object_id>/export/", wrap(self.export_view), name="consent_contact_export"),
+            path("<path:object_id>/erase/", wrap(self.erase_view), name="consent_contact_erase"),
+            path("<path:object_id>/rectify/", wrap(self.rectify_view), name="consent_contact_rectify"),
             *super().get_urls(),
         ]
 
     # --- Support records consent for a person who asked them -------------------------------------
 
-    def _contact_for_consent(self, request: HttpRequest, object_id: str) -> Contact:
+    def _contact_for(self, request: HttpRequest, object_id: str, permission: str) -> Contact:
+        """The contact, if the user may see it and holds ``permission`` (else 403)."""
         contact = get_object_or_404(contacts_with_consent_status(), pk=object_id)
-        if not (self.has_view_permission(request, contact) and request.user.has_perm(RECORD_CONSENT_PERMISSION)):
+        if not (self.has_view_permission(request, contact) and request.user.has_perm(permission)):
             raise PermissionDenied
         return contact
 
-    def _record_consent_page(self, request: HttpRequest, contact: Contact, form: Form, title: str) -> TemplateResponse:
+    def _contact_page(self, request: HttpRequest, contact: Contact, form: Form, title: str, template: str) -> TemplateResponse:
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -192,10 +223,10 @@ class ContactAdmin(PhoneSearchMixin, admin.ModelAdmin):
             "form": form,
             "consent_status": _status_badge(contact.marketing_consent),
         }
-        return TemplateResponse(request, "admin/consent/contact/record_consent.html", context)
+        return TemplateResponse(request, template, context)
 
     def _record_consent(self, request: HttpRequest, object_id: str, form_class: type[Form], title: str, record: Any) -> HttpResponse:
-        contact = self._contact_for_consent(request, object_id)
+        contact = self._contact_for(request, object_id, RECORD_CONSENT_PERMISSION)
         form = form_class(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
@@ -205,7 +236,7 @@ class ContactAdmin(PhoneSearchMixin, admin.ModelAdmin):
             else:
                 self.message_user(request, f"{title}: recorded for {contact}.", messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:consent_contact_change", args=[contact.pk]))
-        return self._record_consent_page(request, contact, form, title)
+        return self._contact_page(request, contact, form, title, "admin/consent/contact/record_consent.html")
 
     def record_opt_out_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         def record(contact: Contact, data: dict[str, Any]) -> None:
@@ -219,6 +250,46 @@ class ContactAdmin(PhoneSearchMixin, admin.ModelAdmin):
             consent_grant(contact=contact, source=ConsentSource.SUPPORT, evidence=evidence, actor=_staff_actor(request))
 
         return self._record_consent(request, object_id, SupportOptInForm, "Opt-in", record)
+
+    # --- Data-subject requests: export, erasure, correction --------------------------------------
+
+    def export_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        contact = self._contact_for(request, object_id, EXPORT_PERMISSION)
+        package = contact_export(contact=contact, actor=_staff_actor(request))
+        response = HttpResponse(json.dumps(package, indent=2, cls=DjangoJSONEncoder), content_type="application/json")
+        response["Content-Disposition"] = f'attachment; filename="contact-{contact.pk}-export.json"'
+        return response
+
+    def erase_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        contact = self._contact_for(request, object_id, ERASE_PERMISSION)
+        form = ContactEraseForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                report = contact_erase(contact=contact, actor=_staff_actor(request), reason=form.cleaned_data["reason"])
+            except RightsRefused as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.message_user(
+                    request, f"Contact #{report.contact_id} erased. Its number stays suppressed.", messages.SUCCESS
+                )
+                return HttpResponseRedirect(reverse("admin:consent_contact_change", args=[contact.pk]))
+        return self._contact_page(request, contact, form, "Erase personal data", "admin/consent/contact/erase.html")
+
+    def rectify_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        contact = self._contact_for(request, object_id, RECTIFY_PERMISSION)
+        form = ContactRectifyForm(request.POST or None, initial={"name": contact.name, "phone": contact.phone})
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                contact_rectify(
+                    contact=contact, actor=_staff_actor(request), name=data["name"], phone=data["phone"], reason=data["reason"]
+                )
+            except (RightsRefused, InvalidPhoneNumber) as exc:
+                form.add_error(getattr(exc, "field", "") or None, str(exc))
+            else:
+                self.message_user(request, "Correction saved and recorded in the audit log.", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:consent_contact_change", args=[contact.pk]))
+        return self._contact_page(request, contact, form, "Correct name or number", "admin/consent/contact/rectify.html")
 
     # --- CSV upload --------------------------------------------------------------------------------
 
@@ -286,12 +357,63 @@ class SuppressionAdmin(PhoneSearchMixin, ReadOnlyAdmin):
         return f"{suppression.number_hash[:16]}…"
 
 
+class AuditCategoryFilter(admin.SimpleListFilter):
+    """The part of an action before the dot: consent, contact, campaign, auth, whatsapp..."""
+
+    title = "area"
+    parameter_name = "area"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        actions = AuditEntry.objects.order_by().values_list("action", flat=True).distinct()
+        return [(area, area) for area in sorted({action.split(".", 1)[0] for action in actions})]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[AuditEntry]) -> QuerySet[AuditEntry]:
+        if self.value():
+            return queryset.filter(Q(action=self.value()) | Q(action__startswith=f"{self.value()}."))
+        return queryset
+
+
 @admin.register(AuditEntry)
 class AuditEntryAdmin(ReadOnlyAdmin):
     list_display = ("at", "actor_label", "action", "object_type", "object_id", "ip_address")
-    list_filter = ("action", "actor")
+    list_filter = (AuditCategoryFilter, "action", "object_type", "actor", ("ip_address", admin.EmptyFieldListFilter))
     list_select_related = ("actor",)
-    search_fields = ("actor_label", "object_id")
+    search_fields = ("actor_label", "object_id", "ip_address")
+    search_help_text = "Who (user or label), the object's id, or an IP address."
+    date_hierarchy = "at"
+    fields = ("at", "actor", "actor_label", "action", "object_type", "object_id", "ip_address", "details_pretty")
+    readonly_fields = fields
+
+    @admin.display(description="Details")
+    def details_pretty(self, entry: AuditEntry) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(entry.details, indent=2, ensure_ascii=False, cls=DjangoJSONEncoder))
+
+
+# API tokens: revoking one (deleting it) is audit-logged, so the admin's bulk delete is replaced.
+admin.site.unregister(TokenProxy)
+
+
+@admin.register(TokenProxy)
+class RevocableTokenAdmin(TokenAdmin):
+    actions = ["revoke_tokens"]
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description="Revoke selected tokens (their integrations get 401 from now on)", permissions=["revoke"])
+    def revoke_tokens(self, request: HttpRequest, queryset: QuerySet) -> None:
+        tokens = list(queryset.select_related("user"))
+        for token in tokens:
+            api_token_revoke(token=token, actor=_staff_actor(request))
+        self.message_user(request, f"{len(tokens)} token(s) revoked.", messages.SUCCESS)
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("authtoken.delete_tokenproxy") or request.user.has_perm("authtoken.delete_token")
 
 
 @admin.register(OptInForm)

@@ -10,6 +10,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers, status
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,8 +19,10 @@ from consent.client_ip import client_ip
 from consent.models import ConsentAction, ConsentSource, ConsentStatus, Contact, Purpose, validate_time_zone
 from consent.permissions import HasRequiredPermissions
 from consent.phones import InvalidPhoneNumber, phone_normalize
+from consent.rights import RightsRefused, contact_erase, contact_export, contact_rectify, contact_upsert_recorded
 from consent.selectors import contact_consent_events, contact_list
-from consent.services import Actor, ConsentRefused, Evidence, consent_record_by_phone, contact_upsert
+from consent.services import Actor, ConsentRefused, Evidence, consent_record_by_phone
+from consent.staff_access import api_token_revoke
 
 # Sources an integrator may report. Erasure is recorded by the erasure service only.
 API_SOURCES = [(value, label) for value, label in ConsentSource.choices if value != ConsentSource.ERASURE]
@@ -40,7 +43,7 @@ def _api_actor(request: Request) -> Actor:
     return Actor(user=request.user, label=f"{via} of {request.user.get_username()}", ip_address=client_ip(request))
 
 
-def _refusal_as_validation_error(exc: ConsentRefused) -> serializers.ValidationError:
+def _refusal_as_validation_error(exc: ConsentRefused | RightsRefused) -> serializers.ValidationError:
     """The service's refusal as a 400 with the message under the input at fault, nested like the input."""
     path = _API_FIELD_NAMES.get(exc.field, exc.field) or "non_field_errors"
     detail: Any = [str(exc)]
@@ -83,7 +86,7 @@ PAGE_PARAMETERS = [
 
 class ContactDetailApi(APIView):
     permission_classes = [HasRequiredPermissions]
-    required_permissions = {"GET": ("consent.view_contact",)}
+    required_permissions = {"GET": ("consent.view_contact",), "PATCH": ("consent.rectify_contact",)}
 
     class OutputSerializer(serializers.ModelSerializer):
         tags = serializers.SlugRelatedField(many=True, read_only=True, slug_field="name")
@@ -110,10 +113,38 @@ class ContactDetailApi(APIView):
                 "erased_at",
             ]
 
+    class RectifySerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=200, required=False, allow_blank=True, trim_whitespace=True)
+        phone = serializers.CharField(
+            max_length=40, required=False, validators=[_validate_phone],
+            help_text="The corrected number (any format). Consent given for the old number ends: the person opts in again.",
+        )  # fmt: skip
+        reason = serializers.CharField(required=False, allow_blank=True, help_text="Why, e.g. the person's request; kept in the audit log.")
+
+        class Meta:
+            ref_name = "ContactRectify"
+
     @extend_schema(operation_id="contact_get", responses={200: OutputSerializer, **AUTH_ERRORS, **NOT_FOUND}, tags=["contacts"])
     def get(self, request: Request, contact_id: int) -> Response:
         contact = get_object_or_404(contact_list(), pk=contact_id)
         return Response(self.OutputSerializer(contact).data)
+
+    @extend_schema(
+        operation_id="contact_rectify",
+        description="Correct a person's name or number on their request (audit-logged).",
+        request=RectifySerializer,
+        responses={200: OutputSerializer, **INVALID, **AUTH_ERRORS, **NOT_FOUND},
+        tags=["contacts"],
+    )
+    def patch(self, request: Request, contact_id: int) -> Response:
+        contact = get_object_or_404(Contact, pk=contact_id)
+        serializer = self.RectifySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            contact_rectify(contact=contact, actor=_api_actor(request), **serializer.validated_data)
+        except RightsRefused as exc:
+            raise _refusal_as_validation_error(exc) from None
+        return Response(self.OutputSerializer(contact_list().get(pk=contact.pk)).data)
 
 
 class ContactListUpsertApi(APIView):
@@ -161,7 +192,7 @@ class ContactListUpsertApi(APIView):
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        contact, created = contact_upsert(**serializer.validated_data)
+        contact, created = contact_upsert_recorded(actor=_api_actor(request), **serializer.validated_data)
         contact = contact_list().get(pk=contact.pk)
         return Response(
             ContactDetailApi.OutputSerializer(contact).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
@@ -276,3 +307,82 @@ class ConsentRecordApi(APIView):
         except ConsentRefused as exc:
             raise _refusal_as_validation_error(exc) from None
         return Response(ConsentEventOutputSerializer(event).data, status=status.HTTP_201_CREATED)
+
+
+class ContactExportApi(APIView):
+    permission_classes = [HasRequiredPermissions]
+    required_permissions = {"GET": ("consent.export_contact",)}
+
+    @extend_schema(
+        operation_id="contact_export",
+        description=(
+            "Everything held about the person, as one JSON package (right of access): profile, consent states "
+            "and events with evidence, messages with their statuses and decisions, clicks, inbound messages, "
+            "opt-in confirmations, behaviour events and the audit entries about them. The export is audit-logged."
+        ),
+        responses={200: OpenApiResponse(description="The data package (format retarget.contact-export/1)."), **AUTH_ERRORS, **NOT_FOUND},
+        tags=["data-subject rights"],
+    )
+    def get(self, request: Request, contact_id: int) -> Response:
+        contact = get_object_or_404(Contact, pk=contact_id)
+        return Response(contact_export(contact=contact, actor=_api_actor(request)))
+
+
+class ContactEraseApi(APIView):
+    permission_classes = [HasRequiredPermissions]
+    required_permissions = {"POST": ("consent.erase_contact",)}
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(required=False, allow_blank=True, help_text="e.g. the request's ticket number; kept in the audit log.")
+
+        class Meta:
+            ref_name = "ContactErase"
+
+    class OutputSerializer(serializers.Serializer):
+        contact = serializers.IntegerField(source="contact_id")
+        erased_at = serializers.DateTimeField()
+        counts = serializers.DictField(child=serializers.IntegerField(), help_text="What was removed or emptied, per kind.")
+
+        class Meta:
+            ref_name = "ContactErasure"
+
+    @extend_schema(
+        operation_id="contact_erase",
+        description=(
+            "Erase the person's personal data (right to erasure). The number stays suppressed, so it is never "
+            "messaged again unless the person opts in anew themselves; campaign counts stay. Cannot be undone."
+        ),
+        request=InputSerializer,
+        responses={
+            200: OutputSerializer, **INVALID, **AUTH_ERRORS, **NOT_FOUND,
+            409: OpenApiResponse(description="The contact was erased already."),
+        },  # fmt: skip
+        tags=["data-subject rights"],
+    )
+    def post(self, request: Request, contact_id: int) -> Response:
+        contact = get_object_or_404(Contact, pk=contact_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            report = contact_erase(contact=contact, actor=_api_actor(request), reason=serializer.validated_data.get("reason", ""))
+        except RightsRefused as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(self.OutputSerializer(report).data)
+
+
+class TokenRevokeApi(APIView):
+    """The caller's own token: an integration that leaked its key, or is retired, switches it off."""
+
+    authentication_classes = [TokenAuthentication]
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="token_revoke",
+        description="Revoke the token this request is signed with: every later request with it gets 401.",
+        request=None,
+        responses={204: OpenApiResponse(description="Revoked."), 401: AUTH_ERRORS[401]},
+        tags=["auth"],
+    )
+    def post(self, request: Request) -> Response:
+        api_token_revoke(token=request.auth, actor=_api_actor(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)

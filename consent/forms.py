@@ -97,3 +97,35 @@ class ContactImportForm(forms.Form):
         "consent_opted_in_at, consent_notice_version, consent_notice_text, consent_evidence; any other column "
         "becomes an attribute.",
     )
+
+
+class ContactEraseForm(forms.Form):
+    """Support confirms an erasure request: it cannot be undone."""
+
+    reason = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="How the person asked, e.g. 'e-mail of 3 March, ticket 4711'. Kept in the audit log (numbers masked).",
+    )
+    confirm = forms.BooleanField(
+        label="I understand that this erases the person's data for good",
+        error_messages={"required": "Tick the box to confirm: an erasure cannot be undone."},
+    )
+
+
+class ContactRectifyForm(forms.Form):
+    """Support corrects a name or number on the person's request."""
+
+    name = forms.CharField(max_length=200, required=False)
+    phone = forms.CharField(
+        label="Phone number",
+        max_length=40,
+        help_text="Any format. A new number ends the consent given for the old one: the person opts in again.",
+    )
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Why, e.g. 'asked by phone on 3 March, ticket 4711'. Kept in the audit log (numbers masked).",
+    )
+
+    def clean_phone(self) -> str:
+        return _clean_phone(self.cleaned_data["phone"])
