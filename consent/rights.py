@@ -208,6 +208,28 @@ def _consent_end(contact: Contact, actor: Actor) -> int:
     return len(results)
 
 
+def _delivery_without_person(body: str, traces: _Traces) -> str:
+    """A raw delivery without the person's items (their messages, statuses, profile, preferences).
+
+    An item is theirs when one of its values is their WhatsApp id; any other mention left (say,
+    their number in someone else's message) is cut out of the text.
+    """
+    envelope = json.loads(body)
+    for entry in envelope.get("entry") or []:
+        for change in entry.get("changes") or []:
+            value = change.get("value") or {}
+            for key, items in list(value.items()):
+                if isinstance(items, list):
+                    value[key] = [
+                        item for item in items if not (isinstance(item, dict) and set(map(str, item.values())) & set(traces.numbers))
+                    ]
+    text = json.dumps(envelope)
+    for needle in (*traces.numbers, traces.name):
+        if needle:
+            text = text.replace(json.dumps(needle)[1:-1], ERASED)
+    return text
+
+
 def _webhook_data_erase(contact: Contact, traces: _Traces) -> dict[str, int]:
     """Raw deliveries, receipts, inbound texts and pending opt-in confirmations of the person.
 
@@ -219,12 +241,7 @@ def _webhook_data_erase(contact: Contact, traces: _Traces) -> dict[str, int]:
     for number in traces.numbers:
         pending |= Q(body__contains=number)
     for delivery in WebhookDelivery.objects.select_for_update().filter(pending, processed_at__isnull=True):
-        body = delivery.body
-        for number in traces.numbers:
-            body = body.replace(number, "erased")
-        if traces.name:
-            body = body.replace(json.dumps(traces.name)[1:-1], ERASED).replace(traces.name, ERASED)
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(body=body)
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(body=_delivery_without_person(delivery.body, traces))
         redacted += 1
     erased = contact_whatsapp_data_erase(contact=contact)
     deleted = WebhookDelivery.objects.filter(pending, processed_at__isnull=False).delete()[0]
@@ -264,7 +281,9 @@ def _clicks_strip(contact: Contact) -> int:
 def _audit_scrub(contact: Contact, traces: _Traces) -> int:
     """Entries about the person lose what they wrote and any mention of them; other entries lose mentions.
 
-    Audit entries are otherwise never changed: this is the one write the application makes to them.
+    An entry about the person that no staff member caused (the opt-in page, a WhatsApp reply)
+    carries the person's own IP address: it goes too. Audit entries are otherwise never changed:
+    this is the one write the application makes to them.
     """
     about = Q(object_type="contact", object_id=str(contact.pk))
     mentions = Q()
@@ -277,8 +296,10 @@ def _audit_scrub(contact: Contact, traces: _Traces) -> int:
         details = _scrub(entry.details, traces, _PERSONAL_AUDIT_KEYS if is_about else frozenset())
         object_id = ERASED if traces.found_in(entry.object_id) else entry.object_id
         actor_label = ERASED if traces.found_in(entry.actor_label) else entry.actor_label
-        if (details, object_id, actor_label) != (entry.details, entry.object_id, entry.actor_label):
-            AuditEntry.objects.filter(pk=entry.pk).update(details=details, object_id=object_id, actor_label=actor_label)
+        ip_address = None if is_about and entry.actor_id is None else entry.ip_address
+        fields = {"details": details, "object_id": object_id, "actor_label": actor_label, "ip_address": ip_address}
+        if any(getattr(entry, name) != value for name, value in fields.items()):
+            AuditEntry.objects.filter(pk=entry.pk).update(**fields)
             changed += 1
     return changed
 
