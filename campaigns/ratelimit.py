@@ -1,125 +1,131 @@
-"""The send-rate token bucket: one per sending phone number, in Redis, shared by every worker.
+"""The send-rate limiter: one per sending phone number, in Redis, shared by every worker.
 
-A Lua script refills and takes a token atomically, using Redis's own clock so that workers on
-different machines agree. When Meta answers with a throughput error the bucket is blocked for a
-while (``bucket_back_off``) and every worker waits. Without Redis (the embedded development setup)
-an in-process bucket is used.
+A sliding-window log: Redis keeps the moments of the grants of the last window (one second at
+rates of 1/s and more) and grants a send only while fewer than the rate were granted within it, so
+no 1-second window ever holds more sends than the rate, not even right after an idle spell (a token
+bucket would allow its full burst on top of the refill there). A Lua script counts and records
+atomically, on Redis's own clock, so that workers on different machines agree. When Meta answers
+with a throughput error the number is blocked for a while (``bucket_back_off``) and every worker
+waits. Without Redis (the embedded development setup) an in-process window is used.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import os
 import threading
 import time
-from dataclasses import dataclass
+from collections import deque
 
 import redis
 from django.conf import settings
 
-# Returns how many milliseconds the caller must wait; 0 means a token was taken.
-_TAKE_TOKEN = """
+# Returns {milliseconds to wait, now in ms}; a wait of 0 means the send may start now.
+_TAKE = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
-local rate = tonumber(ARGV[1])          -- tokens per second
-local capacity = tonumber(ARGV[2])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at', 'blocked_until')
-local tokens = tonumber(state[1]) or capacity
-local at = tonumber(state[2]) or now
-local blocked_until = tonumber(state[3]) or 0
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local blocked_until = tonumber(redis.call('GET', KEYS[2]) or '0')
 if blocked_until > now then
-  return blocked_until - now
+  return {blocked_until - now, now}
 end
-tokens = math.min(capacity, tokens + (now - at) * rate / 1000)
-local wait = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-else
-  wait = math.ceil((1 - tokens) * 1000 / rate)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) < limit then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], window + 1000)
+  return {0, now}
 end
-redis.call('HSET', KEYS[1], 'tokens', tokens, 'at', now)
-redis.call('PEXPIRE', KEYS[1], 60000)
-return wait
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {math.max(1, tonumber(oldest[2]) + window - now), now}
 """
 
 _BLOCK = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
 local until_ms = now + tonumber(ARGV[1])
-local current = tonumber(redis.call('HGET', KEYS[1], 'blocked_until')) or 0
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if until_ms > current then
-  redis.call('HSET', KEYS[1], 'blocked_until', until_ms, 'tokens', 0, 'at', until_ms)
+  redis.call('SET', KEYS[1], until_ms, 'PX', tonumber(ARGV[1]) + 1000)
 end
-redis.call('PEXPIRE', KEYS[1], 60000 + tonumber(ARGV[1]))
 return until_ms
 """
 
-
-@dataclass
-class _LocalBucket:
-    tokens: float
-    at: float
-    blocked_until: float = 0.0
-
-
 _local_lock = threading.Lock()
-_local_buckets: dict[str, _LocalBucket] = {}
-_client: tuple[int, redis.Redis] | None = None
+_local_grants: dict[str, deque[float]] = {}
+_local_blocked: dict[str, float] = {}
+_client: tuple[int, redis.Redis, object, object] | None = None
+_grant_ids = itertools.count()
 
 
-def _redis() -> redis.Redis:
-    """One client per process (re-created after a fork: prefork workers must not share sockets)."""
+def _redis() -> tuple[redis.Redis, object, object]:
+    """One client and its scripts per process (re-created after a fork: prefork workers must not share sockets)."""
     global _client
     if _client is None or _client[0] != os.getpid():
-        _client = (os.getpid(), redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5))
-    return _client[1]
+        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
+        _client = (os.getpid(), client, client.register_script(_TAKE), client.register_script(_BLOCK))
+    return _client[1], _client[2], _client[3]
 
 
-def _key(phone_number_id: str) -> str:
-    return f"retarget:send-bucket:{phone_number_id}"
+def _keys(phone_number_id: str) -> tuple[str, str]:
+    return f"retarget:send-window:{phone_number_id}", f"retarget:send-blocked:{phone_number_id}"
 
 
-def _rate() -> float:
-    return float(settings.CAMPAIGN_SEND_RATE)
+def _window() -> tuple[int, float]:
+    """(sends allowed per window, window length in seconds): ``rate`` per second, whole sends."""
+    rate = float(settings.CAMPAIGN_SEND_RATE)
+    limit = max(1, math.floor(rate))
+    return limit, limit / rate
 
 
-def _take_local(phone_number_id: str, rate: float) -> float:
+def _take_local(phone_number_id: str, limit: int, window: float) -> tuple[float, float]:
     with _local_lock:
         now = time.monotonic()
-        bucket = _local_buckets.setdefault(phone_number_id, _LocalBucket(tokens=max(rate, 1.0), at=now))
-        if bucket.blocked_until > now:
-            return bucket.blocked_until - now
-        bucket.tokens = min(max(rate, 1.0), bucket.tokens + (now - bucket.at) * rate)
-        bucket.at = now
-        if bucket.tokens >= 1:
-            bucket.tokens -= 1
-            return 0.0
-        return (1 - bucket.tokens) / rate
+        blocked_until = _local_blocked.get(phone_number_id, 0.0)
+        if blocked_until > now:
+            return blocked_until - now, time.time()
+        grants = _local_grants.setdefault(phone_number_id, deque())
+        while grants and grants[0] <= now - window:
+            grants.popleft()
+        if len(grants) < limit:
+            grants.append(now)
+            return 0.0, time.time()
+        return max(0.001, grants[0] + window - now), time.time()
 
 
-def bucket_take(phone_number_id: str, *, timeout: float = 60.0) -> bool:
-    """Wait for one send token of ``phone_number_id``; False if none came within ``timeout`` seconds."""
-    rate = _rate()
-    capacity = max(rate, 1.0)  # up to one second's worth in a burst
+def bucket_take_at(phone_number_id: str, *, timeout: float = 60.0) -> float | None:
+    """Like ``bucket_take``, but returns the limiter's clock (Unix seconds) at the grant, or None.
+
+    That clock is the one the limit holds on; the benchmarks read it.
+    """
+    limit, window = _window()
     deadline = time.monotonic() + timeout
     while True:
         if settings.REDIS_URL:
-            wait = int(_redis().eval(_TAKE_TOKEN, 1, _key(phone_number_id), rate, capacity)) / 1000
+            _, take, _ = _redis()
+            member = f"{os.getpid()}:{threading.get_ident()}:{next(_grant_ids)}"
+            wait_ms, now_ms = take(keys=_keys(phone_number_id), args=[limit, round(window * 1000), member])
+            wait, now = int(wait_ms) / 1000, int(now_ms) / 1000
         else:
-            wait = _take_local(phone_number_id, rate)
+            wait, now = _take_local(phone_number_id, limit, window)
         if wait <= 0:
-            return True
+            return now
         if time.monotonic() + wait > deadline:
-            return False
+            return None
         time.sleep(min(wait, 1.0))
+
+
+def bucket_take(phone_number_id: str, *, timeout: float = 60.0) -> bool:
+    """Wait until ``phone_number_id`` may send one more message; False if not within ``timeout`` seconds."""
+    return bucket_take_at(phone_number_id, timeout=timeout) is not None
 
 
 def bucket_back_off(phone_number_id: str, *, seconds: float) -> None:
     """Stop all sends of ``phone_number_id`` for ``seconds`` (after a throughput error from Meta)."""
     if settings.REDIS_URL:
-        _redis().eval(_BLOCK, 1, _key(phone_number_id), int(seconds * 1000))
+        _, _, block = _redis()
+        block(keys=[_keys(phone_number_id)[1]], args=[int(seconds * 1000)])
         return
     with _local_lock:
-        now = time.monotonic()
-        bucket = _local_buckets.setdefault(phone_number_id, _LocalBucket(tokens=0.0, at=now))
-        bucket.blocked_until = max(bucket.blocked_until, now + seconds)
-        bucket.tokens, bucket.at = 0.0, bucket.blocked_until
+        _local_blocked[phone_number_id] = max(_local_blocked.get(phone_number_id, 0.0), time.monotonic() + seconds)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from campaigns.ratelimit import bucket_back_off, bucket_take
+from campaigns.ratelimit import bucket_back_off, bucket_take, bucket_take_at
 
 pytestmark = pytest.mark.redis
 
@@ -31,3 +32,15 @@ def test_a_throughput_error_blocks_every_sender_for_a_while(settings, number):
     bucket_back_off(number, seconds=30)
     assert not bucket_take(number, timeout=0)
     assert bucket_take(f"{number}-other", timeout=0)  # other numbers are not affected
+
+
+def test_no_second_ever_holds_more_sends_than_the_rate(settings, number):
+    settings.CAMPAIGN_SEND_RATE = 5
+    first = [bucket_take_at(number, timeout=0) for _ in range(5)]
+    time.sleep(0.5)
+    # A token bucket would have refilled half its burst by now: 7 sends within one second.
+    assert all(first) and not bucket_take(number, timeout=0)
+    later = [bucket_take_at(number, timeout=2.0) for _ in range(5)]
+    moments = first + later
+    assert all(moments)
+    assert all(moments[i + 5] - moments[i] >= 1.0 for i in range(5))  # on the limiter's own clock
