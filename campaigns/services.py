@@ -349,7 +349,7 @@ def campaign_submit(*, campaign: Campaign, actor: Actor) -> Campaign:
     campaign.submitted_at = timezone.now()
     campaign.approval_hash = campaign_snapshot_hash(campaign)
     campaign.save()
-    audit_record(actor=actor, action="campaign.submit", object_type="campaign", object_id=campaign.pk)
+    audit_record(actor=actor, action="campaign.submit", object_type="campaign", object_id=campaign.pk, details={"hash": campaign.approval_hash})
     return campaign
 
 
