@@ -7,15 +7,17 @@ import json
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
-from django.forms import Form
+from django.forms import CheckboxInput, Form
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from rest_framework.authtoken.admin import TokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 
@@ -396,6 +398,12 @@ admin.site.unregister(TokenProxy)
 @admin.register(TokenProxy)
 class RevocableTokenAdmin(TokenAdmin):
     actions = ["revoke_tokens"]
+
+    @admin.display(description=mark_safe('<input type="checkbox" id="action-toggle">'))
+    def action_checkbox(self, token: TokenProxy) -> str:
+        # TokenProxy's pk is the user's id (for the change page); the action selects by the token's own key.
+        attrs = {"class": "action-select", "aria-label": f"Select the token of {token.user}"}
+        return CheckboxInput(attrs, lambda value: False).render(helpers.ACTION_CHECKBOX_NAME, token.key)
 
     def get_actions(self, request: HttpRequest) -> dict:
         actions = super().get_actions(request)

@@ -1,0 +1,45 @@
+"""In a real browser, the admin, the opt-in page and the API docs work under the Content-Security-Policy."""
+
+from __future__ import annotations
+
+import pytest
+
+from consent.services import contact_upsert
+from tests.browser.conftest import browser, login, page, pytest_runtest_makereport  # noqa: F401
+from tests.consent.conftest import optin_form  # noqa: F401
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+RECORD_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) => window.__cspViolations.push(e.violatedDirective + " " + e.blockedURI));
+"""
+
+
+def violations(page) -> list[str]:  # noqa: F811
+    return page.evaluate("window.__cspViolations")
+
+
+def test_pages_run_without_a_single_policy_violation(live_server, page, login, superuser, optin_form):  # noqa: F811
+    page.add_init_script(RECORD_VIOLATIONS)
+    contact, _ = contact_upsert(phone="+4915123456789", name="Ana")
+    login(superuser)
+    assert violations(page) == []
+
+    page.goto(f"{live_server.url}/admin/consent/contact/{contact.pk}/change/")
+    page.get_by_role("link", name="Export data (JSON)").wait_for()
+    assert violations(page) == []
+
+    page.goto(f"{live_server.url}/admin/campaigns/segment/add/")
+    page.fill("#id_rules", '{"all": []}')
+    page.locator("#segment-live-count", has_text="contacts match now").wait_for()
+    assert violations(page) == []
+
+    page.goto(f"{live_server.url}/optin/{optin_form.slug}/")
+    page.get_by_role("checkbox").wait_for()
+    assert violations(page) == []
+
+    page.goto(f"{live_server.url}/api/docs/")
+    page.locator(".swagger-ui .info .title", has_text="Retarget API").wait_for()
+    page.locator(".opblock-summary-path", has_text="/api/v1/contacts/{contact_id}/export").first.wait_for()
+    assert violations(page) == []
