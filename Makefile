@@ -39,5 +39,10 @@ run: install
 test: install-dev $(CHROMIUM)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Benchmarks (issue 7): PostgreSQL and Redis (DATABASE_URL/REDIS_URL, default the local servers), on a
+# database of their own (<name>_bench, recreated) and Redis db 8. BENCH_SCALE=0.01 for a quick run.
+bench: install
+	$(PY) -m bench
+
 clean:
 	rm -rf var/ .pytest_cache

@@ -1,0 +1,74 @@
+"""The one table ``make bench`` prints (and bench/RESULTS.md keeps), from the results JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _get(results: dict, *path: str) -> Any:
+    value: Any = results
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("met" if ok else "MISSED")
+
+
+def rows(results: dict) -> list[tuple[str, str, str, str]]:
+    """(benchmark, figure, target, verdict) rows."""
+    r = results
+    audience_s, audience_mb = _get(r, "audience", "seconds"), _get(r, "audience", "peak_rss_mb")
+    rate, ceiling = _get(r, "sending", "per_second"), _get(r, "ceiling", "per_second")
+    ratio = rate / ceiling if rate and ceiling else None
+    busiest, limit = _get(r, "limiter", "busiest_1s"), _get(r, "limiter", "rate")
+    accepted, applied = _get(r, "webhooks", "accepted_per_s"), _get(r, "webhooks", "applied_per_s")
+    contacts, events = _get(r, "sizes", "contacts"), _get(r, "sizes", "events")
+    recipients = _get(r, "sizes", "campaign_recipients")
+    return [
+        (f"1 audience: materialise {_fmt(contacts)} recipients", f"{_fmt(audience_s)} s", "<= 20 s",
+         _verdict(audience_s <= 20 if audience_s is not None else None)),
+        ("1 audience: peak RSS of the process", f"{_fmt(audience_mb)} MB", "< 300 MB",
+         _verdict(audience_mb < 300 if audience_mb is not None else None)),
+        (f"2 segment count ({_fmt(contacts)} contacts, {_fmt(events)} events), median of 3",
+         f"{_fmt(_get(r, 'segment', 'seconds'), 2)} s", "", ""),
+        (f"3 end to end: {_fmt(recipients)} recipients, launch to last ack", f"{_fmt(rate)} msg/s", ">= 1,000 msg/s",
+         _verdict(rate >= 1000 if rate is not None else None)),
+        ("3 claim -> stored result p50 / p99",
+         f"{_fmt(_get(r, 'sending', 'claim_to_result_p50_ms'), 0)} / {_fmt(_get(r, 'sending', 'claim_to_result_p99_ms'), 0)} ms", "", ""),
+        ("3 raw client ceiling (same concurrency)", f"{_fmt(ceiling)} msg/s", "", ""),
+        ("3 end to end / raw ceiling", f"{_fmt(100 * ratio if ratio else None)} %", ">= 70 %",
+         _verdict(ratio >= 0.7 if ratio is not None else None)),
+        (f"4 limiter at {_fmt(limit, 0)}/s: busiest 1 s window (limiter clock)", _fmt(busiest), f"<= {_fmt(limit, 0)}",
+         _verdict(busiest <= limit if busiest is not None and limit else None)),
+        ("4 limiter: busiest 1 s window (senders' clock)", _fmt(_get(r, "limiter", "busiest_1s_taker_clock")), "", ""),
+        ("4 limiter: average", f"{_fmt(_get(r, 'limiter', 'average_per_s'))}/s", "close to the rate", ""),
+        ("5 webhooks accepted (gunicorn)", f"{_fmt(accepted)}/s", ">= 2,000/s",
+         _verdict(accepted >= 2000 if accepted is not None else None)),
+        ("5 webhook answer p50 / p99",
+         f"{_fmt(_get(r, 'webhooks', 'p50_ms'), 0)} / {_fmt(_get(r, 'webhooks', 'p99_ms'), 0)} ms", "", ""),
+        ("5 webhooks applied (workers)", f"{_fmt(applied)}/s", ">= arrivals at 1,000 msg/s", ""),
+        ("6 CPU per sent message (workers, web, beat, PostgreSQL, Redis)",
+         f"{_fmt(_get(r, 'sending', 'cpu_ms_per_message'), 2)} ms", "", ""),
+    ]  # fmt: skip
+
+
+def table(results: dict) -> str:
+    header = ("benchmark", "measured", "target", "")
+    body = rows(results)
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(4)]
+    line = lambda row: "| " + " | ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) + " |"
+    return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *(line(row) for row in body)])

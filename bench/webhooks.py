@@ -1,0 +1,101 @@
+"""Benchmark 5: signed status webhooks into the real endpoint under gunicorn, then applied by the workers.
+
+Bodies are built beforehand (one status per delivery, as Meta usually sends them: sent, delivered
+and read for messages the campaign really sent) and signed with the app secret; ``processes``
+processes of ``threads`` threads POST them with keep-alive connections as fast as they are answered.
+Reported: deliveries answered 200 per second and the p50/p99 time to answer; then deliveries
+applied per second by the workers (first received to last processed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from bench.loadgen import pooled_session, run_children, run_threads
+
+
+def status_bodies(messages: list[tuple[str, str, str]], *, app_secret: str, waba_id: str, phone_number_id: str) -> list[tuple[str, str]]:
+    """(body, X-Hub-Signature-256) for sent, delivered and read of each (wamid, wa_id, callback data)."""
+    bodies = []
+    now = int(time.time())
+    for status in ("sent", "delivered", "read"):
+        for wamid, wa_id, callback in messages:
+            value = {
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "15550001111", "phone_number_id": phone_number_id},
+                "statuses": [{
+                    "id": wamid, "status": status, "timestamp": str(now), "recipient_id": wa_id,
+                    "biz_opaque_callback_data": callback,
+                    **({"pricing": {"billable": True, "pricing_model": "PMP", "category": "marketing"}} if status != "read" else {}),
+                }],
+            }  # fmt: skip
+            body = json.dumps({"object": "whatsapp_business_account", "entry": [{"id": waba_id, "changes": [{"field": "messages", "value": value}]}]})
+            signature = "sha256=" + hmac.new(app_secret.encode(), body.encode(), hashlib.sha256).hexdigest()
+            bodies.append((body, signature))
+    return bodies
+
+
+def post_all(*, url: str, bodies: list[tuple[str, str]], processes: int, threads: int) -> dict:
+    """POST every body; answered-200 per second and answer times."""
+    with tempfile.TemporaryDirectory() as folder:
+        slices = []
+        for index in range(processes):
+            path = Path(folder) / f"bodies-{index}.json"
+            path.write_text(json.dumps(bodies[index::processes]))
+            slices.append(path)
+        begin = time.time() + 1.0
+        answers = run_children([["bench.webhooks", url, str(path), str(threads), str(begin)] for path in slices])
+    latencies = sorted(latency for answer in answers for latency in answer["latencies"])
+    ok = sum(answer["ok"] for answer in answers)
+    seconds = max(answer["finished"] for answer in answers) - begin
+    return {
+        "posted": len(bodies),
+        "accepted": ok,
+        "seconds": seconds,
+        "accepted_per_s": ok / seconds,
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
+        "processes": processes,
+        "threads": threads,
+    }
+
+
+def _child(url: str, path: str, threads: int, begin: float) -> None:
+    bodies = iter(json.loads(Path(path).read_text()))
+    session = pooled_session(threads)
+    lock = threading.Lock()
+    latencies: list[float] = []
+    ok = 0
+
+    def push() -> None:
+        nonlocal ok
+        while True:
+            with lock:
+                item = next(bodies, None)
+            if item is None:
+                return
+            body, signature = item
+            started = time.perf_counter()
+            response = session.post(
+                url, data=body.encode(), timeout=30,
+                headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature},
+            )  # fmt: skip
+            elapsed = time.perf_counter() - started
+            with lock:
+                latencies.append(elapsed)
+                ok += response.status_code == 200
+
+    run_threads(threads, push, begin=begin)
+    sys.stdout.write(json.dumps({"ok": ok, "latencies": latencies, "finished": time.time()}))
+
+
+if __name__ == "__main__":
+    _child(sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
