@@ -43,6 +43,7 @@ from campaigns.models import Campaign, Message, MessageStatus
 from campaigns.parameters import parameter_values, template_components, template_render_body
 from campaigns.ratelimit import bucket_back_off, bucket_take
 from campaigns.segments import segment_contacts
+from campaigns.tracking import button_token
 from consent.models import ConsentState, Contact, Purpose
 from consent.services import Actor
 from whatsapp import client as whatsapp_client
@@ -436,7 +437,7 @@ def batch_send(*, campaign_id: int, token: uuid.UUID, messages: list[Message]) -
                     message.status = MessageStatus.SENDING
                     message.attempts += 1
                     message.dispatched_at = now
-                    to_send.append((message, template_components(template, values, link_token=message.pk.hex)))
+                    to_send.append((message, template_components(template, values, link_token=button_token(campaign, message))))
                 elif verdict.send_after and not (campaign.expires_at and verdict.send_after > campaign.expires_at):
                     message.send_after = verdict.send_after
                     message.claim_token = message.lease_expires_at = None

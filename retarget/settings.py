@@ -276,6 +276,13 @@ WHATSAPP_MESSAGING_LIMIT = env_int("WHATSAPP_MESSAGING_LIMIT", 1000, minimum=1)
 CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
 CELERY_BEAT_SCHEDULE["campaigns-tick"] = {"task": "campaigns.tasks.campaigns_tick_task", "schedule": CAMPAIGN_TICK_SECONDS}
 
+# --- Admin pages and public links (campaigns/tracking.py, consent/unsubscribe.py) --------------------
+# Requests per minute per address to the public /r/<token> (tracked link) and /u/<token> (unsubscribe) pages.
+CLICK_RATE_LIMIT_PER_MINUTE = env_int("CLICK_RATE_LIMIT_PER_MINUTE", 120, minimum=1)
+UNSUBSCRIBE_RATE_LIMIT_PER_MINUTE = env_int("UNSUBSCRIBE_RATE_LIMIT_PER_MINUTE", 30, minimum=1)
+# The admin dashboard's figures are computed at most this often (0: on every view).
+DASHBOARD_CACHE_SECONDS = env_int("DASHBOARD_CACHE_SECONDS", 120, minimum=0)
+
 # --- Retention (consent/retention.py): personal details kept this many days ----------------------
 MESSAGE_DETAIL_RETENTION_DAYS = env_int("MESSAGE_DETAIL_RETENTION_DAYS", 365, minimum=1)
 INBOUND_TEXT_RETENTION_DAYS = env_int("INBOUND_TEXT_RETENTION_DAYS", 90, minimum=1)

@@ -12,4 +12,5 @@ urlpatterns = [
     path("api/v1/", include("campaigns.api_urls")),
     path("webhooks/", include("whatsapp.urls")),
     path("", include("consent.urls")),
+    path("", include("campaigns.urls")),
 ]

@@ -1,0 +1,456 @@
+"""Figures for the admin pages: a campaign's progress while it sends, its funnel and time series,
+and the dashboard. Reads only.
+
+Every query is bounded by an index, so the pages stay fast with a million contacts and campaigns of
+100,000 recipients:
+
+- a campaign's messages through the (campaign, status) index, counted by status;
+- rows attributed to a campaign (opt-outs, replies) from the other side: the ledger and the inbox
+  rows recorded in the campaign's period, found by primary-key range (``first_id_since``), each
+  matched to the campaign's message through the one-message-per-(campaign, contact) index;
+- time series grouped in the database, never loaded row by row.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Count, Exists, F, IntegerField, Max, Min, Model, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce, Trunc, TruncDate
+from django.utils import timezone
+
+from campaigns.models import Campaign, Click, Message, MessageStatus
+from consent.models import ConsentAction, ConsentEvent, ConsentState, ConsentStatus, Purpose
+from whatsapp.models import InboundMessage, MessageTemplate
+
+# An opt-out or a reply this soon after a campaign's message counts toward that campaign.
+ATTRIBUTION_WINDOW = timedelta(hours=72)
+# The live rate is measured over this many seconds of progress samples.
+RATE_WINDOW_SECONDS = 30
+
+SENT_STATUSES = (MessageStatus.ACCEPTED, MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ)
+WAITING_STATUSES = (MessageStatus.QUEUED, MessageStatus.SENDING)
+
+
+def first_id_since(model: type[Model], time_field: str, moment: datetime) -> int | None:
+    """The smallest id of a row recorded at or after ``moment``; None if there is none.
+
+    For append-only tables whose ids grow with their recording time (the consent ledger, the
+    inbox, clicks) but that have no index on that time: a binary search of primary-key lookups,
+    about log2(rows) of them, instead of a scan of the whole table.
+    """
+    bounds = model.objects.aggregate(lo=Min("pk"), hi=Max("pk"))
+    lo, hi = bounds["lo"], bounds["hi"]
+    found = None
+    while lo is not None and lo <= hi:
+        mid = (lo + hi) // 2
+        row = model.objects.filter(pk__gte=mid, pk__lte=hi).order_by("pk").values_list("pk", time_field).first()
+        if row is None:
+            hi = mid - 1
+        elif row[1] >= moment:
+            found, hi = row[0], mid - 1
+        else:
+            lo = row[0] + 1
+    return found
+
+
+def _recorded_between(model: type[Model], time_field: str, start: datetime, end: datetime) -> Q | None:
+    """A primary-key range condition for rows recorded in [start, end); None when there are none."""
+    first = first_id_since(model, time_field, start)
+    if first is None:
+        return None
+    after = first_id_since(model, time_field, end)
+    return Q(pk__gte=first) & (Q(pk__lt=after) if after is not None else Q())
+
+
+def _status_counts(campaign: Campaign) -> dict[str, int]:
+    rows = Message.objects.filter(campaign=campaign).order_by().values_list("status").annotate(n=Count("pk"))
+    return {status: n for status, n in rows}
+
+
+# --- progress while sending -----------------------------------------------------------------------
+
+
+@dataclass
+class Progress:
+    status: str
+    status_label: str
+    status_reason: str
+    total: int
+    sent: int
+    skipped: int
+    failed: int
+    unknown: int
+    waiting: int
+    rate_per_second: float | None
+    eta_seconds: int | None
+
+    @property
+    def done(self) -> int:
+        return self.total - self.waiting
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.done / self.total) if self.total else (100 if self.status == Campaign.Status.COMPLETED else 0)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status, "status_label": self.status_label, "status_reason": self.status_reason,
+            "total": self.total, "done": self.done, "sent": self.sent, "skipped": self.skipped, "failed": self.failed,
+            "unknown": self.unknown, "waiting": self.waiting, "percent": self.percent,
+            "rate_per_second": self.rate_per_second, "eta_seconds": self.eta_seconds,
+        }  # fmt: skip
+
+
+def _live_rate(campaign: Campaign, done: int) -> float | None:
+    """Messages handled per second over the last RATE_WINDOW_SECONDS, from samples every viewer adds.
+
+    The samples live in the shared cache, so the rate costs no query; before there are two
+    samples a few seconds apart, the average since launch stands in.
+    """
+    now = time.time()
+    key = f"retarget:campaign-progress:{campaign.pk}"
+    samples = [s for s in cache.get(key) or [] if now - s[0] <= RATE_WINDOW_SECONDS]
+    samples.append((now, done))
+    cache.set(key, samples[-60:], timeout=RATE_WINDOW_SECONDS * 4)
+    first_time, first_done = samples[0]
+    if now - first_time >= 1.5:
+        return max(done - first_done, 0) / (now - first_time)
+    if campaign.launched_at:
+        elapsed = (timezone.now() - campaign.launched_at).total_seconds()
+        return done / elapsed if elapsed >= 1 else None
+    return None
+
+
+def campaign_progress(campaign: Campaign) -> Progress:
+    """Where a campaign stands: one grouped count over its (campaign, status) index."""
+    counts = _status_counts(campaign)
+    total = sum(counts.values())
+    waiting = sum(counts.get(s, 0) for s in WAITING_STATUSES)
+    rate = None
+    if campaign.status == Campaign.Status.SENDING:
+        rate = _live_rate(campaign, total - waiting)
+    eta = int(waiting / rate) if rate and waiting else None
+    return Progress(
+        status=campaign.status,
+        status_label=campaign.get_status_display(),
+        status_reason=campaign.status_reason,
+        total=total,
+        sent=sum(counts.get(s, 0) for s in SENT_STATUSES),
+        skipped=counts.get(MessageStatus.SKIPPED, 0),
+        failed=counts.get(MessageStatus.FAILED, 0),
+        unknown=counts.get(MessageStatus.UNKNOWN, 0),
+        waiting=waiting,
+        rate_per_second=round(rate, 1) if rate is not None else None,
+        eta_seconds=eta,
+    )
+
+
+# --- results: the funnel ---------------------------------------------------------------------------
+
+
+@dataclass
+class Funnel:
+    targeted: int
+    waiting: int
+    skipped: dict[str, int]
+    sent: int
+    delivered: int
+    read: int
+    clicked: int
+    clicks: int
+    replied: int
+    opted_out: int
+    failed: dict[str, int]
+    unknown: int
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skipped.values())
+
+    @property
+    def failed_total(self) -> int:
+        return sum(self.failed.values())
+
+    def steps(self) -> list[tuple[str, int, int]]:
+        """(label, count, percent of targeted) for the funnel's main line."""
+        rows = [
+            ("Targeted", self.targeted), ("Sent", self.sent), ("Delivered", self.delivered), ("Read", self.read),
+            ("Clicked", self.clicked), ("Replied", self.replied), ("Opted out", self.opted_out),
+        ]  # fmt: skip
+        return [(label, n, round(100 * n / self.targeted) if self.targeted else 0) for label, n in rows]
+
+
+def campaign_clicks(campaign: Campaign) -> dict[str, int]:
+    """Total clicks on the campaign's tracked link, and unique ones (messages clicked at least once)."""
+    return Click.objects.filter(message__campaign=campaign).aggregate(total=Count("pk"), unique=Count("message", distinct=True))
+
+
+def _period(campaign: Campaign) -> tuple[datetime, datetime] | None:
+    if campaign.launched_at is None:
+        return None
+    return campaign.launched_at, (campaign.completed_at or timezone.now()) + ATTRIBUTION_WINDOW
+
+
+def _answered_message(campaign: Campaign, moment_ref: str) -> Exists:
+    """The campaign sent the person (OuterRef ``contact_id``) a message in the window before ``moment_ref``."""
+    return Exists(
+        Message.objects.filter(
+            campaign=campaign, kind=Message.Kind.CAMPAIGN, contact_id=OuterRef("contact_id"),
+            accepted_at__lte=OuterRef(moment_ref), accepted_at__gte=OuterRef(moment_ref) - ATTRIBUTION_WINDOW,
+        )
+    )  # fmt: skip
+
+
+def campaign_opt_outs(campaign: Campaign) -> int:
+    """People who opted out of marketing within ATTRIBUTION_WINDOW after the campaign messaged them."""
+    period = _period(campaign)
+    recorded = period and _recorded_between(ConsentEvent, "recorded_at", *period)
+    if not recorded:
+        return 0
+    events = ConsentEvent.objects.filter(recorded, action=ConsentAction.OPT_OUT, purpose__code=Purpose.MARKETING)
+    return events.filter(_answered_message(campaign, "recorded_at")).values("contact_id").distinct().count()
+
+
+def campaign_replies(campaign: Campaign) -> int:
+    """People who wrote back (anything but an opt-out keyword) within ATTRIBUTION_WINDOW of the message."""
+    period = _period(campaign)
+    received = period and _recorded_between(InboundMessage, "received_at", *period)
+    if not received:
+        return 0
+    inbound = InboundMessage.objects.filter(received, contact__isnull=False).exclude(keyword_action="opt_out")
+    return inbound.filter(_answered_message(campaign, "sent_at")).values("contact_id").distinct().count()
+
+
+def campaign_funnel(campaign: Campaign) -> Funnel:
+    """Targeted, skipped by reason, sent, delivered, read, clicked, replied, opted out, failed by reason."""
+    counts = _status_counts(campaign)
+    messages = Message.objects.filter(campaign=campaign).order_by()
+    skipped = dict(
+        messages.filter(status=MessageStatus.SKIPPED).values_list("skip_reason").annotate(n=Count("pk")).order_by("-n")
+    )
+    failed: dict[str, int] = {}
+    for code, title, n in (
+        messages.filter(status=MessageStatus.FAILED).values_list("error_code", "error_title").annotate(n=Count("pk")).order_by("-n")
+    ):
+        label = f"{code}: {title}" if code is not None else (title or "no error code")
+        failed[label] = failed.get(label, 0) + n
+    clicks = campaign_clicks(campaign)
+    return Funnel(
+        targeted=sum(counts.values()),
+        waiting=sum(counts.get(s, 0) for s in WAITING_STATUSES),
+        skipped=skipped,
+        sent=sum(counts.get(s, 0) for s in SENT_STATUSES),
+        delivered=counts.get(MessageStatus.DELIVERED, 0) + counts.get(MessageStatus.READ, 0),
+        read=counts.get(MessageStatus.READ, 0),
+        clicked=clicks["unique"],
+        clicks=clicks["total"],
+        replied=campaign_replies(campaign),
+        opted_out=campaign_opt_outs(campaign),
+        failed=failed,
+        unknown=counts.get(MessageStatus.UNKNOWN, 0),
+    )
+
+
+# --- results: sends and reads over time ------------------------------------------------------------
+
+
+@dataclass
+class TimeSeries:
+    """Counts per time bucket, one list per series, on a common list of bucket starts."""
+
+    unit: str  # minute, hour or day
+    buckets: list[datetime]
+    series: dict[str, list[int]] = field(default_factory=dict)
+
+
+_UNITS = (("minute", timedelta(minutes=1), timedelta(hours=3)), ("hour", timedelta(hours=1), timedelta(days=7)))
+
+
+def _unit_for(span: timedelta) -> tuple[str, timedelta]:
+    for unit, step, up_to in _UNITS:
+        if span <= up_to:
+            return unit, step
+    return "day", timedelta(days=1)
+
+
+def _truncate(moment: datetime, unit: str) -> datetime:
+    moment = moment.astimezone(timezone.get_current_timezone()).replace(second=0, microsecond=0)
+    if unit in ("hour", "day"):
+        moment = moment.replace(minute=0)
+    if unit == "day":
+        moment = moment.replace(hour=0)
+    return moment
+
+
+def campaign_time_series(campaign: Campaign) -> TimeSeries:
+    """Messages sent and read per minute, hour or day (whichever suits the campaign's length)."""
+    messages = Message.objects.filter(campaign=campaign).order_by()
+    start = campaign.launched_at
+    if start is None:
+        return TimeSeries(unit="minute", buckets=[])
+    end = max(campaign.completed_at or timezone.now(), start)
+    unit, step = _unit_for(end - start)
+    by_series: dict[str, dict[datetime, int]] = {}
+    for name, time_field in (("sent", "dispatched_at"), ("read", "read_at")):
+        rows = (
+            messages.filter(**{f"{time_field}__isnull": False})
+            .annotate(bucket=Trunc(time_field, unit))
+            .values_list("bucket")
+            .annotate(n=Count("pk"))
+        )
+        by_series[name] = {_truncate(bucket, unit): n for bucket, n in rows}
+    moments = [m for counts in by_series.values() for m in counts]
+    first = min([_truncate(start, unit), *moments])
+    last = max([_truncate(end, unit), *moments])
+    buckets = []
+    moment = first
+    while moment <= last and len(buckets) < 500:
+        buckets.append(moment)
+        moment += step
+    return TimeSeries(unit=unit, buckets=buckets, series={name: [counts.get(b, 0) for b in buckets] for name, counts in by_series.items()})
+
+
+# --- per-recipient export ----------------------------------------------------------------------------
+
+EXPORT_COLUMNS = (
+    "contact_id", "phone", "name", "status", "skip_reason", "error_code", "error_title",
+    "dispatched_at", "accepted_at", "delivered_at", "read_at", "failed_at", "clicks",
+)  # fmt: skip
+
+
+def campaign_export_rows(campaign: Campaign, *, chunk_size: int = 2000):
+    """Every recipient's outcome, streamed from the database in chunks (never all in memory)."""
+    clicks = Click.objects.filter(message_id=OuterRef("pk")).order_by().values("message_id").annotate(n=Count("pk")).values("n")
+    rows = (
+        Message.objects.filter(campaign=campaign, kind=Message.Kind.CAMPAIGN)
+        .order_by("contact_id")
+        .annotate(phone=F("contact__phone"), name=F("contact__name"), clicks=Coalesce(Subquery(clicks, output_field=IntegerField()), 0))
+        .values_list(*EXPORT_COLUMNS)
+    )
+    yield from rows.iterator(chunk_size=chunk_size)
+
+
+# --- the dashboard ---------------------------------------------------------------------------------
+
+DASHBOARD_DAYS = 90
+STATUS_DAYS = 30
+RECENT_CAMPAIGNS = 10
+
+
+@dataclass
+class CampaignOptOutRate:
+    campaign: Campaign
+    sent: int
+    opted_out: int
+
+    @property
+    def rate(self) -> float:
+        return 100 * self.opted_out / self.sent if self.sent else 0.0
+
+
+@dataclass
+class Dashboard:
+    opted_in_now: int
+    opted_in_days: list[date]
+    opted_in_series: list[int]
+    opt_ins_per_day: list[int]
+    opt_outs_per_day: list[int]
+    campaign_opt_outs: list[CampaignOptOutRate]
+    status_days: list[date]
+    status_series: dict[str, list[int]]
+    templates_by_status: list[tuple[str, int]]
+    templates: list[MessageTemplate]
+    computed_at: datetime
+
+
+def _consent_per_day(days: list[date]) -> tuple[list[int], list[int]]:
+    """Opt-ins and opt-outs of marketing recorded each day (ledger rows found by id range)."""
+    start = timezone.make_aware(datetime.combine(days[0], datetime.min.time()))
+    since = first_id_since(ConsentEvent, "recorded_at", start)
+    per_day: dict[tuple[date, str], int] = {}
+    if since is not None:
+        rows = (
+            ConsentEvent.objects.filter(pk__gte=since, purpose__code=Purpose.MARKETING)
+            .annotate(day=TruncDate("recorded_at"))
+            .order_by()
+            .values_list("day", "action")
+            .annotate(n=Count("pk"))
+        )
+        per_day = {(day, action): n for day, action, n in rows}
+    return [per_day.get((d, ConsentAction.OPT_IN), 0) for d in days], [per_day.get((d, ConsentAction.OPT_OUT), 0) for d in days]
+
+
+def _campaign_statuses_per_day(days: list[date]) -> dict[str, list[int]]:
+    """Campaign messages by outcome, on the day their campaign started: counted per campaign by index."""
+    start = timezone.make_aware(datetime.combine(days[0], datetime.min.time()))
+    campaigns = dict(Campaign.objects.filter(launched_at__gte=start).values_list("pk", "launched_at"))
+    series = {name: [0] * len(days) for name in ("sent", "delivered", "read", "failed", "skipped", "waiting")}
+    bucket_of = {
+        **{s: "sent" for s in (MessageStatus.ACCEPTED, MessageStatus.SENT, MessageStatus.UNKNOWN)},
+        MessageStatus.DELIVERED: "delivered", MessageStatus.READ: "read", MessageStatus.FAILED: "failed",
+        MessageStatus.SKIPPED: "skipped", MessageStatus.QUEUED: "waiting", MessageStatus.SENDING: "waiting",
+    }  # fmt: skip
+    index = {d: i for i, d in enumerate(days)}
+    rows = (
+        Message.objects.filter(campaign_id__in=list(campaigns)).order_by().values_list("campaign_id", "status").annotate(n=Count("pk"))
+    )
+    for campaign_id, status, n in rows:
+        day = timezone.localdate(campaigns[campaign_id])
+        if day in index:
+            series[bucket_of[status]][index[day]] += n
+    return series
+
+
+def _dashboard_compute() -> Dashboard:
+    today = timezone.localdate()
+    days = [today - timedelta(days=n) for n in range(DASHBOARD_DAYS - 1, -1, -1)]
+    opted_in_now = ConsentState.objects.filter(purpose__code=Purpose.MARKETING, status=ConsentStatus.OPTED_IN).count()
+    opt_ins, opt_outs = _consent_per_day(days)
+    # End-of-day totals, walked back from today's exact figure by each day's recorded changes.
+    series = [0] * len(days)
+    level = opted_in_now
+    for i in range(len(days) - 1, -1, -1):
+        series[i] = max(level, 0)
+        level -= opt_ins[i] - opt_outs[i]
+    recent = list(
+        Campaign.objects.filter(launched_at__isnull=False).select_related("template").order_by("-launched_at")[:RECENT_CAMPAIGNS]
+    )
+    rates = []
+    for campaign in recent:
+        counts = _status_counts(campaign)
+        rates.append(CampaignOptOutRate(campaign, sum(counts.get(s, 0) for s in SENT_STATUSES), campaign_opt_outs(campaign)))
+    status_days = days[-STATUS_DAYS:]
+    return Dashboard(
+        opted_in_now=opted_in_now,
+        opted_in_days=days,
+        opted_in_series=series,
+        opt_ins_per_day=opt_ins,
+        opt_outs_per_day=opt_outs,
+        campaign_opt_outs=rates,
+        status_days=status_days,
+        status_series=_campaign_statuses_per_day(status_days),
+        templates_by_status=list(
+            MessageTemplate.objects.order_by().values_list("status").annotate(n=Count("pk")).order_by("-n", "status")
+        ),
+        templates=list(MessageTemplate.objects.order_by("status", "name", "language")[:50]),
+        computed_at=timezone.now(),
+    )
+
+
+def dashboard() -> Dashboard:
+    """The dashboard's figures, computed at most every DASHBOARD_CACHE_SECONDS (0: every time)."""
+    seconds = settings.DASHBOARD_CACHE_SECONDS
+    if not seconds:
+        return _dashboard_compute()
+    return cache.get_or_set("retarget:dashboard", _dashboard_compute, timeout=seconds)
+
+
+def campaigns_recent(queryset: QuerySet[Campaign] | None = None, *, limit: int = 20) -> list[Campaign]:
+    queryset = queryset if queryset is not None else Campaign.objects.all()
+    return list(queryset.select_related("template", "segment").order_by("-created_at")[:limit])
