@@ -244,6 +244,7 @@ class Message(models.Model):
                 fields=["campaign", "contact"], condition=models.Q(kind="campaign"), name="one_message_per_campaign_contact"
             )
         ]
+        permissions = [("answer_inbound", "Can answer people's WhatsApp messages within their 24-hour window")]
         indexes = [
             models.Index(fields=["campaign", "status"]),
             models.Index(fields=["contact", "-created_at"]),
@@ -258,3 +259,19 @@ class Message(models.Model):
     def callback_data(self) -> str:
         """Sent as ``biz_opaque_callback_data`` so a status can be matched even without the wamid."""
         return f"msg:{self.pk}"
+
+
+class StaffTestNumber(models.Model):
+    """The contact a staff member's test sends go to: their own number, opted in like anyone else's.
+
+    Set by an administrator, never by the staff member, so nobody can point "send a test" at a customer.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="test_number")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+", help_text="The staff member's own contact")
+
+    class Meta:
+        verbose_name = "staff test number"
+
+    def __str__(self) -> str:
+        return f"test sends of {self.user} go to contact #{self.contact_id}"

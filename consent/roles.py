@@ -75,8 +75,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
             "view_campaign", "approve_campaign", "view_segment", "view_event", "view_message", "view_click",
             "view_frequencycappolicy", "change_frequencycappolicy",
         ),
-        # Answers "why did (or didn't) I get this message?": reads only.
-        SUPPORT: ("view_campaign", "view_segment", "view_event", "view_message"),
+        # Answers "why did (or didn't) I get this message?" (reads only) and answers people's replies.
+        SUPPORT: ("view_campaign", "view_segment", "view_event", "view_message", "answer_inbound"),
     },
 }
 
