@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from typing import Self
 from pathlib import Path
+from typing import Self
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

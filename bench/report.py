@@ -70,5 +70,8 @@ def table(results: dict) -> str:
     header = ("benchmark", "measured", "target", "")
     body = rows(results)
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(4)]
-    line = lambda row: "| " + " | ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) + " |"
+
+    def line(row: tuple[str, ...]) -> str:
+        return "| " + " | ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) + " |"
+
     return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *(line(row) for row in body)])

@@ -48,7 +48,7 @@ def parameters_validate(mapping: Any, *, parameter_names: list[str]) -> None:
     if len(mapping) != len(parameter_names):
         raise ParameterMappingError(
             f"parameters: the template has {len(parameter_names)} body parameter(s) "
-            f"({', '.join('{{%s}}' % name for name in parameter_names) or 'none'}), the mapping has {len(mapping)}."
+            f"({', '.join('{{' + name + '}}' for name in parameter_names) or 'none'}), the mapping has {len(mapping)}."
         )
     for index, entry in enumerate(mapping):
         path = f"parameters[{index}]"
@@ -134,7 +134,7 @@ def template_components(template: Any, values: list[str], *, link_token: str | N
     if values:
         named = str(template.parameter_format).upper() == "NAMED"
         parameters = []
-        for name, value in zip(template.parameter_names, values):
+        for name, value in zip(template.parameter_names, values, strict=False):
             parameter = {"type": "text", "text": value}
             if named:
                 parameter["parameter_name"] = name
@@ -154,7 +154,7 @@ def template_components(template: Any, values: list[str], *, link_token: str | N
 
 def template_render_body(template: Any, values: list[str | None]) -> str:
     """The body text as the recipient would read it (for previews and dry runs)."""
-    by_name = dict(zip(template.parameter_names, values))
+    by_name = dict(zip(template.parameter_names, values, strict=False))
 
     def fill(match: re.Match) -> str:
         value = by_name.get(match.group(1))

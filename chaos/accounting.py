@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 COLUMNS = ("drill", "recipients", "sent", "duplicates", "lost", "unknown", "consent violations", "time")
@@ -139,7 +139,7 @@ def account(
         if effective is not None:
             result.violations += sum(1 for send in accepted if send["accepted_at"] > effective)
         zone = ZoneInfo(zones.get(contact_id) or "UTC")
-        per_day = Counter(datetime.fromtimestamp(send["accepted_at"], tz=timezone.utc).astimezone(zone).date() for send in accepted)
+        per_day = Counter(datetime.fromtimestamp(send["accepted_at"], tz=UTC).astimezone(zone).date() for send in accepted)
         result.violations += sum(max(0, count - max_per_day) for count in per_day.values())
 
     skipped = Counter(

@@ -20,7 +20,7 @@ import traceback
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
@@ -328,17 +328,16 @@ def _bad_request(kind: int, good: bytes, secret: str) -> tuple[bytes, dict[str, 
 
 def webhook_storm(scale: float, redis_db: int) -> DrillResult:
     """Every status webhook three times, shuffled, mixed with 10% unsigned, badly signed and malformed requests."""
-    from bench.datagen import phone
-    from campaigns.models import Message
-
     result = DrillResult("5 webhook storm")
     count = scaled(5_000, scale)
-    failing = [phone(n) for n in range(0, count, 97)]  # about 1%: accepted, then a failed status
-    config = {"delivered_rate": 0.9, "read_rate": 0.5, "webhook_batch_max": 10,
-              "failure_rules": [{"number": number, "code": 131026} for number in failing]}  # fmt: skip
+    config = {"delivered_rate": 0.9, "read_rate": 0.5, "webhook_batch_max": 10}
     with WebhookRecorder() as recorder, drill_stack("webhook_storm", redis_db, workers=2, worker_concurrency=3,
                                                     sandbox_latency_ms=10, sandbox_config=config) as stack:  # fmt: skip
-        stack.sandbox_config(webhook_url=recorder.url)  # the storm replays them later
+        from bench.datagen import phone  # Django is set up by drill_stack
+
+        failing = [phone(n) for n in range(0, count, 97)]  # about 1%: accepted, then a failed status
+        # The storm replays the sandbox's webhooks later: for now they go to the recorder.
+        stack.sandbox_config(webhook_url=recorder.url, failure_rules=[{"number": number, "code": 131026} for number in failing])
         audience = audience_create(count)
         desk = Desk(stack)
         started = time.monotonic()
@@ -365,6 +364,8 @@ def webhook_storm(scale: float, redis_db: int) -> DrillResult:
             result.problems.append(f"{bad_accepted} bad webhook request(s) not refused with 4xx")
 
         finish(stack, result, [campaign_id], audience, started)
+        from campaigns.models import Message  # Django is set up by drill_stack
+
         stored = dict(Message.objects.filter(campaign_id=campaign_id, wamid__in=list(expected)).values_list("wamid", "status"))
         wrong = sum(1 for wamid, status in expected.items() if stored.get(wamid) != status)
         result.lost += wrong  # a valid status that did not end up applied
@@ -380,12 +381,12 @@ def webhook_storm(scale: float, redis_db: int) -> DrillResult:
 
 def stop_storm(scale: float, redis_db: int) -> DrillResult:
     """1,000 recipients reply STOP while their campaign sends; nothing may reach them after our 200."""
-    from consent.models import Contact
-
     result = DrillResult("6 STOP storm")
     count, stoppers = scaled(5_000, scale), scaled(1_000, scale)
     with drill_stack("stop_storm", redis_db, workers=2, worker_concurrency=3, sandbox_latency_ms=20,
                      sandbox_config=SENT_STATUS_ONLY, env_overrides={"CAMPAIGN_SEND_RATE": "150"}) as stack:  # fmt: skip
+        from consent.models import Contact  # Django is set up by drill_stack
+
         audience = audience_create(count)
         desk = Desk(stack)
         rng = random.Random(6)
@@ -435,7 +436,7 @@ def cap_race(scale: float, redis_db: int) -> DrillResult:
                      sandbox_config=SENT_STATUS_ONLY, env_overrides={"CAMPAIGN_DISPATCHERS": "2"}) as stack:  # fmt: skip
         audience = audience_create(scaled(10_000, scale), max_per_day=1)
         desk = Desk(stack)
-        send_at = datetime.now(timezone.utc) + timedelta(seconds=8)  # beat launches all three in the same tick
+        send_at = datetime.now(UTC) + timedelta(seconds=8)  # beat launches all three in the same tick
         campaign_ids = [desk.campaign_created(f"cap race {i}", send_at=send_at) for i in range(3)]
         for campaign_id in campaign_ids:
             desk.approve(campaign_id)

@@ -9,9 +9,9 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Q, QuerySet
 from django.forms import CheckboxInput, Form
-from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -45,7 +45,12 @@ from consent.models import (
 )
 from consent.phones import InvalidPhoneNumber
 from consent.rights import RightsRefused, contact_erase, contact_export, contact_rectify
-from consent.selectors import contact_consent_events, contacts_by_consent_status, contacts_with_consent_status, phone_search_numbers
+from consent.selectors import (
+    contact_consent_events,
+    contacts_by_consent_status,
+    contacts_with_consent_status,
+    phone_search_numbers,
+)
 from consent.services import (
     Actor,
     ConsentRefused,

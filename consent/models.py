@@ -188,6 +188,9 @@ class LedgerHead(models.Model):
 
     last_hash = models.CharField(max_length=64, default="0" * 64)
 
+    def __str__(self) -> str:
+        return f"ledger head {self.last_hash[:12]}…"
+
 
 class ConsentStatus(models.TextChoices):
     OPTED_IN = "opted_in", "Opted in"

@@ -18,6 +18,7 @@ from consent import staff_access
 from consent.client_ip import client_ip
 from consent.request_actor import current_actor
 
+
 def _ip(request: Any) -> str | None:
     return client_ip(request) if request is not None and hasattr(request, "META") else None
 

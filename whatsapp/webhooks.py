@@ -10,7 +10,7 @@ import hmac
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 ENVELOPE_OBJECT = "whatsapp_business_account"
@@ -68,9 +68,9 @@ def envelope_changes(envelope: dict[str, Any]) -> Iterator[tuple[str, dict[str, 
 def unix_time(value: Any, *, default: datetime | None = None) -> datetime:
     """Meta's Unix-seconds timestamp (a string or a number) as an aware datetime."""
     try:
-        return datetime.fromtimestamp(int(value), tz=timezone.utc)
+        return datetime.fromtimestamp(int(value), tz=UTC)
     except (TypeError, ValueError, OverflowError, OSError):
-        return default or datetime.now(tz=timezone.utc)
+        return default or datetime.now(tz=UTC)
 
 
 def _dict_list(value: dict[str, Any], key: str) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ from campaigns.services import (
 )
 from consent.models import Contact, Suppression
 from consent.services import Actor, consent_revoke, suppression_hash
-from tests.campaigns.conftest import contacts_create, phone
+from tests.campaigns.conftest import contacts_create
 from whatsapp.models import MessageTemplate
 
 pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.postgres, pytest.mark.redis]
@@ -64,7 +64,7 @@ def sent_numbers(sandbox) -> list[str]:
 
 def test_only_eligible_contacts_are_messaged_and_the_dry_run_predicted_it(sandbox, spring_sale, marketer, approver):
     eligible = contacts_create(5)
-    no_consent = contacts_create(1, start=10, opted_in=False)[0]
+    contacts_create(1, start=10, opted_in=False)  # no consent
     opted_out, suppressed, nameless, bad_number, capped = contacts_create(5, start=20)
     consent_revoke(contact=opted_out, source="support")
     Suppression.objects.create(number_hash=suppression_hash(suppressed.phone), source="erasure")

@@ -44,7 +44,7 @@ def inbound_text(text: str, *, wamid: str, wa_id: str = WA_ID, name: str = NAME)
 
 
 @pytest.fixture
-def person(db, optin_form, api_client, marketer, support, admin_client_for, deliver, client) -> Person:
+def person(db, optin_form, api_client, marketer, support, admin_client_for, deliver, client) -> Person:  # noqa: F811
     """Opted in on the hosted page, profile pushed by the API, behaviour events, a campaign message
     with its decision and a click, messages sent by the person (one delivery still waiting for the
     worker), a pending double opt-in, a name correction in the admin, and an export by support."""

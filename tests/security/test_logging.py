@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 import pytest
-from django.conf import settings
 
 from consent.services import Evidence, consent_grant, contact_upsert
 from retarget.logging import MaskPhoneNumbersFilter

@@ -110,7 +110,7 @@ def test_a_repeated_delivery_is_stored_once_and_processed_once(client, campaign_
 
     delivery = WebhookDelivery.objects.get()
     assert delivery.repeat_count == 1 and delivery.attempts == 1
-    assert WebhookReceipt.objects.filter(key=f"status:wamid.XYZ:delivered").count() == 1
+    assert WebhookReceipt.objects.filter(key="status:wamid.XYZ:delivered").count() == 1
     campaign_message.refresh_from_db()
     assert campaign_message.status == MessageStatus.DELIVERED
     assert campaign_message.delivered_at == first_delivered_at

@@ -583,7 +583,7 @@ class Sandbox:
                     await response.read()
                 if http_status == 200:
                     break
-            except (OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError) as exc:
                 http_status = None
                 logger.warning("webhook to %s failed: %s", self.config.webhook_url, exc.__class__.__name__)
             await asyncio.sleep(min(2.0, 0.1 * 2**attempt))
