@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 DEV_ENV := DEBUG=1
 
-.PHONY: run test bench chaos install install-dev clean
+.PHONY: run test lint audit bench chaos install install-dev clean
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is required")'
@@ -38,6 +38,15 @@ run: install
 
 test: install-dev $(CHROMIUM)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Linter (ruff; rules in pyproject.toml).
+lint: install-dev
+	$(VENV)/bin/ruff check .
+
+# Known vulnerabilities in the installed dependencies (PyPI's advisory service): fails on one; only warns
+# when the service cannot be reached.
+audit: install-dev
+	$(PY) scripts/audit_dependencies.py
 
 # Benchmarks (issue 7): PostgreSQL and Redis (DATABASE_URL/REDIS_URL, default the local servers), on a
 # database of their own (<name>_bench, recreated) and Redis db 8. BENCH_SCALE=0.01 for a quick run.
