@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from consent.services import contact_upsert
-from tests.browser.conftest import browser, login, page, pytest_runtest_makereport  # noqa: F401
-from tests.consent.conftest import optin_form  # noqa: F401
+from consent.models import OptInForm, Purpose
+from consent.services import contact_upsert, purpose_get
+from tests.consent.conftest import NOTICE_TEXT, superuser  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -16,7 +16,17 @@ document.addEventListener("securitypolicyviolation", (e) => window.__cspViolatio
 """
 
 
-def violations(page) -> list[str]:  # noqa: F811
+@pytest.fixture
+def optin_form(db) -> OptInForm:
+    # purpose_get: a transactional test before this one may have flushed the migration's purpose row.
+    return OptInForm.objects.create(
+        slug="acme", business_name="Acme Shoes", message_description="offers", frequency="up to 4 a month",
+        privacy_policy_url="https://acme.example/privacy", notice_text=NOTICE_TEXT, notice_version="v1",
+        purpose=purpose_get(Purpose.MARKETING),
+    )  # fmt: skip
+
+
+def violations(page) -> list[str]:
     return page.evaluate("window.__cspViolations")
 
 
