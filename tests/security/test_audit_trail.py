@@ -123,3 +123,17 @@ def test_audit_entries_cannot_be_changed_or_deleted_by_the_application(marketer)
     with pytest.raises(AppendOnlyError):
         entry.delete()
     assert AuditEntry.objects.get(pk=entry.pk).details != {"forged": True}
+
+
+def test_support_filters_the_audit_log_by_area_and_object_type(admin_client_for, support, marketer):
+    marketer.groups.add(Group.objects.get(name="Approver"))
+    client = admin_client_for(support)
+
+    by_area = client.get("/admin/consent/auditentry/", {"area": "auth"}).context["cl"].result_list
+    by_type = client.get("/admin/consent/auditentry/", {"object_type__exact": "group"}).context["cl"].result_list
+
+    assert {e.action.split(".")[0] for e in by_area} == {"auth"}
+    assert "auth.role_add" in {e.action for e in by_area}
+    assert all(e.object_type == "group" for e in by_type)
+    detail = client.get(f"/admin/consent/auditentry/{by_area[0].pk}/change/")
+    assert detail.status_code == 200 and "<pre>" in detail.content.decode()
