@@ -13,8 +13,9 @@ it, so an opt-out recorded during a batch waits until the batch's sends have lef
 after the opt-out sees it. Concurrent batches (other campaigns, other workers) to the same contact
 wait for each other, so the cap counts they read include each other's dispatched messages.
 
-A row found SENDING after its lease expired is never sent again: its call may have reached
-WhatsApp. It becomes UNKNOWN until its status webhook (matched by callback data) resolves it.
+A row found SENDING after its lease expired whose call had started is never sent again: the call
+may have reached WhatsApp. It becomes UNKNOWN until its status webhook (matched by callback data)
+resolves it. A row whose call had not started is queued again (campaigns.inflight tells them apart).
 """
 
 from __future__ import annotations
@@ -31,13 +32,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import redis
 import requests
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from campaigns import eligibility
+from campaigns import eligibility, inflight
 from campaigns.caps import CAP_COUNTED_Q, CapLimits, cap_limits, cap_release_time, next_local_time, quiet_hours_end
 from campaigns.models import Campaign, Message, MessageStatus
 from campaigns.parameters import parameter_values, template_components, template_render_body
@@ -103,20 +106,46 @@ def messages_materialise(*, campaign: Campaign, start: datetime) -> int:
 
 
 def leases_expire(*, now: datetime | None = None, campaign_id: int | None = None) -> int:
-    """Rows a dead worker left SENDING become UNKNOWN (never re-sent blindly); returns how many."""
+    """Recover rows a dead worker left SENDING; returns how many.
+
+    A row whose call had started becomes UNKNOWN (never re-sent blindly: it may have reached
+    WhatsApp); a row whose call provably never started is queued again (see campaigns.inflight).
+    """
     now = now or timezone.now()
     stale = Message.objects.filter(status=MessageStatus.SENDING, lease_expires_at__lt=now)
     if campaign_id is not None:
         stale = stale.filter(campaign_id=campaign_id)
+    requeued = 0
+    for token in set(stale.values_list("claim_token", flat=True)):
+        started = None
+        if token is not None:
+            try:
+                started = inflight.batch_fence(token)
+            except redis.RedisError:
+                logger.warning("could not read which calls of batch %s started; its sends are unknown", token)
+        if started is not None:
+            requeued += (
+                stale.filter(claim_token=token)
+                .exclude(pk__in=started)
+                .update(
+                    status=MessageStatus.QUEUED,
+                    attempts=Greatest(F("attempts") - 1, 0),
+                    dispatched_at=None,
+                    claim_token=None,
+                    lease_expires_at=None,
+                )
+            )
     count = stale.update(
         status=MessageStatus.UNKNOWN,
         claim_token=None,
         lease_expires_at=None,
         error_detail="The worker stopped during the send; the outcome comes with the status webhook.",
     )
+    if requeued:
+        logger.warning("%s message(s) a stopped worker had not sent yet are queued again", requeued)
     if count:
         logger.warning("%s message(s) left in flight by a stopped worker are now unknown", count)
-    return count
+    return count + requeued
 
 
 def _claimable(campaign_id: int, now: datetime) -> Any:
@@ -299,14 +328,22 @@ def _never_left(error: WhatsAppError) -> bool:
     return False
 
 
-def _send_all(campaign: Campaign, to_send: list[tuple[Message, list[dict]]]) -> list[_Outcome]:
+def _send_all(campaign: Campaign, token: uuid.UUID, to_send: list[tuple[Message, list[dict]]]) -> list[_Outcome]:
     stop = threading.Event()
     phone_number_id = settings.WHATSAPP_PHONE_NUMBER_ID
     template = campaign.template
 
     def send_one(item: tuple[Message, list[dict]]) -> _Outcome:
         message, components = item
-        if stop.is_set() or not bucket_take(phone_number_id, timeout=settings.CAMPAIGN_LEASE_SECONDS / 3):
+        try:
+            if (
+                stop.is_set()
+                or not bucket_take(phone_number_id, timeout=settings.CAMPAIGN_LEASE_SECONDS / 3)
+                or not inflight.call_start(token, message.pk)
+            ):
+                return _Outcome(message, attempted=False)
+        except redis.RedisError as exc:  # no token or no record of the call: it must not start
+            logger.warning("send of message %s not started: %s", message.pk, exc.__class__.__name__)
             return _Outcome(message, attempted=False)
         try:
             result = whatsapp_client.send_template(
@@ -316,19 +353,31 @@ def _send_all(campaign: Campaign, to_send: list[tuple[Message, list[dict]]]) -> 
                 components=components,
                 callback_data=message.callback_data,
             )
-            return _Outcome(message, result=result)
         except WhatsAppError as error:
             if error.stops_campaign:
                 stop.set()
-            if error.is_throughput:
-                bucket_back_off(phone_number_id, seconds=settings.CAMPAIGN_THROTTLE_BACKOFF_SECONDS)
+            _send_rate_adjust(phone_number_id, error)
             return _Outcome(message, error=error)
         except Exception as exc:  # a bug must not leave the batch half-written; the outcome is unknown
             logger.exception("unexpected error sending message %s", message.pk)
             return _Outcome(message, error=WhatsAppError(f"Unexpected error: {exc.__class__.__name__}"))
+        _send_rate_adjust(phone_number_id, None)
+        return _Outcome(message, result=result)
 
     with ThreadPoolExecutor(max_workers=max(1, min(settings.CAMPAIGN_SEND_CONCURRENCY, len(to_send)))) as pool:
         return list(pool.map(send_one, to_send))
+
+
+def _send_rate_adjust(phone_number_id: str, error: WhatsAppError | None) -> None:
+    """Throughput errors slow every worker down.
+
+    Never raises: the send's outcome is known already and must be recorded as it is.
+    """
+    try:
+        if error is not None and error.is_throughput:
+            bucket_back_off(phone_number_id, seconds=settings.CAMPAIGN_THROTTLE_BACKOFF_SECONDS)
+    except redis.RedisError as exc:
+        logger.warning("could not adjust the send rate: %s", exc.__class__.__name__)
 
 
 def _retry_delay(attempts: int) -> timedelta:
@@ -420,6 +469,7 @@ def batch_send(*, campaign_id: int, token: uuid.UUID, messages: list[Message]) -
         now = timezone.now()
         verdicts = _decisions(campaign, messages, limits, now)
         to_send: list[tuple[Message, list[dict]]] = []
+        inflight.batch_open(token)  # before any row is SENDING: recovery can then tell unknown from unsent
         with transaction.atomic():
             owned = set(
                 Message.objects.select_for_update()
@@ -453,7 +503,7 @@ def batch_send(*, campaign_id: int, token: uuid.UUID, messages: list[Message]) -
             Message.objects.bulk_update(written, _MESSAGE_WRITE_FIELDS)
         # Committed: a crash from here on leaves SENDING rows, which are never re-sent blindly.
         if to_send:
-            outcomes = _send_all(campaign, to_send)
+            outcomes = _send_all(campaign, token, to_send)
     # Every call has returned: opt-outs waiting on the locks may go ahead now.
     problem = _results_write(outcomes, report)
     if problem:

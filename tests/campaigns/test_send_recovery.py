@@ -1,0 +1,116 @@
+"""Recovery of sends interrupted by a dead worker, an unreachable Redis and an API outage.
+
+Found by the fault drills (``make chaos``): a killed worker's batch held rows marked SENDING whose
+call had not started yet; they became UNKNOWN and were never sent. A Redis restart made the send
+token unobtainable mid-batch and the whole batch ended UNKNOWN.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+import redis
+from django.utils import timezone
+
+from campaigns import inflight
+from campaigns.models import Campaign, Message, MessageStatus
+from campaigns.ratelimit import bucket_take
+from campaigns.sending import leases_expire
+from campaigns.services import campaigns_tick
+from tests.campaigns.conftest import contacts_create
+from tests.campaigns.test_sending import SALE_PARAMETERS, eager, run  # noqa: F401 (eager: autouse fixture)
+
+pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.postgres, pytest.mark.redis]
+
+
+@pytest.fixture(autouse=True)
+def no_send_pause(settings):
+    """No send pause left over from another test (it lives in Redis)."""
+
+    def clear() -> None:
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        for key in client.scan_iter("retarget:send-*"):
+            client.delete(key)
+
+    clear()
+    yield
+    clear()
+
+
+def batch_left_by_a_dead_worker(campaign: Campaign, count: int, *, opened: bool = True) -> tuple[uuid.UUID, list[Message]]:
+    """``count`` rows marked SENDING by a batch whose worker died (its lease ran out a second ago)."""
+    token = uuid.uuid4()
+    expired = timezone.now() - timedelta(seconds=1)
+    messages = [
+        Message.objects.create(
+            campaign=campaign, contact=contact, status=MessageStatus.SENDING, attempts=1, is_marketing=True,
+            dispatched_at=timezone.now(), claim_token=token, lease_expires_at=expired,
+        )  # fmt: skip
+        for contact in contacts_create(count)
+    ]
+    if opened:
+        inflight.batch_open(token)
+    return token, messages
+
+
+@pytest.fixture
+def sending_campaign(spring_sale, everyone) -> Campaign:
+    return Campaign.objects.create(
+        name="Spring", template=spring_sale, segment=everyone, parameters=SALE_PARAMETERS, status=Campaign.Status.SENDING
+    )
+
+
+def test_sends_a_dead_worker_never_started_are_sent_once_and_the_started_one_stays_unknown(sandbox, sending_campaign):
+    token, (started, waiting, behind) = batch_left_by_a_dead_worker(sending_campaign, 3)
+    assert inflight.call_start(token, started.pk)  # this call had left when the worker died
+
+    campaigns_tick()  # recovers the leases and starts a dispatcher (run eagerly here)
+
+    started.refresh_from_db()
+    assert (started.status, started.attempts) == (MessageStatus.UNKNOWN, 1)
+    sent = [send["callback_data"] for send in sandbox.sends()]
+    assert sorted(sent) == sorted([waiting.callback_data, behind.callback_data])
+    for message in (waiting, behind):
+        message.refresh_from_db()
+        assert (message.status, message.attempts) == (MessageStatus.ACCEPTED, 1)
+
+
+def test_a_slow_worker_cannot_start_a_call_of_a_batch_already_recovered(sending_campaign):
+    token, (message,) = batch_left_by_a_dead_worker(sending_campaign, 1)
+
+    assert leases_expire() == 1
+    message.refresh_from_db()
+    assert (message.status, message.attempts, message.claim_token, message.dispatched_at) == (MessageStatus.QUEUED, 0, None, None)
+    # The worker was only slow: its thread now wants to send. It must not (someone else will).
+    assert inflight.call_start(token, message.pk) is False
+
+
+def test_without_the_record_of_calls_every_interrupted_send_is_unknown(sending_campaign):
+    _, messages = batch_left_by_a_dead_worker(sending_campaign, 2, opened=False)  # e.g. Redis restarted since
+
+    assert leases_expire() == 2
+    assert {m.status for m in Message.objects.filter(pk__in=[m.pk for m in messages])} == {MessageStatus.UNKNOWN}
+
+
+def test_a_send_token_lost_to_an_unreachable_redis_is_queued_again_not_unknown(sandbox, spring_sale, everyone, marketer, approver, monkeypatch):
+    from campaigns import sending
+
+    refused = []
+
+    def redis_gone_for_two(phone_number_id: str, *, timeout: float) -> bool:
+        if len(refused) < 2:
+            refused.append(phone_number_id)
+            raise redis.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+        return bucket_take(phone_number_id, timeout=timeout)
+
+    monkeypatch.setattr(sending, "bucket_take", redis_gone_for_two)
+    contacts_create(2)
+
+    campaign = run(spring_sale, everyone, marketer, approver)
+
+    assert len(refused) == 2
+    messages = Message.objects.filter(campaign=campaign)
+    assert {(m.status, m.attempts) for m in messages} == {(MessageStatus.ACCEPTED, 1)}
+    assert sorted(s["callback_data"] for s in sandbox.sends()) == sorted(m.callback_data for m in messages)
