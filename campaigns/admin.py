@@ -22,11 +22,16 @@ from django.urls import path, reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 
-from campaigns import selectors, services
-from campaigns.models import Campaign, Event, FrequencyCapPolicy, Message, Segment
+from campaigns import admin_pages, selectors, services
+from campaigns.models import Campaign, Event, FrequencyCapPolicy, Message, Segment, StaffTestNumber
 from campaigns.segments import SegmentRuleError, segment_rules_validate
 from consent.client_ip import client_ip
+from consent.redirects import safe_next
 from consent.services import Actor
+
+
+admin.site.site_header = "Retarget"
+admin.site.site_title = "Retarget"
 
 
 def _actor(request: HttpRequest) -> Actor:
@@ -158,11 +163,12 @@ ACTIONS = ("submit", "approve", "reject", "pause", "resume", "cancel")
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
     form = CampaignForm
-    list_display = ("name", "status", "template", "segment", "send_at", "created_by", "approved_by", "figures")
+    list_display = ("name", "status", "template", "segment", "send_at", "created_by", "approved_by", "figures", "page_links")
     list_filter = ("status",)
     list_select_related = ("template", "segment", "created_by", "approved_by")
     search_fields = ("name",)
     change_form_template = "admin/campaigns/campaign/change_form.html"
+    change_list_template = "admin/campaigns/campaign/change_list.html"
     readonly_fields = (
         "status", "status_reason", "created_by", "submitted_at", "approved_by", "approved_at", "rejection_comment",
         "launched_at", "completed_at", "report", "dry_run",
@@ -184,6 +190,14 @@ class CampaignAdmin(admin.ModelAdmin):
     def figures(self, campaign: Campaign) -> str:
         counts = selectors.campaign_report(campaign)["counts"]
         return ", ".join(f"{n} {name}" for name, n in counts.items() if n) or "-"
+
+    @admin.display(description="Pages")
+    def page_links(self, campaign: Campaign) -> str:
+        return format_html(
+            '<a href="{}">Review</a> · <a href="{}">Progress and results</a>',
+            reverse("admin:campaigns_campaign_review", args=[campaign.pk]),
+            reverse("admin:campaigns_campaign_live", args=[campaign.pk]),
+        )
 
     @admin.display(description="Delivery report")
     def report(self, campaign: Campaign) -> str:
@@ -219,12 +233,24 @@ class CampaignAdmin(admin.ModelAdmin):
     # --- lifecycle buttons ---
 
     def get_urls(self) -> list:
+        def page(view: Any) -> Any:
+            return self.admin_site.admin_view(lambda request, **kwargs: view(request, self, **kwargs))
+
         return [
             path(
                 "<int:campaign_id>/lifecycle/<str:action>/",
                 self.admin_site.admin_view(self.lifecycle_view),
                 name="campaigns_campaign_lifecycle",
             ),
+            path("build/", page(admin_pages.builder_view), name="campaigns_campaign_build_new"),
+            path("build/preview/", page(admin_pages.preview_json_view), name="campaigns_campaign_preview"),
+            path("dashboard/", page(admin_pages.dashboard_view), name="campaigns_campaign_dashboard"),
+            path("<int:campaign_id>/build/", page(admin_pages.builder_view), name="campaigns_campaign_build"),
+            path("<int:campaign_id>/test-send/", page(admin_pages.test_send_view), name="campaigns_campaign_test_send"),
+            path("<int:campaign_id>/review/", page(admin_pages.review_view), name="campaigns_campaign_review"),
+            path("<int:campaign_id>/live/", page(admin_pages.live_view), name="campaigns_campaign_live"),
+            path("<int:campaign_id>/progress/", page(admin_pages.progress_json_view), name="campaigns_campaign_progress"),
+            path("<int:campaign_id>/export.csv", page(admin_pages.export_view), name="campaigns_campaign_export"),
             *super().get_urls(),
         ]
 
@@ -249,6 +275,7 @@ class CampaignAdmin(admin.ModelAdmin):
         campaign = self.get_object(request, object_id)
         extra_context = dict(extra_context or {})
         if campaign is not None:
+            extra_context["campaign_pages"] = admin_pages.campaign_pages(campaign, request.user)
             extra_context["lifecycle_actions"] = [
                 (action, reverse("admin:campaigns_campaign_lifecycle", args=[campaign.pk, action]))
                 for action in self.allowed_actions(request, campaign)
@@ -278,7 +305,8 @@ class CampaignAdmin(admin.ModelAdmin):
             messages.error(request, str(exc))
         else:
             messages.success(request, f"{campaign}: {campaign.get_status_display().lower()}.")
-        return HttpResponseRedirect(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+        # The campaign pages post here too and come back to themselves.
+        return HttpResponseRedirect(safe_next(request, reverse("admin:campaigns_campaign_change", args=[campaign.pk])))
 
 
 # --- policy, messages, events -------------------------------------------------------------------
@@ -319,4 +347,13 @@ class EventAdmin(_ReadOnlyAdmin):
     list_display = ("name", "contact", "occurred_at", "received_at")
     list_filter = ("name",)
     list_select_related = ("contact",)
+    raw_id_fields = ("contact",)
+
+
+@admin.register(StaffTestNumber)
+class StaffTestNumberAdmin(admin.ModelAdmin):
+    """Administrators link a staff member to their own contact; "send a test" goes there."""
+
+    list_display = ("user", "contact")
+    list_select_related = ("user", "contact")
     raw_id_fields = ("contact",)

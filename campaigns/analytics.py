@@ -33,6 +33,20 @@ ATTRIBUTION_WINDOW = timedelta(hours=72)
 # The live rate is measured over this many seconds of progress samples.
 RATE_WINDOW_SECONDS = 30
 
+# Plain words for why a person was skipped or deferred (campaigns.eligibility's reasons, and the sender's).
+REASON_LABELS = {
+    "eligible": "Eligible",
+    "invalid_number": "Number missing or not valid",
+    "opted_out": "Opted out",
+    "suppressed": "Number on the do-not-message list",
+    "no_consent": "Never opted in",
+    "missing_parameter": "A template value is empty and has no fallback",
+    "frequency_cap": "Frequency cap reached (waits)",
+    "quiet_hours_deferral": "Quiet hours where they live (waits)",
+    "cancelled": "Campaign cancelled",
+    "expired": "Still waiting when the campaign ended",
+}
+
 SENT_STATUSES = (MessageStatus.ACCEPTED, MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ)
 WAITING_STATUSES = (MessageStatus.QUEUED, MessageStatus.SENDING)
 
@@ -95,6 +109,10 @@ class Progress:
         return self.total - self.waiting
 
     @property
+    def eta_text(self) -> str:
+        return duration_text(self.eta_seconds)
+
+    @property
     def percent(self) -> int:
         return int(100 * self.done / self.total) if self.total else (100 if self.status == Campaign.Status.COMPLETED else 0)
 
@@ -103,8 +121,19 @@ class Progress:
             "status": self.status, "status_label": self.status_label, "status_reason": self.status_reason,
             "total": self.total, "done": self.done, "sent": self.sent, "skipped": self.skipped, "failed": self.failed,
             "unknown": self.unknown, "waiting": self.waiting, "percent": self.percent,
-            "rate_per_second": self.rate_per_second, "eta_seconds": self.eta_seconds,
+            "rate_per_second": self.rate_per_second, "eta_seconds": self.eta_seconds, "eta_text": self.eta_text,
         }  # fmt: skip
+
+
+def duration_text(seconds: int | None) -> str:
+    """A time left in words a person reads at a glance: 45 s, 12 min, 2.5 h."""
+    if seconds is None:
+        return "–"
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _live_rate(campaign: Campaign, done: int) -> float | None:
@@ -325,13 +354,18 @@ EXPORT_COLUMNS = (
 
 
 def campaign_export_rows(campaign: Campaign, *, chunk_size: int = 2000):
-    """Every recipient's outcome, streamed from the database in chunks (never all in memory)."""
+    """Every recipient's outcome in EXPORT_COLUMNS order, streamed from the database in chunks
+    (never all in memory), ordered by the one-message-per-(campaign, contact) index."""
     clicks = Click.objects.filter(message_id=OuterRef("pk")).order_by().values("message_id").annotate(n=Count("pk")).values("n")
     rows = (
         Message.objects.filter(campaign=campaign, kind=Message.Kind.CAMPAIGN)
         .order_by("contact_id")
-        .annotate(phone=F("contact__phone"), name=F("contact__name"), clicks=Coalesce(Subquery(clicks, output_field=IntegerField()), 0))
-        .values_list(*EXPORT_COLUMNS)
+        .annotate(
+            export_phone=F("contact__phone"),
+            export_name=F("contact__name"),
+            export_clicks=Coalesce(Subquery(clicks, output_field=IntegerField()), 0),
+        )
+        .values_list(*[f"export_{c}" if c in ("phone", "name", "clicks") else c for c in EXPORT_COLUMNS])
     )
     yield from rows.iterator(chunk_size=chunk_size)
 

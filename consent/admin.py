@@ -44,6 +44,7 @@ from consent.models import (
     Tag,
 )
 from consent.phones import InvalidPhoneNumber
+from consent.redirects import safe_next
 from consent.rights import RightsRefused, contact_erase, contact_export, contact_rectify
 from consent.selectors import (
     contact_consent_events,
@@ -242,7 +243,7 @@ class ContactAdmin(PhoneSearchMixin, admin.ModelAdmin):
                 form.add_error(None, str(exc))
             else:
                 self.message_user(request, f"{title}: recorded for {contact}.", messages.SUCCESS)
-                return HttpResponseRedirect(reverse("admin:consent_contact_change", args=[contact.pk]))
+                return HttpResponseRedirect(safe_next(request, reverse("admin:consent_contact_change", args=[contact.pk])))
         return self._contact_page(request, contact, form, title, "admin/consent/contact/record_consent.html")
 
     def record_opt_out_view(self, request: HttpRequest, object_id: str) -> HttpResponse:

@@ -2,7 +2,12 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from campaigns.admin_pages import guide_view
+
 urlpatterns = [
+    # Purpose-built admin pages outside any one model's admin (same login and permissions).
+    path("admin/guide/", admin.site.admin_view(guide_view), name="admin-guide"),
+    path("admin/support/", include("consent.support_urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script as a file: the Content-Security-Policy allows no inline script.

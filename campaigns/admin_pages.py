@@ -1,0 +1,304 @@
+"""Purpose-built admin pages of the campaigns side: the campaign builder, the approver's review,
+the live page (progress, controls, results), the per-recipient CSV, the dashboard and the guide.
+
+CampaignAdmin.get_urls wires them into the admin (the guide is wired by retarget/urls.py), so they
+share its login, permissions and look. Each view parses input, calls a service or a selector and
+renders; the figures come from campaigns.analytics, the message previews from campaigns.previews.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.admin import ModelAdmin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from campaigns import analytics, selectors, services
+from campaigns.charts import line_chart, stacked_bar_chart
+from campaigns.eligibility import EXCLUSION_REASONS
+from campaigns.exports import csv_stream
+from campaigns.forms import FIELD_HELP, SOURCE_CHOICES, CampaignBuilderForm
+from campaigns.models import Campaign, FrequencyCapPolicy
+from campaigns.parameters import ParameterMappingError, parameters_validate
+from campaigns.previews import TestSendRefused, campaign_test_send, message_preview
+from consent.client_ip import client_ip
+from consent.keywords import HELP_KEYWORDS, OPTIN_KEYWORDS, OPTOUT_KEYWORDS
+from consent.models import Contact
+from consent.services import Actor, audit_record
+
+SERIES_CSS = {"sent": "series-sent", "read": "series-read", "delivered": "series-delivered", "failed": "series-failed",
+              "skipped": "series-skipped", "waiting": "series-waiting", "opted in": "series-sent"}  # fmt: skip
+
+
+def _actor(request: HttpRequest) -> Actor:
+    return Actor(user=request.user, label=f"admin: {request.user.get_username()}", ip_address=client_ip(request))
+
+
+def _require(request: HttpRequest, *permissions: str) -> None:
+    if not request.user.has_perms(permissions):
+        raise PermissionDenied
+
+
+def _page(request: HttpRequest, model_admin: ModelAdmin, template: str, title: str, **context: Any) -> TemplateResponse:
+    return TemplateResponse(
+        request, template, {**model_admin.admin_site.each_context(request), "opts": model_admin.opts, "title": title, **context}
+    )
+
+
+def _campaign(campaign_id: int) -> Campaign:
+    return get_object_or_404(Campaign.objects.select_related("template", "segment", "created_by", "approved_by"), pk=campaign_id)
+
+
+def campaign_pages(campaign: Campaign, user: Any) -> list[tuple[str, str]]:
+    """The tabs of a campaign's pages the user may open."""
+    pages = []
+    if user.has_perm("campaigns.change_campaign"):
+        pages.append(("Build", reverse("admin:campaigns_campaign_build", args=[campaign.pk])))
+    pages.append(("Review", reverse("admin:campaigns_campaign_review", args=[campaign.pk])))
+    pages.append(("Progress and results", reverse("admin:campaigns_campaign_live", args=[campaign.pk])))
+    return pages
+
+
+# --- the builder -----------------------------------------------------------------------------------
+
+
+def _preview_for(form: CampaignBuilderForm, contact: Contact | None) -> tuple[dict[str, Any] | None, str]:
+    """The rendered message for the form's template and mapping, or an explanation why there is none."""
+    template = form.selected_template()
+    if template is None:
+        return None, "Choose a template to see the message."
+    mapping = form.mapping(template.parameter_count)
+    try:
+        parameters_validate(mapping, parameter_names=list(template.parameter_names))
+    except ParameterMappingError as exc:
+        return None, f"Complete the values: {exc}"
+    tracked_url = (form.data.get("tracked_url", "") if form.is_bound else form.initial.get("tracked_url", "")) or ""
+    preview = message_preview(template=template, parameters=mapping, contact=contact, tracked_url=tracked_url)
+    return preview.as_dict(), ""
+
+
+def _preview_contact(request: HttpRequest, samples: list[Contact]) -> Contact | None:
+    chosen = request.POST.get("preview_contact") or request.GET.get("preview_contact")
+    if chosen and str(chosen).isdigit():
+        return next((c for c in samples if c.pk == int(chosen)), None) or Contact.objects.filter(pk=chosen, erased_at__isnull=True).first()
+    return samples[0] if samples else None
+
+
+def builder_view(request: HttpRequest, model_admin: ModelAdmin, campaign_id: int | None = None) -> HttpResponse:
+    campaign = _campaign(campaign_id) if campaign_id else None
+    _require(request, "campaigns.change_campaign" if campaign else "campaigns.add_campaign")
+    form = CampaignBuilderForm(request.POST or None, campaign=campaign)
+    action = request.POST.get("action", "save")
+    if request.method == "POST" and action in ("save", "submit") and form.is_valid():
+        done = _builder_save(request, form, campaign, submit=action == "submit")
+        if done is not None:
+            return done
+    segment = form.selected_segment()
+    samples = selectors.segment_sample(segment) if segment else []
+    contact = _preview_contact(request, samples)
+    preview, preview_note = _preview_for(form, contact)
+    rows = form.parameter_rows()
+    return _page(
+        request, model_admin, "campaigns/builder.html", f"Campaign: {campaign.name}" if campaign else "New campaign",
+        crumb="Build", campaign=campaign, form=form, parameter_rows=rows, parameter_count=sum(row["shown"] for row in rows),
+        source_help=FIELD_HELP, sources=SOURCE_CHOICES, policy=FrequencyCapPolicy.current(), time_zone=settings.TIME_ZONE,
+        segment_count=selectors.segment_count(segment) if segment else None, samples=samples, preview_contact=contact,
+        preview=preview, preview_note=preview_note, link_base=f"{settings.PUBLIC_BASE_URL.rstrip('/')}/r/",
+        template_link=form.selected_template() and form.selected_template().url_button_index is not None,
+        pages=campaign_pages(campaign, request.user) if campaign else [],
+        test_number=getattr(request.user, "test_number", None) if campaign else None,
+        paused_template=campaign is not None and campaign.template is not None and not campaign.template.is_sendable,
+    )  # fmt: skip
+
+
+def _builder_save(request: HttpRequest, form: CampaignBuilderForm, campaign: Campaign | None, *, submit: bool) -> HttpResponse | None:
+    data = form.campaign_fields()
+    actor = _actor(request)
+    try:
+        if campaign is None:
+            campaign = services.campaign_create(actor=actor, **data)
+        else:
+            changed = {name: value for name, value in data.items() if getattr(campaign, name) != value}
+            if changed:
+                campaign = services.campaign_update(campaign=campaign, actor=actor, **changed)
+        if submit:
+            campaign = services.campaign_submit(campaign=campaign, actor=actor)
+    except (services.CampaignError, services.CampaignForbidden) as exc:
+        field = getattr(exc, "field", None)
+        form.add_error(field if field in form.fields else None, str(exc))
+        return None
+    if submit:
+        messages.success(request, "Submitted for approval. An approver (another person) reviews it next.")
+        return HttpResponseRedirect(reverse("admin:campaigns_campaign_review", args=[campaign.pk]))
+    if campaign.status == Campaign.Status.DRAFT and campaign.status_reason:
+        messages.warning(request, campaign.status_reason)
+    messages.success(request, "Draft saved.")
+    return HttpResponseRedirect(reverse("admin:campaigns_campaign_build", args=[campaign.pk]))
+
+
+@require_POST
+def preview_json_view(request: HttpRequest, model_admin: ModelAdmin) -> JsonResponse:
+    """The message as a sample person would see it, for the builder's live preview."""
+    if not (request.user.has_perm("campaigns.add_campaign") or request.user.has_perm("campaigns.change_campaign")):
+        raise PermissionDenied
+    form = CampaignBuilderForm(request.POST)
+    segment = form.selected_segment()
+    contact = _preview_contact(request, selectors.segment_sample(segment) if segment else [])
+    preview, note = _preview_for(form, contact)
+    return JsonResponse({"preview": preview, "note": note, "contact": str(contact) if contact else ""})
+
+
+@require_POST
+def test_send_view(request: HttpRequest, model_admin: ModelAdmin, campaign_id: int) -> HttpResponse:
+    _require(request, "campaigns.change_campaign")
+    campaign = _campaign(campaign_id)
+    try:
+        message = campaign_test_send(campaign=campaign, actor=_actor(request))
+    except TestSendRefused as exc:
+        messages.error(request, f"Test not sent: {exc}")
+    else:
+        messages.success(request, f"Test sent to your number ({message.contact}). Check WhatsApp on your phone.")
+    return HttpResponseRedirect(reverse("admin:campaigns_campaign_build", args=[campaign.pk]))
+
+
+# --- the approver's review -------------------------------------------------------------------------
+
+
+def review_view(request: HttpRequest, model_admin: ModelAdmin, campaign_id: int) -> HttpResponse:
+    _require(request, "campaigns.view_campaign")
+    campaign = _campaign(campaign_id)
+    dry_run = None
+    if campaign.template and campaign.segment and campaign.status in (Campaign.Status.DRAFT, Campaign.Status.PENDING_APPROVAL):
+        dry_run = selectors.campaign_dry_run(campaign)
+    samples = []
+    if dry_run is not None:
+        people = Contact.objects.in_bulk([sample["contact"] for sample in dry_run.samples])
+        samples = [{"contact": people.get(sample["contact"]), "body": sample["body"]} for sample in dry_run.samples]
+    contact = samples[0]["contact"] if samples else None
+    preview = message_preview(template=campaign.template, parameters=campaign.parameters, contact=contact, tracked_url=campaign.tracked_url) if campaign.template else None
+    may_approve = campaign.status == Campaign.Status.PENDING_APPROVAL and services.user_may_approve(request.user, campaign)
+    return _page(
+        request, model_admin, "campaigns/review.html", f"Review: {campaign.name}",
+        crumb="Review", campaign=campaign, dry_run=dry_run, samples=samples, preview=preview and preview.as_dict(),
+        exclusions=[(analytics.REASON_LABELS.get(reason, reason), dry_run.exclusions[reason]) for reason in EXCLUSION_REASONS] if dry_run else [],
+        may_approve=may_approve, own_campaign=request.user.pk == campaign.created_by_id,
+        is_approver=request.user.has_perm("campaigns.approve_campaign"), pages=campaign_pages(campaign, request.user),
+        approve_url=reverse("admin:campaigns_campaign_lifecycle", args=[campaign.pk, "approve"]),
+        reject_url=reverse("admin:campaigns_campaign_lifecycle", args=[campaign.pk, "reject"]),
+        submit_url=reverse("admin:campaigns_campaign_lifecycle", args=[campaign.pk, "submit"]),
+        can_change=request.user.has_perm("campaigns.change_campaign"),
+        policy=FrequencyCapPolicy.current(),
+    )  # fmt: skip
+
+
+# --- progress and results --------------------------------------------------------------------------
+
+
+def _actions(model_admin: ModelAdmin, request: HttpRequest, campaign: Campaign) -> list[str]:
+    return [a for a in model_admin.allowed_actions(request, campaign) if a in ("pause", "resume", "cancel")]
+
+
+def live_view(request: HttpRequest, model_admin: ModelAdmin, campaign_id: int) -> HttpResponse:
+    _require(request, "campaigns.view_campaign")
+    campaign = _campaign(campaign_id)
+    progress = analytics.campaign_progress(campaign)
+    funnel = analytics.campaign_funnel(campaign)
+    series = analytics.campaign_time_series(campaign)
+    label_format = {"minute": "%H:%M", "hour": "%d %b %H:00", "day": "%d %b"}[series.unit]
+    chart = line_chart(
+        title=f"Sent and read per {series.unit}",
+        labels=[timezone.localtime(moment).strftime(label_format) for moment in series.buckets],
+        series=series.series, css=SERIES_CSS,
+    ) if series.buckets else None  # fmt: skip
+    return _page(
+        request, model_admin, "campaigns/live.html", campaign.name,
+        crumb="Progress and results", campaign=campaign, progress=progress, funnel=funnel, chart=chart, actions=_actions(model_admin, request, campaign),
+        skipped=[(analytics.REASON_LABELS.get(reason, reason or "other"), n) for reason, n in funnel.skipped.items()],
+        control_buttons=[
+            {"name": name, "label": label, "style": style, "url": reverse("admin:campaigns_campaign_lifecycle", args=[campaign.pk, name])}
+            for name, label, style in (("pause", "Pause", "rt-plain"), ("resume", "Resume", "rt-primary"), ("cancel", "Cancel for good", "rt-danger"))
+        ],
+        progress_url=reverse("admin:campaigns_campaign_progress", args=[campaign.pk]),
+        export_url=reverse("admin:campaigns_campaign_export", args=[campaign.pk]) if request.user.has_perm("consent.view_contact") else "",
+        pages=campaign_pages(campaign, request.user), attribution_hours=int(analytics.ATTRIBUTION_WINDOW.total_seconds() // 3600),
+    )  # fmt: skip
+
+
+def progress_json_view(request: HttpRequest, model_admin: ModelAdmin, campaign_id: int) -> JsonResponse:
+    """Polled every 2 seconds by the live page: a single grouped count over the campaign's index."""
+    _require(request, "campaigns.view_campaign")
+    campaign = get_object_or_404(Campaign, pk=campaign_id)
+    return JsonResponse({**analytics.campaign_progress(campaign).as_dict(), "actions": _actions(model_admin, request, campaign)})
+
+
+def export_view(request: HttpRequest, model_admin: ModelAdmin, campaign_id: int) -> StreamingHttpResponse:
+    """Every recipient's outcome as CSV, streamed in chunks (a 100,000-row campaign never sits in memory)."""
+    _require(request, "campaigns.view_campaign", "consent.view_contact")
+    campaign = get_object_or_404(Campaign, pk=campaign_id)
+    audit_record(actor=_actor(request), action="campaign.export", object_type="campaign", object_id=campaign.pk)
+    response = StreamingHttpResponse(
+        csv_stream(analytics.EXPORT_COLUMNS, analytics.campaign_export_rows(campaign)), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-recipients.csv"'
+    return response
+
+
+# --- dashboard and guide ---------------------------------------------------------------------------
+
+
+def dashboard_view(request: HttpRequest, model_admin: ModelAdmin) -> HttpResponse:
+    _require(request, "campaigns.view_campaign")
+    figures = analytics.dashboard()
+    opted_in = line_chart(
+        title="Opted-in contacts at the end of each day", labels=[d.strftime("%d %b") for d in figures.opted_in_days],
+        series={"opted in": figures.opted_in_series}, css=SERIES_CSS,
+    )  # fmt: skip
+    statuses = stacked_bar_chart(
+        title="Campaign messages by outcome, by the day their campaign started",
+        labels=[d.strftime("%d %b") for d in figures.status_days], series=figures.status_series, css=SERIES_CSS,
+    )  # fmt: skip
+    top_rate = max([row.rate for row in figures.campaign_opt_outs] or [0]) or 1
+    rates = [{"row": row, "bar": round(100 * row.rate / top_rate, 1)} for row in figures.campaign_opt_outs]
+    return _page(
+        request, model_admin, "campaigns/dashboard.html", "Dashboard",
+        figures=figures, opted_in_chart=opted_in, status_chart=statuses, rates=rates,
+        opt_ins_total=sum(figures.opt_ins_per_day), opt_outs_total=sum(figures.opt_outs_per_day),
+        attribution_hours=int(analytics.ATTRIBUTION_WINDOW.total_seconds() // 3600),
+    )  # fmt: skip
+
+
+def guide_view(request: HttpRequest) -> HttpResponse:
+    """The built-in guide: how consent, caps, quiet hours, approval and opt-outs work here, with this
+    installation's own values."""
+    from django.contrib import admin
+
+    return TemplateResponse(
+        request,
+        "campaigns/guide.html",
+        {
+            **admin.site.each_context(request),
+            "title": "How Retarget works: a guide for marketers and support",
+            "policy": FrequencyCapPolicy.current(),
+            "optout_keywords": [*OPTOUT_KEYWORDS, *settings.WHATSAPP_OPTOUT_KEYWORDS],
+            "optin_keywords": OPTIN_KEYWORDS,
+            "help_keywords": HELP_KEYWORDS,
+            "send_rate": settings.CAMPAIGN_SEND_RATE,
+            "messaging_limit": settings.WHATSAPP_MESSAGING_LIMIT,
+            "confirmation_days": settings.WHATSAPP_OPTIN_CONFIRMATION_DAYS,
+            "attribution_hours": int(analytics.ATTRIBUTION_WINDOW.total_seconds() // 3600),
+            "retention": {
+                "messages": settings.MESSAGE_DETAIL_RETENTION_DAYS,
+                "inbound": settings.INBOUND_TEXT_RETENTION_DAYS,
+                "events": settings.EVENT_RETENTION_DAYS,
+            },
+            "reasons": analytics.REASON_LABELS,
+        },
+    )

@@ -1,0 +1,160 @@
+"""Forms of the campaign pages: the builder walks through template, audience, mapping, link and schedule."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+
+from campaigns.models import Campaign, Segment
+from campaigns.parameters import CONTACT_FIELDS
+from whatsapp.models import MessageTemplate
+from whatsapp.selectors import templates_sendable
+
+MAX_PARAMETERS = 10
+SOURCE_CHOICES = [
+    ("field", "Contact field"),
+    ("attribute", "Contact attribute"),
+    ("event", "Latest event's property"),
+    ("value", "Same text for everyone"),
+]
+_SOURCES = {value for value, _ in SOURCE_CHOICES}
+
+
+class TemplateSelect(forms.Select):
+    """A template choice whose options carry what the page needs to adapt without a round trip."""
+
+    def create_option(self, name: str, value: Any, label: Any, selected: Any, index: int, subindex: Any = None, attrs: Any = None) -> dict:
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        template = getattr(value, "instance", None)
+        if isinstance(template, MessageTemplate):
+            option["attrs"].update(
+                {
+                    "data-params": json.dumps(list(template.parameter_names)),
+                    "data-link": "1" if template.url_button_index is not None else "0",
+                    "data-link-base": template.url_button_base,
+                }
+            )
+        return option
+
+
+def _entry_to_row(entry: dict) -> dict[str, str]:
+    if "value" in entry:
+        return {"source": "value", "key": entry["value"]}
+    if "event" in entry:
+        return {"source": "event", "key": entry["event"], "property": entry.get("property", ""), "fallback": entry.get("fallback", "")}
+    source = "field" if "field" in entry else "attribute"
+    return {"source": source, "key": entry.get(source, ""), "fallback": entry.get("fallback", "")}
+
+
+class CampaignBuilderForm(forms.Form):
+    name = forms.CharField(max_length=200, help_text="For your team; people never see it.")
+    template = forms.ModelChoiceField(
+        queryset=templates_sendable(), widget=TemplateSelect, empty_label="Choose an approved template",
+        help_text="Only templates WhatsApp approved can be sent. Templates are written and approved in Meta's WhatsApp Manager.",
+    )  # fmt: skip
+    segment = forms.ModelChoiceField(queryset=Segment.objects.all(), empty_label="Choose a segment", help_text="Who receives it.")
+    tracked_url = forms.URLField(
+        required=False, max_length=500, assume_scheme="https", label="Link destination",
+        help_text="Where the template's link button takes people. Each message gets its own tracked link, so clicks are counted.",
+    )  # fmt: skip
+    send_at = forms.DateTimeField(
+        required=False, label="Send from", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="Empty: as soon as it is approved.",
+    )  # fmt: skip
+    local_time = forms.TimeField(
+        required=False, label="At local time", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        help_text="Optional: send at this time of day in each person's own time zone.",
+    )  # fmt: skip
+    expires_at = forms.DateTimeField(
+        required=False, label="Give up at", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="Optional: messages still waiting (caps, quiet hours) at this time are skipped.",
+    )  # fmt: skip
+    max_per_day = forms.IntegerField(required=False, min_value=1, label="Stricter daily cap")
+    max_per_week = forms.IntegerField(required=False, min_value=1, label="Stricter 7-day cap")
+
+    def __init__(self, *args: Any, campaign: Campaign | None = None, **kwargs: Any) -> None:
+        if campaign is not None and (not args or args[0] is None) and "initial" not in kwargs:
+            kwargs["initial"] = self.initial_from(campaign)
+        super().__init__(*args, **kwargs)
+        self.campaign = campaign
+        for i in range(MAX_PARAMETERS):
+            self.fields[f"param_{i}_source"] = forms.ChoiceField(choices=SOURCE_CHOICES, required=False, label="Filled from")
+            self.fields[f"param_{i}_key"] = forms.CharField(required=False, max_length=1024, label="Name or text")
+            self.fields[f"param_{i}_property"] = forms.CharField(required=False, max_length=200, label="Property")
+            self.fields[f"param_{i}_fallback"] = forms.CharField(required=False, max_length=1024, label="If empty")
+
+    @staticmethod
+    def initial_from(campaign: Campaign) -> dict[str, Any]:
+        initial: dict[str, Any] = {
+            name: getattr(campaign, name)
+            for name in ("name", "template", "segment", "tracked_url", "send_at", "local_time", "expires_at", "max_per_day", "max_per_week")
+        }
+        for i, entry in enumerate(campaign.parameters or []):
+            for key, value in _entry_to_row(entry).items():
+                initial[f"param_{i}_{key}"] = value
+        return initial
+
+    # --- what the page shows ---
+
+    def _chosen(self, name: str) -> Any:
+        """The object chosen in ``name``, also from a form that does not validate (for the preview)."""
+        field = self.fields[name]
+        if not self.is_bound:
+            chosen = self.initial.get(name)
+            return chosen if isinstance(chosen, field.queryset.model) else None
+        raw = str(self.data.get(name) or "")
+        return field.queryset.filter(pk=raw).first() if raw.isdigit() else None
+
+    def selected_template(self) -> MessageTemplate | None:
+        return self._chosen("template")
+
+    def selected_segment(self) -> Segment | None:
+        return self._chosen("segment")
+
+    def parameter_rows(self) -> list[dict[str, Any]]:
+        """One row per possible parameter: bound fields, the placeholder name, shown or not."""
+        template = self.selected_template()
+        names = list(template.parameter_names) if template else []
+        return [
+            {
+                "index": i,
+                "name": names[i] if i < len(names) else str(i + 1),
+                "shown": i < len(names),
+                **{part: self[f"param_{i}_{part}"] for part in ("source", "key", "property", "fallback")},
+            }
+            for i in range(MAX_PARAMETERS)
+        ]
+
+    def mapping(self, count: int) -> list[dict[str, str]]:
+        """The parameter mapping the first ``count`` rows describe (read from the raw data)."""
+        source_of = (lambda name: self.data.get(name, "")) if self.is_bound else (lambda name: self.initial.get(name, ""))
+        entries = []
+        for i in range(count):
+            source = source_of(f"param_{i}_source") or "field"
+            key = (source_of(f"param_{i}_key") or "").strip() if source != "value" else source_of(f"param_{i}_key") or ""
+            fallback = (source_of(f"param_{i}_fallback") or "").strip()
+            entry: dict[str, str] = {source if source in _SOURCES else "field": key}
+            if source == "event":
+                entry["property"] = (source_of(f"param_{i}_property") or "").strip()
+            if fallback and source != "value":
+                entry["fallback"] = fallback
+            entries.append(entry)
+        return entries
+
+    def campaign_fields(self) -> dict[str, Any]:
+        """The campaign as the services take it (call after is_valid)."""
+        data = {name: self.cleaned_data[name] for name in ("name", "template", "segment", "send_at", "local_time", "expires_at", "max_per_day", "max_per_week")}
+        template = self.cleaned_data["template"]
+        data["parameters"] = self.mapping(template.parameter_count)
+        data["tracked_url"] = self.cleaned_data["tracked_url"] if template.url_button_index is not None else ""
+        return data
+
+
+FIELD_HELP = {
+    "field": f"One of: {', '.join(CONTACT_FIELDS)}",
+    "attribute": "An attribute name, e.g. first_name (dots for nesting)",
+    "event": "An event name, e.g. product_viewed, and its property, e.g. sku",
+    "value": "The text itself, e.g. 20%",
+}

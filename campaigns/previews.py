@@ -1,0 +1,138 @@
+"""What a campaign's message looks like to one person, and the marketer's test send of it.
+
+``message_preview`` renders the template (header, body, footer, buttons) with the parameter values
+the database computes for a contact, exactly as the sender computes them. ``campaign_test_send``
+sends that message to the marketer's own number (their StaffTestNumber), which must hold an
+active opt-in like anyone else's; the send is recorded as a Message of kind ``test`` that counts
+toward no campaign figure and no frequency cap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+
+from campaigns.models import Campaign, Message, MessageStatus, StaffTestNumber
+from campaigns.parameters import parameter_expressions, parameter_values, template_components, template_render_body
+from campaigns.tracking import click_token
+from consent.models import Contact
+from consent.selectors import contacts_marketable
+from consent.services import Actor, audit_record
+from retarget.logging import mask_phone
+from whatsapp.client import SendResult, send_template
+from whatsapp.models import MessageTemplate
+from whatsapp.services import SendRetryLater, message_deliver
+
+
+class TestSendRefused(ValueError):
+    """The test send cannot go out; the message says why and what to do."""
+
+
+@dataclass
+class MessagePreview:
+    header: str = ""
+    body: str = ""
+    footer: str = ""
+    buttons: list[dict[str, str]] = field(default_factory=list)
+    values: list[str | None] = field(default_factory=list)
+
+    @property
+    def missing(self) -> list[int]:
+        """Positions (0-based) of parameters with no value for this contact and no fallback."""
+        return [index for index, value in enumerate(self.values) if value is None]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"header": self.header, "body": self.body, "footer": self.footer, "buttons": self.buttons, "missing": self.missing}
+
+
+def contact_parameter_values(parameters: list[dict], contact: Contact | None) -> list[str | None]:
+    """The values the sender would fill in for ``contact`` (one query); constants only without a contact."""
+    expressions = parameter_expressions(parameters)
+    row: dict[str, Any] = {}
+    if contact is not None and expressions:
+        row = Contact.objects.filter(pk=contact.pk).annotate(**expressions).values(*expressions).first() or {}
+    return parameter_values(parameters, row)
+
+
+def message_preview(*, template: MessageTemplate, parameters: list[dict], contact: Contact | None, tracked_url: str = "") -> MessagePreview:
+    """The message as ``contact`` would see it. The mapping must fit the template (see parameters_validate)."""
+    values = contact_parameter_values(parameters, contact)
+    preview = MessagePreview(body=template_render_body(template, values), values=values)
+    for component in template.components:
+        kind = str(component.get("type", "")).upper()
+        if kind == "HEADER" and str(component.get("format", "TEXT")).upper() == "TEXT":
+            preview.header = component.get("text", "")
+        elif kind == "FOOTER":
+            preview.footer = component.get("text", "")
+        elif kind == "BUTTONS":
+            for button in component.get("buttons", []):
+                url = button.get("url", "")
+                if url and "{{" in url:
+                    url = f"{tracked_url} (tracked)" if tracked_url else "no destination set"
+                preview.buttons.append({"type": str(button.get("type", "")).lower(), "text": button.get("text", ""), "url": url})
+    return preview
+
+
+def _refusal_if_unsendable(campaign: Campaign, contact: Contact) -> str | None:
+    template = campaign.template
+    if template is None:
+        return "Choose a template first."
+    if not template.is_sendable:
+        return f"Template {template} is {template.get_status_display().lower()} at WhatsApp; only approved templates can be sent."
+    if not contacts_marketable(Contact.objects.filter(pk=contact.pk)).exists():
+        return (
+            f"Your test number {mask_phone(contact.phone or '')} has no active marketing opt-in, so nothing is sent to it. "
+            "Opt in like a customer would (the opt-in page, or reply START on WhatsApp) and try again."
+        )
+    return None
+
+
+def campaign_test_send(*, campaign: Campaign, actor: Actor) -> Message:
+    """Send the campaign's message to the actor's own opted-in number; raises TestSendRefused.
+
+    Returns the test Message, accepted by WhatsApp. A refusal by WhatsApp is recorded on the
+    message and raised with WhatsApp's reason.
+    """
+    link = StaffTestNumber.objects.select_related("contact").filter(user_id=getattr(actor.user, "pk", None)).first()
+    if link is None:
+        raise TestSendRefused(
+            "No test number is linked to your account. Ask an administrator to add yours under "
+            "Campaigns › Staff test numbers (your own contact, opted in like a customer)."
+        )
+    contact = link.contact
+    refusal = _refusal_if_unsendable(campaign, contact)
+    if refusal:
+        raise TestSendRefused(refusal)
+    template = campaign.template
+    values = contact_parameter_values(campaign.parameters, contact)
+    missing = [name for name, value in zip(template.parameter_names, values, strict=False) if value is None]
+    if missing:
+        raise TestSendRefused(
+            f"Your contact has no value for {', '.join('{{' + name + '}}' for name in missing)} and the mapping gives no fallback."
+        )
+    with transaction.atomic():
+        message = Message.objects.create(
+            kind=Message.Kind.TEST, contact=contact, status=MessageStatus.QUEUED, is_marketing=False,
+            decision={"reason": "test send", "campaign": campaign.pk, "campaign_name": campaign.name,
+                      "sent_by": actor.display, "parameters": values},
+        )  # fmt: skip
+        audit_record(actor=actor, action="campaign.test_send", object_type="campaign", object_id=campaign.pk, details={"test_message": str(message.pk)})
+
+    def send(queued: Message) -> SendResult:
+        token = click_token(message_id=queued.pk, campaign_id=campaign.pk) if campaign.tracked_url else queued.pk.hex
+        return send_template(
+            to=contact.wa_id or contact.phone or "", template_name=template.name, language=template.language,
+            components=template_components(template, values, link_token=token), callback_data=queued.callback_data,
+        )  # fmt: skip
+
+    try:
+        message = message_deliver(message_id=str(message.pk), send=send)
+    except SendRetryLater as exc:
+        # A test is not retried behind the marketer's back: they see the reason and press again.
+        Message.objects.filter(pk=message.pk, status=MessageStatus.QUEUED).update(status=MessageStatus.FAILED, error_title=str(exc)[:300])
+        raise TestSendRefused(f"WhatsApp did not take the test message this time ({exc}). Try again in a moment.") from exc
+    if message.status == MessageStatus.FAILED:
+        raise TestSendRefused(f"WhatsApp refused the test message: {message.error_title or 'no reason given'} (error {message.error_code}).")
+    return message

@@ -1,0 +1,136 @@
+"""Support's admin pages: find a person by number, their one timeline, the inbox of replies, answering.
+
+Routed under /admin/support/ (consent/support_urls.py) with the admin's login and look. Recording
+an opt-out or opt-in, export, correction and erasure are the contact admin's own pages
+(consent/admin.py); the timeline links to them. Each view parses input, calls a selector or a
+service and renders.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from campaigns.analytics import REASON_LABELS
+from consent.client_ip import client_ip
+from consent.models import ConsentStatus, Contact
+from consent.phones import InvalidPhoneNumber, phone_normalize
+from consent.redirects import safe_next
+from consent.selectors import contact_find_by_phone, contacts_with_consent_status, phone_search_numbers
+from consent.services import Actor, number_is_suppressed
+from consent.timeline import contact_timeline
+from consent.unsubscribe import unsubscribe_url
+from whatsapp.inbox import SHOW_CHOICES, InboxCursor, ReplyRefused, inbox_page, inbox_waiting_count, support_reply
+
+ANSWER_PERMISSION = "campaigns.answer_inbound"
+VIEW_MESSAGES_PERMISSION = "campaigns.view_message"
+
+
+def _require(request: HttpRequest, *permissions: str) -> None:
+    if not request.user.has_perms(permissions):
+        raise PermissionDenied
+
+
+def _page(request: HttpRequest, template: str, title: str, **context: Any) -> TemplateResponse:
+    return TemplateResponse(request, template, {**admin.site.each_context(request), "title": title, **context})
+
+
+def find_view(request: HttpRequest) -> HttpResponse:
+    """Find a person by a number typed in any format; found: straight to their timeline."""
+    _require(request, "consent.view_contact")
+    raw = request.GET.get("phone", "").strip()
+    problem = ""
+    if raw:
+        # "+49 151…" and "0151…" (read with PHONE_DEFAULT_REGION) directly; "49151…" as WhatsApp writes it too.
+        numbers = phone_search_numbers(raw)
+        contact = contact_find_by_phone(raw) or Contact.objects.filter(phone__in=numbers).order_by("pk").first()
+        if contact is not None:
+            return HttpResponseRedirect(reverse("support-timeline", args=[contact.pk]))
+        if numbers:
+            problem = f"No one with the number {' or '.join(numbers)} is in Retarget. (An erased person cannot be found by number.)"
+        else:
+            try:
+                phone_normalize(raw)
+            except InvalidPhoneNumber as exc:
+                problem = f"“{raw}” is not a phone number we can read: {exc}"
+    return _page(request, "support/find.html", "Find a person", phone=raw, problem=problem)
+
+
+def _message_view(message: Any) -> dict[str, Any]:
+    decision = message.decision or {}
+    result = decision.get("result") if isinstance(decision.get("result"), dict) else {}
+    return {
+        "reason": REASON_LABELS.get(decision.get("reason", ""), decision.get("reason", "")),
+        "outcome": decision.get("outcome", ""),
+        "result": result.get("outcome", ""),
+        "consent_event": decision.get("consent_event"),
+        "deferred_until": decision.get("deferred_until", ""),
+        "json": json.dumps(decision, indent=2, sort_keys=True, cls=DjangoJSONEncoder),
+    }
+
+
+def timeline_view(request: HttpRequest, contact_id: int) -> HttpResponse:
+    _require(request, "consent.view_contact")
+    contact = get_object_or_404(contacts_with_consent_status(), pk=contact_id)
+    before = None
+    if request.GET.get("before"):
+        try:
+            before = datetime.fromisoformat(request.GET["before"])
+        except ValueError:
+            before = None
+    page = contact_timeline(contact, before=before, with_messages=request.user.has_perm(VIEW_MESSAGES_PERMISSION))
+    entries = [{"entry": e, **(_message_view(e.item) if e.kind == "message" else {})} for e in page.entries]
+    user = request.user
+    here = request.get_full_path()
+    erased = bool(contact.erased_at)
+    return _page(
+        request, "support/timeline.html", str(contact),
+        contact=contact, entries=entries, older=page.older.isoformat() if page.older else "", newer=bool(before),
+        consent_label=ConsentStatus(contact.marketing_consent).label, consent_status=contact.marketing_consent,
+        suppressed=bool(contact.phone) and number_is_suppressed(contact.phone),
+        window_open=contact.service_window_open(), window_closes_at=contact.service_window_closes_at(),
+        can_record=user.has_perm("consent.add_consentevent") and not erased,
+        can_export=user.has_perm("consent.export_contact"),
+        can_erase=user.has_perm("consent.erase_contact") and not erased,
+        can_rectify=user.has_perm("consent.rectify_contact") and not erased,
+        can_answer=user.has_perm(ANSWER_PERMISSION) and not erased,
+        unsubscribe_link=unsubscribe_url(contact) if user.has_perm(ANSWER_PERMISSION) and not erased else "",
+        here=here, with_messages=user.has_perm(VIEW_MESSAGES_PERMISSION),
+    )  # fmt: skip
+
+
+def inbox_view(request: HttpRequest) -> HttpResponse:
+    _require(request, ANSWER_PERMISSION, "consent.view_contact")
+    show = request.GET.get("show", "all")
+    show = show if show in SHOW_CHOICES else "all"
+    cursor = InboxCursor.decode(request.GET.get("before", ""))
+    page = inbox_page(show=show, before=cursor)
+    return _page(
+        request, "support/inbox.html", "Inbox: what people wrote",
+        items=page.items, older=page.older.encode() if page.older else "", show=show, shows=SHOW_CHOICES,
+        waiting=inbox_waiting_count(), here=request.get_full_path(), newer=cursor is not None,
+    )  # fmt: skip
+
+
+@require_POST
+def reply_view(request: HttpRequest, contact_id: int) -> HttpResponse:
+    _require(request, ANSWER_PERMISSION)
+    contact = get_object_or_404(Contact, pk=contact_id)
+    actor = Actor(user=request.user, ip_address=client_ip(request))
+    try:
+        support_reply(contact=contact, body=request.POST.get("body", ""), actor=actor)
+    except ReplyRefused as exc:
+        messages.error(request, f"Not sent: {exc}")
+    else:
+        messages.success(request, f"Answer to {contact} queued; its status shows on the timeline.")
+    return HttpResponseRedirect(safe_next(request, reverse("support-timeline", args=[contact.pk])))
