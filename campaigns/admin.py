@@ -29,7 +29,6 @@ from consent.client_ip import client_ip
 from consent.redirects import safe_next
 from consent.services import Actor
 
-
 admin.site.site_header = "Retarget"
 admin.site.site_title = "Retarget"
 
