@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -93,23 +93,51 @@ def platform_optout_record(*, wa_id: str, occurred_at: datetime | None = None, d
 # --- webhook deliveries -------------------------------------------------------------------------
 
 
-def webhook_delivery_receive(*, body: bytes, envelope: dict) -> WebhookDelivery:
+def webhook_delivery_receive(*, body: bytes, envelope: dict) -> int:
     """Store a signed, well-formed delivery, apply its opt-outs now and queue the rest for a worker.
 
     The same body arriving again is stored once; it is queued again only if not yet processed.
+    Returns the delivery's id.
     """
     digest = hashlib.sha256(body).hexdigest()
-    with transaction.atomic():
-        delivery, created = WebhookDelivery.objects.get_or_create(
-            body_sha256=digest, defaults={"body": body.decode("utf-8")}
+    if _carries_optouts(envelope):
+        with transaction.atomic():
+            delivery_id, pending = _delivery_store(digest, body)
+            if pending:
+                _optouts_apply_now(envelope, WebhookDelivery.objects.get(pk=delivery_id))
+    else:  # statuses, nearly every delivery: one statement, no transaction held open
+        delivery_id, pending = _delivery_store(digest, body)
+    if pending:
+        # robust: the delivery is stored; if the broker is down the sweeper queues it later.
+        transaction.on_commit(lambda: _delivery_enqueue(delivery_id), robust=True)
+    return delivery_id
+
+
+def _delivery_store(digest: str, body: bytes) -> tuple[int, bool]:
+    """Insert the delivery, or count one more arrival of it: (its id, whether it still needs processing)."""
+    table = WebhookDelivery._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {table} (body_sha256, body, received_at, repeat_count, attempts, last_error)
+            VALUES (%s, %s, %s, 0, 0, '')
+            ON CONFLICT (body_sha256) DO UPDATE SET repeat_count = {table}.repeat_count + 1
+            RETURNING id, processed_at
+            """,
+            [digest, body.decode("utf-8"), timezone.now()],
         )
-        if not created:
-            WebhookDelivery.objects.filter(pk=delivery.pk).update(repeat_count=F("repeat_count") + 1)
-        if delivery.processed_at is None:
-            _optouts_apply_now(envelope, delivery)
-            # robust: the delivery is stored; if the broker is down the sweeper queues it later.
-            transaction.on_commit(lambda: _delivery_enqueue(delivery.pk), robust=True)
-    return delivery
+        delivery_id, processed_at = cursor.fetchone()
+    return delivery_id, processed_at is None
+
+
+def _carries_optouts(envelope: dict) -> bool:
+    """Whether the delivery holds something ``_optouts_apply_now`` applies before we answer."""
+    for field, value in webhooks.envelope_changes(envelope):
+        if field == "user_preferences" and next(webhooks.preferences(value), None) is not None:
+            return True
+        if field == "messages" and any(_is_optout(item) for item in webhooks.inbound_messages(value)):
+            return True
+    return False
 
 
 def _delivery_enqueue(delivery_id: int) -> None:
@@ -173,14 +201,13 @@ def webhook_delivery_process(*, delivery_id: int) -> WebhookDelivery | None:
             except Exception as exc:
                 logger.exception("webhook delivery %s: %s item failed", delivery.pk, field)
                 failures.append(f"{field}: {exc.__class__.__name__}: {exc}")
+    processed_at = None if failures else timezone.now()
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
-        attempts=F("attempts") + 1,
-        last_error="\n".join(failures)[:5000],
-        processed_at=None if failures else timezone.now(),
+        attempts=F("attempts") + 1, last_error="\n".join(failures)[:5000], processed_at=processed_at
     )
     if failures:
         raise WebhookProcessingError(f"{len(failures)} item(s) of webhook delivery {delivery.pk} failed")
-    delivery.refresh_from_db()
+    delivery.attempts, delivery.last_error, delivery.processed_at = delivery.attempts + 1, "", processed_at
     return delivery
 
 
@@ -219,12 +246,13 @@ def account_notice_record(*, item: dict, delivery: WebhookDelivery | None = None
 
 def _receipt_claim(key: str, delivery: WebhookDelivery | None) -> bool:
     """True the first time ``key`` is seen; a concurrent duplicate waits and then gets False."""
-    try:
-        with transaction.atomic():
-            WebhookReceipt.objects.create(key=key[:300], delivery=delivery)
-    except IntegrityError:
-        return False
-    return True
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {WebhookReceipt._meta.db_table} (key, delivery_id, handled_at) VALUES (%s, %s, %s) "
+            "ON CONFLICT (key) DO NOTHING RETURNING id",
+            [key[:300], delivery.pk if delivery is not None else None, timezone.now()],
+        )
+        return cursor.fetchone() is not None
 
 
 # --- items --------------------------------------------------------------------------------------
