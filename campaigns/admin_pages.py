@@ -225,6 +225,7 @@ def live_view(request: HttpRequest, model_admin: ModelAdmin, campaign_id: int) -
         control_buttons=[
             {"name": name, "label": label, "style": style, "url": reverse("admin:campaigns_campaign_lifecycle", args=[campaign.pk, name])}
             for name, label, style in (("pause", "Pause", "rt-plain"), ("resume", "Resume", "rt-primary"), ("cancel", "Cancel for good", "rt-danger"))
+            if request.user.has_perm("campaigns.change_campaign")
         ],
         progress_url=reverse("admin:campaigns_campaign_progress", args=[campaign.pk]),
         export_url=reverse("admin:campaigns_campaign_export", args=[campaign.pk]) if request.user.has_perm("consent.view_contact") else "",

@@ -44,7 +44,7 @@ def campaign_with_messages(
     """
     total = sum(outcomes.values())
     contacts = contacts_create(total, start=Contact.objects.count() + 1000)
-    segment = Segment.objects.get_or_create(name="everyone", defaults={"rules": {"all": []}})[0]
+    segment = Segment.objects.get_or_create(name="whole audience", defaults={"rules": {"all": []}})[0]
     now = timezone.now()
     campaign = Campaign.objects.create(
         name=fields.pop("name", "Spring"), template=template, segment=segment, created_by=author,
@@ -78,3 +78,26 @@ def campaign_with_messages(
             messages.append(message)
     Message.objects.bulk_create(messages)
     return campaign, messages
+
+
+@pytest.fixture
+def staffer(db):
+    """A staff account with no role: it reaches the admin, and every purpose-built page refuses it."""
+    from django.contrib.auth.models import User
+
+    return User.objects.create_user(username="stan", password="pw-stan", is_staff=True)
+
+
+def inbound(contact: Contact, text: str, *, minutes_ago: float = 5, answered: bool = False, **fields: Any):
+    """A message the person sent us, as the webhook stores it (it also opens their 24-hour window)."""
+    from whatsapp.models import InboundMessage
+
+    sent_at = timezone.now() - timedelta(minutes=minutes_ago)
+    message = InboundMessage.objects.create(
+        wamid=f"wamid.in.{contact.pk}.{InboundMessage.objects.count()}", contact=contact, from_wa_id=(contact.phone or "").lstrip("+"),
+        type="text", text=text, sent_at=sent_at, answered=answered, **fields,
+    )  # fmt: skip
+    if contact.last_inbound_at is None or contact.last_inbound_at < sent_at:
+        Contact.objects.filter(pk=contact.pk).update(last_inbound_at=sent_at)
+        contact.last_inbound_at = sent_at
+    return message
