@@ -56,12 +56,19 @@ def first_id_since(model: type[Model], time_field: str, moment: datetime) -> int
 
     For append-only tables whose ids grow with their recording time (the consent ledger, the
     inbox, clicks) but that have no index on that time: a binary search of primary-key lookups,
-    about log2(rows) of them, instead of a scan of the whole table.
+    about log2(rows) of them, instead of a scan of the whole table. The answer is kept in the
+    cache and checked again with two lookups, so a page shown again costs the same for any size.
     """
+    key = f"retarget:first-id:{model._meta.db_table}:{time_field}:{moment.timestamp()}"
+    cached = cache.get(key)
+    if cached is not None and _is_first_since(model, time_field, moment, cached):
+        return cached
     bounds = model.objects.aggregate(lo=Min("pk"), hi=Max("pk"))
     lo, hi = bounds["lo"], bounds["hi"]
+    if lo is None or model.objects.filter(pk=hi).values_list(time_field, flat=True)[0] < moment:
+        return None  # nothing recorded since (e.g. a moment still to come)
     found = None
-    while lo is not None and lo <= hi:
+    while lo <= hi:
         mid = (lo + hi) // 2
         row = model.objects.filter(pk__gte=mid, pk__lte=hi).order_by("pk").values_list("pk", time_field).first()
         if row is None:
@@ -70,7 +77,14 @@ def first_id_since(model: type[Model], time_field: str, moment: datetime) -> int
             found, hi = row[0], mid - 1
         else:
             lo = row[0] + 1
+    cache.set(key, found, timeout=24 * 3600)
     return found
+
+
+def _is_first_since(model: type[Model], time_field: str, moment: datetime, pk: int) -> bool:
+    at = model.objects.filter(pk=pk).values_list(time_field, flat=True).first()
+    before = model.objects.filter(pk__lt=pk).order_by("-pk").values_list(time_field, flat=True).first()
+    return at is not None and at >= moment and (before is None or before < moment)
 
 
 def _recorded_between(model: type[Model], time_field: str, start: datetime, end: datetime) -> Q | None:
@@ -143,7 +157,8 @@ def _live_rate(campaign: Campaign, done: int) -> float | None:
     samples a few seconds apart, the average since launch stands in.
     """
     now = time.time()
-    key = f"retarget:campaign-progress:{campaign.pk}"
+    launched = campaign.launched_at.timestamp() if campaign.launched_at else 0
+    key = f"retarget:campaign-progress:{campaign.pk}:{launched}"
     samples = [s for s in cache.get(key) or [] if now - s[0] <= RATE_WINDOW_SECONDS]
     samples.append((now, done))
     cache.set(key, samples[-60:], timeout=RATE_WINDOW_SECONDS * 4)

@@ -11,6 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from campaigns.models import Campaign, Message, MessageStatus, Segment
+from campaigns.services import campaign_snapshot_hash
 from consent.models import Contact
 from tests.campaigns.conftest import contacts_create, everyone, no_quiet_hours, spring_sale, templates  # noqa: F401 (fixtures)
 
@@ -49,8 +50,11 @@ def campaign_with_messages(
     campaign = Campaign.objects.create(
         name=fields.pop("name", "Spring"), template=template, segment=segment, created_by=author,
         parameters=[{"field": "name", "fallback": "there"}, {"value": "20%"}], tracked_url=tracked_url,
-        status=fields.pop("status", Campaign.Status.SENDING), launched_at=now - timedelta(minutes=10), **fields,
+        status=fields.pop("status", Campaign.Status.SENDING), launched_at=fields.pop("launched_at", now - timedelta(minutes=10)), **fields,
     )  # fmt: skip
+    if campaign.status != Campaign.Status.DRAFT:  # as approved: what was approved is what it is
+        campaign.approval_hash = campaign_snapshot_hash(campaign)
+        campaign.save(update_fields=["approval_hash"])
     messages = []
     people = iter(contacts)
     for outcome, count in outcomes.items():
