@@ -14,18 +14,16 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
-from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
-from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 
 from campaigns import admin_pages, selectors, services
 from campaigns.models import Campaign, Event, FrequencyCapPolicy, Message, Segment, StaffTestNumber
 from campaigns.segments import SegmentRuleError, segment_rules_validate
 from consent.client_ip import client_ip
+from consent.pagination import EstimatedCountPaginator
 from consent.redirects import safe_next
 from consent.services import Actor
 
@@ -39,21 +37,6 @@ def _actor(request: HttpRequest) -> Actor:
 
 def _pretty_json(value: Any) -> str:
     return format_html("<pre style='white-space: pre-wrap'>{}</pre>", json.dumps(value, indent=2, sort_keys=True, default=str))
-
-
-class EstimatedCountPaginator(Paginator):
-    """For large tables: PostgreSQL's row estimate for the unfiltered list, an exact count otherwise."""
-
-    @cached_property
-    def count(self) -> int:
-        query = getattr(self.object_list, "query", None)
-        if connection.vendor == "postgresql" and query is not None and not query.where:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = %s", [self.object_list.model._meta.db_table])
-                row = cursor.fetchone()
-            if row and row[0] > 10000:
-                return int(row[0])
-        return super().count
 
 
 class _ReadOnlyAdmin(admin.ModelAdmin):

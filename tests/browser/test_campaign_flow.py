@@ -18,7 +18,8 @@ pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True),
 AUDIENCE = 100
 
 
-def test_a_campaign_is_built_submitted_approved_and_watched_until_done(live, sandbox, live_server, page, login, marketer, approver):
+@pytest.mark.usefixtures("live")
+def test_a_campaign_is_built_submitted_approved_and_watched_until_done(sandbox, live_server, page, login, marketer, approver):
     sandbox.configure(latency=1.0)  # slow answers: the campaign is still sending when its page opens
     contacts_create(AUDIENCE)
     contacts_create(3, start=100, opted_in=False)

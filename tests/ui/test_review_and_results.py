@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from campaigns.analytics import campaign_funnel, campaign_progress
-from campaigns.models import Campaign, Click, Message
+from campaigns.models import Campaign, Click
 from campaigns.services import campaign_create, campaign_submit
 from consent.models import Contact
 from consent.services import Actor, consent_revoke

@@ -25,7 +25,10 @@
       row.hidden = index >= names.length;
       if (index < names.length) row.querySelector("[data-part=name]").textContent = "{{" + names[index] + "}}";
     });
-    document.getElementById("mapping-none").hidden = names.length > 0;
+    const none = document.getElementById("mapping-none");
+    none.hidden = names.length > 0;
+    none.textContent = option && option.value ? "This template has no placeholders." : "Choose a template: its placeholders appear here.";
+    document.getElementById("mapping-table").hidden = names.length === 0;
     const linkStep = document.getElementById("link-step");
     linkStep.hidden = !(option && option.dataset.link === "1");
     const base = option ? option.dataset.linkBase || "" : "";
