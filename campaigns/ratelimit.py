@@ -129,3 +129,48 @@ def bucket_back_off(phone_number_id: str, *, seconds: float) -> None:
         return
     with _local_lock:
         _local_blocked[phone_number_id] = max(_local_blocked.get(phone_number_id, 0.0), time.monotonic() + seconds)
+
+
+# --- outage back-off ----------------------------------------------------------------------------
+# Server-side failures in a row (HTTP 5xx, no answer), counted across all workers, after which every
+# worker pauses; each further run of as many doubles the pause, up to the maximum. A 30% error rate
+# practically never trips it (0.3^20), an outage does within a second.
+OUTAGE_FAILURES = 20
+OUTAGE_PAUSE_MAX_SECONDS = 30.0
+_local_failures: dict[str, int] = {}
+_failures_seen_here: set[str] = set()  # so that a success costs a Redis call only after failures
+
+
+def _failures_key(phone_number_id: str) -> str:
+    return f"retarget:send-failures:{phone_number_id}"
+
+
+def outage_failure_record(phone_number_id: str) -> bool:
+    """Count a server-side failure of a send; True when it is part of an outage (so many in a row).
+
+    Every OUTAGE_FAILURES failures in a row pause every worker: 1 s, then twice as long each time,
+    up to OUTAGE_PAUSE_MAX_SECONDS.
+    """
+    _failures_seen_here.add(phone_number_id)
+    if settings.REDIS_URL:
+        client, _, _ = _redis()
+        failures, _ = client.pipeline().incr(_failures_key(phone_number_id)).expire(_failures_key(phone_number_id), 600).execute()
+    else:
+        with _local_lock:
+            failures = _local_failures[phone_number_id] = _local_failures.get(phone_number_id, 0) + 1
+    if failures >= OUTAGE_FAILURES and failures % OUTAGE_FAILURES == 0:
+        bucket_back_off(phone_number_id, seconds=min(OUTAGE_PAUSE_MAX_SECONDS, 2.0 ** (failures // OUTAGE_FAILURES - 1)))
+    return failures >= OUTAGE_FAILURES
+
+
+def outage_success_record(phone_number_id: str) -> None:
+    """A send went through: the count of failures in a row starts again."""
+    if phone_number_id not in _failures_seen_here:
+        return
+    _failures_seen_here.discard(phone_number_id)
+    if settings.REDIS_URL:
+        client, _, _ = _redis()
+        client.delete(_failures_key(phone_number_id))
+    else:
+        with _local_lock:
+            _local_failures.pop(phone_number_id, None)

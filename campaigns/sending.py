@@ -44,7 +44,7 @@ from campaigns import eligibility, inflight
 from campaigns.caps import CAP_COUNTED_Q, CapLimits, cap_limits, cap_release_time, next_local_time, quiet_hours_end
 from campaigns.models import Campaign, Message, MessageStatus
 from campaigns.parameters import parameter_values, template_components, template_render_body
-from campaigns.ratelimit import bucket_back_off, bucket_take
+from campaigns.ratelimit import bucket_back_off, bucket_take, outage_failure_record, outage_success_record
 from campaigns.segments import segment_contacts
 from campaigns.tracking import button_token
 from consent.models import ConsentState, Contact, Purpose
@@ -313,6 +313,7 @@ class _Outcome:
     result: SendResult | None = None
     error: WhatsAppError | None = None
     attempted: bool = True
+    during_outage: bool = False  # one of many server errors in a row: the API's fault, not the message's
 
 
 def _never_left(error: WhatsAppError) -> bool:
@@ -356,8 +357,7 @@ def _send_all(campaign: Campaign, token: uuid.UUID, to_send: list[tuple[Message,
         except WhatsAppError as error:
             if error.stops_campaign:
                 stop.set()
-            _send_rate_adjust(phone_number_id, error)
-            return _Outcome(message, error=error)
+            return _Outcome(message, error=error, during_outage=_send_rate_adjust(phone_number_id, error))
         except Exception as exc:  # a bug must not leave the batch half-written; the outcome is unknown
             logger.exception("unexpected error sending message %s", message.pk)
             return _Outcome(message, error=WhatsAppError(f"Unexpected error: {exc.__class__.__name__}"))
@@ -368,16 +368,22 @@ def _send_all(campaign: Campaign, token: uuid.UUID, to_send: list[tuple[Message,
         return list(pool.map(send_one, to_send))
 
 
-def _send_rate_adjust(phone_number_id: str, error: WhatsAppError | None) -> None:
-    """Throughput errors slow every worker down.
+def _send_rate_adjust(phone_number_id: str, error: WhatsAppError | None) -> bool:
+    """Throughput errors and outages slow every worker down; a success ends an outage.
 
-    Never raises: the send's outcome is known already and must be recorded as it is.
+    Returns True when ``error`` is part of an outage. Never raises: the send's outcome is known
+    already and must be recorded as it is.
     """
     try:
-        if error is not None and error.is_throughput:
+        if error is None:
+            outage_success_record(phone_number_id)
+        elif error.is_throughput:
             bucket_back_off(phone_number_id, seconds=settings.CAMPAIGN_THROTTLE_BACKOFF_SECONDS)
+        elif error.scope is ErrorScope.TRANSIENT and not error.is_pair_rate_limit:
+            return outage_failure_record(phone_number_id)
     except redis.RedisError as exc:
         logger.warning("could not adjust the send rate: %s", exc.__class__.__name__)
+    return False
 
 
 def _retry_delay(attempts: int) -> timedelta:
@@ -419,10 +425,10 @@ def _apply_outcome(message: Message, outcome: _Outcome, now: datetime) -> tuple[
         message.decision = {**message.decision, "result": record}
         return problem, error
     elif error.scope is ErrorScope.TRANSIENT:
-        if error.is_throughput:
+        if error.is_throughput or outcome.during_outage:  # not this message's fault: no attempt spent
             message.status, message.attempts = MessageStatus.QUEUED, max(message.attempts - 1, 0)
             message.send_after = now + timedelta(seconds=settings.CAMPAIGN_THROTTLE_BACKOFF_SECONDS)
-            record["outcome"] = "requeued: throughput limit"
+            record["outcome"] = "requeued: throughput limit" if error.is_throughput else "requeued: the API is failing for every send"
         elif message.attempts >= settings.CAMPAIGN_MAX_ATTEMPTS:
             message.status, message.failed_at = MessageStatus.FAILED, now
             record["outcome"] = f"failed after {message.attempts} attempts"

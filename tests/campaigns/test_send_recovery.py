@@ -2,21 +2,26 @@
 
 Found by the fault drills (``make chaos``): a killed worker's batch held rows marked SENDING whose
 call had not started yet; they became UNKNOWN and were never sent. A Redis restart made the send
-token unobtainable mid-batch and the whole batch ended UNKNOWN.
+token unobtainable mid-batch and the whole batch ended UNKNOWN. During an API outage every worker
+kept sending at full rate, and each refusal spent one of the message's attempts. During an API outage every worker
+kept sending at full rate.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections import Counter
 from datetime import timedelta
 
 import pytest
 import redis
+from django.conf import settings
 from django.utils import timezone
 
-from campaigns import inflight
+from campaigns import inflight, ratelimit
 from campaigns.models import Campaign, Message, MessageStatus
-from campaigns.ratelimit import bucket_take
+from campaigns.ratelimit import OUTAGE_FAILURES, bucket_take, outage_failure_record, outage_success_record
 from campaigns.sending import leases_expire
 from campaigns.services import campaigns_tick
 from tests.campaigns.conftest import contacts_create
@@ -27,12 +32,14 @@ pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True),
 
 @pytest.fixture(autouse=True)
 def no_send_pause(settings):
-    """No send pause left over from another test (it lives in Redis)."""
+    """No pause or failure count left over from another test (they live in Redis)."""
 
     def clear() -> None:
         client = redis.Redis.from_url(settings.REDIS_URL)
         for key in client.scan_iter("retarget:send-*"):
             client.delete(key)
+        ratelimit._failures_seen_here.clear()
+        ratelimit._failures_seen_here.clear()
 
     clear()
     yield
@@ -114,3 +121,38 @@ def test_a_send_token_lost_to_an_unreachable_redis_is_queued_again_not_unknown(s
     messages = Message.objects.filter(campaign=campaign)
     assert {(m.status, m.attempts) for m in messages} == {(MessageStatus.ACCEPTED, 1)}
     assert sorted(s["callback_data"] for s in sandbox.sends()) == sorted(m.callback_data for m in messages)
+
+
+def test_server_errors_in_a_row_pause_every_sender_longer_each_time_and_a_success_resets_the_count():
+    phone_number_id = settings.WHATSAPP_PHONE_NUMBER_ID
+    assert not any(outage_failure_record(phone_number_id) for _ in range(OUTAGE_FAILURES - 1))
+    assert bucket_take(phone_number_id, timeout=0.2) is True
+    assert outage_failure_record(phone_number_id) is True  # the OUTAGE_FAILURES-th in a row
+    started = time.monotonic()
+    assert bucket_take(phone_number_id, timeout=3) is True  # every worker waited for the pause
+    assert 0.8 <= time.monotonic() - started < 2
+    for _ in range(OUTAGE_FAILURES):
+        outage_failure_record(phone_number_id)
+    assert bucket_take(phone_number_id, timeout=1.2) is False  # the second pause lasts 2 s
+
+    outage_success_record(phone_number_id)
+    assert not any(outage_failure_record(phone_number_id) for _ in range(OUTAGE_FAILURES - 1))
+
+
+def test_an_api_answering_only_server_errors_pauses_sending_without_spending_the_messages_attempts(
+    sandbox, spring_sale, everyone, marketer, approver, settings
+):
+    settings.CAMPAIGN_RETRY_BASE_SECONDS = 60  # one failure each, then they wait
+    settings.CAMPAIGN_THROTTLE_BACKOFF_SECONDS = 60
+    sandbox.configure(server_error_rate=1.0)
+    contacts_create(OUTAGE_FAILURES + 5)
+
+    campaign = run(spring_sale, everyone, marketer, approver)
+
+    assert sandbox.refused() == {"131000": OUTAGE_FAILURES + 5}  # the pause (1 s) held the last ones back a moment
+    messages = Message.objects.filter(campaign=campaign)
+    outcomes = Counter((m.status, m.attempts, m.decision["result"]["outcome"].partition(" after ")[0]) for m in messages)
+    assert outcomes == {
+        (MessageStatus.QUEUED, 1, "retry"): OUTAGE_FAILURES - 1,  # before it looked like an outage
+        (MessageStatus.QUEUED, 0, "requeued: the API is failing for every send"): 6,
+    }
