@@ -253,6 +253,9 @@ class Sandbox:
     # --- API: messages ------------------------------------------------------------------------
 
     async def messages(self, request: web.Request) -> web.Response:
+        # Read first, then take the latency: a request sent in full is received, like at a remote
+        # server, even if its client dies before the answer (the client then cannot know).
+        raw_body = await request.read()
         if self.config.latency:
             await asyncio.sleep(self.config.latency)
         try:
@@ -261,7 +264,7 @@ class Sandbox:
             if request.match_info["object_id"] != self.config.phone_number_id:
                 raise self._unknown_object(request.match_info["object_id"])
             try:
-                body = json.loads(await request.read())
+                body = json.loads(raw_body)
             except ValueError:
                 raise _invalid("The request body is not valid JSON.") from None
             if not isinstance(body, dict):
