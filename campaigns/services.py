@@ -16,6 +16,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -581,39 +582,83 @@ def _message_id_from_callback(callback_data: str) -> uuid.UUID | None:
         return None
 
 
-@transaction.atomic
-def message_status_apply(report: StatusReport) -> Message | None:
-    """Move one message forward by a status report; returns the message, or None when unknown.
+def _status_report_merge(message: Message, report: StatusReport) -> set[str]:
+    """Move ``message`` forward by ``report``, in memory; returns the fields that changed.
 
     Statuses only move forward (sent < delivered < read), so a late ``delivered`` after ``read``
-    only fills in its timestamp; ``failed`` is final. A message whose send was never recorded (the
-    worker died after the HTTP call) is found through ``biz_opaque_callback_data``.
+    only fills in its timestamp; ``failed`` is final.
     """
-    message = Message.objects.select_for_update().filter(wamid=report.wamid).first()
-    if message is None:
-        message_id = _message_id_from_callback(report.callback_data)
-        if message_id is not None:
-            message = Message.objects.select_for_update().filter(pk=message_id).first()
-            if message is not None and not message.wamid:
-                message.wamid = report.wamid
-    if message is None:
-        return None
-
-    update_fields = {"wamid"}
+    changed = set()
+    if not message.wamid:  # found through its callback data: the send was never recorded
+        message.wamid = report.wamid
+        changed.add("wamid")
     timestamp_field = _STATUS_TIMESTAMP_FIELD.get(report.status)
     if timestamp_field and getattr(message, timestamp_field) is None:
         setattr(message, timestamp_field, report.at)
-        update_fields.add(timestamp_field)
-
+        changed.add(timestamp_field)
     if message.status != MessageStatus.FAILED:
         if report.status == MessageStatus.FAILED:
             message.status = MessageStatus.FAILED
             message.error_code = report.error_code
             message.error_title = report.error_title[:300]
             message.error_detail = report.error_detail
-            update_fields |= {"status", "error_code", "error_title", "error_detail"}
+            changed |= {"status", "error_code", "error_title", "error_detail"}
         elif STATUS_RANK.get(report.status, 0) > STATUS_RANK.get(message.status, 0):
             message.status = report.status
-            update_fields.add("status")
-    message.save(update_fields=sorted(update_fields))
+            changed.add("status")
+    return changed
+
+
+@transaction.atomic
+def message_status_apply(report: StatusReport) -> Message | None:
+    """Move one message forward by a status report; returns the message, or None when unknown.
+
+    See ``_status_report_merge``. A message whose send was never recorded (the worker died after
+    the HTTP call) is found through ``biz_opaque_callback_data``.
+    """
+    message = Message.objects.select_for_update().filter(wamid=report.wamid).first()
+    if message is None:
+        message_id = _message_id_from_callback(report.callback_data)
+        if message_id is not None:
+            message = Message.objects.select_for_update().filter(pk=message_id).first()
+    if message is None:
+        return None
+    changed = _status_report_merge(message, report)
+    if changed:
+        message.save(update_fields=sorted(changed))
     return message
+
+
+@transaction.atomic
+def message_statuses_apply(reports: list[StatusReport]) -> list[Message | None]:
+    """``message_status_apply`` for many reports, in their order: one locking read and one write.
+
+    Returns the message of each report (None when unknown).
+    """
+    from campaigns.rows import rows_update
+
+    if not reports:
+        return []
+    callback_ids = {report: _message_id_from_callback(report.callback_data) for report in reports}
+    found = list(
+        Message.objects.select_for_update()
+        .filter(Q(wamid__in={report.wamid for report in reports}) | Q(pk__in={i for i in callback_ids.values() if i}))
+        .order_by("pk")  # the lock order of every writer of message rows
+    )
+    by_wamid = {message.wamid: message for message in found if message.wamid}
+    by_id = {message.pk: message for message in found}
+    changed: set[str] = set()
+    touched: dict[uuid.UUID, Message] = {}
+    results: list[Message | None] = []
+    for report in reports:
+        message = by_wamid.get(report.wamid) or by_id.get(callback_ids[report])
+        if message is not None:
+            fields = _status_report_merge(message, report)
+            by_wamid.setdefault(message.wamid, message)
+            if fields:
+                changed |= fields
+                touched[message.pk] = message
+        results.append(message)
+    # Rows are locked and read fresh: writing the union of changed fields back is exact for every row.
+    rows_update(Message, list(touched.values()), sorted(changed))
+    return results

@@ -11,16 +11,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from campaigns.models import Message, MessageStatus
-from campaigns.services import StatusReport, message_status_apply
+from campaigns.services import StatusReport, message_status_apply, message_statuses_apply
 from consent import keywords
 from consent.models import ConsentSource, ConsentStatus, Contact
 from consent.phones import InvalidPhoneNumber
@@ -109,7 +110,7 @@ def webhook_delivery_receive(*, body: bytes, envelope: dict) -> int:
         delivery_id, pending = _delivery_store(digest, body)
     if pending:
         # robust: the delivery is stored; if the broker is down the sweeper queues it later.
-        transaction.on_commit(lambda: _delivery_enqueue(delivery_id), robust=True)
+        transaction.on_commit(_drain_request, robust=True)
     return delivery_id
 
 
@@ -211,6 +212,126 @@ def webhook_delivery_process(*, delivery_id: int) -> WebhookDelivery | None:
     return delivery
 
 
+# --- batched processing: what the workers run for fresh deliveries ------------------------------
+
+DRAIN_FLAG = "retarget:webhook-drain"  # set while a drain is queued or running (renewed per batch)
+# Short: a drain task lost with its worker or broker holds the next deliveries back this long at most
+# (then the next delivery queues one; the last ones of a burst wait for the sweeper).
+DRAIN_FLAG_SECONDS = 2
+DRAIN_BATCH = 200
+
+
+def _drain_request() -> None:
+    """Queue a drain of the pending deliveries unless one is queued or running already."""
+    from django.core.cache import cache
+
+    from whatsapp.tasks import webhook_deliveries_drain_task
+
+    if cache.add(DRAIN_FLAG, 1, timeout=DRAIN_FLAG_SECONDS):
+        webhook_deliveries_drain_task.delay()
+
+
+def webhook_deliveries_drain(*, time_budget: float = 30.0, batch_size: int = DRAIN_BATCH) -> bool:
+    """Apply fresh deliveries in batches until none is left; True when time ran out with work left.
+
+    Status-only deliveries (nearly all) are applied together: their receipts in one statement and
+    their messages with one locking read and one write (``message_statuses_apply``). Any other
+    delivery goes through ``webhook_delivery_process``. A delivery that failed once is left to the
+    sweeper (``webhook_deliveries_requeue``), which retries it on its own.
+    """
+    from django.core.cache import cache
+
+    deadline = time.monotonic() + time_budget
+    while time.monotonic() < deadline:
+        if _deliveries_batch_apply(batch_size):
+            cache.set(DRAIN_FLAG, 1, timeout=DRAIN_FLAG_SECONDS)
+            continue
+        # Drop the flag, then look again: a delivery stored meanwhile is either seen here or
+        # requests a drain of its own.
+        cache.delete(DRAIN_FLAG)
+        if not _fresh_deliveries().exists() or not cache.add(DRAIN_FLAG, 1, timeout=DRAIN_FLAG_SECONDS):
+            return False
+        time.sleep(0.05)  # held by another drain (SKIP LOCKED): let it finish them
+    return True
+
+
+def _fresh_deliveries() -> QuerySet[WebhookDelivery]:
+    return WebhookDelivery.objects.filter(processed_at__isnull=True, attempts=0)
+
+
+def _deliveries_batch_apply(batch_size: int) -> int:
+    """Claim up to ``batch_size`` fresh deliveries and apply them; returns how many were claimed."""
+    others: list[int] = []
+    with transaction.atomic():
+        deliveries = list(_fresh_deliveries().select_for_update(skip_locked=True).order_by("pk")[:batch_size])
+        statuses: list[tuple[WebhookDelivery, webhooks.StatusItem]] = []
+        for delivery in deliveries:
+            items = _status_items_only(delivery)
+            if items is None:
+                others.append(delivery.pk)
+            else:
+                statuses.extend((delivery, item) for item in items)
+        applied = [delivery.pk for delivery in deliveries if delivery.pk not in others]
+        try:
+            with transaction.atomic():
+                _statuses_apply(statuses)
+        except Exception:
+            logger.exception("batch of %s webhook deliveries failed; applying them one by one", len(applied))
+            others, applied = [delivery.pk for delivery in deliveries], []
+        if applied:
+            WebhookDelivery.objects.filter(pk__in=applied).update(attempts=F("attempts") + 1, last_error="", processed_at=timezone.now())
+    for delivery_id in others:  # each in its own transactions, as its own task would
+        try:
+            webhook_delivery_process(delivery_id=delivery_id)
+        except WebhookProcessingError as exc:
+            logger.warning("%s; the sweeper retries it", exc)
+    return len(deliveries)
+
+
+def _status_items_only(delivery: WebhookDelivery) -> list[webhooks.StatusItem] | None:
+    """The delivery's statuses when it holds nothing else, else None."""
+    try:
+        envelope = webhooks.envelope_parse(delivery.body.encode("utf-8"))
+    except webhooks.InvalidEnvelope:
+        return None
+    items: list[webhooks.StatusItem] = []
+    for field, value in webhooks.envelope_changes(envelope):
+        if field != "messages" or next(webhooks.inbound_messages(value), None) is not None:
+            return None
+        items.extend(webhooks.statuses(value))
+    return items
+
+
+def _statuses_apply(items: list[tuple[WebhookDelivery, webhooks.StatusItem]]) -> None:
+    """``status_handle`` for many statuses: receipts claimed together, messages moved together."""
+    claimed = _receipts_claim([(_status_key(item), delivery.pk) for delivery, item in items])
+    todo = []
+    for _, item in items:
+        key = _status_key(item)
+        if key in claimed:
+            claimed.discard(key)  # a status repeated within the batch is applied once
+            todo.append((item, *_status_report(item)))
+    messages = message_statuses_apply([report for _, report, _ in todo])
+    for (item, _, error), message in zip(todo, messages, strict=True):
+        _status_applied(item, error, message)
+
+
+def _receipts_claim(keys: list[tuple[str, int | None]]) -> set[str]:
+    """``_receipt_claim`` for many (key, delivery id): the keys seen for the first time."""
+    if not keys:
+        return set()
+    if connection.vendor != "postgresql":
+        return {key for key, delivery_id in keys if _receipt_claim(key, WebhookDelivery(pk=delivery_id))}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {WebhookReceipt._meta.db_table} (key, delivery_id, handled_at) "
+            "SELECT key, delivery_id, %s FROM unnest(%s::varchar[], %s::bigint[]) AS claim(key, delivery_id) "
+            "ON CONFLICT (key) DO NOTHING RETURNING key",
+            [timezone.now(), [key[:300] for key, _ in keys], [delivery_id for _, delivery_id in keys]],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
 def _change_items(field: str, value: dict) -> list[tuple[Callable, object]]:
     from whatsapp import template_sync
 
@@ -260,27 +381,39 @@ def _receipt_claim(key: str, delivery: WebhookDelivery | None) -> bool:
 
 def status_handle(*, item: webhooks.StatusItem, delivery: WebhookDelivery | None = None) -> Message | None:
     """Apply one status (forward only) once; a failed 131050 also records a platform opt-out."""
-    if not _receipt_claim(f"status:{item.wamid}:{item.status}", delivery):
+    if not _receipt_claim(_status_key(item), delivery):
         return None
+    report, error = _status_report(item)
+    message = message_status_apply(report)
+    _status_applied(item, error, message)
+    return message
+
+
+def _status_key(item: webhooks.StatusItem) -> str:
+    return f"status:{item.wamid}:{item.status}"
+
+
+def _status_report(item: webhooks.StatusItem) -> tuple[StatusReport, WhatsAppError | None]:
     error = WhatsAppError.from_error_object(item.errors[0]) if item.errors else None
-    message = message_status_apply(
-        StatusReport(
-            wamid=item.wamid,
-            status=item.status,
-            at=item.at,
-            callback_data=item.callback_data,
-            error_code=error.code if error else None,
-            error_title=error.title if error else "",
-            error_detail=(error.details or error.message) if error else "",
-        )
+    report = StatusReport(
+        wamid=item.wamid,
+        status=item.status,
+        at=item.at,
+        callback_data=item.callback_data,
+        error_code=error.code if error else None,
+        error_title=error.title if error else "",
+        error_detail=(error.details or error.message) if error else "",
     )
+    return report, error
+
+
+def _status_applied(item: webhooks.StatusItem, error: WhatsAppError | None, message: Message | None) -> None:
     if message is None:
         logger.info("status %s for unknown message %s", item.status, item.wamid)
     if item.status == "failed" and error is not None and error.records_platform_optout:
         wa_id = item.recipient_id or (message.contact.wa_id if message else "")
         if wa_id:
             platform_optout_record(wa_id=wa_id, occurred_at=item.at, detail=error.details)
-    return message
 
 
 def inbound_message_handle(*, item: webhooks.InboundItem, delivery: WebhookDelivery | None = None) -> InboundMessage | None:

@@ -14,6 +14,7 @@ from whatsapp.services import (
     WebhookProcessingError,
     replies_requeue,
     reply_send,
+    webhook_deliveries_drain,
     webhook_deliveries_prune,
     webhook_deliveries_requeue,
     webhook_delivery_process,
@@ -36,6 +37,13 @@ def webhook_delivery_process_task(self, delivery_id: int) -> None:
         webhook_delivery_process(delivery_id=delivery_id)
     except WebhookProcessingError as exc:
         raise self.retry(exc=exc, countdown=min(600, 5 * 2**self.request.retries)) from exc
+
+
+@shared_task(acks_late=True)
+def webhook_deliveries_drain_task() -> None:
+    """Apply the fresh webhook deliveries in batches; hand over to a fresh task if time ran out."""
+    if webhook_deliveries_drain():
+        webhook_deliveries_drain_task.delay()
 
 
 @shared_task(bind=True, max_retries=4, acks_late=True)
