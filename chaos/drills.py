@@ -22,6 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlparse
 
 import requests
 
@@ -29,8 +30,18 @@ from bench.stack import FINISHED_CAMPAIGN_STATES, ROOT, Stack, wait_until
 from chaos.accounting import Audience, DrillResult, account
 from chaos.webhooks import SIGNATURE_HEADER, WebhookRecorder, inbound_text_envelope, post, signature
 
-DATABASE_SERVER = os.environ.get("CHAOS_DATABASE_SERVER", "postgres://postgres@127.0.0.1:5432").rstrip("/")
-REDIS_SERVER = os.environ.get("CHAOS_REDIS_SERVER", "redis://127.0.0.1:6379").rstrip("/")
+
+def _server_of(url: str) -> str:
+    """``scheme://user@host:port`` of a database or Redis URL (the drills name their own databases)."""
+    parsed = urlparse(url)
+    return f"{parsed.scheme}://{parsed.netloc}" if parsed.scheme and parsed.netloc else ""
+
+
+# The servers of DATABASE_URL / REDIS_URL when set, else the local ones; CHAOS_*_SERVER override.
+DATABASE_SERVER = (
+    os.environ.get("CHAOS_DATABASE_SERVER") or _server_of(os.environ.get("DATABASE_URL", "")) or "postgres://postgres@127.0.0.1:5432"
+).rstrip("/")
+REDIS_SERVER = (os.environ.get("CHAOS_REDIS_SERVER") or _server_of(os.environ.get("REDIS_URL", "")) or "redis://127.0.0.1:6379").rstrip("/")
 LOG_ROOT = ROOT / "var" / "chaos"
 # Only the "sent" status, in envelopes of up to 50 events: enough to resolve unknown sends, cheap to process.
 SENT_STATUS_ONLY = {"delivered_rate": 0.0, "webhook_batch_max": 50}
@@ -174,44 +185,42 @@ def worker_kills(scale: float, redis_db: int) -> DrillResult:
     return result
 
 
-# --- 2. Redis restart ---------------------------------------------------------------------------
+# --- 2 and 3: the broker and the database fail under a running campaign ---------------------------
+
+
+def _campaign_under_fault(key: str, result: DrillResult, size: int, redis_db: int, fault: Callable[[Stack, int, int], str]) -> DrillResult:
+    """Launch a campaign to ``size`` people, run ``fault(stack, campaign_id, size)`` while it sends, count."""
+    with drill_stack(key, redis_db, workers=2, worker_concurrency=3, sandbox_latency_ms=20, sandbox_config=SENT_STATUS_ONLY) as stack:
+        audience = audience_create(size)
+        started = time.monotonic()
+        campaign_id = Desk(stack).campaign_launched(result.drill)
+        result.notes.append(fault(stack, campaign_id, len(audience.opted_in)))
+        finish(stack, result, [campaign_id], audience, started)
+    return result
 
 
 def redis_restart(scale: float, redis_db: int) -> DrillResult:
     """Restart the broker (Redis, without saving: queued tasks are lost) in the middle of a campaign."""
-    result = DrillResult("2 Redis restart")
-    with drill_stack("redis_restart", redis_db, workers=2, worker_concurrency=3, sandbox_latency_ms=20,
-                     sandbox_config=SENT_STATUS_ONLY) as stack:  # fmt: skip
-        audience = audience_create(scaled(10_000, scale))
-        desk = Desk(stack)
-        started = time.monotonic()
-        campaign_id = desk.campaign_launched("Redis restart")
-        wait_for_share_sent(stack, campaign_id, 0.3, len(audience.opted_in))
+
+    def restart(stack: Stack, campaign_id: int, recipients: int) -> str:
+        wait_for_share_sent(stack, campaign_id, 0.3, recipients)
         down = stack.restart_redis()
-        result.notes.append(f"Redis down {down:.1f} s at {accepted_count(stack, campaign_id)} sent")
-        finish(stack, result, [campaign_id], audience, started)
-    return result
+        return f"Redis down {down:.1f} s at {accepted_count(stack, campaign_id)} sent"
 
-
-# --- 3. database connections terminated -----------------------------------------------------------
+    return _campaign_under_fault("redis_restart", DrillResult("2 Redis restart"), scaled(10_000, scale), redis_db, restart)
 
 
 def db_terminate(scale: float, redis_db: int) -> DrillResult:
     """``pg_terminate_backend`` the workers' connections three times during a campaign."""
-    result = DrillResult("3 DB terminate")
-    with drill_stack("db_terminate", redis_db, workers=2, worker_concurrency=3, sandbox_latency_ms=20,
-                     sandbox_config=SENT_STATUS_ONLY) as stack:  # fmt: skip
-        audience = audience_create(scaled(10_000, scale))
-        desk = Desk(stack)
-        started = time.monotonic()
-        campaign_id = desk.campaign_launched("database faults")
+
+    def terminate(stack: Stack, campaign_id: int, recipients: int) -> str:
         terminated = []
         for share in (0.2, 0.45, 0.7):
-            wait_for_share_sent(stack, campaign_id, share, len(audience.opted_in))
+            wait_for_share_sent(stack, campaign_id, share, recipients)
             terminated.append(stack.terminate_db_connections())
-        result.notes.append(f"worker connections terminated: {' + '.join(map(str, terminated))}")
-        finish(stack, result, [campaign_id], audience, started)
-    return result
+        return f"worker connections terminated: {' + '.join(map(str, terminated))}"
+
+    return _campaign_under_fault("db_terminate", DrillResult("3 DB terminate"), scaled(10_000, scale), redis_db, terminate)
 
 
 # --- 4. API faults --------------------------------------------------------------------------------
@@ -246,8 +255,10 @@ def api_faults(scale: float, redis_db: int) -> DrillResult:
     """30% transient errors and bursts of throughput errors, then the API down for 30 s."""
     result = DrillResult("4 API faults")
     outage = 30.0
+    # A message fails all of N attempts with probability 0.3^N: 0.24% with the default 5, hence 10 here.
+    env = {"CAMPAIGN_MAX_ATTEMPTS": "10"}
     with drill_stack("api_faults", redis_db, workers=2, worker_concurrency=3, sandbox_latency_ms=20,
-                     sandbox_config={**SENT_STATUS_ONLY, "server_error_rate": 0.3}) as stack:  # fmt: skip
+                     sandbox_config={**SENT_STATUS_ONLY, "server_error_rate": 0.3}, env_overrides=env) as stack:  # fmt: skip
         audience = audience_create(scaled(10_000, scale))
         desk = Desk(stack)
         meter = AttemptMeter(stack)
@@ -383,8 +394,10 @@ def stop_storm(scale: float, redis_db: int) -> DrillResult:
     """1,000 recipients reply STOP while their campaign sends; nothing may reach them after our 200."""
     result = DrillResult("6 STOP storm")
     count, stoppers = scaled(5_000, scale), scaled(1_000, scale)
+    sending_seconds = 30  # the send rate is set so that the campaign takes about this long at any scale
+    rate = max(10, count // sending_seconds)
     with drill_stack("stop_storm", redis_db, workers=2, worker_concurrency=3, sandbox_latency_ms=20,
-                     sandbox_config=SENT_STATUS_ONLY, env_overrides={"CAMPAIGN_SEND_RATE": "150"}) as stack:  # fmt: skip
+                     sandbox_config=SENT_STATUS_ONLY, env_overrides={"CAMPAIGN_SEND_RATE": str(rate)}) as stack:  # fmt: skip
         from consent.models import Contact  # Django is set up by drill_stack
 
         audience = audience_create(count)
@@ -399,7 +412,7 @@ def stop_storm(scale: float, redis_db: int) -> DrillResult:
         answered: dict[int, float] = {}
         refused: list[int] = []
         lock = threading.Lock()
-        spread = max(5.0, count / 150 * 0.6)  # over most of the campaign's sending time
+        spread = 0.6 * sending_seconds  # over most of the campaign's sending time
 
         def reply_stop(position: int, contact_id: int) -> None:
             time.sleep(max(0.0, position * spread / stoppers - (time.monotonic() - storm_start)))
