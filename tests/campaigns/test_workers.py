@@ -32,10 +32,10 @@ from campaigns.caps import zone
 from campaigns.models import Campaign, FrequencyCapPolicy, Message, MessageStatus, Segment
 from consent.models import Contact
 from consent.services import Actor, consent_revoke
-from tests.campaigns.conftest import api_client, contacts_create
 from retarget.celery import app as celery_app
-from whatsapp.services import webhook_deliveries_requeue
+from tests.campaigns.conftest import api_client, contacts_create
 from whatsapp.sandbox.catalog import default_templates
+from whatsapp.services import webhook_deliveries_requeue
 
 pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.postgres, pytest.mark.redis]
 
