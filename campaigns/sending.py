@@ -45,6 +45,7 @@ from campaigns.caps import CAP_COUNTED_Q, CapLimits, cap_limits, cap_release_tim
 from campaigns.models import Campaign, Message, MessageStatus
 from campaigns.parameters import parameter_values, template_components, template_render_body
 from campaigns.ratelimit import bucket_back_off, bucket_take, outage_failure_record, outage_success_record
+from campaigns.rows import rows_update
 from campaigns.segments import segment_contacts
 from campaigns.tracking import button_token
 from consent.models import ConsentState, Contact, Purpose
@@ -506,7 +507,7 @@ def batch_send(*, campaign_id: int, token: uuid.UUID, messages: list[Message]) -
                         message.decision["expired"] = "deferred past the campaign's end"
                     report.skipped += 1
                 written.append(message)
-            Message.objects.bulk_update(written, _MESSAGE_WRITE_FIELDS)
+            rows_update(Message, written, _MESSAGE_WRITE_FIELDS)
         # Committed: a crash from here on leaves SENDING rows, which are never re-sent blindly.
         if to_send:
             outcomes = _send_all(campaign, token, to_send)
@@ -550,7 +551,7 @@ def _results_write(outcomes: list[_Outcome], report: BatchReport) -> tuple[str, 
                 report.failed += 1
             elif message.status == MessageStatus.UNKNOWN:
                 report.unknown += 1
-        Message.objects.bulk_update(fresh, _MESSAGE_WRITE_FIELDS)
+        rows_update(Message, fresh, _MESSAGE_WRITE_FIELDS)
     return problem
 
 
