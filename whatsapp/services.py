@@ -214,20 +214,22 @@ def webhook_delivery_process(*, delivery_id: int) -> WebhookDelivery | None:
 
 # --- batched processing: what the workers run for fresh deliveries ------------------------------
 
-DRAIN_FLAG = "retarget:webhook-drain"  # set while a drain is queued or running (renewed per batch)
-# Short: a drain task lost with its worker or broker holds the next deliveries back this long at most
-# (then the next delivery queues one; the last ones of a burst wait for the sweeper).
-DRAIN_FLAG_SECONDS = 2
+DRAIN_FLAG = "retarget:webhook-drain"  # set while a drain runs (renewed per batch)
+DRAIN_FLAG_SECONDS = 2  # a drain that died with its worker stops counting as running after this
 DRAIN_BATCH = 200
 
 
 def _drain_request() -> None:
-    """Queue a drain of the pending deliveries unless one is queued or running already."""
+    """Queue a drain of the fresh deliveries unless one is running (it takes this delivery too).
+
+    Only a running drain holds the flag, so a queued task that is lost (a purge, a broker restart)
+    never holds deliveries back; a few extra tasks queued at the start of a burst exit at once.
+    """
     from django.core.cache import cache
 
     from whatsapp.tasks import webhook_deliveries_drain_task
 
-    if cache.add(DRAIN_FLAG, 1, timeout=DRAIN_FLAG_SECONDS):
+    if cache.get(DRAIN_FLAG) is None:
         webhook_deliveries_drain_task.delay()
 
 
@@ -237,21 +239,25 @@ def webhook_deliveries_drain(*, time_budget: float = 30.0, batch_size: int = DRA
     Status-only deliveries (nearly all) are applied together: their receipts in one statement and
     their messages with one locking read and one write (``message_statuses_apply``). Any other
     delivery goes through ``webhook_delivery_process``. A delivery that failed once is left to the
-    sweeper (``webhook_deliveries_requeue``), which retries it on its own.
+    sweeper (``webhook_deliveries_requeue``), which retries it on its own. Returns at once when
+    another drain is running.
     """
     from django.core.cache import cache
 
+    if not cache.add(DRAIN_FLAG, 1, timeout=DRAIN_FLAG_SECONDS):
+        return False
     deadline = time.monotonic() + time_budget
     while time.monotonic() < deadline:
         if _deliveries_batch_apply(batch_size):
             cache.set(DRAIN_FLAG, 1, timeout=DRAIN_FLAG_SECONDS)
             continue
         # Drop the flag, then look again: a delivery stored meanwhile is either seen here or
-        # requests a drain of its own.
+        # queues a drain of its own.
         cache.delete(DRAIN_FLAG)
         if not _fresh_deliveries().exists() or not cache.add(DRAIN_FLAG, 1, timeout=DRAIN_FLAG_SECONDS):
             return False
-        time.sleep(0.05)  # held by another drain (SKIP LOCKED): let it finish them
+        time.sleep(0.05)  # held by a drain that just ended its batch (SKIP LOCKED): let it commit
+    cache.delete(DRAIN_FLAG)  # the task queued next takes over
     return True
 
 
