@@ -24,11 +24,13 @@ from urllib.parse import urlsplit
 from bench.loadgen import run_children, run_threads
 
 
-def status_bodies(messages: list[tuple[str, str, str]], *, app_secret: str, waba_id: str, phone_number_id: str) -> list[tuple[str, str]]:
-    """(body, X-Hub-Signature-256) for sent, delivered and read of each (wamid, wa_id, callback data)."""
+def status_bodies(
+    messages: list[tuple[str, str, str]], *, statuses: tuple[str, ...], app_secret: str, waba_id: str, phone_number_id: str
+) -> list[tuple[str, str]]:
+    """(body, X-Hub-Signature-256) for each status of each (wamid, wa_id, callback data)."""
     bodies = []
     now = int(time.time())
-    for status in ("sent", "delivered", "read"):
+    for status in statuses:
         for wamid, wa_id, callback in messages:
             value = {
                 "messaging_product": "whatsapp",
