@@ -82,14 +82,15 @@ def account(
     """Fill ``result``'s figures from the messages of ``campaign_ids`` and the sandbox's ``sends``.
 
     - sent: messages the sandbox accepted at least once; duplicates: every acceptance beyond the first.
-    - lost: an opted-in recipient's message never accepted (with ``sends_per_person``: a person who
-      got fewer sends than that across the campaigns, e.g. a cap of 1 over three campaigns); a
-      recipient in ``opt_outs_effective`` (contact id -> Unix time the opt-out took effect) counts
-      as lost only if their message was neither sent nor skipped.
+    - lost: an opted-in recipient's message never accepted and not reported unknown (with
+      ``sends_per_person``: a person who got fewer sends than that across the campaigns, e.g. a cap
+      of 1 over three campaigns); a recipient in ``opt_outs_effective`` (contact id -> Unix time the
+      opt-out took effect) counts as lost only if their message was neither sent nor skipped.
     - consent violations: a send to someone not opted in, a send accepted after the recipient's
       opt-out took effect, and each send beyond ``max_per_day`` per person and local day.
-    - unknown: messages still ``unknown`` (call outcome never learnt); one the sandbox did accept
-      but its status webhook did not resolve is a problem.
+    - unknown: messages still ``unknown``: their call started and was cut off (a killed worker), so
+      they are never sent again and the campaign report shows them; one the sandbox did accept
+      but whose status webhook did not resolve it is a problem.
     """
     from campaigns.models import Message, MessageStatus
     from consent.models import Contact
@@ -118,7 +119,8 @@ def account(
             unresolved += bool(accepted)
         if sends_per_person is None and contact_id in opted_in and not accepted:
             stopped = contact_id in opt_outs_effective
-            if not stopped or status != MessageStatus.SKIPPED:
+            # Unknown (a call cut off before it arrived) is reported as such, never re-sent: not lost.
+            if status != MessageStatus.UNKNOWN and not (stopped and status == MessageStatus.SKIPPED):
                 result.lost += 1
     if sends_per_person is not None:
         result.lost = sum(1 for contact_id in opted_in if len(sends_of_contact.get(contact_id, [])) < sends_per_person)

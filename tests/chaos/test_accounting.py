@@ -40,11 +40,13 @@ def test_each_message_accepted_once_is_sent_and_every_repeat_is_a_duplicate(camp
     assert not result.passed
 
 
-def test_an_opted_in_recipient_never_sent_is_lost_even_when_the_system_says_unknown(campaign):
-    contacts = contacts_create(3)
-    delivered, = messages_to(campaign, contacts[:1])
-    never_left, = messages_to(campaign, contacts[1:2], status=MessageStatus.UNKNOWN)
-    resolved_later, = messages_to(campaign, contacts[2:], status=MessageStatus.UNKNOWN)
+def test_an_opted_in_recipient_never_sent_is_lost_unless_the_system_reports_the_send_unknown(campaign):
+    contacts = contacts_create(4)
+    delivered, forgotten = messages_to(campaign, contacts[:2])
+    (cut_off,) = messages_to(campaign, contacts[2:3], status=MessageStatus.UNKNOWN)
+    (resolved_later,) = messages_to(campaign, contacts[3:], status=MessageStatus.UNKNOWN)
+    forgotten.status = MessageStatus.FAILED
+    forgotten.save()
 
     result = account(
         DrillResult("d"), campaign_ids=[campaign.pk], audience=Audience(opted_in=[c.pk for c in contacts]),
