@@ -178,9 +178,8 @@ CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ALWAYS_EAGER = False
 # Celery closes the database connection around every task unless told to reuse it: a worker running
 # thousands of small tasks (webhook deliveries) then spends most of its time connecting. Reused
-# connections are checked before each task instead (retarget/celery.py, CONN_HEALTH_CHECKS).
+# connections are checked before each task instead (retarget/celery.py).
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, minimum=0)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 # Shared counters (rate limits, caps). Without Redis, the database cache serves one machine.
 if REDIS_URL:
