@@ -12,7 +12,9 @@ import sys
 import time
 
 from bench.env import RESULTS_DIR, ROOT, bench_environment
+from bench.machine import Disturbance, describe, other_test_runs
 from bench.report import table
+from bench.scale import Sizes
 
 
 def _phase(module: str) -> dict:
@@ -27,16 +29,13 @@ def _phase(module: str) -> dict:
 def main() -> None:
     only = os.environ.get("BENCH_ONLY", "")
     started = time.time()
-    from bench.machine import describe
-
     results: dict = {"started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)), "machine": describe()}
-    if only in ("", "offline"):
-        results.update(_phase("bench.offline"))
-    if only in ("", "online"):
-        results.update(_phase("bench.online"))
-    from bench.machine import other_test_runs
-    from bench.scale import Sizes
-
+    with Disturbance() as disturbance:
+        if only in ("", "offline"):
+            results.update(_phase("bench.offline"))
+        if only in ("", "online"):
+            results.update(_phase("bench.online"))
+    results["disturbance"] = disturbance.summary()
     results.setdefault("sizes", Sizes.from_env().__dict__)
     results["other_pytest_processes_at_end"] = other_test_runs()
     results["load_average_at_end"] = list(os.getloadavg())
@@ -45,6 +44,8 @@ def main() -> None:
     path = RESULTS_DIR / f"bench-{time.strftime('%Y%m%d-%H%M%S', time.localtime(started))}.json"
     path.write_text(json.dumps(results, indent=2, default=str))
     print(table(results))
+    if results["disturbance"]["disturbed"]:
+        print(f"\nDisturbed: other test runs were active during the benchmark ({results['disturbance']})")
     print(f"\nFigures: {path.relative_to(ROOT)}")
 
 

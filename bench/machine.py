@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import threading
 from pathlib import Path
 
 
@@ -23,9 +24,43 @@ def _ram_gib() -> float:
 
 
 def other_test_runs() -> int:
-    """pytest processes of other people running on this machine right now."""
+    """Test suites and fault drills of other people running on this machine right now."""
     out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=False).stdout
-    return sum(1 for line in out.splitlines() if "pytest" in line and "bench" not in line)
+    return sum(1 for line in out.splitlines() if ("pytest" in line or "-m chaos" in line) and "bench" not in line)
+
+
+class Disturbance:
+    """Samples, every few seconds while the benchmark runs, other test runs and the load average."""
+
+    def __init__(self, interval: float = 3.0) -> None:
+        self.interval = interval
+        self.max_other_runs = 0
+        self.samples_with_other_runs = 0
+        self.samples = 0
+        self.max_load = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            others = other_test_runs()
+            self.samples += 1
+            self.samples_with_other_runs += others > 0
+            self.max_other_runs = max(self.max_other_runs, others)
+            self.max_load = max(self.max_load, os.getloadavg()[0])
+
+    def __enter__(self) -> Disturbance:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self) -> dict:
+        share = self.samples_with_other_runs / self.samples if self.samples else 0.0
+        return {"max_other_test_processes": self.max_other_runs, "share_of_time_with_other_tests": round(share, 2),
+                "max_load_average_1min": round(self.max_load, 2), "disturbed": share > 0}  # fmt: skip
 
 
 def describe() -> dict:
