@@ -18,6 +18,7 @@ def pooled_session(size: int):
     from requests.adapters import HTTPAdapter
 
     session = requests.Session()
+    session.trust_env = False  # as whatsapp.client: no environment lookups per call
     session.mount("http://", HTTPAdapter(pool_connections=1, pool_maxsize=size, max_retries=0))
     return session
 
