@@ -261,15 +261,22 @@ def webhook_deliveries_drain(*, time_budget: float = 30.0, batch_size: int = DRA
     return True
 
 
+# Only deliveries received this recently are drained (an index range on received_at, however many
+# days of processed deliveries the table keeps); older unprocessed ones are the sweeper's.
+DRAIN_WINDOW = timezone.timedelta(minutes=10)
+
+
 def _fresh_deliveries() -> QuerySet[WebhookDelivery]:
-    return WebhookDelivery.objects.filter(processed_at__isnull=True, attempts=0)
+    return WebhookDelivery.objects.filter(
+        received_at__gte=timezone.now() - DRAIN_WINDOW, processed_at__isnull=True, attempts=0
+    )
 
 
 def _deliveries_batch_apply(batch_size: int) -> int:
     """Claim up to ``batch_size`` fresh deliveries and apply them; returns how many were claimed."""
     others: list[int] = []
     with transaction.atomic():
-        deliveries = list(_fresh_deliveries().select_for_update(skip_locked=True).order_by("pk")[:batch_size])
+        deliveries = list(_fresh_deliveries().select_for_update(skip_locked=True).order_by("received_at", "pk")[:batch_size])
         statuses: list[tuple[WebhookDelivery, webhooks.StatusItem]] = []
         for delivery in deliveries:
             items = _status_items_only(delivery)
