@@ -15,7 +15,7 @@ from bench.scale import Sizes
 
 
 def main() -> dict:
-    from bench.database import database_recreate
+    from bench.database import database_drop, database_recreate
 
     sizes = Sizes.from_env()
     database_recreate(bench_database_url())
@@ -46,6 +46,11 @@ def main() -> dict:
     _progress(f"segment: {results['segment']}")
     results["limiter"] = limiter.measure(rate=sizes.limiter_rate, seconds=sizes.limiter_seconds)
     _progress(f"limiter: {results['limiter']}")
+    # Gigabytes of fresh rows would keep autovacuum busy during the stack benchmarks: drop them.
+    from django.db import connection
+
+    connection.close()
+    database_drop(bench_database_url())
     return results
 
 
