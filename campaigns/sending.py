@@ -21,6 +21,7 @@ resolves it. A row whose call had not started is queued again (campaigns.infligh
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import threading
@@ -602,7 +603,7 @@ def _dispatch_loop(campaign_id: int, time_budget: float) -> bool:
         if not Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).exists():
             return False
         dispatcher_heartbeat(campaign_id)
-        token, messages = messages_claim(campaign_id=campaign_id, limit=settings.CAMPAIGN_BATCH_SIZE)
+        token, messages = messages_claim(campaign_id=campaign_id, limit=batch_limit())
         if not messages:
             dispatcher_heartbeat(campaign_id, active=False)  # lets beat restart dispatchers when more is due
             break
@@ -614,6 +615,18 @@ def _dispatch_loop(campaign_id: int, time_budget: float) -> bool:
             return True
     campaign_complete_if_done(campaign_id=campaign_id)
     return False
+
+
+def batch_limit() -> int:
+    """How many messages a dispatcher claims at once: at most CAMPAIGN_BATCH_SIZE, and at most what its
+    share of the send rate sends in about a second.
+
+    A batch holds its recipients' consent locks until its last call returned, and an opt-out (a STOP
+    webhook waiting for its 200) waits for them: at a low rate a full batch would hold them for
+    many seconds.
+    """
+    share = settings.CAMPAIGN_SEND_RATE / settings.CAMPAIGN_DISPATCHERS
+    return max(1, min(settings.CAMPAIGN_BATCH_SIZE, math.ceil(share)))
 
 
 def _heartbeat_key(campaign_id: int) -> str:

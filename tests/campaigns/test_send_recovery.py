@@ -3,7 +3,8 @@
 Found by the fault drills (``make chaos``): a killed worker's batch held rows marked SENDING whose
 call had not started yet; they became UNKNOWN and were never sent. A Redis restart made the send
 token unobtainable mid-batch and the whole batch ended UNKNOWN. During an API outage every worker
-kept sending at full rate, and each refusal spent one of the message's attempts. During an API outage every worker
+kept sending at full rate, and each refusal spent one of the message's attempts. At a low send rate a
+full batch held its recipients' consent locks so long that a STOP webhook waited over 30 s for its 200. During an API outage every worker
 kept sending at full rate.
 """
 
@@ -38,8 +39,8 @@ def no_send_pause(settings):
         client = redis.Redis.from_url(settings.REDIS_URL)
         for key in client.scan_iter("retarget:send-*"):
             client.delete(key)
-        ratelimit._failures_seen_here.clear()
-        ratelimit._failures_seen_here.clear()
+        ratelimit._failure_seen_here_at.clear()
+        ratelimit._failure_seen_here_at.clear()
 
     clear()
     yield
@@ -156,3 +157,15 @@ def test_an_api_answering_only_server_errors_pauses_sending_without_spending_the
         (MessageStatus.QUEUED, 1, "retry"): OUTAGE_FAILURES - 1,  # before it looked like an outage
         (MessageStatus.QUEUED, 0, "requeued: the API is failing for every send"): 6,
     }
+
+
+def test_at_a_low_send_rate_a_dispatcher_claims_only_about_a_seconds_worth(spring_sale, everyone, marketer, approver, settings):
+    settings.CAMPAIGN_BATCH_SIZE = 100
+    settings.CAMPAIGN_SEND_RATE = 12
+    settings.CAMPAIGN_DISPATCHERS = 4  # a share of 3 per second each
+    contacts_create(7)
+
+    campaign = run(spring_sale, everyone, marketer, approver)
+
+    batches = Counter(Message.objects.filter(campaign=campaign).values_list("claimed_at", flat=True))
+    assert max(batches.values()) == 3  # so an opt-out waits for a few sends, not for a hundred
