@@ -138,7 +138,10 @@ def bucket_back_off(phone_number_id: str, *, seconds: float) -> None:
 OUTAGE_FAILURES = 20
 OUTAGE_PAUSE_MAX_SECONDS = 30.0
 _local_failures: dict[str, int] = {}
-_failures_seen_here: set[str] = set()  # so that a success costs a Redis call only after failures
+# When this process last saw a failure: a success resets the shared count only if one was seen lately,
+# so that sending without errors costs no extra Redis call.
+_failure_seen_here_at: dict[str, float] = {}
+_FAILURE_MEMORY_SECONDS = 60.0
 
 
 def _failures_key(phone_number_id: str) -> str:
@@ -151,7 +154,7 @@ def outage_failure_record(phone_number_id: str) -> bool:
     Every OUTAGE_FAILURES failures in a row pause every worker: 1 s, then twice as long each time,
     up to OUTAGE_PAUSE_MAX_SECONDS.
     """
-    _failures_seen_here.add(phone_number_id)
+    _failure_seen_here_at[phone_number_id] = time.monotonic()
     if settings.REDIS_URL:
         client, _, _ = _redis()
         failures, _ = client.pipeline().incr(_failures_key(phone_number_id)).expire(_failures_key(phone_number_id), 600).execute()
@@ -165,9 +168,9 @@ def outage_failure_record(phone_number_id: str) -> bool:
 
 def outage_success_record(phone_number_id: str) -> None:
     """A send went through: the count of failures in a row starts again."""
-    if phone_number_id not in _failures_seen_here:
+    seen_at = _failure_seen_here_at.get(phone_number_id)
+    if seen_at is None or time.monotonic() - seen_at >= _FAILURE_MEMORY_SECONDS:
         return
-    _failures_seen_here.discard(phone_number_id)
     if settings.REDIS_URL:
         client, _, _ = _redis()
         client.delete(_failures_key(phone_number_id))
