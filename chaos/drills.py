@@ -13,6 +13,7 @@ import argparse
 import os
 import random
 import shutil
+import statistics
 import sys
 import threading
 import time
@@ -416,6 +417,7 @@ def stop_storm(scale: float, redis_db: int) -> DrillResult:
         wait_for_share_sent(stack, campaign_id, 0.05, count)
 
         answered: dict[int, float] = {}
+        answer_seconds: list[float] = []
         refused: list[int] = []
         lock = threading.Lock()
         spread = 0.6 * sending_seconds  # over most of the campaign's sending time (at most ~20 STOPs/s)
@@ -427,8 +429,10 @@ def stop_storm(scale: float, redis_db: int) -> DrillResult:
                 phone_number_id=stack.env["WHATSAPP_PHONE_NUMBER_ID"], waba_id=stack.env["WHATSAPP_BUSINESS_ACCOUNT_ID"],
             )  # fmt: skip
             headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature(body, stack.app_secret)}
+            posted = time.time()
             status, at = post(stack.webhook_url, body, headers)
             with lock:
+                answer_seconds.append(at - posted)
                 if status == 200:
                     answered[contact_id] = at
                 else:
@@ -446,7 +450,8 @@ def stop_storm(scale: float, redis_db: int) -> DrillResult:
         spared = Message.objects.filter(campaign_id=campaign_id, contact_id__in=chosen, status=MessageStatus.SKIPPED).count()
         result.notes.append(
             f"{len(answered)} STOPs in {time.monotonic() - storm_start:.0f} s, {sent_when_storm_ended} sent when they ended; "
-            f"{spared} of the {len(chosen)} people were not messaged (their STOP came first)"
+            f"{spared} of the {len(chosen)} people were not messaged (their STOP came first); "
+            f"answered in {statistics.median(answer_seconds):.2f} s (median), {max(answer_seconds):.1f} s (slowest)"
         )
     return result
 
