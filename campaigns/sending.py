@@ -526,7 +526,7 @@ def batch_send(*, campaign_id: int, token: uuid.UUID, messages: list[Message]) -
         if to_send:
             outcomes = _send_all(campaign, token, to_send)
     # Every call has returned: opt-outs waiting on the locks may go ahead now.
-    problem = _results_write(outcomes, report)
+    problem = _results_write(outcomes, report, token)
     if problem:
         _campaign_stop(campaign, problem[0])
         if problem[1].stops_account:
@@ -547,7 +547,7 @@ def _campaign_stop(campaign: Campaign, reason: str) -> None:
         pass
 
 
-def _results_write(outcomes: list[_Outcome], report: BatchReport) -> tuple[str, WhatsAppError] | None:
+def _results_write(outcomes: list[_Outcome], report: BatchReport, token: uuid.UUID) -> tuple[str, WhatsAppError] | None:
     if not outcomes:
         return None
     now = timezone.now()
@@ -555,6 +555,9 @@ def _results_write(outcomes: list[_Outcome], report: BatchReport) -> tuple[str, 
     by_id = {outcome.message.pk: outcome for outcome in outcomes}
     with transaction.atomic():
         fresh = list(Message.objects.select_for_update().filter(pk__in=list(by_id)).order_by("pk"))
+        # A send that never started, on a row recovered since (the batch outlived its lease), is not
+        # ours any more: another dispatcher may hold it now.
+        fresh = [message for message in fresh if by_id[message.pk].attempted or message.claim_token == token]
         for message in fresh:
             found, error = _apply_outcome(message, by_id[message.pk], now)
             if found and problem is None:

@@ -23,7 +23,7 @@ from django.utils import timezone
 from campaigns import inflight, ratelimit
 from campaigns.models import Campaign, Message, MessageStatus
 from campaigns.ratelimit import OUTAGE_FAILURES, bucket_take, outage_failure_record, outage_success_record
-from campaigns.sending import leases_expire
+from campaigns.sending import batch_send, leases_expire, messages_claim
 from campaigns.services import campaigns_tick
 from tests.campaigns.conftest import contacts_create
 from tests.campaigns.test_sending import SALE_PARAMETERS, eager, run  # noqa: F401 (eager: autouse fixture)
@@ -94,6 +94,34 @@ def test_a_slow_worker_cannot_start_a_call_of_a_batch_already_recovered(sending_
     # The worker was only slow: its thread now wants to send. It must not (someone else will).
     assert inflight.call_start(token, message.pk) is False
 
+
+def test_a_batch_that_outlived_its_lease_leaves_its_unsent_rows_to_the_dispatcher_that_took_them_over(
+    sandbox, sending_campaign, monkeypatch, settings
+):
+    from campaigns import sending
+
+    for contact in contacts_create(3):
+        Message.objects.create(campaign=sending_campaign, contact=contact, is_marketing=True)
+    token, claimed = messages_claim(campaign_id=sending_campaign.pk, limit=3)
+    taken_over = []
+
+    def lease_runs_out_before_the_first_call(phone_number_id: str, *, timeout: float) -> bool:
+        if not taken_over:  # the worker was only slow: beat recovered its batch, another dispatcher claimed it
+            Message.objects.filter(claim_token=token).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+            leases_expire()
+            taken_over.append(messages_claim(campaign_id=sending_campaign.pk, limit=3))
+        return bucket_take(phone_number_id, timeout=timeout)
+
+    settings.CAMPAIGN_SEND_CONCURRENCY = 1
+    monkeypatch.setattr(sending, "bucket_take", lease_runs_out_before_the_first_call)
+    batch_send(campaign_id=sending_campaign.pk, token=token, messages=claimed)
+
+    assert sandbox.sends() == []  # fenced: the slow batch started no call
+    ((other_token, other_claim),) = taken_over
+    assert set(Message.objects.values_list("claim_token", flat=True)) == {other_token}  # and left the new claim alone
+    batch_send(campaign_id=sending_campaign.pk, token=other_token, messages=other_claim)
+    assert sorted(s["callback_data"] for s in sandbox.sends()) == sorted(m.callback_data for m in claimed)
+    assert set(Message.objects.values_list("status", "attempts")) == {(MessageStatus.ACCEPTED, 1)}
 
 def test_without_the_record_of_calls_every_interrupted_send_is_unknown(sending_campaign):
     _, messages = batch_left_by_a_dead_worker(sending_campaign, 2, opened=False)  # e.g. Redis restarted since
