@@ -247,9 +247,15 @@ def webhook_deliveries_drain(*, time_budget: float = 30.0, batch_size: int = DRA
     if not cache.add(DRAIN_FLAG, 1, timeout=DRAIN_FLAG_SECONDS):
         return False
     deadline = time.monotonic() + time_budget
+    after: tuple[datetime, int] | None = None  # where the last batch ended: the next starts there
     while time.monotonic() < deadline:
-        if _deliveries_batch_apply(batch_size):
+        claimed, last = _deliveries_batch_apply(batch_size, after=after)
+        if claimed:
+            after = last
             cache.set(DRAIN_FLAG, 1, timeout=DRAIN_FLAG_SECONDS)
+            continue
+        if after is not None:  # one committed late behind the position: look from the start once more
+            after = None
             continue
         # Drop the flag, then look again: a delivery stored meanwhile is either seen here or
         # queues a drain of its own.
@@ -272,11 +278,18 @@ def _fresh_deliveries() -> QuerySet[WebhookDelivery]:
     )
 
 
-def _deliveries_batch_apply(batch_size: int) -> int:
-    """Claim up to ``batch_size`` fresh deliveries and apply them; returns how many were claimed."""
+def _deliveries_batch_apply(batch_size: int, *, after: tuple[datetime, int] | None) -> tuple[int, tuple[datetime, int] | None]:
+    """Claim up to ``batch_size`` fresh deliveries (after the position ``after``) and apply them.
+
+    Returns how many were claimed and the position of the last one. Starting after the previous
+    batch keeps each claim from walking again over the deliveries already processed.
+    """
     others: list[int] = []
+    fresh = _fresh_deliveries()
+    if after is not None:
+        fresh = fresh.filter(Q(received_at__gt=after[0]) | Q(received_at=after[0], pk__gt=after[1]))
     with transaction.atomic():
-        deliveries = list(_fresh_deliveries().select_for_update(skip_locked=True).order_by("received_at", "pk")[:batch_size])
+        deliveries = list(fresh.select_for_update(skip_locked=True).order_by("received_at", "pk")[:batch_size])
         statuses: list[tuple[WebhookDelivery, webhooks.StatusItem]] = []
         for delivery in deliveries:
             items = _status_items_only(delivery)
@@ -298,7 +311,7 @@ def _deliveries_batch_apply(batch_size: int) -> int:
             webhook_delivery_process(delivery_id=delivery_id)
         except WebhookProcessingError as exc:
             logger.warning("%s; the sweeper retries it", exc)
-    return len(deliveries)
+    return len(deliveries), ((deliveries[-1].received_at, deliveries[-1].pk) if deliveries else None)
 
 
 def _status_items_only(delivery: WebhookDelivery) -> list[webhooks.StatusItem] | None:
