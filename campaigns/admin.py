@@ -22,8 +22,8 @@ from django.utils.html import format_html, format_html_join
 from campaigns import admin_pages, selectors, services
 from campaigns.models import Campaign, Event, FrequencyCapPolicy, Message, Segment, StaffTestNumber
 from campaigns.segments import SegmentRuleError, segment_rules_validate
+from consent.admin import ReadOnlyAdmin
 from consent.client_ip import client_ip
-from consent.pagination import EstimatedCountPaginator
 from consent.redirects import safe_next
 from consent.services import Actor
 
@@ -37,20 +37,6 @@ def _actor(request: HttpRequest) -> Actor:
 
 def _pretty_json(value: Any) -> str:
     return format_html("<pre style='white-space: pre-wrap'>{}</pre>", json.dumps(value, indent=2, sort_keys=True, default=str))
-
-
-class _ReadOnlyAdmin(admin.ModelAdmin):
-    paginator = EstimatedCountPaginator
-    show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 # --- segments -----------------------------------------------------------------------------------
@@ -310,7 +296,7 @@ class FrequencyCapPolicyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Message)
-class MessageAdmin(_ReadOnlyAdmin):
+class MessageAdmin(ReadOnlyAdmin):
     list_display = ("id", "campaign", "contact", "kind", "status", "skip_reason", "error_code", "created_at")
     list_filter = ("status", "kind")
     list_select_related = ("campaign", "contact")
@@ -325,7 +311,7 @@ class MessageAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(Event)
-class EventAdmin(_ReadOnlyAdmin):
+class EventAdmin(ReadOnlyAdmin):
     list_display = ("name", "contact", "occurred_at", "received_at")
     list_filter = ("name",)
     list_select_related = ("contact",)
