@@ -16,6 +16,7 @@ wait for each other, so the cap counts they read include each other's dispatched
 A row found SENDING after its lease expired whose call had started is never sent again: the call
 may have reached WhatsApp. It becomes UNKNOWN until its status webhook (matched by callback data)
 resolves it. A row whose call had not started is queued again (campaigns.inflight tells them apart).
+A live worker renews its batch's lease while the calls run, so only a dead or frozen one loses it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import random
 import threading
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -380,7 +381,23 @@ def _send_all(campaign: Campaign, token: uuid.UUID, to_send: list[tuple[Message,
         return _Outcome(message, result=result)
 
     with ThreadPoolExecutor(max_workers=max(1, min(settings.CAMPAIGN_SEND_CONCURRENCY, len(to_send)))) as pool:
-        return list(pool.map(send_one, to_send))
+        futures = [pool.submit(send_one, item) for item in to_send]
+        # A slow batch is not a dead worker: while its calls run, keep its lease (and the campaign's
+        # dispatcher heartbeat) alive, so recovery does not turn rows that are being sent into UNKNOWN.
+        while wait(futures, timeout=settings.CAMPAIGN_LEASE_SECONDS / 3).not_done:
+            _lease_renew(campaign.pk, token, [message.pk for message, _ in to_send])
+        return [future.result() for future in futures]
+
+
+def _lease_renew(campaign_id: int, token: uuid.UUID, message_ids: list[uuid.UUID]) -> None:
+    """Push back the lease of the batch's rows still in flight (rows recovered meanwhile are not ours)."""
+    try:
+        Message.objects.filter(pk__in=message_ids, claim_token=token, status=MessageStatus.SENDING).update(
+            lease_expires_at=timezone.now() + timedelta(seconds=settings.CAMPAIGN_LEASE_SECONDS)
+        )
+        dispatcher_heartbeat(campaign_id)
+    except Exception:  # the sends go on; at worst recovery marks them UNKNOWN, never sends them twice
+        logger.exception("could not renew the lease of batch %s", token)
 
 
 def _send_rate_adjust(phone_number_id: str, error: WhatsAppError | None) -> bool:

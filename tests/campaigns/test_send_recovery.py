@@ -4,12 +4,12 @@ Found by the fault drills (``make chaos``): a killed worker's batch held rows ma
 call had not started yet; they became UNKNOWN and were never sent. A Redis restart made the send
 token unobtainable mid-batch and the whole batch ended UNKNOWN. During an API outage every worker
 kept sending at full rate, and each refusal spent one of the message's attempts. At a low send rate a
-full batch held its recipients' consent locks so long that a STOP webhook waited over 30 s for its 200. During an API outage every worker
-kept sending at full rate.
+full batch held its recipients' consent locks so long that a STOP webhook waited over 30 s for its 200.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections import Counter
@@ -122,6 +122,40 @@ def test_a_batch_that_outlived_its_lease_leaves_its_unsent_rows_to_the_dispatche
     batch_send(campaign_id=sending_campaign.pk, token=other_token, messages=other_claim)
     assert sorted(s["callback_data"] for s in sandbox.sends()) == sorted(m.callback_data for m in claimed)
     assert set(Message.objects.values_list("status", "attempts")) == {(MessageStatus.ACCEPTED, 1)}
+
+def test_a_batch_slower_than_its_lease_keeps_it_while_its_calls_run(sandbox, sending_campaign, settings):
+    """Found in CI: under load a batch outlived its 4 s lease, recovery by another dispatcher turned
+    its rows in flight into UNKNOWN and completed the campaign while they were still being sent."""
+    from django.db import connection
+
+    from campaigns.sending import consent_locks_close
+
+    settings.CAMPAIGN_LEASE_SECONDS = 2
+    sandbox.configure(latency=3.5)  # every answer comes after the lease first ran out
+    for contact in contacts_create(3):
+        Message.objects.create(campaign=sending_campaign, contact=contact, is_marketing=True)
+    token, claimed = messages_claim(campaign_id=sending_campaign.pk, limit=3)
+
+    def send() -> None:
+        try:
+            batch_send(campaign_id=sending_campaign.pk, token=token, messages=claimed)
+        finally:
+            consent_locks_close()
+            connection.close()
+
+    worker = threading.Thread(target=send)
+    worker.start()
+    time.sleep(2.8)
+    campaigns_tick()  # beat, and a dispatcher recovering expired leases, while the calls are still out
+    in_flight = Counter(Message.objects.values_list("status", flat=True))
+    still_sending = Campaign.objects.get(pk=sending_campaign.pk).status
+    worker.join(timeout=30)
+
+    assert in_flight == {MessageStatus.SENDING: 3}
+    assert still_sending == Campaign.Status.SENDING
+    assert set(Message.objects.values_list("status", "attempts")) == {(MessageStatus.ACCEPTED, 1)}
+    assert len(sandbox.sends()) == 3
+
 
 def test_without_the_record_of_calls_every_interrupted_send_is_unknown(sending_campaign):
     _, messages = batch_left_by_a_dead_worker(sending_campaign, 2, opened=False)  # e.g. Redis restarted since
