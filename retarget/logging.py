@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 
 # Seven or more digits, optionally led by + and broken by spaces, dots or dashes.
 _PHONE_RE = re.compile(r"\+?\d[\d\s.\-]{5,}\d")
@@ -28,3 +29,23 @@ class MaskPhoneNumbersFilter(logging.Filter):
         if masked != message:
             record.msg, record.args = masked, None
         return True
+
+
+class CurrentStderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of each record.
+
+    A plain StreamHandler keeps the stream it was built with; when the logging set-up runs while
+    stderr is temporarily replaced (a test runner capturing output), it would go on writing to the
+    replaced stream after it was closed, and every record would end in a "Logging error".
+    """
+
+    def __init__(self, level: int = logging.NOTSET) -> None:
+        logging.Handler.__init__(self, level)
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.setStream assigns it; stderr stays the target
+        pass

@@ -303,7 +303,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {"mask_phones": {"()": "retarget.logging.MaskPhoneNumbersFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_phones"]}},
+    "handlers": {"console": {"class": "retarget.logging.CurrentStderrHandler", "formatter": "plain", "filters": ["mask_phones"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
     # django-axes logs every login at INFO; lockouts (WARNING) also reach the audit log.
     "loggers": {"axes": {"level": "WARNING"}},
