@@ -4,20 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from consent.admin import ReadOnlyAdmin
 from whatsapp.models import InboundMessage, MessageTemplate, OptInConfirmation, WebhookDelivery
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written only by the sync, the webhook and services: viewable, never editable here."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(MessageTemplate)
@@ -31,7 +19,6 @@ class MessageTemplateAdmin(ReadOnlyAdmin):
 class WebhookDeliveryAdmin(ReadOnlyAdmin):
     list_display = ("id", "received_at", "processed_at", "repeat_count", "attempts")
     list_filter = ("processed_at",)
-    show_full_result_count = False
 
 
 @admin.register(InboundMessage)
@@ -40,7 +27,6 @@ class InboundMessageAdmin(ReadOnlyAdmin):
     list_filter = ("answered", "type", "keyword_action")
     list_select_related = ("contact",)
     raw_id_fields = ("contact", "delivery")
-    show_full_result_count = False
 
 
 @admin.register(OptInConfirmation)
