@@ -198,3 +198,20 @@ def test_the_file_is_read_as_it_is_written_never_whole():
     report = contacts_import(file=lines(), actor=SYSTEM, chunk_rows=batch)
 
     assert report.summary == "imported 400, updated 0, unchanged 0, rejected 0"
+
+
+@pytest.mark.postgres
+def test_a_large_import_leaves_fresh_planner_statistics_for_the_campaign_launched_next(tmp_path):
+    from django.db import connection
+
+    from consent.models import ConsentState
+
+    rows = [[f"+49151{30000000 + n}", f"P{n}", "de", "", "", "checkout", "2026-03-01T12:00:00+01:00", "v3", NOTICE_TEXT, ""] for n in range(40)]
+    with _write(tmp_path, rows).open(encoding="utf-8") as file:
+        report = contacts_import(file=file, actor=SYSTEM, analyze_after_rows=30)
+
+    assert report.imported == 40
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [ConsentState._meta.db_table])
+        (estimated_rows,) = cursor.fetchone()
+    assert estimated_rows == ConsentState.objects.count()
