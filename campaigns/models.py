@@ -17,7 +17,8 @@ from consent.models import Contact
 class Event(models.Model):
     """Something a contact did, pushed by an integrator (``POST /api/v1/events``): segments query these."""
 
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="events")
+    # Indexed through the composite indexes below, which lead with it.
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="events", db_index=False)
     name = models.CharField(max_length=100)
     properties = models.JSONField(default=dict, blank=True)
     occurred_at = models.DateTimeField()
@@ -30,6 +31,8 @@ class Event(models.Model):
             models.Index(fields=["name", "contact", "occurred_at"], name="event_name_contact_time"),
             # "the latest <name> of this contact" (event parameters, a person's history).
             models.Index(fields=["contact", "name", "-occurred_at"], name="event_contact_name_latest"),
+            # Retention deletes events past their period; the admin lists them newest first.
+            models.Index(fields=["occurred_at"], name="event_occurred"),
         ]
 
     def __str__(self) -> str:
@@ -211,19 +214,23 @@ class Message(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.CAMPAIGN)
-    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="messages")
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="messages")
+    # No single-column indexes on the two keys: the composite indexes below lead with them. Each index
+    # costs every insert and every status change, and a campaign makes several per recipient.
+    campaign = models.ForeignKey(
+        Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="messages", db_index=False)
     status = models.CharField(max_length=12, choices=MessageStatus.choices, default=MessageStatus.QUEUED)
     skip_reason = models.CharField(max_length=40, blank=True)
     decision = models.JSONField(default=dict, blank=True, help_text="The eligibility checks behind the send or skip")
     body = models.TextField(blank=True, help_text="Text of a free-form reply")
-    wamid = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    wamid = models.CharField(max_length=200, null=True, blank=True)  # unique once set (see Meta)
     attempts = models.PositiveSmallIntegerField(default=0)
     error_code = models.IntegerField(null=True, blank=True)
     error_title = models.CharField(max_length=300, blank=True)
     error_detail = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
-    send_after = models.DateTimeField(null=True, blank=True, db_index=True)
+    send_after = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     # A dispatcher's claim: other dispatchers skip the row until the lease expires.
     claim_token = models.UUIDField(null=True, blank=True, editable=False)
@@ -242,7 +249,9 @@ class Message(models.Model):
             # Invariant: one campaign never messages one person twice.
             models.UniqueConstraint(
                 fields=["campaign", "contact"], condition=models.Q(kind="campaign"), name="one_message_per_campaign_contact"
-            )
+            ),
+            # Status webhooks find their message by wamid; queued messages (most rows) have none yet.
+            models.UniqueConstraint(fields=["wamid"], condition=models.Q(wamid__isnull=False), name="message_wamid_unique"),
         ]
         permissions = [("answer_inbound", "Can answer people's WhatsApp messages within their 24-hour window")]
         indexes = [

@@ -123,7 +123,8 @@ class InboundMessage(models.Model):
 
     class Meta:
         ordering = ["-sent_at"]
-        indexes = [models.Index(fields=["answered", "-sent_at"])]
+        # The inbox lists unanswered messages newest first; retention empties texts past their period.
+        indexes = [models.Index(fields=["answered", "-sent_at"]), models.Index(fields=["received_at"], name="inbound_received")]
 
     def __str__(self) -> str:
         return f"{self.type} from contact #{self.contact_id} at {self.sent_at:%Y-%m-%d %H:%M}"
