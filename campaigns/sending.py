@@ -26,6 +26,7 @@ import math
 import os
 import random
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -380,13 +381,30 @@ def _send_all(campaign: Campaign, token: uuid.UUID, to_send: list[tuple[Message,
         _send_rate_adjust(phone_number_id, None)
         return _Outcome(message, result=result)
 
-    with ThreadPoolExecutor(max_workers=max(1, min(settings.CAMPAIGN_SEND_CONCURRENCY, len(to_send)))) as pool:
-        futures = [pool.submit(send_one, item) for item in to_send]
-        # A slow batch is not a dead worker: while its calls run, keep its lease (and the campaign's
-        # dispatcher heartbeat) alive, so recovery does not turn rows that are being sent into UNKNOWN.
-        while wait(futures, timeout=settings.CAMPAIGN_LEASE_SECONDS / 3).not_done:
-            _lease_renew(campaign.pk, token, [message.pk for message, _ in to_send])
-        return [future.result() for future in futures]
+    futures = [_send_threads().submit(send_one, item) for item in to_send]
+    # A slow batch is not a dead worker: while its calls run, keep its lease (and the campaign's
+    # dispatcher heartbeat) alive, so recovery does not turn rows that are being sent into UNKNOWN.
+    while wait(futures, timeout=settings.CAMPAIGN_LEASE_SECONDS / 3).not_done:
+        _lease_renew(campaign.pk, token, [message.pk for message, _ in to_send])
+    return [future.result() for future in futures]
+
+
+_send_pool: tuple[int, int, ThreadPoolExecutor] | None = None
+_send_pool_lock = threading.Lock()
+
+
+def _send_threads() -> ThreadPoolExecutor:
+    """The process's CAMPAIGN_SEND_CONCURRENCY send threads, shared by the batches it has in flight.
+
+    Shared, so that one batch's calls keep the threads busy while another batch is being claimed,
+    checked or written back, and the process never has more calls open than the setting says.
+    """
+    global _send_pool
+    size = settings.CAMPAIGN_SEND_CONCURRENCY
+    with _send_pool_lock:
+        if _send_pool is None or _send_pool[:2] != (os.getpid(), size):  # a forked process makes its own
+            _send_pool = (os.getpid(), size, ThreadPoolExecutor(max_workers=size, thread_name_prefix="send"))
+        return _send_pool[2]
 
 
 def _lease_renew(campaign_id: int, token: uuid.UUID, message_ids: list[uuid.UUID]) -> None:
@@ -608,35 +626,62 @@ def _platform_optouts_record(outcomes: list[_Outcome]) -> None:
 def campaign_dispatch(*, campaign_id: int, time_budget: float) -> bool:
     """Send batches of the campaign until none is due or ``time_budget`` seconds passed.
 
-    Returns True when due work remains (the caller should run again soon).
+    Returns True when due work remains (the caller should run again soon). On PostgreSQL the
+    dispatcher keeps CAMPAIGN_BATCHES_IN_FLIGHT batches going at once, each in its own thread with
+    its own connections: while one is being claimed, checked or written back, the other's calls
+    keep the send threads busy. Each batch is claimed, locked and recorded exactly as when alone.
     """
-    try:
-        return _dispatch_loop(campaign_id, time_budget)
-    finally:
-        consent_locks_close()
-
-
-def _dispatch_loop(campaign_id: int, time_budget: float) -> bool:
     from campaigns.services import campaign_complete_if_done
 
-    started = timezone.now()
     leases_expire(campaign_id=campaign_id)
-    while True:
+    deadline = time.monotonic() + time_budget
+    stop = threading.Event()
+    lanes = settings.CAMPAIGN_BATCHES_IN_FLIGHT if connection.vendor == "postgresql" else 1
+    helpers = [threading.Thread(target=_lane_run, args=(campaign_id, deadline, stop), daemon=True) for _ in range(lanes - 1)]
+    for helper in helpers:
+        helper.start()
+    try:
+        outcome = _batches_send(campaign_id, deadline, stop)
+    finally:
+        consent_locks_close()
+        for helper in helpers:
+            helper.join()
+    if outcome == "more":
+        return True
+    if outcome == "done" and not stop.is_set():
+        campaign_complete_if_done(campaign_id=campaign_id)
+    return False
+
+
+def _lane_run(campaign_id: int, deadline: float, stop: threading.Event) -> None:
+    try:
+        _batches_send(campaign_id, deadline, stop)
+    except Exception:  # the rows it held are recovered with their lease; the other lane goes on
+        logger.exception("a send lane of campaign %s stopped", campaign_id)
+    finally:
+        consent_locks_close()
+        connection.close()
+
+
+def _batches_send(campaign_id: int, deadline: float, stop: threading.Event) -> str:
+    """One lane: claim and send batches until none is due ("done"), the time is up ("more") or the
+    campaign stopped ("stopped"; a batch that stopped it also tells the other lanes)."""
+    while not stop.is_set():
         if not Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).exists():
-            return False
+            return "stopped"
         dispatcher_heartbeat(campaign_id)
         token, messages = messages_claim(campaign_id=campaign_id, limit=batch_limit())
         if not messages:
             dispatcher_heartbeat(campaign_id, active=False)  # lets beat restart dispatchers when more is due
-            break
+            return "done"
         report = batch_send(campaign_id=campaign_id, token=token, messages=messages)
         logger.info("campaign %s batch: %s", campaign_id, report)
         if report.stopped:
-            return False
-        if (timezone.now() - started).total_seconds() > time_budget:
-            return True
-    campaign_complete_if_done(campaign_id=campaign_id)
-    return False
+            stop.set()
+            return "stopped"
+        if time.monotonic() > deadline:
+            return "more"
+    return "stopped"
 
 
 def batch_limit() -> int:
@@ -647,7 +692,7 @@ def batch_limit() -> int:
     webhook waiting for its 200) waits for them: at a low rate a full batch would hold them for
     many seconds.
     """
-    share = settings.CAMPAIGN_SEND_RATE / settings.CAMPAIGN_DISPATCHERS
+    share = settings.CAMPAIGN_SEND_RATE / (settings.CAMPAIGN_DISPATCHERS * settings.CAMPAIGN_BATCHES_IN_FLIGHT)
     return max(1, min(settings.CAMPAIGN_BATCH_SIZE, math.ceil(share)))
 
 

@@ -267,6 +267,7 @@ CAMPAIGN_SEND_RATE = env_float("CAMPAIGN_SEND_RATE", 80.0, minimum=0.1)
 CAMPAIGN_BATCH_SIZE = env_int("CAMPAIGN_BATCH_SIZE", 100, minimum=1)
 CAMPAIGN_SEND_CONCURRENCY = env_int("CAMPAIGN_SEND_CONCURRENCY", 16, minimum=1)
 CAMPAIGN_DISPATCHERS = env_int("CAMPAIGN_DISPATCHERS", 4, minimum=1)
+CAMPAIGN_BATCHES_IN_FLIGHT = env_int("CAMPAIGN_BATCHES_IN_FLIGHT", 2, minimum=1)
 CAMPAIGN_DISPATCH_SECONDS = env_int("CAMPAIGN_DISPATCH_SECONDS", 30, minimum=1)
 # A claimed batch not finished within the lease is recovered (unsent rows re-claimed, in-flight ones unknown).
 CAMPAIGN_LEASE_SECONDS = env_int("CAMPAIGN_LEASE_SECONDS", 120, minimum=2)

@@ -224,7 +224,7 @@ def test_an_api_answering_only_server_errors_pauses_sending_without_spending_the
 def test_at_a_low_send_rate_a_dispatcher_claims_only_about_a_seconds_worth(spring_sale, everyone, marketer, approver, settings):
     settings.CAMPAIGN_BATCH_SIZE = 100
     settings.CAMPAIGN_SEND_RATE = 12
-    settings.CAMPAIGN_DISPATCHERS = 4  # a share of 3 per second each
+    settings.CAMPAIGN_DISPATCHERS, settings.CAMPAIGN_BATCHES_IN_FLIGHT = 2, 2  # 4 batches at once: a share of 3 per second each
     contacts_create(7)
 
     campaign = run(spring_sale, everyone, marketer, approver)

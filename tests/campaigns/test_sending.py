@@ -318,3 +318,20 @@ def test_a_message_deferred_past_the_campaigns_end_is_skipped(sandbox, spring_sa
     assert (message.status, message.skip_reason) == (MessageStatus.SKIPPED, "frequency_cap")
     assert message.decision["expired"] == "deferred past the campaign's end"
     assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.COMPLETED
+
+
+def test_a_dispatcher_claims_its_next_batch_while_the_calls_of_the_last_one_are_out(sandbox, spring_sale, everyone, marketer, approver, settings):
+    settings.CAMPAIGN_BATCH_SIZE, settings.CAMPAIGN_BATCHES_IN_FLIGHT, settings.CAMPAIGN_DISPATCHERS = 3, 2, 1
+    sandbox.configure(latency=0.4)
+    contacts_create(12)
+
+    campaign = run(spring_sale, everyone, marketer, approver)
+
+    messages = list(Message.objects.filter(campaign=campaign))
+    assert {m.status for m in messages} == {MessageStatus.ACCEPTED}
+    assert len(sandbox.sends()) == 12 == len({send["callback_data"] for send in sandbox.sends()})
+    batches = sorted({m.claimed_at for m in messages})
+    assert len(batches) == 4
+    first_answered = min(m.accepted_at for m in messages if m.claimed_at == batches[0])
+    assert batches[1] < first_answered  # the second batch did not wait for the first one's answers
+    assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.COMPLETED
