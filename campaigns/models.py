@@ -224,7 +224,8 @@ class Message(models.Model):
     skip_reason = models.CharField(max_length=40, blank=True)
     decision = models.JSONField(default=dict, blank=True, help_text="The eligibility checks behind the send or skip")
     body = models.TextField(blank=True, help_text="Text of a free-form reply")
-    wamid = models.CharField(max_length=200, null=True, blank=True)  # unique once set (see Meta)
+    # NULL, not "", until WhatsApp accepts the message: unique once set (see Meta).
+    wamid = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
     attempts = models.PositiveSmallIntegerField(default=0)
     error_code = models.IntegerField(null=True, blank=True)
     error_title = models.CharField(max_length=300, blank=True)

@@ -267,7 +267,7 @@ def webhook_deliveries_drain(*, time_budget: float = 30.0, batch_size: int = DRA
     return True
 
 
-# Only deliveries received this recently are drained (an index range on received_at, however many
+# Only deliveries received this recently are drained (a range of the unprocessed-deliveries index, however many
 # days of processed deliveries the table keeps); older unprocessed ones are the sweeper's.
 DRAIN_WINDOW = timezone.timedelta(minutes=10)
 
