@@ -224,7 +224,7 @@ class Message(models.Model):
     skip_reason = models.CharField(max_length=40, blank=True)
     decision = models.JSONField(default=dict, blank=True, help_text="The eligibility checks behind the send or skip")
     body = models.TextField(blank=True, help_text="Text of a free-form reply")
-    # NULL, not "", until WhatsApp accepts the message: unique once set (see Meta).
+    # NULL, not "", until WhatsApp accepts the message: unique once set (see Meta; NULLs never clash).
     wamid = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
     attempts = models.PositiveSmallIntegerField(default=0)
     error_code = models.IntegerField(null=True, blank=True)
@@ -251,8 +251,11 @@ class Message(models.Model):
             models.UniqueConstraint(
                 fields=["campaign", "contact"], condition=models.Q(kind="campaign"), name="one_message_per_campaign_contact"
             ),
-            # Status webhooks find their message by wamid; queued messages (most rows) have none yet.
-            models.UniqueConstraint(fields=["wamid"], condition=models.Q(wamid__isnull=False), name="message_wamid_unique"),
+            # Status webhooks find their message by wamid. Not a partial index (WHERE wamid IS NOT NULL):
+            # the planner then misjudged the drain's "wamid IN (...) OR id IN (...)" read and scanned
+            # the table (77 ms instead of 7 ms per batch at 100,000 messages). A constraint rather than
+            # unique=True: no second, pattern-matching index.
+            models.UniqueConstraint(fields=["wamid"], name="message_wamid_unique"),
         ]
         permissions = [("answer_inbound", "Can answer people's WhatsApp messages within their 24-hour window")]
         indexes = [
