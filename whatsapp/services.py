@@ -287,7 +287,8 @@ def _deliveries_batch_apply(batch_size: int, *, after: tuple[datetime, int] | No
     others: list[int] = []
     fresh = _fresh_deliveries()
     if after is not None:
-        fresh = fresh.filter(Q(received_at__gt=after[0]) | Q(received_at=after[0], pk__gt=after[1]))
+        # The first condition bounds the index range; the OR (a filter, not an index condition) breaks ties.
+        fresh = fresh.filter(received_at__gte=after[0]).filter(Q(received_at__gt=after[0]) | Q(received_at=after[0], pk__gt=after[1]))
     with transaction.atomic():
         deliveries = list(fresh.select_for_update(skip_locked=True).order_by("received_at", "pk")[:batch_size])
         statuses: list[tuple[WebhookDelivery, webhooks.StatusItem]] = []
