@@ -648,7 +648,7 @@ def campaign_dispatch(*, campaign_id: int, time_budget: float) -> bool:
             helper.join()
     if outcome == "more":
         return True
-    if outcome == "done" and not stop.is_set():
+    if outcome == "done":  # completes only a campaign still sending with nothing left to send
         campaign_complete_if_done(campaign_id=campaign_id)
     return False
 

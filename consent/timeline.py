@@ -35,10 +35,9 @@ def contact_timeline(
     contact: Contact, *, before: datetime | None = None, limit: int = PAGE_SIZE, with_messages: bool = True
 ) -> TimelinePage:
     """The newest ``limit`` entries before ``before``; messages and clicks only ``with_messages``."""
-    window = {"lt": before} if before else {}
 
     def newest(queryset: Any, time_field: str) -> list:
-        if window:
+        if before is not None:
             queryset = queryset.filter(**{f"{time_field}__lt": before})
         return list(queryset.order_by(f"-{time_field}", "-pk")[: limit + 1])
 
