@@ -60,7 +60,7 @@ def sending(stack, sizes: Sizes) -> dict:
     from bench.cpu import CpuMeter
     from campaigns.models import Campaign
     from campaigns.services import campaign_approve, campaign_create, campaign_submit
-    from consent.services import Actor
+    from core.audit import Actor
     from whatsapp.models import MessageTemplate
 
     datagen.quiet_hours_off()

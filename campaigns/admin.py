@@ -22,10 +22,10 @@ from django.utils.html import format_html, format_html_join
 from campaigns import admin_pages, selectors, services
 from campaigns.models import Campaign, Event, FrequencyCapPolicy, Message, Segment, StaffTestNumber
 from campaigns.segments import SegmentRuleError, segment_rules_validate
-from consent.admin import ReadOnlyAdmin
-from consent.client_ip import client_ip
-from consent.redirects import safe_next
-from consent.services import Actor
+from core.admin import ReadOnlyAdmin
+from core.audit import Actor
+from core.client_ip import client_ip
+from core.redirects import safe_next
 
 admin.site.site_header = "Retarget"
 admin.site.site_title = "Retarget"

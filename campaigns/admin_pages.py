@@ -29,10 +29,10 @@ from campaigns.forms import FIELD_HELP, SOURCE_CHOICES, CampaignBuilderForm
 from campaigns.models import Campaign, FrequencyCapPolicy
 from campaigns.parameters import ParameterMappingError, parameters_validate
 from campaigns.previews import TestSendRefused, campaign_test_send, message_preview
-from consent.client_ip import client_ip
 from consent.keywords import HELP_KEYWORDS, OPTIN_KEYWORDS, OPTOUT_KEYWORDS
 from consent.models import Contact
-from consent.services import Actor, audit_record
+from core.audit import Actor, audit_record
+from core.client_ip import client_ip
 
 SERIES_CSS = {"sent": "series-sent", "read": "series-read", "delivered": "series-delivered", "failed": "series-failed",
               "skipped": "series-skipped", "waiting": "series-waiting", "opted in": "series-sent"}  # fmt: skip

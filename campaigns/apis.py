@@ -15,8 +15,8 @@ from campaigns import selectors, services
 from campaigns.models import Campaign, Segment
 from campaigns.segments import SegmentRuleError, segment_contacts, segment_rules_validate
 from consent.models import Contact
-from consent.permissions import HasRequiredPermissions
-from consent.services import Actor
+from core.audit import Actor
+from core.permissions import HasRequiredPermissions
 from whatsapp.models import MessageTemplate
 
 RULES_HELP = (

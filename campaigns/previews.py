@@ -19,8 +19,8 @@ from campaigns.parameters import parameter_expressions, parameter_values, templa
 from campaigns.tracking import click_token
 from consent.models import Contact
 from consent.selectors import contacts_marketable
-from consent.services import Actor, audit_record
-from retarget.logging import mask_phone
+from core.audit import Actor, audit_record
+from core.logging import mask_phone
 from whatsapp.client import SendResult, send_template
 from whatsapp.models import MessageTemplate
 from whatsapp.services import SendRetryLater, message_deliver

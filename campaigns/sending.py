@@ -48,11 +48,11 @@ from campaigns.caps import CAP_COUNTED_Q, CapLimits, cap_limits, cap_release_tim
 from campaigns.models import Campaign, Message, MessageStatus
 from campaigns.parameters import parameter_values, template_components, template_render_body
 from campaigns.ratelimit import bucket_back_off, bucket_take, outage_failure_record, outage_success_record
-from campaigns.rows import rows_update
 from campaigns.segments import segment_contacts
 from campaigns.tracking import button_token
 from consent.models import ConsentState, Contact, Purpose
-from consent.services import Actor
+from core.audit import Actor
+from core.rows import rows_update
 from whatsapp import client as whatsapp_client
 from whatsapp.client import ErrorScope, SendResult, WhatsAppError
 

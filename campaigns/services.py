@@ -25,7 +25,8 @@ from campaigns.parameters import ParameterMappingError, parameters_validate
 from campaigns.segments import segment_rules_validate
 from consent.models import Contact
 from consent.phones import InvalidPhoneNumber, phone_normalize
-from consent.services import SYSTEM, Actor, audit_record, contact_upsert
+from consent.services import contact_upsert
+from core.audit import SYSTEM, Actor, audit_record
 from whatsapp.models import MessageTemplate
 
 logger = logging.getLogger(__name__)
@@ -635,7 +636,7 @@ def message_statuses_apply(reports: list[StatusReport]) -> list[Message | None]:
 
     Returns the message of each report (None when unknown).
     """
-    from campaigns.rows import rows_update
+    from core.rows import rows_update
 
     if not reports:
         return []

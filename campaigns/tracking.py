@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from campaigns.models import Campaign, Click, Message
-from consent.tokens import token_sign, token_unsign
+from core.tokens import token_sign, token_unsign
 
 CLICK_SALT = "campaigns.click"
 

@@ -9,8 +9,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from campaigns.tracking import click_record
-from consent.client_ip import client_ip
-from consent.ratelimit import ip_rate_key, rate_limit_hit
+from core.client_ip import client_ip
+from core.ratelimit import ip_rate_key, rate_limit_hit
 
 
 @never_cache

@@ -7,21 +7,16 @@ import json
 from typing import Any
 
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Q, QuerySet
-from django.forms import CheckboxInput, Form
+from django.forms import Form
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from django.utils.safestring import mark_safe
-from rest_framework.authtoken.admin import TokenAdmin
-from rest_framework.authtoken.models import TokenProxy
 
-from consent.client_ip import client_ip
 from consent.forms import (
     ContactAdminForm,
     ContactEraseForm,
@@ -32,7 +27,6 @@ from consent.forms import (
 )
 from consent.imports import ImportFileError, contacts_import
 from consent.models import (
-    AuditEntry,
     ConsentEvent,
     ConsentSource,
     ConsentState,
@@ -43,9 +37,7 @@ from consent.models import (
     Suppression,
     Tag,
 )
-from consent.pagination import EstimatedCountPaginator
 from consent.phones import InvalidPhoneNumber
-from consent.redirects import safe_next
 from consent.rights import RightsRefused, contact_erase, contact_export, contact_rectify
 from consent.selectors import (
     contact_consent_events,
@@ -54,7 +46,6 @@ from consent.selectors import (
     phone_search_numbers,
 )
 from consent.services import (
-    Actor,
     ConsentRefused,
     Evidence,
     consent_grant,
@@ -63,17 +54,15 @@ from consent.services import (
     number_is_suppressed,
     suppression_hash,
 )
-from consent.staff_access import api_token_revoke
+from core.admin import ReadOnlyAdmin, staff_actor
+from core.pagination import EstimatedCountPaginator
+from core.redirects import safe_next
 
 RECORD_CONSENT_PERMISSION = "consent.add_consentevent"
 IMPORT_PERMISSION = "consent.import_contacts"
 EXPORT_PERMISSION = "consent.export_contact"
 ERASE_PERMISSION = "consent.erase_contact"
 RECTIFY_PERMISSION = "consent.rectify_contact"
-
-
-def _staff_actor(request: HttpRequest) -> Actor:
-    return Actor(user=request.user, ip_address=client_ip(request))
 
 
 class PhoneSearchMixin:
@@ -102,22 +91,6 @@ class PhoneSearchMixin:
         if numbers:
             condition |= self.phone_search_q(numbers)
         return queryset.filter(condition), False
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Append-only records: viewable with the view permission, never added, changed or deleted here."""
-
-    show_full_result_count = False
-    paginator = EstimatedCountPaginator
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class MarketingConsentFilter(admin.SimpleListFilter):
@@ -180,7 +153,7 @@ class ContactAdmin(PhoneSearchMixin, admin.ModelAdmin):
             # A name edit is a correction of personal data: the service records it in the audit log.
             new_name, obj.name = obj.name, Contact.objects.values_list("name", flat=True).get(pk=obj.pk)
             super().save_model(request, obj, form, change)
-            contact_rectify(contact=obj, actor=_staff_actor(request), name=new_name)
+            contact_rectify(contact=obj, actor=staff_actor(request), name=new_name)
             obj.name = new_name
             return
         super().save_model(request, obj, form, change)
@@ -251,14 +224,14 @@ class ContactAdmin(PhoneSearchMixin, admin.ModelAdmin):
 
     def record_opt_out_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         def record(contact: Contact, data: dict[str, Any]) -> None:
-            consent_revoke(contact=contact, source=ConsentSource.SUPPORT, evidence=Evidence(note=data["reason"]), actor=_staff_actor(request))
+            consent_revoke(contact=contact, source=ConsentSource.SUPPORT, evidence=Evidence(note=data["reason"]), actor=staff_actor(request))
 
         return self._record_consent(request, object_id, SupportOptOutForm, "Opt-out", record)
 
     def record_opt_in_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         def record(contact: Contact, data: dict[str, Any]) -> None:
             evidence = Evidence(notice_text=data["notice_text"], notice_version=data["notice_version"], note=data["evidence"])
-            consent_grant(contact=contact, source=ConsentSource.SUPPORT, evidence=evidence, actor=_staff_actor(request))
+            consent_grant(contact=contact, source=ConsentSource.SUPPORT, evidence=evidence, actor=staff_actor(request))
 
         return self._record_consent(request, object_id, SupportOptInForm, "Opt-in", record)
 
@@ -266,7 +239,7 @@ class ContactAdmin(PhoneSearchMixin, admin.ModelAdmin):
 
     def export_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         contact = self._contact_for(request, object_id, EXPORT_PERMISSION)
-        package = contact_export(contact=contact, actor=_staff_actor(request))
+        package = contact_export(contact=contact, actor=staff_actor(request))
         response = HttpResponse(json.dumps(package, indent=2, cls=DjangoJSONEncoder), content_type="application/json")
         response["Content-Disposition"] = f'attachment; filename="contact-{contact.pk}-export.json"'
         return response
@@ -276,7 +249,7 @@ class ContactAdmin(PhoneSearchMixin, admin.ModelAdmin):
         form = ContactEraseForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                report = contact_erase(contact=contact, actor=_staff_actor(request), reason=form.cleaned_data["reason"])
+                report = contact_erase(contact=contact, actor=staff_actor(request), reason=form.cleaned_data["reason"])
             except RightsRefused as exc:
                 form.add_error(None, str(exc))
             else:
@@ -293,7 +266,7 @@ class ContactAdmin(PhoneSearchMixin, admin.ModelAdmin):
             data = form.cleaned_data
             try:
                 contact_rectify(
-                    contact=contact, actor=_staff_actor(request), name=data["name"], phone=data["phone"], reason=data["reason"]
+                    contact=contact, actor=staff_actor(request), name=data["name"], phone=data["phone"], reason=data["reason"]
                 )
             except (RightsRefused, InvalidPhoneNumber) as exc:
                 form.add_error(getattr(exc, "field", "") or None, str(exc))
@@ -313,7 +286,7 @@ class ContactAdmin(PhoneSearchMixin, admin.ModelAdmin):
             upload = form.cleaned_data["file"]
             stream = io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline="")
             try:
-                report = contacts_import(file=stream, actor=_staff_actor(request), file_name=upload.name)
+                report = contacts_import(file=stream, actor=staff_actor(request), file_name=upload.name)
             except ImportFileError as exc:
                 form.add_error("file", f"{exc} Nothing was imported.")
             finally:
@@ -366,71 +339,6 @@ class SuppressionAdmin(PhoneSearchMixin, ReadOnlyAdmin):
     @admin.display(description="Number (hash)")
     def short_hash(self, suppression: Suppression) -> str:
         return f"{suppression.number_hash[:16]}…"
-
-
-class AuditCategoryFilter(admin.SimpleListFilter):
-    """The part of an action before the dot: consent, contact, campaign, auth, whatsapp..."""
-
-    title = "area"
-    parameter_name = "area"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        actions = AuditEntry.objects.order_by().values_list("action", flat=True).distinct()
-        return [(area, area) for area in sorted({action.split(".", 1)[0] for action in actions})]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[AuditEntry]) -> QuerySet[AuditEntry]:
-        if self.value():
-            return queryset.filter(Q(action=self.value()) | Q(action__startswith=f"{self.value()}."))
-        return queryset
-
-
-@admin.register(AuditEntry)
-class AuditEntryAdmin(ReadOnlyAdmin):
-    list_display = ("at", "actor_label", "action", "object_type", "object_id", "ip_address")
-    list_filter = (AuditCategoryFilter, "action", "object_type", "actor", ("ip_address", admin.EmptyFieldListFilter))
-    list_select_related = ("actor",)
-    search_fields = ("actor_label", "object_id", "ip_address")
-    search_help_text = "Who (user or label), the object's id, or an IP address."
-    date_hierarchy = "at"
-    fields = ("at", "actor", "actor_label", "action", "object_type", "object_id", "ip_address", "details_pretty")
-    readonly_fields = fields
-
-    @admin.display(description="Details")
-    def details_pretty(self, entry: AuditEntry) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(entry.details, indent=2, ensure_ascii=False, cls=DjangoJSONEncoder))
-
-
-# API tokens: revoking one (deleting it) is audit-logged, so the admin's bulk delete is replaced.
-admin.site.unregister(TokenProxy)
-
-
-@admin.register(TokenProxy)
-class RevocableTokenAdmin(TokenAdmin):
-    actions = ["revoke_tokens"]
-
-    @admin.display(description=mark_safe('<input type="checkbox" id="action-toggle">'))
-    def action_checkbox(self, token: TokenProxy) -> str:
-        # TokenProxy's pk is the user's id (for the change page); the action selects by the token's own key.
-        attrs = {"class": "action-select", "aria-label": f"Select the token of {token.user}"}
-        return CheckboxInput(attrs, lambda value: False).render(helpers.ACTION_CHECKBOX_NAME, token.key)
-
-    def get_actions(self, request: HttpRequest) -> dict:
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    @admin.action(description="Revoke selected tokens (their integrations get 401 from now on)", permissions=["revoke"])
-    def revoke_tokens(self, request: HttpRequest, queryset: QuerySet) -> None:
-        tokens = list(queryset.select_related("user"))
-        for token in tokens:
-            api_token_revoke(token=token, actor=_staff_actor(request))
-        self.message_user(request, f"{len(tokens)} token(s) revoked.", messages.SUCCESS)
-
-    def has_revoke_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("authtoken.delete_tokenproxy") or request.user.has_perm("authtoken.delete_token")
 
 
 @admin.register(OptInForm)

@@ -15,14 +15,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from consent.client_ip import client_ip
 from consent.models import ConsentAction, ConsentSource, ConsentStatus, Contact, Purpose, validate_time_zone
-from consent.permissions import HasRequiredPermissions
 from consent.phones import InvalidPhoneNumber, phone_normalize
 from consent.rights import RightsRefused, contact_erase, contact_export, contact_rectify, contact_upsert_recorded
 from consent.selectors import contact_consent_events, contact_list
-from consent.services import Actor, ConsentRefused, Evidence, consent_record_by_phone
-from consent.staff_access import api_token_revoke
+from consent.services import ConsentRefused, Evidence, consent_record_by_phone
+from core.audit import Actor
+from core.client_ip import client_ip
+from core.permissions import HasRequiredPermissions
+from core.staff_access import api_token_revoke
 
 # Sources an integrator may report. Erasure is recorded by the erasure service only.
 API_SOURCES = [(value, label) for value, label in ConsentSource.choices if value != ConsentSource.ERASURE]

@@ -23,15 +23,14 @@ from django.utils.dateparse import parse_date, parse_datetime
 from consent.models import ConsentAction, ConsentEvent, ConsentSource, ConsentState, Contact, Purpose, Suppression, Tag
 from consent.phones import InvalidPhoneNumber, phone_normalize
 from consent.services import (
-    Actor,
     ConsentChange,
     ConsentRefused,
     Evidence,
-    audit_record,
     consent_record_many,
     contact_phone_fields,
     suppression_hash,
 )
+from core.audit import Actor, audit_record
 
 CONTACT_COLUMNS = ("phone", "name", "language", "tags")
 CONSENT_COLUMNS = (

@@ -26,7 +26,8 @@ from django.db import transaction
 
 from consent.models import ConsentAction, ConsentEvent, ConsentSource, ConsentStatus, Contact
 from consent.selectors import contact_consent_status
-from consent.services import Actor, Evidence, audit_record, consent_grant, consent_revoke
+from consent.services import Evidence, consent_grant, consent_revoke
+from core.audit import Actor, audit_record
 
 OPTOUT_KEYWORDS = ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT")
 OPTIN_KEYWORDS = ("START", "UNSTOP")

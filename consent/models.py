@@ -1,4 +1,4 @@
-"""Contacts, the append-only consent ledger, the current consent state, suppression and audit."""
+"""Contacts, the append-only consent ledger, the current consent state and suppression."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+
+from core.models import AppendOnlyError
 
 
 @lru_cache(maxsize=1)
@@ -109,10 +111,6 @@ class ConsentSource(models.TextChoices):
 
 # Sources through which only the person themselves can act: these may lift a suppression.
 SELF_SERVICE_SOURCES = frozenset({ConsentSource.WEB_FORM, ConsentSource.INBOUND_KEYWORD, ConsentSource.CHECKOUT})
-
-
-class AppendOnlyError(Exception):
-    pass
 
 
 class ConsentEvent(models.Model):
@@ -270,31 +268,3 @@ class OptInForm(models.Model):
                 )
         if errors:
             raise ValidationError(errors)
-
-
-class AuditEntry(models.Model):
-    """Who did what, when, from where. Written by services; read-only everywhere."""
-
-    at = models.DateTimeField(default=timezone.now, db_index=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    actor_label = models.CharField(max_length=150, blank=True, help_text="e.g. 'api token of alice', 'webhook'")
-    action = models.CharField(max_length=60, db_index=True)
-    object_type = models.CharField(max_length=60, blank=True)
-    object_id = models.CharField(max_length=64, blank=True)
-    ip_address = models.GenericIPAddressField(null=True, blank=True)
-    details = models.JSONField(default=dict, blank=True)
-
-    class Meta:
-        ordering = ["-at", "-id"]
-        verbose_name_plural = "audit entries"
-
-    def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label or self.actor} {self.action}"
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if self.pk is not None:
-            raise AppendOnlyError("Audit entries cannot be changed.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: Any, **kwargs: Any):
-        raise AppendOnlyError("Audit entries cannot be deleted.")

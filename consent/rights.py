@@ -28,31 +28,22 @@ from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from campaigns.models import Click, Event, Message
-from consent.models import (
-    AuditEntry,
-    ConsentAction,
-    ConsentEvent,
-    ConsentSource,
-    ConsentState,
-    ConsentStatus,
-    Contact,
-    Purpose,
-)
+from consent.models import ConsentAction, ConsentEvent, ConsentSource, ConsentState, ConsentStatus, Contact, Purpose
 from consent.phones import phone_normalize
 from consent.selectors import contact_consent_status
 from consent.services import (
-    Actor,
     ConsentChange,
     ConsentRefused,
     Evidence,
-    audit_record,
     consent_record_many,
     contact_phone_fields,
     contact_upsert,
     number_is_suppressed,
     suppression_hash,
 )
-from retarget.logging import mask_phone
+from core.audit import Actor, audit_record
+from core.logging import mask_phone
+from core.models import AuditEntry
 from whatsapp.models import InboundMessage, OptInConfirmation, WebhookDelivery, WebhookReceipt
 from whatsapp.services import contact_whatsapp_data_erase
 

@@ -17,14 +17,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 from django.utils.ipv6 import clean_ipv6_address
 
 from consent.models import (
     SELF_SERVICE_SOURCES,
-    AuditEntry,
     ConsentAction,
     ConsentEvent,
     ConsentSource,
@@ -38,6 +36,8 @@ from consent.models import (
     Tag,
 )
 from consent.phones import phone_country, phone_normalize, phone_time_zone, phone_to_wa_id
+from core.audit import SYSTEM, Actor, audit_entry
+from core.models import AuditEntry
 
 logger = logging.getLogger(__name__)
 
@@ -56,22 +56,6 @@ class ConsentRefused(ValueError):
     def __init__(self, message: str, *, field: str = "") -> None:
         super().__init__(message)
         self.field = field
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who caused a change: a staff user, an API token's user, or the system (webhook, import)."""
-
-    user: AbstractBaseUser | None = None
-    label: str = ""
-    ip_address: str | None = None
-
-    @property
-    def display(self) -> str:
-        return self.label or (self.user.get_username() if self.user else "system")
-
-
-SYSTEM = Actor(label="system")
 
 
 @dataclass(frozen=True)
@@ -97,28 +81,6 @@ class ConsentChange:
     purpose: str = Purpose.MARKETING
     evidence: Evidence = field(default_factory=Evidence)
     occurred_at: datetime | None = None
-
-
-def _audit_entry(
-    *, actor: Actor, action: str, object_type: str = "", object_id: Any = "", details: dict[str, Any] | None = None
-) -> AuditEntry:
-    return AuditEntry(
-        actor=actor.user if actor.user and actor.user.pk else None,
-        actor_label=actor.display[:150],
-        action=action,
-        object_type=object_type,
-        object_id=str(object_id or ""),
-        ip_address=actor.ip_address or None,
-        details=details or {},
-    )
-
-
-def audit_record(
-    *, actor: Actor, action: str, object_type: str = "", object_id: Any = "", details: dict[str, Any] | None = None
-) -> AuditEntry:
-    entry = _audit_entry(actor=actor, action=action, object_type=object_type, object_id=object_id, details=details)
-    entry.save()
-    return entry
 
 
 def suppression_hash(e164: str) -> str:
@@ -353,7 +315,7 @@ def consent_record_many(
             suppression_updates[number_hash] = None
 
         audit_entries.append(
-            _audit_entry(
+            audit_entry(
                 actor=actor,
                 action=f"consent.{change.action}",
                 object_type="contact",

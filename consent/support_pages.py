@@ -22,14 +22,15 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from campaigns.analytics import REASON_LABELS
-from consent.client_ip import client_ip
 from consent.models import ConsentStatus, Contact
 from consent.phones import InvalidPhoneNumber, phone_normalize
-from consent.redirects import safe_next
 from consent.selectors import contact_find_by_phone, contacts_with_consent_status, phone_search_numbers
-from consent.services import Actor, number_is_suppressed
+from consent.services import number_is_suppressed
 from consent.timeline import contact_timeline
 from consent.unsubscribe import unsubscribe_url
+from core.audit import Actor
+from core.client_ip import client_ip
+from core.redirects import safe_next
 from whatsapp.inbox import SHOW_CHOICES, InboxCursor, ReplyRefused, inbox_page, inbox_waiting_count, support_reply
 
 ANSWER_PERMISSION = "campaigns.answer_inbound"

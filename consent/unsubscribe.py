@@ -14,8 +14,9 @@ from django.urls import reverse
 
 from consent.models import ConsentSource, ConsentStatus, Contact
 from consent.selectors import contact_consent_status
-from consent.services import Actor, Evidence, consent_revoke, number_is_suppressed
-from consent.tokens import token_sign, token_unsign
+from consent.services import Evidence, consent_revoke, number_is_suppressed
+from core.audit import Actor
+from core.tokens import token_sign, token_unsign
 
 UNSUBSCRIBE_SALT = "consent.unsubscribe"
 

@@ -10,13 +10,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
-from consent.client_ip import client_ip
 from consent.forms import OptInPageForm
 from consent.models import OptInForm
-from consent.ratelimit import ip_rate_key, rate_limit_hit
-from consent.services import Actor, ConsentRefused, Evidence, OptInOutcome, optin_page_submit
+from consent.services import ConsentRefused, Evidence, OptInOutcome, optin_page_submit
 from consent.unsubscribe import unsubscribe_confirm, unsubscribe_contact, unsubscribe_needed
-from retarget.logging import mask_phone
+from core.audit import Actor
+from core.client_ip import client_ip
+from core.logging import mask_phone
+from core.ratelimit import ip_rate_key, rate_limit_hit
 
 OPTIN_TEMPLATE = "consent/optin.html"
 

@@ -39,9 +39,12 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
-    "consent",
+    # Ours, lowest layer first: each imports only from those above it in this list.
+    "core",
     "whatsapp",
+    "consent",
     "campaigns",
+    "conversations",
 ]
 
 MIDDLEWARE = [
@@ -52,7 +55,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Lets audit entries written from signals (role changes in the admin) name who made the change.
-    "consent.request_actor.RequestActorMiddleware",
+    "core.request_actor.RequestActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes requires: refuses a locked-out login before the view runs.
@@ -142,7 +145,7 @@ AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1) / 60  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_CLIENT_IP_CALLABLE = "consent.client_ip.client_ip"
+AXES_CLIENT_IP_CALLABLE = "core.client_ip.client_ip"
 AXES_LOCKOUT_TEMPLATE = "admin/login_locked_out.html"
 # Attempts are counted in the database; successful logins are in the audit log (consent.AuditEntry).
 AXES_DISABLE_ACCESS_LOG = True
@@ -302,9 +305,9 @@ CELERY_BEAT_SCHEDULE["retention-apply"] = {"task": "consent.tasks.retention_appl
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"mask_phones": {"()": "retarget.logging.MaskPhoneNumbersFilter"}},
+    "filters": {"mask_phones": {"()": "core.logging.MaskPhoneNumbersFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "retarget.logging.CurrentStderrHandler", "formatter": "plain", "filters": ["mask_phones"]}},
+    "handlers": {"console": {"class": "core.logging.CurrentStderrHandler", "formatter": "plain", "filters": ["mask_phones"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
     # django-axes logs every login at INFO; lockouts (WARNING) also reach the audit log.
     "loggers": {"axes": {"level": "WARNING"}},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from consent.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin
 from whatsapp.models import InboundMessage, MessageTemplate, OptInConfirmation, WebhookDelivery
 
 

@@ -23,7 +23,7 @@ import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
 
-from retarget.logging import mask_phone
+from core.logging import mask_phone
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,8 @@ from django.utils import timezone
 from campaigns.models import Message, MessageStatus
 from consent import keywords
 from consent.models import ConsentSource, Contact, OptInForm
-from consent.services import Actor, Evidence, audit_record, consent_grant
+from consent.services import Evidence, consent_grant
+from core.audit import Actor, audit_record
 from whatsapp import template_shape
 from whatsapp.client import SendResult, send_template
 from whatsapp.models import InboundMessage, MessageTemplate, OptInConfirmation

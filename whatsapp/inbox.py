@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from campaigns.models import Message
 from consent.models import Contact
-from consent.services import Actor, audit_record
+from core.audit import Actor, audit_record
 from whatsapp.models import InboundMessage
 from whatsapp.services import reply_queue
 

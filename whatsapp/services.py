@@ -26,7 +26,8 @@ from consent import keywords
 from consent.models import ConsentSource, ConsentStatus, Contact
 from consent.phones import InvalidPhoneNumber
 from consent.selectors import contact_consent_status
-from consent.services import Actor, Evidence, audit_record, consent_revoke, contact_upsert, number_is_suppressed
+from consent.services import Evidence, consent_revoke, contact_upsert, number_is_suppressed
+from core.audit import Actor, audit_record
 from whatsapp import webhooks
 from whatsapp.client import PLATFORM_OPTOUT_CODE, SendResult, WhatsAppError, send_text
 from whatsapp.models import InboundMessage, OptInConfirmation, WebhookDelivery, WebhookReceipt

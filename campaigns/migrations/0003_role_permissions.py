@@ -1,6 +1,6 @@
 from django.db import migrations
 
-from consent.roles import role_permissions_operation
+from core.roles import role_permissions_operation
 
 
 class Migration(migrations.Migration):

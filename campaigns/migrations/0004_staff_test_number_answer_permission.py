@@ -4,7 +4,7 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-from consent.roles import role_permissions_operation
+from core.roles import role_permissions_operation
 
 
 class Migration(migrations.Migration):

@@ -2,7 +2,7 @@
 
 from django.db import migrations
 
-from consent.roles import role_permissions_operation
+from core.roles import role_permissions_operation
 
 
 class Migration(migrations.Migration):

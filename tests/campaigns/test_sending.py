@@ -25,7 +25,8 @@ from campaigns.services import (
     message_status_apply,
 )
 from consent.models import Contact, Suppression
-from consent.services import Actor, consent_revoke, suppression_hash
+from consent.services import consent_revoke, suppression_hash
+from core.audit import Actor
 from tests.campaigns.conftest import contacts_create
 from whatsapp.models import MessageTemplate
 

@@ -31,7 +31,8 @@ from django.utils import timezone
 from campaigns.caps import zone
 from campaigns.models import Campaign, FrequencyCapPolicy, Message, MessageStatus, Segment
 from consent.models import Contact
-from consent.services import Actor, consent_revoke
+from consent.services import consent_revoke
+from core.audit import Actor
 from retarget.celery import app as celery_app
 from tests.campaigns.conftest import api_client, contacts_create
 from whatsapp.sandbox.catalog import default_templates

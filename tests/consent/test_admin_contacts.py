@@ -146,6 +146,6 @@ def test_an_account_without_staff_access_is_sent_to_the_login(admin_client_for, 
 
 
 def _actor(user):
-    from consent.services import Actor
+    from core.audit import Actor
 
     return Actor(user=user)

@@ -1,7 +1,8 @@
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from consent.models import AuditEntry, ConsentEvent, Contact
+from consent.models import ConsentEvent, Contact
+from core.models import AuditEntry
 from tests.consent.conftest import NOTICE_TEXT
 
 pytestmark = pytest.mark.django_db

@@ -2,8 +2,10 @@
 
 import pytest
 
-from consent.models import AuditEntry, ConsentEvent, ConsentState, Suppression
-from consent.services import Actor, consent_grant, consent_revoke, contact_upsert
+from consent.models import ConsentEvent, ConsentState, Suppression
+from consent.services import consent_grant, consent_revoke, contact_upsert
+from core.audit import Actor
+from core.models import AuditEntry
 from tests.consent.conftest import NOTICE
 
 pytestmark = pytest.mark.django_db
@@ -46,8 +48,8 @@ def test_a_superuser_can_read_but_not_add_change_or_delete(admin_client_for, sup
 def test_support_reads_the_audit_log_filtered_by_action_and_actor(admin_client_for, support, history):
     client = admin_client_for(support)
 
-    by_action = client.get("/admin/consent/auditentry/", {"action": "consent.opt_out"})
-    by_actor = client.get("/admin/consent/auditentry/", {"actor__id__exact": support.pk})
+    by_action = client.get("/admin/core/auditentry/", {"action": "consent.opt_out"})
+    by_actor = client.get("/admin/core/auditentry/", {"actor__id__exact": support.pk})
 
     assert [e.action for e in by_action.context["cl"].result_list] == ["consent.opt_out"]
     # Newest first: support's own sign-in to the admin (also audit-logged), then the opt-out.
@@ -66,4 +68,4 @@ def test_a_suppression_is_found_by_the_number_it_hides(admin_client_for, support
 
 @pytest.mark.parametrize(("role", "status"), [("approver", 403), ("marketer", 403), ("support", 200)])
 def test_only_support_reads_the_audit_log(request, admin_client_for, history, role, status):
-    assert admin_client_for(request.getfixturevalue(role)).get("/admin/consent/auditentry/").status_code == status
+    assert admin_client_for(request.getfixturevalue(role)).get("/admin/core/auditentry/").status_code == status

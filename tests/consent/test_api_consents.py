@@ -4,9 +4,10 @@ import pytest
 from django.utils import timezone
 
 from consent.ledger import ledger_verify
-from consent.models import AuditEntry, ConsentEvent, Contact
+from consent.models import ConsentEvent, Contact
 from consent.selectors import contacts_marketable
 from consent.services import consent_revoke, contact_upsert
+from core.models import AuditEntry
 from tests.consent.conftest import NOTICE_TEXT
 
 pytestmark = pytest.mark.django_db

@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from consent.ledger import ledger_verify
-from consent.models import AuditEntry, ConsentEvent, ConsentStatus
+from consent.models import ConsentEvent, ConsentStatus
 from consent.selectors import contact_consent_status, contacts_marketable
 from consent.services import (
     ConsentChange,
@@ -15,6 +15,7 @@ from consent.services import (
     contact_upsert,
     number_is_suppressed,
 )
+from core.models import AuditEntry
 from tests.consent.conftest import NOTICE
 
 

@@ -9,9 +9,11 @@ from django.test import override_settings
 
 from consent.imports import contacts_import
 from consent.ledger import ledger_verify
-from consent.models import AuditEntry, ConsentEvent, Contact
+from consent.models import ConsentEvent, Contact
 from consent.selectors import contact_consent_status, contacts_marketable
-from consent.services import SYSTEM, consent_grant, consent_revoke, contact_upsert, number_is_suppressed
+from consent.services import consent_grant, consent_revoke, contact_upsert, number_is_suppressed
+from core.audit import SYSTEM
+from core.models import AuditEntry
 from tests.consent.conftest import NOTICE, NOTICE_TEXT
 
 pytestmark = pytest.mark.django_db

@@ -3,7 +3,7 @@ from django.apps import apps
 from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
 
-from consent.roles import (
+from core.roles import (
     ROLE_FORBIDDEN,
     ROLE_PERMISSIONS,
     SUPPORT,

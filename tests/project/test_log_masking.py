@@ -1,6 +1,6 @@
 import logging
 
-from retarget.logging import MaskPhoneNumbersFilter, mask_phone
+from core.logging import MaskPhoneNumbersFilter, mask_phone
 
 
 def test_phone_numbers_in_log_lines_are_masked():

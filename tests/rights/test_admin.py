@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from consent.models import AuditEntry, Contact
+from consent.models import Contact
+from core.models import AuditEntry
 
 from .conftest import NEW_NAME, PHONE
 

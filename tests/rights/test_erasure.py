@@ -10,9 +10,10 @@ from django.db import connection
 
 from campaigns.models import Click, Event, Message
 from campaigns.selectors import campaign_report
-from consent.models import AuditEntry, ConsentEvent, ConsentStatus, Contact, Suppression
+from consent.models import ConsentEvent, ConsentStatus, Contact, Suppression
 from consent.selectors import contact_consent_status, contacts_marketable
 from consent.services import number_is_suppressed, suppression_hash
+from core.models import AuditEntry
 from whatsapp.models import InboundMessage, OptInConfirmation, WebhookDelivery
 
 from .conftest import NAME, NEW_NAME, OTHER_PHONE, PERSON_AGENT, PHONE, WA_ID, process_pending_deliveries

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from consent.models import AuditEntry
+from core.models import AuditEntry
 
 from .conftest import NAME, NEW_NAME, PERSON_AGENT, PHONE
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from consent.models import AuditEntry, ConsentStatus, Contact
+from consent.models import ConsentStatus, Contact
 from consent.selectors import contact_consent_status
 from consent.services import Evidence, consent_grant, contact_upsert, number_is_suppressed, suppression_hash
+from core.models import AuditEntry
 from tests.consent.conftest import NOTICE
 
 pytestmark = pytest.mark.django_db

@@ -3,7 +3,7 @@
 import pytest
 from django.contrib.auth.models import Group
 
-from consent.roles import APPROVER, MARKETER, RoleTableError, role_permissions_check
+from core.roles import APPROVER, MARKETER, RoleTableError, role_permissions_check
 
 
 @pytest.mark.parametrize(("role", "codename"), [(MARKETER, "erase_contact"), (MARKETER, "export_contact"), (APPROVER, "erase_contact")])

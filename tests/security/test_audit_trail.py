@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group, Permission, User
 
 from campaigns.models import Campaign
 from campaigns.services import campaign_launch
-from consent.models import AppendOnlyError, AuditEntry
+from core.models import AppendOnlyError, AuditEntry
 from tests.campaigns.conftest import api_client, everyone, spring_sale, templates  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -129,11 +129,11 @@ def test_support_filters_the_audit_log_by_area_and_object_type(admin_client_for,
     marketer.groups.add(Group.objects.get(name="Approver"))
     client = admin_client_for(support)
 
-    by_area = client.get("/admin/consent/auditentry/", {"area": "auth"}).context["cl"].result_list
-    by_type = client.get("/admin/consent/auditentry/", {"object_type__exact": "group"}).context["cl"].result_list
+    by_area = client.get("/admin/core/auditentry/", {"area": "auth"}).context["cl"].result_list
+    by_type = client.get("/admin/core/auditentry/", {"object_type__exact": "group"}).context["cl"].result_list
 
     assert {e.action.split(".")[0] for e in by_area} == {"auth"}
     assert "auth.role_add" in {e.action for e in by_area}
     assert all(e.object_type == "group" for e in by_type)
-    detail = client.get(f"/admin/consent/auditentry/{by_area[0].pk}/change/")
+    detail = client.get(f"/admin/core/auditentry/{by_area[0].pk}/change/")
     assert detail.status_code == 200 and "<pre>" in detail.content.decode()

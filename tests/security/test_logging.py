@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from consent.services import Evidence, consent_grant, contact_upsert
-from retarget.logging import MaskPhoneNumbersFilter
+from core.logging import MaskPhoneNumbersFilter
 from tests.whatsapp.conftest import deliver, payload  # noqa: F401
 from whatsapp.client import WhatsAppError, send_text
 

@@ -6,7 +6,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from consent.models import AuditEntry
+from core.models import AuditEntry
 from tests.consent.conftest import new_visitor_ip
 
 pytestmark = pytest.mark.django_db

@@ -115,7 +115,7 @@ def test_a_forged_unsubscribe_token_gets_a_404_and_the_page_is_rate_limited(spri
     forged = client.get(f"/u/{token[:-2]}xx")
     assert forged.status_code == 404 and "Link not found" in forged.content.decode()
     # Contact ids are sequential: the next contact's id under this contact's signature is refused.
-    from consent.tokens import token_sign
+    from core.tokens import token_sign
 
     next_id = token_sign((message.contact.pk + 1).to_bytes(8, "big"), salt="another purpose").split(".")[0]
     assert client.get(f"/u/{next_id}.{token.split('.')[1]}").status_code == 404

@@ -16,7 +16,8 @@ from campaigns.analytics import campaign_funnel, campaign_progress
 from campaigns.models import Campaign, Click
 from campaigns.services import campaign_create, campaign_submit
 from consent.models import Contact
-from consent.services import Actor, consent_revoke
+from consent.services import consent_revoke
+from core.audit import Actor
 from tests.campaigns.conftest import contacts_create
 from tests.ui.conftest import campaign_with_messages, client_for, inbound
 

@@ -7,7 +7,8 @@ import pytest
 from campaigns.analytics import campaign_funnel
 from campaigns.models import Campaign, Message, StaffTestNumber
 from campaigns.services import campaign_create
-from consent.services import Actor, consent_revoke
+from consent.services import consent_revoke
+from core.audit import Actor
 from tests.campaigns.conftest import contacts_create
 from tests.ui.conftest import client_for
 

@@ -9,7 +9,8 @@ from django.utils import timezone
 from campaigns.models import Message, MessageStatus
 from consent.models import ConsentStatus, OptInForm, Purpose
 from consent.selectors import contact_consent_status, contacts_marketable
-from consent.services import Actor, Evidence, contact_upsert
+from consent.services import Evidence, contact_upsert
+from core.audit import Actor
 from whatsapp.double_optin import double_optin_start
 from whatsapp.models import InboundMessage, OptInConfirmation
 from whatsapp.tasks import optin_confirmation_send_task

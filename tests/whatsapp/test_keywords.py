@@ -6,9 +6,10 @@ import pytest
 
 from campaigns.models import Message, MessageStatus
 from consent.keywords import KeywordAction, keyword_match, optout_button_match
-from consent.models import AuditEntry, ConsentEvent, ConsentStatus, Contact, Suppression
+from consent.models import ConsentEvent, ConsentStatus, Contact, Suppression
 from consent.selectors import contact_consent_status, contacts_marketable
 from consent.services import number_is_suppressed
+from core.models import AuditEntry
 from whatsapp.models import InboundMessage
 from whatsapp.tasks import reply_send_task
 

@@ -172,7 +172,7 @@ def test_a_delivery_left_unprocessed_is_queued_again_by_the_sweeper(client, camp
 
 
 def test_account_notices_are_kept_in_the_audit_log_once(deliver):
-    from consent.models import AuditEntry
+    from core.models import AuditEntry
 
     deliver(payload("phone_number_quality_update.json"))
     deliver(payload("phone_number_quality_update.json") | {"entry": payload("phone_number_quality_update.json")["entry"] * 2})

@@ -5,7 +5,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from consent.models import ConsentState, OptInForm, Purpose
-from consent.services import Actor, Evidence, consent_grant, contact_upsert
+from consent.services import Evidence, consent_grant, contact_upsert
+from core.audit import Actor
 
 DEMO_PASSWORD = "retarget-demo"
 DEMO_CONTACTS = [

@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from consent.imports import ImportFileError, RowProblem, contacts_import
-from consent.services import Actor
+from core.audit import Actor
 
 
 class Command(BaseCommand):

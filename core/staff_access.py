@@ -14,8 +14,8 @@ from django.contrib.auth.models import AbstractBaseUser, Group, Permission
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
-from consent.models import AuditEntry
-from consent.services import Actor, audit_record
+from core.audit import Actor, audit_record
+from core.models import AuditEntry
 
 logger = logging.getLogger(__name__)
 

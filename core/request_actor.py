@@ -11,8 +11,8 @@ from contextvars import ContextVar
 
 from django.http import HttpRequest, HttpResponse
 
-from consent.client_ip import client_ip
-from consent.services import SYSTEM, Actor
+from core.audit import SYSTEM, Actor
+from core.client_ip import client_ip
 
 _current_request: ContextVar[HttpRequest | None] = ContextVar("current_request", default=None)
 

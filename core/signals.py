@@ -14,9 +14,9 @@ from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db.models.signals import m2m_changed, post_save, pre_save
 from rest_framework.authtoken.models import Token
 
-from consent import staff_access
-from consent.client_ip import client_ip
-from consent.request_actor import current_actor
+from core import staff_access
+from core.client_ip import client_ip
+from core.request_actor import current_actor
 
 
 def _ip(request: Any) -> str | None:

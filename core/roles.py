@@ -3,7 +3,7 @@
 An app lists its permissions under its label in ``ROLE_PERMISSIONS`` and grants them from a data
 migration of its own::
 
-    from consent.roles import role_permissions_operation
+    from core.roles import role_permissions_operation
 
     class Migration(migrations.Migration):
         dependencies = [("consent", "0005_role_permissions"), ("campaigns", "0003_...")]
@@ -40,7 +40,6 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
             "view_consentevent",
             "view_consentstate",
             "view_suppression",
-            "view_auditentry",
             "view_optinform",
             "add_consentevent",
         ),
@@ -63,6 +62,10 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         # Reviews campaigns before they go out: reads who would receive them and on what consent.
         APPROVER: ("view_contact", "view_tag", "view_consentevent", "view_consentstate", "view_optinform"),
     },
+    "core": {
+        # Sees who did what (the audit log) when answering "why did this happen to me?".
+        SUPPORT: ("view_auditentry",),
+    },
     "campaigns": {
         # Builds segments and campaigns and pushes behaviour events; cannot approve.
         MARKETER: (
@@ -84,9 +87,9 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
 _APPEND_ONLY = (
     "consent.change_consentevent",
     "consent.delete_consentevent",
-    "consent.add_auditentry",
-    "consent.change_auditentry",
-    "consent.delete_auditentry",
+    "core.add_auditentry",
+    "core.change_auditentry",
+    "core.delete_auditentry",
     # Current states and suppressions change only with a ledger event (consent_record).
     "consent.add_consentstate",
     "consent.change_consentstate",
