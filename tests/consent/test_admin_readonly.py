@@ -11,10 +11,10 @@ from tests.consent.conftest import NOTICE
 pytestmark = pytest.mark.django_db
 
 MODELS = {
-    "consentevent": ConsentEvent,
-    "consentstate": ConsentState,
-    "suppression": Suppression,
-    "auditentry": AuditEntry,
+    "consent/consentevent": ConsentEvent,
+    "consent/consentstate": ConsentState,
+    "consent/suppression": Suppression,
+    "core/auditentry": AuditEntry,
 }
 
 
@@ -30,7 +30,7 @@ def history(superuser, support):
 def test_a_superuser_can_read_but_not_add_change_or_delete(admin_client_for, superuser, history, model):
     client = admin_client_for(superuser)
     obj = MODELS[model].objects.first()
-    base = f"/admin/consent/{model}/"
+    base = f"/admin/{model}/"
 
     listing = client.get(base)
     assert listing.status_code == 200
