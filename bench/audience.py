@@ -57,7 +57,7 @@ def _child(campaign_id: int) -> None:
     from django.utils import timezone
 
     from campaigns.models import Campaign
-    from campaigns.sending import messages_materialise
+    from campaigns.sending.materialise import messages_materialise
 
     campaign = Campaign.objects.select_related("template", "segment").get(pk=campaign_id)
     before = _peak_rss_mb()

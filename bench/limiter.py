@@ -60,7 +60,7 @@ def _child(number: str, begin: float, seconds: float, threads: int) -> None:
     from bench.env import django_setup
 
     django_setup()
-    from campaigns.ratelimit import bucket_take_at
+    from campaigns.sending.throttle import bucket_take_at
 
     end = begin + seconds
     moments: list[tuple[float, float]] = []

@@ -26,7 +26,8 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, Click, Message, MessageStatus
 from consent.models import ConsentAction, ConsentEvent, ConsentState, ConsentStatus, Purpose
-from whatsapp.models import InboundMessage, MessageTemplate
+from conversations.models import InboundMessage
+from whatsapp.models import MessageTemplate
 
 # An opt-out or a reply this soon after a campaign's message counts toward that campaign.
 ATTRIBUTION_WINDOW = timedelta(hours=72)

@@ -204,7 +204,7 @@ STATUS_RANK = {
 
 
 class Message(models.Model):
-    """One outgoing WhatsApp message: a campaign's message to one contact, or a free-form reply."""
+    """One outgoing WhatsApp message, of every kind: the one outbox (sent by campaigns.sending)."""
 
     class Kind(models.TextChoices):
         CAMPAIGN = "campaign", "Campaign"
@@ -224,6 +224,9 @@ class Message(models.Model):
     skip_reason = models.CharField(max_length=40, blank=True)
     decision = models.JSONField(default=dict, blank=True, help_text="The eligibility checks behind the send or skip")
     body = models.TextField(blank=True, help_text="Text of a free-form reply")
+    content = models.JSONField(
+        null=True, blank=True, help_text="What a service message sends when it is a template: name, language, components"
+    )
     # NULL, not "", until WhatsApp accepts the message: unique once set (see Meta; NULLs never clash).
     wamid = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
     attempts = models.PositiveSmallIntegerField(default=0)

@@ -13,17 +13,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from campaigns.models import Campaign, Message, MessageStatus, StaffTestNumber
 from campaigns.parameters import parameter_expressions, parameter_values, template_components, template_render_body
+from campaigns.sending.service import TemplateContent, service_message_queue, service_message_send
 from campaigns.tracking import click_token
 from consent.models import Contact
 from consent.selectors import contacts_marketable
 from core.audit import Actor, audit_record
 from core.logging import mask_phone
-from whatsapp.client import SendResult, send_template
 from whatsapp.models import MessageTemplate
-from whatsapp.services import SendRetryLater, message_deliver
 
 
 class TestSendRefused(ValueError):
@@ -113,26 +113,33 @@ def campaign_test_send(*, campaign: Campaign, actor: Actor) -> Message:
             f"Your contact has no value for {', '.join('{{' + name + '}}' for name in missing)} and the mapping gives no fallback."
         )
     with transaction.atomic():
-        message = Message.objects.create(
-            kind=Message.Kind.TEST, contact=contact, status=MessageStatus.QUEUED, is_marketing=False,
+        message = service_message_queue(
+            contact=contact,
+            kind=Message.Kind.TEST,
+            template=TemplateContent(name=template.name, language=template.language, components=[]),
             decision={"reason": "test send", "campaign": campaign.pk, "campaign_name": campaign.name,
                       "sent_by": actor.display, "parameters": values},
+            send_after_commit=False,  # sent below, while the marketer waits for the answer
         )  # fmt: skip
+        # The tracked button carries this test message's own token: its clicks are counted as a test's.
+        token = click_token(message_id=message.pk, campaign_id=campaign.pk) if campaign.tracked_url else message.pk.hex
+        message.content = TemplateContent(
+            name=template.name, language=template.language, components=template_components(template, values, link_token=token)
+        ).as_json()
+        message.save(update_fields=["content"])
         audit_record(actor=actor, action="campaign.test_send", object_type="campaign", object_id=campaign.pk, details={"test_message": str(message.pk)})
 
-    def send(queued: Message) -> SendResult:
-        token = click_token(message_id=queued.pk, campaign_id=campaign.pk) if campaign.tracked_url else queued.pk.hex
-        return send_template(
-            to=contact.wa_id or contact.phone or "", template_name=template.name, language=template.language,
-            components=template_components(template, values, link_token=token), callback_data=queued.callback_data,
-        )  # fmt: skip
-
-    try:
-        message = message_deliver(message_id=str(message.pk), send=send)
-    except SendRetryLater as exc:
+    message = service_message_send(message_id=message.pk) or message
+    if message.status == MessageStatus.QUEUED:
         # A test is not retried behind the marketer's back: they see the reason and press again.
-        Message.objects.filter(pk=message.pk, status=MessageStatus.QUEUED).update(status=MessageStatus.FAILED, error_title=str(exc)[:300])
-        raise TestSendRefused(f"WhatsApp did not take the test message this time ({exc}). Try again in a moment.") from exc
+        Message.objects.filter(pk=message.pk, status=MessageStatus.QUEUED).update(status=MessageStatus.FAILED, failed_at=timezone.now())
+        reason = message.error_title or "WhatsApp is briefly unavailable"
+        raise TestSendRefused(f"WhatsApp did not take the test message this time ({reason}). Try again in a moment.")
+    if message.status == MessageStatus.UNKNOWN:
+        raise TestSendRefused(
+            "WhatsApp did not answer in time: the test message may still arrive. It is not sent again; "
+            "its status shows here once WhatsApp reports it."
+        )
     if message.status == MessageStatus.FAILED:
         raise TestSendRefused(f"WhatsApp refused the test message: {message.error_title or 'no reason given'} (error {message.error_code}).")
     return message

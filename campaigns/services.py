@@ -471,7 +471,7 @@ def campaign_launch(*, campaign_id: int, actor: Actor = SYSTEM) -> Campaign | No
     Idempotent: a campaign not (or no longer) scheduled is left alone. The approval is checked
     against the campaign as it is now; a change since then sends it back to draft instead.
     """
-    from campaigns.sending import messages_materialise
+    from campaigns.sending.materialise import messages_materialise
 
     campaign = Campaign.objects.select_for_update(of=("self",)).select_related("template", "segment").filter(pk=campaign_id).first()
     if campaign is None or campaign.status != Campaign.Status.SCHEDULED:
@@ -536,7 +536,8 @@ def campaigns_tick(*, now: datetime | None = None) -> None:
     starts dispatchers for sending campaigns with due messages and nobody working on them (e.g.
     deferred messages whose time came, or after a worker died), and completes finished campaigns.
     """
-    from campaigns.sending import dispatcher_active, leases_expire, messages_claimable_exist
+    from campaigns.sending.claims import leases_expire, messages_claimable_exist
+    from campaigns.sending.dispatcher import dispatcher_active
     from campaigns.tasks import dispatchers_start as dispatchers_start_task
 
     now = now or timezone.now()

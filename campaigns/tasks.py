@@ -5,7 +5,8 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from campaigns.sending import campaign_dispatch
+from campaigns.sending.dispatcher import campaign_dispatch
+from campaigns.sending.service import service_message_send, service_messages_sweep
 from campaigns.services import campaign_launch, campaigns_tick
 
 
@@ -32,3 +33,15 @@ def dispatchers_start(campaign_id: int) -> None:
 def campaigns_tick_task() -> None:
     """Periodic (beat): start due campaigns, recover stopped workers' leases, restart idle dispatchers."""
     campaigns_tick()
+
+
+@shared_task(acks_late=True)
+def service_message_send_task(message_id: str) -> None:
+    """Send one queued reply, confirmation or test message (a repeated task sends nothing more)."""
+    service_message_send(message_id=message_id)
+
+
+@shared_task(acks_late=True, expires=55)
+def service_messages_sweep_task() -> None:
+    """Periodic (beat): send what a lost task left queued; recover what a killed worker left SENDING."""
+    service_messages_sweep()

@@ -7,6 +7,7 @@
 | behaviour events | EVENT_RETENTION_DAYS | deleted |
 | webhook payloads | WHATSAPP_WEBHOOK_RETENTION_DAYS | processed raw deliveries and their receipts deleted |
 
+The rules are registered by the apps that hold the data (consent.personal_data).
 Each batch (RETENTION_BATCH_SIZE rows) is one short transaction, so the tables stay writable for
 the senders and the webhook; a run stops after RETENTION_TIME_BUDGET_SECONDS and the next run
 goes on where it stopped. Consent events and audit entries are never pruned: they are the proof.
@@ -16,23 +17,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from campaigns.models import Event, Message, MessageStatus
-from whatsapp.models import InboundMessage, WebhookDelivery, WebhookReceipt
+from consent.personal_data import RetentionRule, personal_data_entries
 
 logger = logging.getLogger(__name__)
-
-# Messages whose outcome can no longer change: their details are only history.
-_FINISHED_STATUSES = (MessageStatus.SKIPPED, MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ, MessageStatus.FAILED)
-
 
 @dataclass
 class RetentionResult:
@@ -44,52 +38,9 @@ class RetentionResult:
     finished: bool = False
 
 
-@dataclass(frozen=True)
-class _Rule:
-    kind: str
-    days: int
-    # Rows past the cutoff that still hold something to remove.
-    due: Callable[[datetime], QuerySet]
-    # Removes it from the rows with these primary keys; returns how many rows changed.
-    apply: Callable[[list], int]
-
-
-def _rules() -> list[_Rule]:
-    return [
-        _Rule(
-            "message_details",
-            settings.MESSAGE_DETAIL_RETENTION_DAYS,
-            lambda cutoff: Message.objects.filter(created_at__lt=cutoff, status__in=_FINISHED_STATUSES).filter(
-                ~Q(body="") | ~Q(error_detail="") | ~Q(decision={}) | Q(wamid__isnull=False)
-            ),
-            lambda pks: Message.objects.filter(pk__in=pks).update(body="", error_detail="", decision={}, wamid=None),
-        ),
-        _Rule(
-            "inbound_texts",
-            settings.INBOUND_TEXT_RETENTION_DAYS,
-            lambda cutoff: InboundMessage.objects.filter(received_at__lt=cutoff).filter(~Q(text="") | ~Q(payload="")),
-            lambda pks: InboundMessage.objects.filter(pk__in=pks).update(text="", payload=""),
-        ),
-        _Rule(
-            "events",
-            settings.EVENT_RETENTION_DAYS,
-            lambda cutoff: Event.objects.filter(occurred_at__lt=cutoff),
-            lambda pks: Event.objects.filter(pk__in=pks).delete()[0],
-        ),
-        _Rule(
-            "webhook_payloads",
-            settings.WHATSAPP_WEBHOOK_RETENTION_DAYS,
-            lambda cutoff: WebhookDelivery.objects.filter(received_at__lt=cutoff, processed_at__isnull=False),
-            lambda pks: WebhookDelivery.objects.filter(pk__in=pks).delete()[0],
-        ),
-        # Receipts name WhatsApp ids and message ids; Meta stops repeating a delivery long before this.
-        _Rule(
-            "webhook_receipts",
-            settings.WHATSAPP_WEBHOOK_RETENTION_DAYS,
-            lambda cutoff: WebhookReceipt.objects.filter(handled_at__lt=cutoff),
-            lambda pks: WebhookReceipt.objects.filter(pk__in=pks).delete()[0],
-        ),
-    ]
+def _rules() -> list[RetentionRule]:
+    """Every app's retention rules (registered with consent.personal_data)."""
+    return [rule for entry in personal_data_entries() for rule in entry.retention]
 
 
 def retention_apply(
@@ -105,8 +56,9 @@ def retention_apply(
     now = now or timezone.now()
     results = []
     for rule in _rules():
+        days = rule.days()
         result = RetentionResult(kind=rule.kind)
-        due = rule.due(now - timezone.timedelta(days=rule.days)).order_by("pk").values_list("pk", flat=True)
+        due = rule.due(now - timezone.timedelta(days=days)).order_by("pk").values_list("pk", flat=True)
         while time.monotonic() < deadline:
             with transaction.atomic():
                 pks = list(due[:batch_size])
@@ -118,5 +70,5 @@ def retention_apply(
                 break
         results.append(result)
         if result.rows:
-            logger.info("retention: %s rows of %s past %s days", result.rows, rule.kind, rule.days)
+            logger.info("retention: %s rows of %s past %s days", result.rows, rule.kind, days)
     return results

@@ -23,12 +23,12 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import CharField, Model, Q, QuerySet, TextField, Value
-from django.db.models.functions import Cast, Concat
+from django.db.models import Q, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
-from campaigns.models import Click, Event, Message
 from consent.models import ConsentAction, ConsentEvent, ConsentSource, ConsentState, ConsentStatus, Contact, Purpose
+from consent.personal_data import ERASED, PersonTraces, personal_data_entries, rows
 from consent.phones import phone_normalize
 from consent.selectors import contact_consent_status
 from consent.services import (
@@ -44,20 +44,12 @@ from consent.services import (
 from core.audit import Actor, audit_record
 from core.logging import mask_phone
 from core.models import AuditEntry
-from whatsapp.models import InboundMessage, OptInConfirmation, WebhookDelivery, WebhookReceipt
-from whatsapp.services import contact_whatsapp_data_erase
 
 logger = logging.getLogger(__name__)
 
 EXPORT_FORMAT = "retarget.contact-export/1"
-ERASED = "[erased]"
-# Decision keys that describe the person rather than the decision: template parameters (their
-# name, their product), their time zone, and what WhatsApp said back (message id, error text).
-_PERSONAL_DECISION_KEYS = frozenset({"parameters", "time_zone", "wamid", "error"})
 # Audit detail keys that can only hold something the person wrote or a message id derived from their number.
 _PERSONAL_AUDIT_KEYS = frozenset({"message", "wamid", "text", "note", "phone", "name", "wa_id"})
-# Columns a click may carry about the device that clicked; blanked by erasure where the model has them.
-_CLICK_DEVICE_FIELDS = ("ip_address", "user_agent", "referrer")
 
 
 class RightsRefused(ValueError):
@@ -74,15 +66,6 @@ class RightsRefused(ValueError):
 # --- export -------------------------------------------------------------------------------------
 
 
-def _columns(model: type[Model], *, exclude: tuple[str, ...] = ()) -> list[str]:
-    """Every stored column of ``model``: a column added later is exported without a change here."""
-    return [f.attname for f in model._meta.concrete_fields if f.attname not in exclude]
-
-
-def _rows(queryset: QuerySet, *, exclude: tuple[str, ...] = (), extra: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    return list(queryset.values(*_columns(queryset.model, exclude=exclude), *extra))
-
-
 def contact_data_package(contact: Contact) -> dict[str, Any]:
     """Everything held about ``contact``, as JSON-ready data (the right of access, GDPR Art. 15).
 
@@ -90,12 +73,11 @@ def contact_data_package(contact: Contact) -> dict[str, Any]:
     member's personal data, not the person's.
     """
     profile = {
-        **_rows(Contact.objects.filter(pk=contact.pk), exclude=("phone_hash",))[0],
+        **rows(Contact.objects.filter(pk=contact.pk), exclude=("phone_hash",))[0],
         "tags": list(contact.tags.values_list("name", flat=True)),
         "marketing_consent": contact_consent_status(contact),
         "number_suppressed": bool(contact.phone) and number_is_suppressed(contact.phone),
     }
-    messages = Message.objects.filter(contact=contact).order_by("created_at")
     package = {
         "format": EXPORT_FORMAT,
         "exported_at": timezone.now(),
@@ -103,16 +85,13 @@ def contact_data_package(contact: Contact) -> dict[str, Any]:
         "consent_states": list(
             ConsentState.objects.filter(contact=contact).order_by("purpose__code").values("purpose__code", "status", "since", "last_event_id")
         ),
-        "consent_events": _rows(
+        "consent_events": rows(
             ConsentEvent.objects.filter(contact=contact).order_by("id"),
             exclude=("personal_digest", "previous_hash"),
             extra=("purpose__code", "recorded_by__username"),
         ),
-        "messages": _rows(messages, exclude=("claim_token", "lease_expires_at"), extra=("campaign__name",)),
-        "clicks": _rows(Click.objects.filter(message__contact=contact).order_by("at")),
-        "inbound_messages": _rows(InboundMessage.objects.filter(contact=contact).order_by("sent_at"), exclude=("delivery_id",)),
-        "optin_confirmations": _rows(OptInConfirmation.objects.filter(contact=contact).order_by("requested_at"), extra=("form__slug",)),
-        "events": _rows(Event.objects.filter(contact=contact).order_by("occurred_at")),
+        # What the other apps hold (campaigns' messages and events, conversations' inbound messages...).
+        **{section: data for entry in personal_data_entries() if entry.export for section, data in entry.export(contact).items()},
         "audit_entries": list(
             AuditEntry.objects.filter(object_type="contact", object_id=str(contact.pk))
             .order_by("at", "id")
@@ -136,38 +115,10 @@ def contact_export(*, contact: Contact, actor: Actor) -> dict[str, Any]:
 # --- erasure ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Traces:
-    """The strings by which a person can be found in stored text: their number in its forms, their name."""
-
-    numbers: tuple[str, ...]
-    name: str
-
-    @classmethod
-    def of(cls, contact: Contact) -> _Traces:
-        phone = contact.phone or ""
-        numbers = {phone, phone.lstrip("+"), contact.wa_id}
-        return cls(numbers=tuple(sorted(n for n in numbers if n)), name=contact.name.strip())
-
-    @property
-    def searchable(self) -> tuple[str, ...]:
-        """What to look for across all rows: a short name would match unrelated text, so it is left out."""
-        return (*self.numbers, self.name) if len(self.name) >= 4 else self.numbers
-
-    def found_in(self, text: str) -> bool:
-        lowered = text.lower()
-        return any(n in text for n in self.numbers) or bool(self.name and self.name.lower() in lowered)
-
-
-def _scrub(value: Any, traces: _Traces, drop_keys: frozenset[str] = frozenset()) -> Any:
-    """``value`` (JSON data) with every string that mentions the person, and every ``drop_keys`` entry, erased."""
-    if isinstance(value, dict):
-        return {key: ERASED if key in drop_keys else _scrub(item, traces, drop_keys) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_scrub(item, traces, drop_keys) for item in value]
-    if isinstance(value, str) and traces.found_in(value):
-        return ERASED
-    return value
+def _traces_of(contact: Contact) -> PersonTraces:
+    phone = contact.phone or ""
+    numbers = {phone, phone.lstrip("+"), contact.wa_id}
+    return PersonTraces(numbers=tuple(sorted(n for n in numbers if n)), name=contact.name.strip())
 
 
 @dataclass
@@ -199,77 +150,7 @@ def _consent_end(contact: Contact, actor: Actor) -> int:
     return len(results)
 
 
-def _delivery_without_person(body: str, traces: _Traces) -> str:
-    """A raw delivery without the person's items (their messages, statuses, profile, preferences).
-
-    An item is theirs when one of its values is their WhatsApp id; any other mention left (say,
-    their number in someone else's message) is cut out of the text.
-    """
-    envelope = json.loads(body)
-    for entry in envelope.get("entry") or []:
-        for change in entry.get("changes") or []:
-            value = change.get("value") or {}
-            for key, items in list(value.items()):
-                if isinstance(items, list):
-                    value[key] = [
-                        item for item in items if not (isinstance(item, dict) and set(map(str, item.values())) & set(traces.numbers))
-                    ]
-    text = json.dumps(envelope)
-    for needle in (*traces.numbers, traces.name):
-        if needle:
-            text = text.replace(json.dumps(needle)[1:-1], ERASED)
-    return text
-
-
-def _webhook_data_erase(contact: Contact, traces: _Traces) -> dict[str, int]:
-    """Raw deliveries, receipts, inbound texts and pending opt-in confirmations of the person.
-
-    A delivery not yet processed may carry other people's statuses too: the person's number and
-    name are cut out of it and it stays queued; processed ones go entirely.
-    """
-    redacted = 0
-    pending = Q(pk__in=[])
-    for number in traces.numbers:
-        pending |= Q(body__contains=number)
-    for delivery in WebhookDelivery.objects.select_for_update().filter(pending, processed_at__isnull=True):
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(body=_delivery_without_person(delivery.body, traces))
-        redacted += 1
-    erased = contact_whatsapp_data_erase(contact=contact)
-    deleted = WebhookDelivery.objects.filter(pending, processed_at__isnull=False).delete()[0]
-    receipts = Q(pk__in=[])
-    for number in traces.numbers:
-        receipts |= Q(key__contains=number)
-    # A WhatsApp message id encodes the number: the person's are replaced by a placeholder.
-    InboundMessage.objects.filter(contact=contact).update(wamid=Concat(Value("erased."), Cast("pk", CharField())), context_wamid="")
-    return {
-        "inbound_messages": erased.inbound_messages,
-        "webhook_deliveries_deleted": erased.deliveries + deleted,
-        "webhook_deliveries_redacted": redacted,
-        "webhook_receipts": WebhookReceipt.objects.filter(receipts).delete()[0],
-        "pending_optin_confirmations": OptInConfirmation.objects.filter(contact=contact, confirmed_at__isnull=True).delete()[0],
-        "optin_confirmations": OptInConfirmation.objects.filter(contact=contact).update(confirmed_by_wamid=""),
-    }
-
-
-def _messages_strip(contact: Contact, traces: _Traces) -> int:
-    """Keep each message's row and status (campaign statistics count them), drop what is personal."""
-    messages = list(Message.objects.filter(contact=contact).only("pk", "decision"))
-    for message in messages:
-        message.body, message.wamid, message.error_detail = "", None, ""
-        message.decision = _scrub(message.decision, traces, _PERSONAL_DECISION_KEYS)
-    Message.objects.bulk_update(messages, ["body", "wamid", "error_detail", "decision"], batch_size=500)
-    return len(messages)
-
-
-def _clicks_strip(contact: Contact) -> int:
-    device_fields = {f.attname for f in Click._meta.concrete_fields} & set(_CLICK_DEVICE_FIELDS)
-    clicks = Click.objects.filter(message__contact=contact)
-    if not device_fields:
-        return clicks.count()
-    return clicks.update(**{name: None if Click._meta.get_field(name).null else "" for name in device_fields})
-
-
-def _audit_scrub(contact: Contact, traces: _Traces) -> int:
+def _audit_scrub(contact: Contact, traces: PersonTraces) -> int:
     """Entries about the person lose what they wrote and any mention of them; other entries lose mentions.
 
     An entry about the person that no staff member caused (the opt-in page, a WhatsApp reply)
@@ -284,7 +165,7 @@ def _audit_scrub(contact: Contact, traces: _Traces) -> int:
     changed = 0
     for entry in entries:
         is_about = entry.object_type == "contact" and entry.object_id == str(contact.pk)
-        details = _scrub(entry.details, traces, _PERSONAL_AUDIT_KEYS if is_about else frozenset())
+        details = traces.scrub(entry.details, _PERSONAL_AUDIT_KEYS if is_about else frozenset())
         object_id = ERASED if traces.found_in(entry.object_id) else entry.object_id
         actor_label = ERASED if traces.found_in(entry.actor_label) else entry.actor_label
         ip_address = None if is_about and entry.actor_id is None else entry.ip_address
@@ -295,7 +176,7 @@ def _audit_scrub(contact: Contact, traces: _Traces) -> int:
     return changed
 
 
-def _admin_history_scrub(contact: Contact, traces: _Traces) -> int:
+def _admin_history_scrub(contact: Contact, traces: PersonTraces) -> int:
     """The admin's change history names objects by their ``str()``, which for a contact is name and number."""
     own = LogEntry.objects.filter(content_type=ContentType.objects.get_for_model(Contact), object_id=str(contact.pk))
     changed = own.update(object_repr=f"erased contact #{contact.pk}")
@@ -324,15 +205,14 @@ def contact_erase(*, contact: Contact, actor: Actor, reason: str = "") -> Erasur
     if contact.erased_at is not None:
         raise RightsRefused(f"Contact #{contact.pk} was erased on {contact.erased_at:%Y-%m-%d}; nothing personal is left.")
     now = timezone.now()
-    traces = _Traces.of(contact)
+    traces = _traces_of(contact)
     counts = {"consent_opt_outs": _consent_end(contact, actor)}
     counts["consent_events_evidence"] = ConsentEvent.objects.filter(contact=contact, evidence_erased_at__isnull=True).update(
         page_url="", ip_address=None, user_agent="", note="", evidence_erased_at=now
     )
-    counts.update(_webhook_data_erase(contact, traces))
-    counts["events"] = Event.objects.filter(contact=contact).delete()[0]
-    counts["messages"] = _messages_strip(contact, traces)
-    counts["clicks"] = _clicks_strip(contact)
+    for entry in personal_data_entries():  # what the other apps hold, while the number is still known
+        if entry.erase:
+            counts.update(entry.erase(contact, traces))
     counts["audit_entries"] = _audit_scrub(contact, traces)
     counts["admin_history"] = _admin_history_scrub(contact, traces)
     counts["tags"] = contact.tags.count()
@@ -343,7 +223,7 @@ def contact_erase(*, contact: Contact, actor: Actor, reason: str = "") -> Erasur
     )  # fmt: skip
     details: dict[str, Any] = {"counts": counts}
     if reason.strip():
-        details["reason"] = _scrub(mask_phone(reason.strip()), traces)
+        details["reason"] = traces.scrub(mask_phone(reason.strip()))
     audit_record(actor=actor, action="contact.erase", object_type="contact", object_id=contact.pk, details=details)
     logger.info("contact %s erased by %s", contact.pk, actor.display)
     return ErasureReport(contact_id=contact.pk, erased_at=now, counts=counts)

@@ -91,3 +91,10 @@ def contacts_by_consent_status(queryset: QuerySet[Contact], status: str, purpose
     if status == ConsentStatus.NONE:
         return queryset.filter(~Exists(states))
     return queryset.filter(Exists(states.filter(status=status)))
+
+
+def contact_find_by_wa_id(wa_id: str) -> Contact | None:
+    """The (not erased) contact with this WhatsApp id, or whose number it is; None when unknown."""
+    if not wa_id:
+        return None
+    return Contact.objects.filter(Q(wa_id=wa_id) | Q(phone=f"+{wa_id}"), erased_at__isnull=True).order_by("pk").first()

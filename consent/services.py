@@ -6,7 +6,6 @@ form) so the ledger, the current state and the suppression list change together 
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import hmac
 import ipaddress
@@ -30,13 +29,14 @@ from consent.models import (
     ConsentStatus,
     Contact,
     LedgerHead,
-    OptInForm,
     Purpose,
     Suppression,
     Tag,
 )
-from consent.phones import phone_country, phone_normalize, phone_time_zone, phone_to_wa_id
+from consent.phones import InvalidPhoneNumber, phone_country, phone_normalize, phone_time_zone, phone_to_wa_id
+from consent.selectors import contact_consent_status, contact_find_by_wa_id
 from core.audit import SYSTEM, Actor, audit_entry
+from core.logging import mask_phone
 from core.models import AuditEntry
 
 logger = logging.getLogger(__name__)
@@ -417,24 +417,39 @@ def consent_record_by_phone(*, phone: str, **kwargs: Any) -> ConsentEvent:
     return consent_record(contact=contact, can_lift_suppression=False, **kwargs)
 
 
-class OptInOutcome(enum.Enum):
-    OPTED_IN = "opted_in"
-    CONFIRMATION_SENT = "confirmation_sent"
+def contact_for_wa_id(*, wa_id: str, profile_name: str = "") -> Contact | None:
+    """The contact who writes from ``wa_id``; an unknown sender becomes a contact without consent."""
+    contact = contact_find_by_wa_id(wa_id)
+    if contact is not None:
+        return contact
+    try:
+        contact, _ = contact_upsert(phone=f"+{wa_id}", name=profile_name or None, wa_id=wa_id)
+    except InvalidPhoneNumber:
+        logger.warning("inbound WhatsApp id %s is not a valid phone number; message kept without contact", mask_phone(wa_id))
+        return None
+    return contact
+
+
+PLATFORM_ACTOR = Actor(label="whatsapp platform")
+PLATFORM_OPTOUT_CODE = 131050
 
 
 @transaction.atomic
-def optin_page_submit(*, form: OptInForm, phone: str, evidence: Evidence, actor: Actor) -> OptInOutcome:
-    """A person asked for messages on a hosted opt-in page.
+def platform_optout_record(*, contact: Contact, occurred_at: datetime | None = None, detail: str = "") -> bool:
+    """Record that the person stopped marketing messages in WhatsApp itself (error 131050).
 
-    With double opt-in the consent only starts once they confirm on WhatsApp, so nothing is granted
-    here; otherwise the opt-in is recorded with the page as its evidence.
+    Called wherever a 131050 is seen: a failed-status webhook, or a send answered with it. Records
+    an opt-out with source ``platform`` unless the contact is already opted out and suppressed.
+    Returns True when an opt-out was recorded.
     """
-    contact, _ = contact_upsert(phone=phone)
-    if form.double_opt_in:
-        # Imported here: the WhatsApp app depends on consent, not the other way round.
-        from whatsapp.double_optin import double_optin_start
-
-        double_optin_start(form=form, contact=contact, evidence=evidence, actor=actor)
-        return OptInOutcome.CONFIRMATION_SENT
-    consent_grant(contact=contact, source=ConsentSource.WEB_FORM, purpose=form.purpose.code, evidence=evidence, actor=actor)
-    return OptInOutcome.OPTED_IN
+    if contact_consent_status(contact) == ConsentStatus.OPTED_OUT and number_is_suppressed(contact.phone):
+        return False
+    consent_revoke(
+        contact=contact,
+        source=ConsentSource.PLATFORM,
+        evidence=Evidence(
+            note=f"WhatsApp error {PLATFORM_OPTOUT_CODE} reported {occurred_at or 'now'}: user stopped marketing messages. {detail}".strip()
+        ),
+        actor=PLATFORM_ACTOR,
+    )
+    return True

@@ -12,8 +12,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from consent.forms import OptInPageForm
 from consent.models import OptInForm
-from consent.services import ConsentRefused, Evidence, OptInOutcome, optin_page_submit
+from consent.services import ConsentRefused, Evidence
 from consent.unsubscribe import unsubscribe_confirm, unsubscribe_contact, unsubscribe_needed
+from conversations.optin import OptInOutcome, optin_page_submit
 from core.audit import Actor
 from core.client_ip import client_ip
 from core.logging import mask_phone

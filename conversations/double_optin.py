@@ -21,15 +21,15 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from campaigns.models import Message, MessageStatus
+from campaigns.models import Message
+from campaigns.sending.service import TemplateContent, service_message_queue
 from consent import keywords
 from consent.models import ConsentSource, Contact, OptInForm
 from consent.services import Evidence, consent_grant
+from conversations.models import InboundMessage, OptInConfirmation
 from core.audit import Actor, audit_record
 from whatsapp import template_shape
-from whatsapp.client import SendResult, send_template
-from whatsapp.models import InboundMessage, MessageTemplate, OptInConfirmation
-from whatsapp.services import message_deliver
+from whatsapp.models import MessageTemplate
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class Confirmed:
 
 @transaction.atomic
 def double_optin_start(*, form: OptInForm, contact: Contact, evidence: Evidence, actor: Actor) -> OptInConfirmation:
-    """Keep the web opt-in's evidence as pending and send the confirmation template after commit."""
+    """Keep the web opt-in's evidence as pending and queue the confirmation template in the outbox."""
     now = timezone.now()
     confirmation = OptInConfirmation.objects.create(
         contact=contact,
@@ -60,10 +60,14 @@ def double_optin_start(*, form: OptInForm, contact: Contact, evidence: Evidence,
         requested_at=now,
         expires_at=now + timezone.timedelta(days=settings.WHATSAPP_OPTIN_CONFIRMATION_DAYS),
     )
-    confirmation.message = Message.objects.create(
-        kind=Message.Kind.CONFIRMATION,
+    confirmation.message = service_message_queue(
         contact=contact,
-        status=MessageStatus.QUEUED,
+        kind=Message.Kind.CONFIRMATION,
+        template=TemplateContent(
+            name=form.confirmation_template,
+            language=form.confirmation_template_language,
+            components=confirmation_components(confirmation),
+        ),
         decision={"double_opt_in": str(confirmation.pk), "template": form.confirmation_template},
     )
     confirmation.save(update_fields=["message"])
@@ -72,12 +76,6 @@ def double_optin_start(*, form: OptInForm, contact: Contact, evidence: Evidence,
         details={"form": form.slug, "confirmation": str(confirmation.pk)},
     )  # fmt: skip
 
-    def enqueue() -> None:
-        from whatsapp.tasks import optin_confirmation_send_task
-
-        optin_confirmation_send_task.delay(str(confirmation.pk))
-
-    transaction.on_commit(enqueue)
     return confirmation
 
 
@@ -110,25 +108,6 @@ def confirmation_components(confirmation: OptInConfirmation) -> list[dict]:
         }
     )
     return components
-
-
-def double_optin_send(*, confirmation_id: str) -> Message | None:
-    """Send the confirmation template of a pending confirmation (once)."""
-    confirmation = OptInConfirmation.objects.select_related("form", "contact").filter(pk=confirmation_id).first()
-    if confirmation is None or confirmation.message_id is None:
-        return None
-
-    def send(message: Message) -> SendResult:
-        form = confirmation.form
-        return send_template(
-            to=confirmation.contact.wa_id or confirmation.contact.phone or "",
-            template_name=form.confirmation_template,
-            language=form.confirmation_template_language,
-            components=confirmation_components(confirmation),
-            callback_data=message.callback_data,
-        )
-
-    return message_deliver(message_id=str(confirmation.message_id), send=send)
 
 
 def _pending_for(contact: Contact, inbound: InboundMessage) -> OptInConfirmation | None:

@@ -19,10 +19,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from campaigns.models import Message
+from campaigns.sending.service import service_message_queue
 from consent.models import Contact
+from conversations.models import InboundMessage
 from core.audit import Actor, audit_record
-from whatsapp.models import InboundMessage
-from whatsapp.services import reply_queue
 
 PAGE_SIZE = 50
 MAX_REPLY_LENGTH = 4096  # WhatsApp's limit for a text body
@@ -100,13 +100,16 @@ def support_reply(*, contact: Contact, body: str, actor: Actor, now: datetime | 
             f"The 24-hour window for free-text answers {when}. WhatsApp only allows approved templates now; "
             "you can answer freely again as soon as the person writes."
         )
-    message = reply_queue(contact=contact, body=text)
-    message.decision = {
-        "reason": "support answer in the service window",
-        "window_closes_at": contact.service_window_closes_at().isoformat(),
-        "answered_by": actor.display,
-    }
-    message.save(update_fields=["decision"])
+    message = service_message_queue(
+        contact=contact,
+        kind=Message.Kind.REPLY,
+        body=text,
+        decision={
+            "reason": "support answer in the service window",
+            "window_closes_at": contact.service_window_closes_at().isoformat(),
+            "answered_by": actor.display,
+        },
+    )
     answered = InboundMessage.objects.filter(contact=contact, answered=False).update(answered=True)
     audit_record(
         actor=actor, action="support.reply", object_type="contact", object_id=contact.pk,

@@ -26,12 +26,12 @@ from consent.models import ConsentStatus, Contact
 from consent.phones import InvalidPhoneNumber, phone_normalize
 from consent.selectors import contact_find_by_phone, contacts_with_consent_status, phone_search_numbers
 from consent.services import number_is_suppressed
-from consent.timeline import contact_timeline
 from consent.unsubscribe import unsubscribe_url
+from conversations.inbox import SHOW_CHOICES, InboxCursor, ReplyRefused, inbox_page, inbox_waiting_count, support_reply
+from conversations.timeline import contact_timeline
 from core.audit import Actor
 from core.client_ip import client_ip
 from core.redirects import safe_next
-from whatsapp.inbox import SHOW_CHOICES, InboxCursor, ReplyRefused, inbox_page, inbox_waiting_count, support_reply
 
 ANSWER_PERMISSION = "campaigns.answer_inbound"
 VIEW_MESSAGES_PERMISSION = "campaigns.view_message"

@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.urls import path
 
-from consent import support_pages
+from conversations import support_pages
 
 urlpatterns = [
     path("find/", admin.site.admin_view(support_pages.find_view), name="support-find"),

@@ -13,7 +13,7 @@ from typing import Any
 
 from campaigns.models import Click, Message
 from consent.models import ConsentEvent, Contact
-from whatsapp.models import InboundMessage
+from conversations.models import InboundMessage
 
 PAGE_SIZE = 50
 

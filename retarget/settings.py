@@ -264,7 +264,7 @@ CELERY_BEAT_SCHEDULE["whatsapp-webhook-deliveries-requeue"] = {
     "schedule": 60.0,
 }
 
-# --- Campaign sending (see campaigns/sending.py) ------------------------------------------------
+# --- Campaign sending (see campaigns/sending/) ------------------------------------------------
 # Messages per second per sending phone number, shared by all workers (Meta's default tier: 80).
 CAMPAIGN_SEND_RATE = env_float("CAMPAIGN_SEND_RATE", 80.0, minimum=0.1)
 CAMPAIGN_BATCH_SIZE = env_int("CAMPAIGN_BATCH_SIZE", 100, minimum=1)
@@ -283,6 +283,8 @@ CAMPAIGN_TICK_SECONDS = env_float("CAMPAIGN_TICK_SECONDS", 2.0, minimum=0.2)
 WHATSAPP_MESSAGING_LIMIT = env_int("WHATSAPP_MESSAGING_LIMIT", 1000, minimum=1)
 CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
 CELERY_BEAT_SCHEDULE["campaigns-tick"] = {"task": "campaigns.tasks.campaigns_tick_task", "schedule": CAMPAIGN_TICK_SECONDS}
+# Replies, confirmations and test sends a lost task or a broker outage left queued (campaigns/sending/service.py).
+CELERY_BEAT_SCHEDULE["service-messages-sweep"] = {"task": "campaigns.tasks.service_messages_sweep_task", "schedule": 60.0}
 
 # --- Admin pages and public links (campaigns/tracking.py, consent/unsubscribe.py) --------------------
 # Requests per minute per address to the public /r/<token> (tracked link) and /u/<token> (unsubscribe) pages.

@@ -7,7 +7,7 @@ from campaigns.admin_pages import guide_view
 urlpatterns = [
     # Purpose-built admin pages outside any one model's admin (same login and permissions).
     path("admin/guide/", admin.site.admin_view(guide_view), name="admin-guide"),
-    path("admin/support/", include("consent.support_urls")),
+    path("admin/support/", include("conversations.support_urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script as a file: the Content-Security-Policy allows no inline script.

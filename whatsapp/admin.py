@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from conversations.models import InboundMessage, OptInConfirmation
 from core.admin import ReadOnlyAdmin
-from whatsapp.models import InboundMessage, MessageTemplate, OptInConfirmation, WebhookDelivery
+from whatsapp.models import MessageTemplate, WebhookDelivery
 
 
 @admin.register(MessageTemplate)

@@ -7,7 +7,13 @@ class WhatsappConfig(AppConfig):
     verbose_name = "WhatsApp"
 
     def ready(self) -> None:
+        from whatsapp import handlers, services
+        from whatsapp.webhooks import ItemKind
+
         checks.register(whatsapp_settings_check, checks.Tags.compatibility)
+        checks.register(handlers.handlers_check)
+        # Template, quality and account updates concern this app's own records.
+        handlers.handler_register(ItemKind.CHANGE, services.changes_handle)
 
 
 def whatsapp_settings_check(app_configs, **kwargs):

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 from celery import shared_task
 from django.conf import settings
 
 from whatsapp.client import WhatsAppError
 from whatsapp.services import (
-    SendRetryLater,
     WebhookProcessingError,
-    replies_requeue,
-    reply_send,
     webhook_deliveries_drain,
     webhook_deliveries_prune,
     webhook_deliveries_requeue,
@@ -21,13 +17,6 @@ from whatsapp.services import (
 )
 
 logger = logging.getLogger(__name__)
-
-
-def _retry_when_transient(task, send: Callable[[], object]) -> None:
-    try:
-        send()
-    except SendRetryLater as exc:
-        raise task.retry(exc=exc, countdown=min(300, 10 * 2**task.request.retries)) from exc
 
 
 @shared_task(bind=True, max_retries=8, acks_late=True)
@@ -44,20 +33,6 @@ def webhook_deliveries_drain_task() -> None:
     """Apply the fresh webhook deliveries in batches; hand over to a fresh task if time ran out."""
     if webhook_deliveries_drain():
         webhook_deliveries_drain_task.delay()
-
-
-@shared_task(bind=True, max_retries=4, acks_late=True)
-def reply_send_task(self, message_id: str) -> None:
-    """Send a keyword confirmation or other free-form reply recorded as a Message."""
-    _retry_when_transient(self, lambda: reply_send(message_id=message_id))
-
-
-@shared_task(bind=True, max_retries=4, acks_late=True)
-def optin_confirmation_send_task(self, confirmation_id: str) -> None:
-    """Send the double opt-in confirmation template."""
-    from whatsapp.double_optin import double_optin_send
-
-    _retry_when_transient(self, lambda: double_optin_send(confirmation_id=confirmation_id))
 
 
 @shared_task(acks_late=True)
@@ -82,7 +57,7 @@ def webhook_deliveries_prune_task() -> None:
 
 @shared_task(acks_late=True)
 def webhook_deliveries_requeue_task() -> None:
-    """Periodic: deliveries and replies stored while the broker was unreachable still get processed."""
-    deliveries, replies = webhook_deliveries_requeue(), replies_requeue()
-    if deliveries or replies:
-        logger.warning("queued again: %s webhook deliveries, %s replies", len(deliveries), len(replies))
+    """Periodic: deliveries stored while the broker was unreachable still get processed."""
+    deliveries = webhook_deliveries_requeue()
+    if deliveries:
+        logger.warning("queued again: %s webhook deliveries", len(deliveries))

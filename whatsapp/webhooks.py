@@ -176,3 +176,40 @@ def preferences(value: dict[str, Any]) -> Iterator[PreferenceItem]:
             at=unix_time(item.get("timestamp")),
             raw_timestamp=str(item.get("timestamp") or ""),
         )
+
+
+@dataclass(frozen=True)
+class ChangeItem:
+    """A change other than messages and preferences (template, quality or account updates), as sent."""
+
+    field: str
+    value: dict[str, Any]
+
+
+class ItemKind:
+    """The kinds of webhook items, each acted on by the handler an app registered for it."""
+
+    STATUS = "status"
+    INBOUND = "inbound"
+    PREFERENCE = "preference"
+    CHANGE = "change"
+
+    ALL = (STATUS, INBOUND, PREFERENCE, CHANGE)
+
+
+WebhookItem = StatusItem | InboundItem | PreferenceItem | ChangeItem
+
+
+def envelope_items(envelope: dict[str, Any]) -> Iterator[tuple[str, WebhookItem]]:
+    """Every item of the envelope as (kind, typed item), in the order Meta sent them."""
+    for field, value in envelope_changes(envelope):
+        if field == "messages":
+            for status in statuses(value):
+                yield ItemKind.STATUS, status
+            for message in inbound_messages(value):
+                yield ItemKind.INBOUND, message
+        elif field == "user_preferences":
+            for preference in preferences(value):
+                yield ItemKind.PREFERENCE, preference
+        else:
+            yield ItemKind.CHANGE, ChangeItem(field=field, value=value)

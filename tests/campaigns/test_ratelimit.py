@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from campaigns.ratelimit import bucket_back_off, bucket_take, bucket_take_at
+from campaigns.sending.throttle import bucket_back_off, bucket_take, bucket_take_at
 
 pytestmark = pytest.mark.redis
 

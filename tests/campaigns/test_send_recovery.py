@@ -20,10 +20,12 @@ import redis
 from django.conf import settings
 from django.utils import timezone
 
-from campaigns import inflight, ratelimit
 from campaigns.models import Campaign, Message, MessageStatus
-from campaigns.ratelimit import OUTAGE_FAILURES, bucket_take, outage_failure_record, outage_success_record
-from campaigns.sending import batch_send, leases_expire, messages_claim
+from campaigns.sending import inflight
+from campaigns.sending import throttle as ratelimit
+from campaigns.sending.batch import batch_send
+from campaigns.sending.claims import leases_expire, messages_claim
+from campaigns.sending.throttle import OUTAGE_FAILURES, bucket_take, outage_failure_record, outage_success_record
 from campaigns.services import campaigns_tick
 from tests.campaigns.conftest import contacts_create
 from tests.campaigns.test_sending import SALE_PARAMETERS, eager, run  # noqa: F401 (eager: autouse fixture)
@@ -98,7 +100,7 @@ def test_a_slow_worker_cannot_start_a_call_of_a_batch_already_recovered(sending_
 def test_a_batch_that_outlived_its_lease_leaves_its_unsent_rows_to_the_dispatcher_that_took_them_over(
     sandbox, sending_campaign, monkeypatch, settings
 ):
-    from campaigns import sending
+    from campaigns.sending import batch as sending
 
     for contact in contacts_create(3):
         Message.objects.create(campaign=sending_campaign, contact=contact, is_marketing=True)
@@ -128,7 +130,7 @@ def test_a_batch_slower_than_its_lease_keeps_it_while_its_calls_run(sandbox, sen
     its rows in flight into UNKNOWN and completed the campaign while they were still being sent."""
     from django.db import connection
 
-    from campaigns.sending import consent_locks_close
+    from campaigns.sending.locks import consent_locks_close
 
     settings.CAMPAIGN_LEASE_SECONDS = 2
     sandbox.configure(latency=3.5)  # every answer comes after the lease first ran out
@@ -165,7 +167,7 @@ def test_without_the_record_of_calls_every_interrupted_send_is_unknown(sending_c
 
 
 def test_a_send_token_lost_to_an_unreachable_redis_is_queued_again_not_unknown(sandbox, spring_sale, everyone, marketer, approver, monkeypatch):
-    from campaigns import sending
+    from campaigns.sending import batch as sending
 
     refused = []
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 from campaigns import selectors
 from campaigns.caps import zone
 from campaigns.models import Campaign, FrequencyCapPolicy, Message, MessageStatus, Segment
-from campaigns.sending import leases_expire
+from campaigns.sending.claims import leases_expire
 from campaigns.services import (
     StatusReport,
     campaign_approve,
@@ -123,7 +123,7 @@ def test_a_second_launch_never_messages_anyone_twice(sandbox, spring_sale, every
     contacts_create(4)
     campaign = run(spring_sale, everyone, marketer, approver)
     assert len(sandbox.sends()) == 4
-    from campaigns.sending import messages_materialise
+    from campaigns.sending.materialise import messages_materialise
 
     assert messages_materialise(campaign=campaign, start=timezone.now()) == 0
     Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.SENDING)
@@ -191,7 +191,7 @@ def test_a_campaign_may_only_tighten_the_caps(sandbox, spring_sale, everyone, ma
 
 def test_a_paused_template_pauses_the_campaign_before_the_next_batch(sandbox, spring_sale, everyone, marketer, approver, monkeypatch):
     contacts_create(7)
-    from campaigns import sending
+    from campaigns.sending import dispatcher as sending
 
     original = sending.batch_send
     calls = []

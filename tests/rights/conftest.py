@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, Click, Message, MessageStatus
 from consent.models import Contact, OptInForm, Tag
+from conversations.models import OptInConfirmation
 from tests.consent.conftest import (  # noqa: F401  (fixtures)
     _fast_password_hashing,
     admin_client_for,
@@ -20,7 +21,6 @@ from tests.consent.conftest import (  # noqa: F401  (fixtures)
     visitor_ip,
 )
 from tests.whatsapp.conftest import deliver, payload, post_webhook, process_pending_deliveries  # noqa: F401
-from whatsapp.models import OptInConfirmation
 
 PHONE = "+4917612345678"
 WA_ID = "4917612345678"

@@ -13,8 +13,9 @@ from campaigns.selectors import campaign_report
 from consent.models import ConsentEvent, ConsentStatus, Contact, Suppression
 from consent.selectors import contact_consent_status, contacts_marketable
 from consent.services import number_is_suppressed, suppression_hash
+from conversations.models import InboundMessage, OptInConfirmation
 from core.models import AuditEntry
-from whatsapp.models import InboundMessage, OptInConfirmation, WebhookDelivery
+from whatsapp.models import WebhookDelivery
 
 from .conftest import NAME, NEW_NAME, OTHER_PHONE, PERSON_AGENT, PHONE, WA_ID, process_pending_deliveries
 

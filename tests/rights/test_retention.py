@@ -15,7 +15,8 @@ from campaigns.models import Campaign, Event, Message, MessageStatus
 from consent.retention import retention_apply
 from consent.services import contact_upsert
 from consent.tasks import retention_apply_task
-from whatsapp.models import InboundMessage, WebhookDelivery, WebhookReceipt
+from conversations.models import InboundMessage
+from whatsapp.models import WebhookDelivery, WebhookReceipt
 
 pytestmark = pytest.mark.django_db
 

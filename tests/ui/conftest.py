@@ -94,7 +94,7 @@ def staffer(db):
 
 def inbound(contact: Contact, text: str, *, minutes_ago: float = 5, answered: bool = False, **fields: Any):
     """A message the person sent us, as the webhook stores it (it also opens their 24-hour window)."""
-    from whatsapp.models import InboundMessage
+    from conversations.models import InboundMessage
 
     sent_at = timezone.now() - timedelta(minutes=minutes_ago)
     message = InboundMessage.objects.create(

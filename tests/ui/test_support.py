@@ -12,11 +12,11 @@ from django.utils import timezone
 from campaigns.models import Click, Message
 from consent.models import ConsentEvent, Contact
 from consent.services import Evidence, consent_revoke
+from conversations.models import InboundMessage
 from core.audit import Actor
 from core.models import AuditEntry
 from tests.campaigns.conftest import contacts_create
 from tests.ui.conftest import campaign_with_messages, client_for, inbound
-from whatsapp.models import InboundMessage
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
-from whatsapp.models import InboundMessage, MessageTemplate, WebhookDelivery
+from conversations.models import InboundMessage
+from whatsapp.models import MessageTemplate, WebhookDelivery
 
 from .conftest import payload
 

@@ -7,13 +7,13 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from campaigns.models import Message, MessageStatus
+from campaigns.tasks import service_message_send_task
 from consent.models import ConsentStatus, OptInForm, Purpose
 from consent.selectors import contact_consent_status, contacts_marketable
 from consent.services import Evidence, contact_upsert
+from conversations.double_optin import double_optin_start
+from conversations.models import InboundMessage, OptInConfirmation
 from core.audit import Actor
-from whatsapp.double_optin import double_optin_start
-from whatsapp.models import InboundMessage, OptInConfirmation
-from whatsapp.tasks import optin_confirmation_send_task
 
 from .conftest import PHONE, payload
 
@@ -50,7 +50,7 @@ def started(form, sandbox, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks() as callbacks:
         confirmation = double_optin_start(form=form, contact=contact, evidence=evidence, actor=Actor(label="opt-in page"))
     assert len(callbacks) == 1  # the send is queued after commit, never inside the page's request
-    optin_confirmation_send_task(str(confirmation.pk))
+    service_message_send_task(str(confirmation.message_id))
     return confirmation
 
 
@@ -152,7 +152,7 @@ def test_the_confirm_button_pressed_in_the_sandbox_reaches_the_live_server(form,
     confirmation = double_optin_start(
         form=form, contact=contact, evidence=Evidence(notice_text=form.notice_text), actor=Actor(label="opt-in page")
     )
-    optin_confirmation_send_task(str(confirmation.pk))
+    service_message_send_task(str(confirmation.message_id))
     [sent] = live_sandbox.sends()
 
     live_sandbox.inbound(**{"from": "4915123456789", "button": "Confirm", "payload": confirmation.button_payload, "context_id": sent["wamid"]})

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from campaigns.models import Message, MessageStatus
+from campaigns.tasks import service_message_send_task
 from consent.keywords import KeywordAction, keyword_match, optout_button_match
 from consent.models import ConsentEvent, ConsentStatus, Contact, Suppression
 from consent.selectors import contact_consent_status, contacts_marketable
 from consent.services import number_is_suppressed
+from conversations.models import InboundMessage
 from core.models import AuditEntry
-from whatsapp.models import InboundMessage
-from whatsapp.tasks import reply_send_task
 
 from .conftest import PHONE, payload, post_webhook
 
@@ -81,14 +81,14 @@ def test_the_confirmation_is_sent_through_the_api_and_gets_statuses(deliver, san
     deliver(payload("inbound_text_stop.json"))
     reply = Message.objects.get(kind=Message.Kind.REPLY)
 
-    reply_send_task(str(reply.pk))
+    service_message_send_task(str(reply.pk))
 
     reply.refresh_from_db()
     [sent] = sandbox.sends()
     assert (sent["type"], sent["to"], sent["text"]) == ("text", "4915123456789", reply.body)
     assert sent["callback_data"] == reply.callback_data
     assert (reply.status, reply.wamid) == (MessageStatus.ACCEPTED, sent["wamid"])
-    reply_send_task(str(reply.pk))  # a repeated task sends nothing more
+    service_message_send_task(str(reply.pk))  # a repeated task sends nothing more
     assert len(sandbox.sends()) == 1
 
 
@@ -98,7 +98,7 @@ def test_a_failed_confirmation_never_loses_the_opt_out(deliver, sandbox, opted_i
     reply = Message.objects.get(kind=Message.Kind.REPLY)
     settings.WHATSAPP_ACCESS_TOKEN = "revoked"
 
-    reply_send_task(str(reply.pk))
+    service_message_send_task(str(reply.pk))
 
     reply.refresh_from_db()
     assert (reply.status, reply.error_code) == (MessageStatus.FAILED, 190)
@@ -108,18 +108,22 @@ def test_a_failed_confirmation_never_loses_the_opt_out(deliver, sandbox, opted_i
 
 @pytest.mark.django_db
 def test_a_transient_failure_of_the_confirmation_is_retried(deliver, sandbox, opted_in_contact):
-    from whatsapp.services import SendRetryLater, reply_send
+    from django.utils import timezone
+
+    from campaigns.sending.service import service_message_send, service_messages_sweep
 
     deliver(payload("inbound_text_stop.json"))
     reply = Message.objects.get(kind=Message.Kind.REPLY)
-    sandbox.configure(server_error_rate=1.0)
-    with pytest.raises(SendRetryLater):
-        reply_send(message_id=str(reply.pk))
+    sandbox.configure(server_error_rate=1.0)  # WhatsApp answers with its own error: the reply certainly did not go
+    service_message_send(message_id=str(reply.pk))
     reply.refresh_from_db()
-    assert reply.status == MessageStatus.QUEUED and reply.attempts == 1
+    assert reply.status == MessageStatus.QUEUED and reply.attempts == 1 and reply.send_after > timezone.now()
+    assert service_message_send(message_id=str(reply.pk)).attempts == 1  # not due yet: nothing sent
 
     sandbox.configure(server_error_rate=0.0)
-    reply_send(message_id=str(reply.pk))
+    Message.objects.filter(pk=reply.pk).update(send_after=timezone.now(), created_at=timezone.now() - timezone.timedelta(minutes=5))
+    assert service_messages_sweep() == [str(reply.pk)]  # the sweeper queues it once it is due
+    service_message_send(message_id=str(reply.pk))
     reply.refresh_from_db()
     assert reply.status == MessageStatus.ACCEPTED and reply.attempts == 2
 
@@ -244,10 +248,10 @@ def test_stop_from_an_unknown_sender_suppresses_the_number(deliver):
 def test_a_confirmation_whose_task_was_lost_is_queued_again(deliver, sandbox, opted_in_contact):
     from django.utils import timezone
 
-    from whatsapp.services import replies_requeue
+    from campaigns.sending.service import service_messages_sweep
 
     deliver(payload("inbound_text_stop.json"))
     reply = Message.objects.get(kind=Message.Kind.REPLY)
-    assert replies_requeue(older_than_seconds=60) == []  # too fresh: its own task may still be coming
+    assert service_messages_sweep(older_than_seconds=60) == []  # too fresh: its own task may still be coming
     Message.objects.filter(pk=reply.pk).update(created_at=timezone.now() - timezone.timedelta(minutes=5))
-    assert replies_requeue(older_than_seconds=60) == [str(reply.pk)]
+    assert service_messages_sweep(older_than_seconds=60) == [str(reply.pk)]

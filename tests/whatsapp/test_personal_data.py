@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from whatsapp.models import InboundMessage, WebhookDelivery
-from whatsapp.services import contact_whatsapp_data_erase
+from consent.rights import contact_erase
+from conversations.models import InboundMessage
+from core.audit import Actor
+from whatsapp.models import WebhookDelivery
 from whatsapp.tasks import webhook_deliveries_prune_task
 
 from .conftest import payload
@@ -19,9 +21,9 @@ def test_erasing_a_contact_empties_their_messages_and_deletes_their_raw_deliveri
     other = contact_factory("+14155550103")
     deliver(payload("inbound_image.json", {"4915123456789": "14155550103", "wamid.IMG": "wamid.OTHER"}))
 
-    erased = contact_whatsapp_data_erase(contact=opted_in_contact)
+    report = contact_erase(contact=opted_in_contact, actor=Actor(label="support"))
 
-    assert (erased.inbound_messages, erased.deliveries) == (1, 1)
+    assert (report.counts["inbound_messages"], report.counts["webhook_deliveries_deleted"]) == (1, 1)
     mine = InboundMessage.objects.get(wamid="wamid.IMG")
     assert (mine.text, mine.from_wa_id) == ("", "")
     assert InboundMessage.objects.get(wamid="wamid.OTHER").contact == other

@@ -10,8 +10,9 @@ from campaigns.models import Message, MessageStatus
 from consent.models import ConsentStatus
 from consent.selectors import contact_consent_status
 from consent.services import number_is_suppressed
+from conversations.models import InboundMessage
 from whatsapp.client import WhatsAppError
-from whatsapp.models import InboundMessage, WebhookDelivery
+from whatsapp.models import WebhookDelivery
 
 from .conftest import process_pending_deliveries, queued, send_to
 

@@ -7,7 +7,7 @@ import pytest
 from campaigns.models import Message, MessageStatus
 from consent.models import ConsentStatus, Suppression
 from consent.selectors import contact_consent_status, contacts_marketable
-from whatsapp.models import InboundMessage
+from conversations.models import InboundMessage
 
 from .conftest import PHONE, payload
 

@@ -9,7 +9,8 @@ import pytest
 from campaigns.models import Message, MessageStatus
 from consent.models import ConsentStatus
 from consent.selectors import contact_consent_status
-from whatsapp.models import InboundMessage, WebhookDelivery, WebhookReceipt
+from conversations.models import InboundMessage
+from whatsapp.models import WebhookDelivery, WebhookReceipt
 from whatsapp.services import webhook_deliveries_drain
 
 from .conftest import PHONE, payload

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from campaigns.models import MessageStatus
-from whatsapp.models import InboundMessage, WebhookDelivery, WebhookReceipt
+from conversations.models import InboundMessage
+from whatsapp.models import WebhookDelivery, WebhookReceipt
 
 from .conftest import WEBHOOK_URL, payload, post_webhook, process_pending_deliveries, sign
 
@@ -129,7 +130,7 @@ def test_the_same_status_in_two_different_deliveries_is_applied_once(client, cam
 
 
 def test_a_delivery_whose_processing_failed_is_retried_without_repeating_what_worked(client, campaign_message, monkeypatch):
-    from whatsapp import services
+    from conversations import inbound as services
     from whatsapp.services import WebhookProcessingError
     from whatsapp.tasks import webhook_delivery_process_task
 

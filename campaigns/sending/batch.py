@@ -1,0 +1,260 @@
+"""One claimed batch: check under the consent locks, mark SENDING, send concurrently, write the results back."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import timedelta
+
+import redis
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from campaigns import eligibility
+from campaigns.caps import cap_limits
+from campaigns.models import Campaign, Message, MessageStatus
+from campaigns.parameters import parameter_values, template_components
+from campaigns.sending import inflight
+from campaigns.sending.claims import dispatcher_heartbeat, release
+from campaigns.sending.decide import decision_record, decisions
+from campaigns.sending.locks import consent_locks
+from campaigns.sending.outcomes import Outcome, outcome_apply
+from campaigns.sending.throttle import bucket_back_off, bucket_take, outage_failure_record, outage_success_record
+from campaigns.tracking import button_token
+from core.audit import Actor
+from core.rows import rows_update
+from whatsapp import client as whatsapp_client
+from whatsapp.client import ErrorScope, WhatsAppError
+
+logger = logging.getLogger(__name__)
+
+_SENDER = Actor(label="campaign sender")  # who paused a campaign, in the audit log
+
+_MESSAGE_WRITE_FIELDS = [
+    "status", "skip_reason", "decision", "wamid", "attempts", "error_code", "error_title", "error_detail",
+    "send_after", "claim_token", "lease_expires_at", "dispatched_at", "accepted_at", "failed_at",
+]  # fmt: skip
+
+# --- 3. send ------------------------------------------------------------------------------------
+
+
+def _send_all(campaign: Campaign, token: uuid.UUID, to_send: list[tuple[Message, list[dict]]]) -> list[Outcome]:
+    stop = threading.Event()
+    phone_number_id = settings.WHATSAPP_PHONE_NUMBER_ID
+    template = campaign.template
+
+    def send_one(item: tuple[Message, list[dict]]) -> Outcome:
+        message, components = item
+        try:
+            if (
+                stop.is_set()
+                or not bucket_take(phone_number_id, timeout=settings.CAMPAIGN_LEASE_SECONDS / 3)
+                or not inflight.call_start(token, message.pk)
+            ):
+                return Outcome(message, attempted=False)
+        except redis.RedisError as exc:  # no token or no record of the call: it must not start
+            logger.warning("send of message %s not started: %s", message.pk, exc.__class__.__name__)
+            return Outcome(message, attempted=False)
+        try:
+            result = whatsapp_client.send_template(
+                to=message.contact.phone,
+                template_name=template.name,
+                language=template.language,
+                components=components,
+                callback_data=message.callback_data,
+            )
+        except WhatsAppError as error:
+            if error.stops_campaign:
+                stop.set()
+            return Outcome(message, error=error, during_outage=_send_rate_adjust(phone_number_id, error))
+        except Exception as exc:  # a bug must not leave the batch half-written; the outcome is unknown
+            logger.exception("unexpected error sending message %s", message.pk)
+            return Outcome(message, error=WhatsAppError(f"Unexpected error: {exc.__class__.__name__}"))
+        _send_rate_adjust(phone_number_id, None)
+        return Outcome(message, result=result)
+
+    futures = [_send_threads().submit(send_one, item) for item in to_send]
+    # A slow batch is not a dead worker: while its calls run, keep its lease (and the campaign's
+    # dispatcher heartbeat) alive, so recovery does not turn rows that are being sent into UNKNOWN.
+    while wait(futures, timeout=settings.CAMPAIGN_LEASE_SECONDS / 3).not_done:
+        _lease_renew(campaign.pk, token, [message.pk for message, _ in to_send])
+    return [future.result() for future in futures]
+
+
+_send_pool: tuple[int, int, ThreadPoolExecutor] | None = None
+_send_pool_lock = threading.Lock()
+
+
+def _send_threads() -> ThreadPoolExecutor:
+    """The process's CAMPAIGN_SEND_CONCURRENCY send threads, shared by the batches it has in flight.
+
+    Shared, so that one batch's calls keep the threads busy while another batch is being claimed,
+    checked or written back, and the process never has more calls open than the setting says.
+    """
+    global _send_pool
+    size = settings.CAMPAIGN_SEND_CONCURRENCY
+    with _send_pool_lock:
+        if _send_pool is None or _send_pool[:2] != (os.getpid(), size):  # a forked process makes its own
+            _send_pool = (os.getpid(), size, ThreadPoolExecutor(max_workers=size, thread_name_prefix="send"))
+        return _send_pool[2]
+
+
+def _lease_renew(campaign_id: int, token: uuid.UUID, message_ids: list[uuid.UUID]) -> None:
+    """Push back the lease of the batch's rows still in flight (rows recovered meanwhile are not ours)."""
+    try:
+        Message.objects.filter(pk__in=message_ids, claim_token=token, status=MessageStatus.SENDING).update(
+            lease_expires_at=timezone.now() + timedelta(seconds=settings.CAMPAIGN_LEASE_SECONDS)
+        )
+        dispatcher_heartbeat(campaign_id)
+    except Exception:  # the sends go on; at worst recovery marks them UNKNOWN, never sends them twice
+        logger.exception("could not renew the lease of batch %s", token)
+
+
+def _send_rate_adjust(phone_number_id: str, error: WhatsAppError | None) -> bool:
+    """Throughput errors and outages slow every worker down; a success ends an outage.
+
+    Returns True when ``error`` is part of an outage. Never raises: the send's outcome is known
+    already and must be recorded as it is.
+    """
+    try:
+        if error is None:
+            outage_success_record(phone_number_id)
+        elif error.is_throughput:
+            bucket_back_off(phone_number_id, seconds=settings.CAMPAIGN_THROTTLE_BACKOFF_SECONDS)
+        elif error.scope is ErrorScope.TRANSIENT and not error.is_pair_rate_limit:
+            return outage_failure_record(phone_number_id)
+    except redis.RedisError as exc:
+        logger.warning("could not adjust the send rate: %s", exc.__class__.__name__)
+    return False
+
+
+@dataclass
+class BatchReport:
+    claimed: int = 0
+    sent: int = 0
+    skipped: int = 0
+    deferred: int = 0
+    failed: int = 0
+    unknown: int = 0
+    stopped: str = ""  # why the campaign stopped, if it did
+
+
+def batch_send(*, campaign_id: int, token: uuid.UUID, messages: list[Message]) -> BatchReport:
+    """Check, send and record one claimed batch of one campaign (see the module docstring)."""
+    report = BatchReport(claimed=len(messages))
+    campaign = Campaign.objects.select_related("template", "segment").get(pk=campaign_id)
+    if campaign.status != Campaign.Status.SENDING:
+        release(messages, token)
+        report.stopped = f"campaign is {campaign.status}"
+        return report
+    template = campaign.template
+    if not template.is_sendable:
+        release(messages, token)
+        reason = f"Template {template} is {template.get_status_display().lower()} at WhatsApp: sending paused."
+        _campaign_stop(campaign, reason)
+        report.stopped = reason
+        return report
+    limits = cap_limits(campaign=campaign)
+    outcomes: list[Outcome] = []
+    with consent_locks(sorted({m.contact_id for m in messages})):
+        now = timezone.now()
+        verdicts = decisions(campaign, messages, limits, now)
+        to_send: list[tuple[Message, list[dict]]] = []
+        inflight.batch_open(token)  # before any row is SENDING: recovery can then tell unknown from unsent
+        with transaction.atomic():
+            owned = set(
+                Message.objects.select_for_update()
+                .filter(pk__in=[m.pk for m in messages], claim_token=token, status=MessageStatus.QUEUED)
+                .values_list("pk", flat=True)
+            )
+            written = []
+            for verdict in verdicts:
+                message = verdict.message
+                if message.pk not in owned:
+                    continue
+                values = parameter_values(campaign.parameters, verdict.row)
+                message.decision = decision_record(campaign, verdict, limits, now, values)
+                if verdict.reason == eligibility.ELIGIBLE:
+                    message.status = MessageStatus.SENDING
+                    message.attempts += 1
+                    message.dispatched_at = now
+                    to_send.append((message, template_components(template, values, link_token=button_token(campaign, message))))
+                elif verdict.send_after and not (campaign.expires_at and verdict.send_after > campaign.expires_at):
+                    message.send_after = verdict.send_after
+                    message.claim_token = message.lease_expires_at = None
+                    report.deferred += 1
+                else:
+                    message.status = MessageStatus.SKIPPED
+                    message.skip_reason = verdict.reason
+                    message.claim_token = message.lease_expires_at = None
+                    if verdict.send_after:
+                        message.decision["expired"] = "deferred past the campaign's end"
+                    report.skipped += 1
+                written.append(message)
+            rows_update(Message, written, _MESSAGE_WRITE_FIELDS)
+        # Committed: a crash from here on leaves SENDING rows, which are never re-sent blindly.
+        if to_send:
+            outcomes = _send_all(campaign, token, to_send)
+    # Every call has returned: opt-outs waiting on the locks may go ahead now.
+    problem = _results_write(outcomes, report, token)
+    if problem:
+        _campaign_stop(campaign, problem[0])
+        if problem[1].stops_account:
+            for other in Campaign.objects.filter(status=Campaign.Status.SENDING).exclude(pk=campaign.pk):
+                _campaign_stop(other, f"Account-wide problem: {problem[0]}")
+        report.stopped = problem[0]
+    _platform_optouts_record(outcomes)
+    return report
+
+
+def _campaign_stop(campaign: Campaign, reason: str) -> None:
+    """Pause a sending campaign (another dispatcher may have paused it a moment ago)."""
+    from campaigns.services import CampaignError, campaign_pause
+
+    try:
+        campaign_pause(campaign=campaign, actor=_SENDER, reason=reason)
+    except CampaignError:
+        pass
+
+
+def _results_write(outcomes: list[Outcome], report: BatchReport, token: uuid.UUID) -> tuple[str, WhatsAppError] | None:
+    if not outcomes:
+        return None
+    now = timezone.now()
+    problem = None
+    by_id = {outcome.message.pk: outcome for outcome in outcomes}
+    with transaction.atomic():
+        fresh = list(Message.objects.select_for_update().filter(pk__in=list(by_id)).order_by("pk"))
+        # A send that never started, on a row recovered since (the batch outlived its lease), is not
+        # ours any more: another dispatcher may hold it now.
+        fresh = [message for message in fresh if by_id[message.pk].attempted or message.claim_token == token]
+        for message in fresh:
+            found, error = outcome_apply(message, by_id[message.pk], now)
+            if found and problem is None:
+                problem = (found, error)
+            if message.status == MessageStatus.ACCEPTED or by_id[message.pk].result is not None:
+                report.sent += 1
+            elif message.status == MessageStatus.FAILED:
+                report.failed += 1
+            elif message.status == MessageStatus.UNKNOWN:
+                report.unknown += 1
+        rows_update(Message, fresh, _MESSAGE_WRITE_FIELDS)
+    return problem
+
+
+def _platform_optouts_record(outcomes: list[Outcome]) -> None:
+    """131050: the person stopped marketing in WhatsApp itself; record it in our ledger too."""
+    from whatsapp.services import platform_optout_record
+
+    for outcome in outcomes:
+        if outcome.error is not None and outcome.error.records_platform_optout:
+            contact = outcome.message.contact
+            try:
+                platform_optout_record(wa_id=contact.wa_id or (contact.phone or "").lstrip("+"), detail=outcome.error.details)
+            except Exception:
+                logger.exception("could not record the platform opt-out of contact %s", contact.pk)

@@ -1,0 +1,105 @@
+"""What an answer from WhatsApp (or its absence) means for a message row: the outcome table.
+
+The rule: a call that may have reached WhatsApp is never sent again (UNKNOWN until a status
+webhook resolves it); a call that certainly did not leave is retried; the API's own trouble
+(throughput, an outage) spends none of the message's attempts.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import requests
+from django.conf import settings
+
+from campaigns.models import Message, MessageStatus
+from whatsapp.client import ErrorScope, SendResult, WhatsAppError
+
+
+@dataclass
+class Outcome:
+    message: Message
+    result: SendResult | None = None
+    error: WhatsAppError | None = None
+    attempted: bool = True
+    during_outage: bool = False  # one of many server errors in a row: the API's fault, not the message's
+
+
+def _never_left(error: WhatsAppError) -> bool:
+    """True when the request certainly did not reach WhatsApp (so sending again is no duplicate)."""
+    if error.http_status is not None:
+        return True  # WhatsApp answered, with an error: nothing was accepted
+    cause = error.__cause__
+    if isinstance(cause, requests.ConnectTimeout):
+        return True
+    if isinstance(cause, requests.ConnectionError) and not isinstance(cause, requests.Timeout):
+        reason = getattr(cause.args[0], "reason", None) if cause.args else None
+        return reason is not None and "NewConnectionError" in type(reason).__name__
+    return False
+
+
+def retry_delay(attempts: int) -> timedelta:
+    base = settings.CAMPAIGN_RETRY_BASE_SECONDS * (2 ** max(attempts - 1, 0))
+    return timedelta(seconds=min(base, 3600) * random.uniform(0.5, 1.5))
+
+
+def outcome_apply(message: Message, outcome: Outcome, now: datetime) -> tuple[str | None, WhatsAppError | None]:
+    """Write one outcome onto the (locked, fresh) row; returns a campaign-level problem, if any.
+
+    No I/O: the table of what each answer means, unit-tested in tests/campaigns/test_outcomes.py.
+    A service message (reply, confirmation, test send) has no campaign to pause: a template or
+    account problem fails it instead of queueing it again.
+    """
+    result, error = outcome.result, outcome.error
+    message.claim_token = None
+    message.lease_expires_at = None
+    in_flight = message.status in (MessageStatus.SENDING, MessageStatus.UNKNOWN)
+    if result is not None:
+        message.wamid = message.wamid or result.wamid
+        message.accepted_at = message.accepted_at or now
+        if in_flight:
+            message.status = MessageStatus.ACCEPTED
+            message.error_detail = ""
+        message.decision = {**message.decision, "result": {"at": now.isoformat(), "outcome": "accepted", "wamid": result.wamid}}
+        return None, None
+    if not in_flight:  # a status webhook already settled it
+        return None, None
+    if not outcome.attempted:
+        message.status, message.attempts = MessageStatus.QUEUED, max(message.attempts - 1, 0)
+        return None, None
+    assert error is not None
+    message.error_code = error.code
+    message.error_title = (error.title or "")[:300]
+    message.error_detail = error.details or error.message
+    record = {"at": now.isoformat(), "code": error.code, "scope": error.scope.value, "error": error.message}
+    if error.scope is ErrorScope.TRANSIENT and not _never_left(error):
+        message.status = MessageStatus.UNKNOWN
+        record["outcome"] = "unknown: the request may have reached WhatsApp; its status webhook will tell"
+    elif error.stops_campaign and message.kind != Message.Kind.CAMPAIGN:
+        message.status, message.failed_at = MessageStatus.FAILED, now
+        record["outcome"] = "failed: WhatsApp refused this message's template or account"
+    elif error.stops_campaign:
+        message.status, message.attempts = MessageStatus.QUEUED, max(message.attempts - 1, 0)
+        record["outcome"] = "requeued: the campaign was paused"
+        problem = f"WhatsApp refused the send with error {error.code}: {error.message}"
+        message.decision = {**message.decision, "result": record}
+        return problem, error
+    elif error.scope is ErrorScope.TRANSIENT:
+        if error.is_throughput or outcome.during_outage:  # not this message's fault: no attempt spent
+            message.status, message.attempts = MessageStatus.QUEUED, max(message.attempts - 1, 0)
+            message.send_after = now + timedelta(seconds=settings.CAMPAIGN_THROTTLE_BACKOFF_SECONDS)
+            record["outcome"] = "requeued: throughput limit" if error.is_throughput else "requeued: the API is failing for every send"
+        elif message.attempts >= settings.CAMPAIGN_MAX_ATTEMPTS:
+            message.status, message.failed_at = MessageStatus.FAILED, now
+            record["outcome"] = f"failed after {message.attempts} attempts"
+        else:
+            delay = timedelta(minutes=5) if error.is_pair_rate_limit else retry_delay(message.attempts)
+            message.status, message.send_after = MessageStatus.QUEUED, now + delay
+            record["outcome"] = f"retry after {int(delay.total_seconds())} s"
+    else:
+        message.status, message.failed_at = MessageStatus.FAILED, now
+        record["outcome"] = "failed for this recipient"
+    message.decision = {**message.decision, "result": record}
+    return None, None

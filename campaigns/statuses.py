@@ -1,0 +1,60 @@
+"""Status webhooks applied to the outbox: sent, delivered, read, failed (registered in CampaignsConfig.ready())."""
+
+from __future__ import annotations
+
+import logging
+
+from campaigns.models import Message
+from campaigns.services import StatusReport, message_statuses_apply
+from consent.selectors import contact_find_by_wa_id
+from consent.services import platform_optout_record
+from whatsapp.client import WhatsAppError
+from whatsapp.handlers import ItemPairs
+from whatsapp.services import receipts_claim
+from whatsapp.webhooks import StatusItem
+
+logger = logging.getLogger(__name__)
+
+
+def statuses_handle(pairs: ItemPairs) -> None:
+    """Apply statuses (forward only), each (wamid, status) once; a failed 131050 records a platform opt-out.
+
+    Receipts are claimed together and the messages moved with one locking read and one write.
+    """
+    claimed = receipts_claim([(_status_key(item), delivery.pk if delivery else None) for item, delivery in pairs])
+    todo: list[tuple[StatusItem, StatusReport, WhatsAppError | None]] = []
+    for item, _ in pairs:
+        key = _status_key(item)
+        if key in claimed:
+            claimed.discard(key)  # a status repeated within the batch is applied once
+            todo.append((item, *_status_report(item)))
+    messages = message_statuses_apply([report for _, report, _ in todo])
+    for (item, _, error), message in zip(todo, messages, strict=True):
+        _status_applied(item, error, message)
+
+
+def _status_key(item: StatusItem) -> str:
+    return f"status:{item.wamid}:{item.status}"
+
+
+def _status_report(item: StatusItem) -> tuple[StatusReport, WhatsAppError | None]:
+    error = WhatsAppError.from_error_object(item.errors[0]) if item.errors else None
+    report = StatusReport(
+        wamid=item.wamid,
+        status=item.status,
+        at=item.at,
+        callback_data=item.callback_data,
+        error_code=error.code if error else None,
+        error_title=error.title if error else "",
+        error_detail=(error.details or error.message) if error else "",
+    )
+    return report, error
+
+
+def _status_applied(item: StatusItem, error: WhatsAppError | None, message: Message | None) -> None:
+    if message is None:
+        logger.info("status %s for unknown message %s", item.status, item.wamid)
+    if item.status == "failed" and error is not None and error.records_platform_optout:
+        contact = message.contact if message is not None else contact_find_by_wa_id(item.recipient_id)
+        if contact is not None:
+            platform_optout_record(contact=contact, occurred_at=item.at, detail=error.details)

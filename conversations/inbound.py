@@ -1,0 +1,114 @@
+"""What people send us, as webhook items: stored once, keywords acted on, confirmations answered.
+
+Registered with the WhatsApp app's handlers in ConversationsConfig.ready(). Opt-outs (a STOP-style
+text, Meta's opt-out button, a ``user_preferences`` stop) are urgent: applied before Meta gets its
+200, so nothing is sent to that person after we answered.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+
+from campaigns.models import Message
+from campaigns.sending.service import service_message_queue
+from consent import keywords
+from consent.models import ConsentSource, Contact
+from consent.services import contact_for_wa_id
+from conversations.double_optin import double_optin_confirm
+from conversations.keywords import keyword_apply, marketing_preference_apply
+from conversations.models import InboundMessage
+from whatsapp.handlers import ItemPairs
+from whatsapp.models import WebhookDelivery
+from whatsapp.services import receipt_claim
+from whatsapp.webhooks import InboundItem, PreferenceItem
+
+logger = logging.getLogger(__name__)
+
+
+def is_optout(item: InboundItem) -> bool:
+    """An opt-out keyword or the opt-out button: applied before the delivery is acknowledged."""
+    if item.type == "text":
+        return keywords.keyword_match(item.text) is keywords.KeywordAction.OPT_OUT
+    if item.type in ("button", "interactive"):
+        return keywords.optout_button_match(item.payload, item.text)
+    return False
+
+
+def inbound_items_handle(pairs: ItemPairs) -> None:
+    for item, delivery in pairs:
+        inbound_message_handle(item=item, delivery=delivery)
+
+
+def preference_items_handle(pairs: ItemPairs) -> None:
+    for item, delivery in pairs:
+        preference_handle(item=item, delivery=delivery)
+
+
+def inbound_message_handle(*, item: InboundItem, delivery: WebhookDelivery | None = None) -> InboundMessage | None:
+    """Store a message the person sent (once), open their 24-hour window and act on keywords."""
+    contact = contact_for_wa_id(wa_id=item.from_wa_id, profile_name=item.profile_name)
+    try:
+        with transaction.atomic():
+            inbound = InboundMessage.objects.create(
+                wamid=item.wamid,
+                contact=contact,
+                from_wa_id=item.from_wa_id,
+                type=item.type,
+                text=item.text,
+                payload=item.payload,
+                context_wamid=item.context_wamid,
+                sent_at=item.sent_at,
+                delivery=delivery,
+            )
+    except IntegrityError:
+        return None  # already handled (a repeated delivery)
+    if contact is None:
+        return inbound
+    Contact.objects.filter(pk=contact.pk).filter(
+        Q(last_inbound_at__isnull=True) | Q(last_inbound_at__lt=item.sent_at)
+    ).update(last_inbound_at=item.sent_at)
+
+    reply = ""
+    confirmation = double_optin_confirm(contact=contact, inbound=inbound)
+    if confirmation is not None:
+        inbound.keyword_action, reply = "confirm", confirmation.reply
+    else:
+        action, source = _keyword_action(item)
+        if action is not None:
+            outcome = keyword_apply(
+                contact=contact, action=action, text=item.text or item.payload, message_id=item.wamid,
+                sent_at=item.sent_at, source=source,
+            )  # fmt: skip
+            inbound.keyword_action, reply = action.value, outcome.reply
+    if reply:
+        reply_queue(contact=contact, body=reply, decision={"reason": f"answer to {inbound.keyword_action}", "inbound": inbound.pk})
+        inbound.answered = True
+        inbound.save(update_fields=["keyword_action", "answered"])
+    return inbound
+
+
+def _keyword_action(item: InboundItem) -> tuple[keywords.KeywordAction | None, str]:
+    if item.type == "text":
+        return keywords.keyword_match(item.text), ConsentSource.INBOUND_KEYWORD
+    if item.type in ("button", "interactive") and keywords.optout_button_match(item.payload, item.text):
+        return keywords.KeywordAction.OPT_OUT, ConsentSource.OPTOUT_BUTTON
+    return None, ""
+
+
+def preference_handle(*, item: PreferenceItem, delivery: WebhookDelivery | None = None) -> None:
+    """Meta's ``user_preferences``: a marketing ``stop`` opts out; ``resume`` changes no consent."""
+    if item.category != "marketing_messages":
+        return
+    if not receipt_claim(f"preference:{item.wa_id}:{item.category}:{item.value}:{item.raw_timestamp}", delivery):
+        return
+    contact = contact_for_wa_id(wa_id=item.wa_id)
+    if contact is not None:
+        marketing_preference_apply(contact=contact, value=item.value, sent_at=item.at)
+
+
+def reply_queue(*, contact: Contact, body: str, decision: dict | None = None) -> Message:
+    """A free-form reply in the person's open window, queued in the outbox (sent after commit)."""
+    return service_message_queue(contact=contact, kind=Message.Kind.REPLY, body=body, decision=decision)

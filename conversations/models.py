@@ -1,0 +1,81 @@
+"""What people said to us and the web opt-ins waiting for their confirmation."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+
+class InboundMessage(models.Model):
+    """A message a person sent to our number: kept for the support inbox and as evidence."""
+
+    wamid = models.CharField(max_length=200, unique=True)
+    contact = models.ForeignKey(
+        "consent.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="inbound_messages"
+    )
+    from_wa_id = models.CharField(max_length=20, db_index=True)
+    type = models.CharField(max_length=20)
+    text = models.TextField(blank=True, help_text="Text body, button text or caption")
+    payload = models.CharField(max_length=1000, blank=True, help_text="Quick-reply button payload or interactive reply id")
+    context_wamid = models.CharField(max_length=200, blank=True, help_text="The message this one replies to")
+    sent_at = models.DateTimeField(help_text="When the person sent it (Meta's timestamp)")
+    received_at = models.DateTimeField(default=timezone.now)
+    keyword_action = models.CharField(max_length=20, blank=True, help_text="opt_out, opt_in, help or confirm, if any")
+    answered = models.BooleanField(default=False, help_text="Set when support (or an automatic reply) answered it")
+    delivery = models.ForeignKey("whatsapp.WebhookDelivery", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        db_table = "whatsapp_inboundmessage"  # created by the whatsapp app; the table kept its name
+        ordering = ["-sent_at"]
+        # The inbox lists unanswered messages newest first; retention empties texts past their period.
+        indexes = [models.Index(fields=["answered", "-sent_at"]), models.Index(fields=["received_at"], name="inbound_received")]
+
+    def __str__(self) -> str:
+        return f"{self.type} from contact #{self.contact_id} at {self.sent_at:%Y-%m-%d %H:%M}"
+
+
+class OptInConfirmation(models.Model):
+    """A web opt-in waiting for the person's confirmation on WhatsApp (double opt-in).
+
+    Holds the evidence of the web step; consent is granted only when the person replies YES or
+    presses the confirmation template's button carrying ``button_payload``.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    contact = models.ForeignKey("consent.Contact", on_delete=models.CASCADE, related_name="optin_confirmations")
+    form = models.ForeignKey("consent.OptInForm", on_delete=models.PROTECT, related_name="+")
+    message = models.ForeignKey(
+        "campaigns.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The confirmation template sent to the person",
+    )
+    notice_text = models.TextField()
+    notice_version = models.CharField(max_length=40, blank=True)
+    page_url = models.URLField(max_length=500, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+    actor_label = models.CharField(max_length=150, blank=True)
+    requested_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    confirmed_by_wamid = models.CharField(max_length=200, blank=True)
+    consent_event = models.ForeignKey(
+        "consent.ConsentEvent", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        db_table = "whatsapp_optinconfirmation"  # created by the whatsapp app; the table kept its name
+        ordering = ["-requested_at"]
+        indexes = [models.Index(fields=["contact", "confirmed_at", "-requested_at"])]
+
+    def __str__(self) -> str:
+        state = "confirmed" if self.confirmed_at else "pending"
+        return f"opt-in confirmation for contact #{self.contact_id} ({state})"
+
+    @property
+    def button_payload(self) -> str:
+        return f"optin-confirm:{self.pk}"
+
+    def is_open(self, now=None) -> bool:
+        return self.confirmed_at is None and (now or timezone.now()) < self.expires_at

@@ -1,0 +1,81 @@
+"""What conversations keeps about a person, and the WhatsApp app's raw deliveries: registered for rights and retention."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db.models import CharField, Q, Value
+from django.db.models.functions import Cast, Concat
+
+from consent.personal_data import (
+    PersonalData,
+    PersonTraces,
+    RetentionRule,
+    personal_data_none,
+    personal_data_register,
+    rows,
+)
+from conversations.models import InboundMessage, OptInConfirmation
+from whatsapp.models import MessageTemplate, WebhookDelivery, WebhookReceipt
+from whatsapp.personal_data import webhook_data_erase
+
+
+def _export(contact: Any) -> dict[str, Any]:
+    return {
+        "inbound_messages": rows(InboundMessage.objects.filter(contact=contact).order_by("sent_at"), exclude=("delivery_id",)),
+        "optin_confirmations": rows(OptInConfirmation.objects.filter(contact=contact).order_by("requested_at"), extra=("form__slug",)),
+    }
+
+
+def _erase(contact: Any, traces: PersonTraces) -> dict[str, int]:
+    """Inbound texts, message ids and device evidence; pending opt-in confirmations go entirely.
+
+    The InboundMessage rows stay, emptied, so support statistics keep their counts.
+    """
+    wa_id = contact.wa_id or (contact.phone or "").lstrip("+")
+    senders = Q(contact=contact) | Q(from_wa_id=wa_id) if wa_id else Q(contact=contact)
+    inbound = InboundMessage.objects.filter(senders).update(text="", payload="", from_wa_id="")
+    # A WhatsApp message id encodes the number: the person's are replaced by a placeholder.
+    InboundMessage.objects.filter(contact=contact).update(wamid=Concat(Value("erased."), Cast("pk", CharField())), context_wamid="")
+    pending = OptInConfirmation.objects.filter(contact=contact, confirmed_at__isnull=True).delete()[0]
+    confirmed = OptInConfirmation.objects.filter(contact=contact).update(page_url="", ip_address=None, user_agent="", confirmed_by_wamid="")
+    return {
+        "inbound_messages": inbound,
+        "pending_optin_confirmations": pending,
+        "optin_confirmations": confirmed,
+        **webhook_data_erase(numbers=traces.numbers, name=traces.name),
+    }
+
+
+def register() -> None:
+    personal_data_register(
+        PersonalData(
+            name="conversations",
+            models=(InboundMessage, OptInConfirmation, WebhookDelivery, WebhookReceipt),
+            export=_export,
+            erase=_erase,
+            retention=(
+                RetentionRule(
+                    "inbound_texts",
+                    lambda: settings.INBOUND_TEXT_RETENTION_DAYS,
+                    lambda cutoff: InboundMessage.objects.filter(received_at__lt=cutoff).filter(~Q(text="") | ~Q(payload="")),
+                    lambda pks: InboundMessage.objects.filter(pk__in=pks).update(text="", payload=""),
+                ),
+                RetentionRule(
+                    "webhook_payloads",
+                    lambda: settings.WHATSAPP_WEBHOOK_RETENTION_DAYS,
+                    lambda cutoff: WebhookDelivery.objects.filter(received_at__lt=cutoff, processed_at__isnull=False),
+                    lambda pks: WebhookDelivery.objects.filter(pk__in=pks).delete()[0],
+                ),
+                # Receipts name WhatsApp ids and message ids; Meta stops repeating a delivery long before this.
+                RetentionRule(
+                    "webhook_receipts",
+                    lambda: settings.WHATSAPP_WEBHOOK_RETENTION_DAYS,
+                    lambda cutoff: WebhookReceipt.objects.filter(handled_at__lt=cutoff),
+                    lambda pks: WebhookReceipt.objects.filter(pk__in=pks).delete()[0],
+                ),
+            ),
+        )
+    )
+    personal_data_none(MessageTemplate, reason="the business's own templates")
