@@ -40,7 +40,7 @@ def test_deliveries_and_inbound_messages_are_read_only(admin_client, deliver):
     delivery, inbound = WebhookDelivery.objects.get(), InboundMessage.objects.get()
 
     assert admin_client.get("/admin/whatsapp/webhookdelivery/").status_code == 200
-    assert "Is this shoe in stock?" in admin_client.get("/admin/whatsapp/inboundmessage/").content.decode()
-    assert admin_client.get(f"/admin/whatsapp/inboundmessage/{inbound.pk}/change/").status_code == 200
+    assert "Is this shoe in stock?" in admin_client.get("/admin/conversations/inboundmessage/").content.decode()
+    assert admin_client.get(f"/admin/conversations/inboundmessage/{inbound.pk}/change/").status_code == 200
     assert admin_client.post(f"/admin/whatsapp/webhookdelivery/{delivery.pk}/delete/", {"post": "yes"}).status_code == 403
     assert WebhookDelivery.objects.filter(pk=delivery.pk).exists()
