@@ -200,7 +200,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_THROTTLE_RATES": {"optin_form": env_str("OPTIN_FORM_RATE", "20/hour")},
+    # JSON and form bodies nested too deep or holding NUL characters are refused before any view runs.
+    "DEFAULT_PARSER_CLASSES": ["retarget.api.JSONParser", "retarget.api.FormParser", "retarget.api.MultiPartParser"],
+    "EXCEPTION_HANDLER": "retarget.api.api_exception_handler",
 }
+# Deepest nesting of arrays and objects accepted in an API body.
+API_MAX_JSON_DEPTH = env_int("API_MAX_JSON_DEPTH", 32, minimum=4)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Retarget API",
     "DESCRIPTION": "Consent-first WhatsApp re-engagement: contacts, consents, behaviour events, campaigns.",
