@@ -111,17 +111,24 @@ def segment_query_time_limit() -> Iterator[None]:
         raise
 
 
+# Rules saved before the SEGMENT_MAX_* limits existed may be bigger; they still run (under the
+# statement timeout) up to the old bounds, which also keep the compiler's recursion shallow.
+_SAVED_MAX_DEPTH = 12
+
+
 class _Compiler:
-    def __init__(self, now: datetime) -> None:
+    def __init__(self, now: datetime, *, bounded: bool) -> None:
+        """``bounded``: hold the tree to the SEGMENT_MAX_* settings (new or changed rules)."""
         self.now = now
         self.conditions = 0
         self.campaign_ids: set[int] = set()
-        self.max_depth = settings.SEGMENT_MAX_DEPTH
-        self.max_conditions = settings.SEGMENT_MAX_CONDITIONS
+        self.max_depth = settings.SEGMENT_MAX_DEPTH if bounded else max(settings.SEGMENT_MAX_DEPTH, _SAVED_MAX_DEPTH)
+        self.max_conditions = settings.SEGMENT_MAX_CONDITIONS if bounded else None
+        self.max_list_items = settings.SEGMENT_MAX_LIST_ITEMS if bounded else None
 
     def count_condition(self, path: str) -> None:
         self.conditions += 1
-        if self.conditions > self.max_conditions:
+        if self.max_conditions is not None and self.conditions > self.max_conditions:
             raise SegmentRuleError(
                 path, f"a segment may have at most {self.max_conditions} conditions (SEGMENT_MAX_CONDITIONS).",
                 limit="SEGMENT_MAX_CONDITIONS",
@@ -179,7 +186,9 @@ class _Compiler:
         op = node.get("op", "eq" if "value" in node else None)
         if op not in ATTRIBUTE_OPS:
             raise SegmentRuleError(f"{path}.op", f"unknown op {op!r}; use one of: {', '.join(ATTRIBUTE_OPS)}.")
-        return json_key_condition("attributes", key_path, op, node.get("value", _MISSING), f"{path}.value")
+        return json_key_condition(
+            "attributes", key_path, op, node.get("value", _MISSING), f"{path}.value", max_list_items=self.max_list_items
+        )
 
     def _tag(self, node: dict, path: str) -> Q:
         tag = node["tag"]
@@ -189,7 +198,7 @@ class _Compiler:
         return Q(Exists(through.objects.filter(contact_id=OuterRef("pk"), tag__name=tag.strip().lower())))
 
     def _country(self, node: dict, path: str) -> Q:
-        codes = _string_or_list(node["country"], f"{path}.country")
+        codes = _string_or_list(node["country"], f"{path}.country", max_items=self.max_list_items)
         for code in codes:
             if len(code) != 2 or not code.isalpha():
                 raise SegmentRuleError(f"{path}.country", f"expected two-letter country codes like DE, got {code!r}.")
@@ -197,7 +206,7 @@ class _Compiler:
 
     def _language(self, node: dict, path: str) -> Q:
         combined = Q()
-        for code in _string_or_list(node["language"], f"{path}.language"):
+        for code in _string_or_list(node["language"], f"{path}.language", max_items=self.max_list_items):
             combined |= Q(language__iexact=code) | Q(language__istartswith=f"{code}_") | Q(language__istartswith=f"{code}-")
         return combined
 
@@ -241,7 +250,9 @@ class _Compiler:
                 op, value = next(iter(condition.items()))
                 if op not in ATTRIBUTE_OPS:
                     raise SegmentRuleError(f"{sub}.{op}", f"unknown op; use one of: {', '.join(ATTRIBUTE_OPS)}.")
-                events = events.filter(json_key_condition("properties", key_path, op, value, f"{sub}.{op}"))
+                events = events.filter(
+                    json_key_condition("properties", key_path, op, value, f"{sub}.{op}", max_list_items=self.max_list_items)
+                )
             else:
                 events = events.filter(json_key_condition("properties", key_path, "eq", condition, sub))
         if "within_days" in node:
@@ -285,7 +296,7 @@ class _Missing:
 _MISSING = _Missing()
 
 
-def json_key_condition(field: str, key_path: list[str], op: str, value: Any, path: str) -> Q:
+def json_key_condition(field: str, key_path: list[str], op: str, value: Any, path: str, *, max_list_items: int | None = None) -> Q:
     """``field``'s key ``key_path`` compared by ``op`` (see ATTRIBUTE_OPS): a Q on a JSON column."""
     lookup = "__".join([field, *key_path])
     if op == "exists":
@@ -300,7 +311,7 @@ def json_key_condition(field: str, key_path: list[str], op: str, value: Any, pat
     if op == "in":
         if not isinstance(value, list) or not value or not all(_is_scalar(item) for item in value):
             raise SegmentRuleError(path, '"in" takes a non-empty list of values.')
-        _list_length_check(value, path)
+        _list_length_check(value, path, max_list_items)
         return Q(**{f"{lookup}__in": value})
     if op == "contains":
         if not isinstance(value, str) or not value:
@@ -333,20 +344,19 @@ def key_path_parse(raw: Any, path: str) -> list[str]:
     return parts
 
 
-def _list_length_check(values: list[Any], path: str) -> None:
-    limit = settings.SEGMENT_MAX_LIST_ITEMS
-    if len(values) > limit:
+def _list_length_check(values: list[Any], path: str, limit: int | None) -> None:
+    if limit is not None and len(values) > limit:
         raise SegmentRuleError(
             path, f"a list may hold at most {limit} values (SEGMENT_MAX_LIST_ITEMS); this one has {len(values)}.",
             limit="SEGMENT_MAX_LIST_ITEMS",
         )  # fmt: skip
 
 
-def _string_or_list(raw: Any, path: str) -> list[str]:
+def _string_or_list(raw: Any, path: str, *, max_items: int | None) -> list[str]:
     values = [raw] if isinstance(raw, str) else raw
     if not isinstance(values, list) or not values or not all(isinstance(v, str) and v.strip() for v in values):
         raise SegmentRuleError(path, "expected a text or a non-empty list of texts.")
-    _list_length_check(values, path)
+    _list_length_check(values, path, max_items)
     return [v.strip() for v in values]
 
 
@@ -373,9 +383,13 @@ def _days(raw: Any, path: str) -> int:
 
 
 def segment_rules_compile(rules: Any, *, now: datetime | None = None) -> Q:
-    """The Q selecting the contacts that match ``rules``; raises SegmentRuleError. Runs no query."""
+    """The Q selecting the contacts that match ``rules``; raises SegmentRuleError. Runs no query.
+
+    Size limits are checked when rules are saved or previewed (segment_rules_validate), not here:
+    a segment saved before them keeps working.
+    """
     _texts_check(rules)
-    return _Compiler(now or timezone.now()).compile(rules, "rules")
+    return _Compiler(now or timezone.now(), bounded=False).compile(rules, "rules")
 
 
 def segment_rules_validate(rules: Any) -> None:
@@ -383,7 +397,7 @@ def segment_rules_validate(rules: Any) -> None:
     from campaigns.models import Campaign
 
     _texts_check(rules)
-    compiler = _Compiler(timezone.now())
+    compiler = _Compiler(timezone.now(), bounded=True)
     compiler.compile(rules, "rules")
     if compiler.campaign_ids:
         missing = compiler.campaign_ids - set(Campaign.objects.filter(pk__in=compiler.campaign_ids).values_list("pk", flat=True))

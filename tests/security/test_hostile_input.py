@@ -109,6 +109,19 @@ def test_the_limits_follow_the_settings(as_marketer, settings):
     assert "at most 3 values" in response.json()["detail"]
 
 
+def test_a_segment_saved_before_the_limits_still_counts_but_cannot_be_saved_again_unchanged(as_marketer):
+    rules = {"any": [{"tag": f"t{n}"} for n in range(60)]}
+    legacy = Segment.objects.create(name="legacy", rules=rules)  # as stored before the limits
+
+    count = as_marketer.get(f"/api/v1/segments/{legacy.pk}/count")
+    resave = as_marketer.put(f"/api/v1/segments/{legacy.pk}", {"name": "legacy", "rules": rules}, format="json")
+
+    assert (count.status_code, count.json()["count"]) == (200, 0)
+    assert resave.status_code == 400
+    assert resave.json()["limit"] == "SEGMENT_MAX_CONDITIONS"
+    assert Segment.objects.get().rules == rules
+
+
 def test_a_20000_item_list_is_refused_at_once(as_marketer):
     rule = {"attribute": "city", "op": "in", "value": [f"city-{n}" for n in range(20_000)]}
 
