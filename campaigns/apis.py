@@ -13,7 +13,13 @@ from rest_framework.views import APIView
 
 from campaigns import selectors, services
 from campaigns.models import Campaign, Segment
-from campaigns.segments import SegmentRuleError, segment_contacts, segment_rules_validate
+from campaigns.segments import (
+    SegmentQueryTimeout,
+    SegmentRuleError,
+    segment_contacts,
+    segment_query_time_limit,
+    segment_rules_validate,
+)
 from consent.models import Contact
 from core.audit import Actor
 from core.permissions import HasRequiredPermissions
@@ -44,6 +50,8 @@ def _error(exc: Exception, code: int = status.HTTP_400_BAD_REQUEST) -> Response:
         body["field"] = exc.field
     if isinstance(exc, SegmentRuleError):
         body.update(field="rules", path=exc.path)
+    if getattr(exc, "limit", ""):
+        body["limit"] = exc.limit
     return Response(body, status=code)
 
 
@@ -198,12 +206,20 @@ class SegmentDetailApi(_Protected):
 class SegmentCountApi(_Protected):
     required_permissions = {"GET": ("campaigns.view_segment",)}
 
-    @extend_schema(operation_id="segment_count", summary="How many contacts match a segment now, with a few of them", responses={200: SegmentCountOutputSerializer})
+    @extend_schema(
+        operation_id="segment_count",
+        summary="How many contacts match a segment now, with a few of them",
+        description="503 when counting takes longer than SEGMENT_QUERY_TIMEOUT_SECONDS.",
+        responses={200: SegmentCountOutputSerializer},
+    )
     def get(self, request: Request, segment_id: int) -> Response:
         segment = get_object_or_404(Segment, pk=segment_id)
-        return Response(
-            {"count": selectors.segment_count(segment), "sample": SampleContactSerializer(selectors.segment_sample(segment), many=True).data}
-        )
+        try:
+            with segment_query_time_limit():
+                count, sample = selectors.segment_count(segment), selectors.segment_sample(segment)
+        except SegmentQueryTimeout as exc:
+            return _error(exc, status.HTTP_503_SERVICE_UNAVAILABLE)
+        return Response({"count": count, "sample": SampleContactSerializer(sample, many=True).data})
 
 
 class SegmentPreviewInputSerializer(serializers.Serializer):
@@ -218,6 +234,8 @@ class SegmentPreviewApi(_Protected):
     @extend_schema(
         operation_id="segment_preview",
         summary="Count and sample for rules not saved yet",
+        description="Rules over the size limits give 400 naming the `limit` and the `path`; "
+        "counting that takes longer than SEGMENT_QUERY_TIMEOUT_SECONDS gives 503.",
         request=SegmentPreviewInputSerializer,
         responses={200: SegmentCountOutputSerializer},
     )
@@ -230,8 +248,12 @@ class SegmentPreviewApi(_Protected):
         except SegmentRuleError as exc:
             return _error(exc)
         contacts = segment_contacts(rules)
-        sample = list(contacts.order_by("pk")[: selectors.SAMPLE_SIZE])
-        return Response({"count": contacts.count(), "sample": SampleContactSerializer(sample, many=True).data})
+        try:
+            with segment_query_time_limit():
+                count, sample = contacts.count(), list(contacts.order_by("pk")[: selectors.SAMPLE_SIZE])
+        except SegmentQueryTimeout as exc:
+            return _error(exc, status.HTTP_503_SERVICE_UNAVAILABLE)
+        return Response({"count": count, "sample": SampleContactSerializer(sample, many=True).data})
 
 
 # --- campaigns ----------------------------------------------------------------------------------

@@ -20,15 +20,21 @@ A rule is a group or a condition:
   not read).
 
 Compiling never touches the database, so a segment count is exactly one query; validation names the
-bad part of the tree by its path (``rules.all[1].op``).
+bad part of the tree by its path (``rules.all[1].op``). A tree is bounded (SEGMENT_MAX_DEPTH,
+SEGMENT_MAX_CONDITIONS, SEGMENT_MAX_LIST_ITEMS) and counts run under a statement timeout
+(SEGMENT_QUERY_TIMEOUT_SECONDS), so no rule can tie up the database.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
+from django.db import OperationalError, connection, transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -37,8 +43,8 @@ from consent.models import ConsentState, ConsentStatus, Contact, Purpose
 ATTRIBUTE_OPS = ("eq", "ne", "in", "contains", "gt", "gte", "lt", "lte", "exists")
 AGE_OPS = ("lt", "lte", "gt", "gte")
 OUTCOMES = ("sent", "delivered", "read", "clicked", "not_read")
-MAX_DEPTH = 12
-MAX_CONDITIONS = 200
+# PostgreSQL's SQLSTATE for a statement stopped by statement_timeout (query_canceled).
+_QUERY_CANCELED = "57014"
 
 # Attribute and property names: letters, digits and single underscores, starting with a letter or _.
 # Anything else could be read by the ORM as a lookup (e.g. "city__gt"), so it is refused.
@@ -57,23 +63,82 @@ _GROUP_KEYS = ("all", "any", "not")
 
 
 class SegmentRuleError(ValueError):
-    """A rule tree that cannot be compiled; ``path`` names the bad part."""
+    """A rule tree that cannot be compiled; ``path`` names the bad part, ``limit`` the setting it exceeds."""
 
-    def __init__(self, path: str, message: str) -> None:
+    def __init__(self, path: str, message: str, *, limit: str = "") -> None:
         self.path = path
         self.detail = message
+        self.limit = limit
         super().__init__(f"{path}: {message}")
 
 
+class SegmentQueryTimeout(RuntimeError):
+    """Counting or sampling a segment ran past SEGMENT_QUERY_TIMEOUT_SECONDS and was stopped."""
+
+    limit = "SEGMENT_QUERY_TIMEOUT_SECONDS"
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            f"Counting this segment took longer than {seconds:g} seconds (SEGMENT_QUERY_TIMEOUT_SECONDS) and was "
+            "stopped. Use fewer or narrower conditions (shorter lists, fewer 'contains'), then try again."
+        )
+
+
+@contextmanager
+def segment_query_time_limit() -> Iterator[None]:
+    """Run the block's queries under SEGMENT_QUERY_TIMEOUT_SECONDS; past it, SegmentQueryTimeout.
+
+    ``SET LOCAL`` inside a transaction: the limit ends with the block and never leaks to the next
+    request on a pooled connection. Inside an outer transaction the previous value is put back.
+    """
+    seconds = settings.SEGMENT_QUERY_TIMEOUT_SECONDS
+    if connection.vendor != "postgresql":
+        yield
+        return
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT current_setting('statement_timeout')")
+                previous = cursor.fetchone()[0]
+                cursor.execute("SELECT set_config('statement_timeout', %s, true)", [f"{max(1, round(seconds * 1000))}ms"])
+            yield
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('statement_timeout', %s, true)", [previous])
+    except OperationalError as exc:
+        cause = exc.__cause__
+        if (getattr(cause, "pgcode", None) or getattr(cause, "sqlstate", None)) == _QUERY_CANCELED:
+            raise SegmentQueryTimeout(seconds) from None
+        raise
+
+
+# Rules saved before the SEGMENT_MAX_* limits existed may be bigger; they still run (under the
+# statement timeout) up to the old bounds, which also keep the compiler's recursion shallow.
+_SAVED_MAX_DEPTH = 12
+
+
 class _Compiler:
-    def __init__(self, now: datetime) -> None:
+    def __init__(self, now: datetime, *, bounded: bool) -> None:
+        """``bounded``: hold the tree to the SEGMENT_MAX_* settings (new or changed rules)."""
         self.now = now
         self.conditions = 0
         self.campaign_ids: set[int] = set()
+        self.max_depth = settings.SEGMENT_MAX_DEPTH if bounded else max(settings.SEGMENT_MAX_DEPTH, _SAVED_MAX_DEPTH)
+        self.max_conditions = settings.SEGMENT_MAX_CONDITIONS if bounded else None
+        self.max_list_items = settings.SEGMENT_MAX_LIST_ITEMS if bounded else None
+
+    def count_condition(self, path: str) -> None:
+        self.conditions += 1
+        if self.max_conditions is not None and self.conditions > self.max_conditions:
+            raise SegmentRuleError(
+                path, f"a segment may have at most {self.max_conditions} conditions (SEGMENT_MAX_CONDITIONS).",
+                limit="SEGMENT_MAX_CONDITIONS",
+            )  # fmt: skip
 
     def compile(self, node: Any, path: str, depth: int = 0) -> Q:
-        if depth > MAX_DEPTH:
-            raise SegmentRuleError(path, f"rules are nested more than {MAX_DEPTH} levels deep.")
+        if depth > self.max_depth:
+            raise SegmentRuleError(
+                path, f"rules are nested more than {self.max_depth} levels deep (SEGMENT_MAX_DEPTH).", limit="SEGMENT_MAX_DEPTH"
+            )
         if not isinstance(node, dict) or not node:
             raise SegmentRuleError(path, 'expected an object such as {"all": [...]} or {"tag": "vip"}.')
         groups = [key for key in _GROUP_KEYS if key in node]
@@ -92,9 +157,7 @@ class _Compiler:
             raise SegmentRuleError(
                 path, f"unknown key(s) {', '.join(sorted(unknown))} in a {kind} rule; allowed: {', '.join(sorted(_CONDITION_KEYS[kind]))}."
             )
-        self.conditions += 1
-        if self.conditions > MAX_CONDITIONS:
-            raise SegmentRuleError(path, f"a segment may have at most {MAX_CONDITIONS} conditions.")
+        self.count_condition(path)
         return getattr(self, f"_{kind}")(node, path)
 
     def _group(self, key: str, value: Any, path: str, depth: int) -> Q:
@@ -123,7 +186,9 @@ class _Compiler:
         op = node.get("op", "eq" if "value" in node else None)
         if op not in ATTRIBUTE_OPS:
             raise SegmentRuleError(f"{path}.op", f"unknown op {op!r}; use one of: {', '.join(ATTRIBUTE_OPS)}.")
-        return json_key_condition("attributes", key_path, op, node.get("value", _MISSING), f"{path}.value")
+        return json_key_condition(
+            "attributes", key_path, op, node.get("value", _MISSING), f"{path}.value", max_list_items=self.max_list_items
+        )
 
     def _tag(self, node: dict, path: str) -> Q:
         tag = node["tag"]
@@ -133,7 +198,7 @@ class _Compiler:
         return Q(Exists(through.objects.filter(contact_id=OuterRef("pk"), tag__name=tag.strip().lower())))
 
     def _country(self, node: dict, path: str) -> Q:
-        codes = _string_or_list(node["country"], f"{path}.country")
+        codes = _string_or_list(node["country"], f"{path}.country", max_items=self.max_list_items)
         for code in codes:
             if len(code) != 2 or not code.isalpha():
                 raise SegmentRuleError(f"{path}.country", f"expected two-letter country codes like DE, got {code!r}.")
@@ -141,7 +206,7 @@ class _Compiler:
 
     def _language(self, node: dict, path: str) -> Q:
         combined = Q()
-        for code in _string_or_list(node["language"], f"{path}.language"):
+        for code in _string_or_list(node["language"], f"{path}.language", max_items=self.max_list_items):
             combined |= Q(language__iexact=code) | Q(language__istartswith=f"{code}_") | Q(language__istartswith=f"{code}-")
         return combined
 
@@ -177,6 +242,7 @@ class _Compiler:
             raise SegmentRuleError(f"{path}.where", 'expected an object of property conditions, e.g. {"sku": "X"}.')
         for prop, condition in where.items():
             sub = f"{path}.where.{prop}"
+            self.count_condition(sub)
             key_path = key_path_parse(prop, sub)
             if isinstance(condition, dict):
                 if len(condition) != 1:
@@ -184,7 +250,9 @@ class _Compiler:
                 op, value = next(iter(condition.items()))
                 if op not in ATTRIBUTE_OPS:
                     raise SegmentRuleError(f"{sub}.{op}", f"unknown op; use one of: {', '.join(ATTRIBUTE_OPS)}.")
-                events = events.filter(json_key_condition("properties", key_path, op, value, f"{sub}.{op}"))
+                events = events.filter(
+                    json_key_condition("properties", key_path, op, value, f"{sub}.{op}", max_list_items=self.max_list_items)
+                )
             else:
                 events = events.filter(json_key_condition("properties", key_path, "eq", condition, sub))
         if "within_days" in node:
@@ -228,7 +296,7 @@ class _Missing:
 _MISSING = _Missing()
 
 
-def json_key_condition(field: str, key_path: list[str], op: str, value: Any, path: str) -> Q:
+def json_key_condition(field: str, key_path: list[str], op: str, value: Any, path: str, *, max_list_items: int | None = None) -> Q:
     """``field``'s key ``key_path`` compared by ``op`` (see ATTRIBUTE_OPS): a Q on a JSON column."""
     lookup = "__".join([field, *key_path])
     if op == "exists":
@@ -243,6 +311,7 @@ def json_key_condition(field: str, key_path: list[str], op: str, value: Any, pat
     if op == "in":
         if not isinstance(value, list) or not value or not all(_is_scalar(item) for item in value):
             raise SegmentRuleError(path, '"in" takes a non-empty list of values.')
+        _list_length_check(value, path, max_list_items)
         return Q(**{f"{lookup}__in": value})
     if op == "contains":
         if not isinstance(value, str) or not value:
@@ -275,11 +344,36 @@ def key_path_parse(raw: Any, path: str) -> list[str]:
     return parts
 
 
-def _string_or_list(raw: Any, path: str) -> list[str]:
+def _list_length_check(values: list[Any], path: str, limit: int | None) -> None:
+    if limit is not None and len(values) > limit:
+        raise SegmentRuleError(
+            path, f"a list may hold at most {limit} values (SEGMENT_MAX_LIST_ITEMS); this one has {len(values)}.",
+            limit="SEGMENT_MAX_LIST_ITEMS",
+        )  # fmt: skip
+
+
+def _string_or_list(raw: Any, path: str, *, max_items: int | None) -> list[str]:
     values = [raw] if isinstance(raw, str) else raw
     if not isinstance(values, list) or not values or not all(isinstance(v, str) and v.strip() for v in values):
         raise SegmentRuleError(path, "expected a text or a non-empty list of texts.")
+    _list_length_check(values, path, max_items)
     return [v.strip() for v in values]
+
+
+def _texts_check(rules: Any) -> None:
+    """Refuse a NUL character anywhere in the tree: PostgreSQL can neither store nor compare one."""
+    stack: list[tuple[Any, str]] = [(rules, "rules")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, str) and "\x00" in node:
+            raise SegmentRuleError(path, "null characters are not allowed.")
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if "\x00" in str(key):
+                    raise SegmentRuleError(path, "null characters are not allowed in names.")
+                stack.append((value, f"{path}.{key}"))
+        elif isinstance(node, list):
+            stack.extend((value, f"{path}[{index}]") for index, value in enumerate(node))
 
 
 def _days(raw: Any, path: str) -> int:
@@ -289,15 +383,21 @@ def _days(raw: Any, path: str) -> int:
 
 
 def segment_rules_compile(rules: Any, *, now: datetime | None = None) -> Q:
-    """The Q selecting the contacts that match ``rules``; raises SegmentRuleError. Runs no query."""
-    return _Compiler(now or timezone.now()).compile(rules, "rules")
+    """The Q selecting the contacts that match ``rules``; raises SegmentRuleError. Runs no query.
+
+    Size limits are checked when rules are saved or previewed (segment_rules_validate), not here:
+    a segment saved before them keeps working.
+    """
+    _texts_check(rules)
+    return _Compiler(now or timezone.now(), bounded=False).compile(rules, "rules")
 
 
 def segment_rules_validate(rules: Any) -> None:
     """Raise SegmentRuleError for a malformed tree or a campaign outcome naming an unknown campaign."""
     from campaigns.models import Campaign
 
-    compiler = _Compiler(timezone.now())
+    _texts_check(rules)
+    compiler = _Compiler(timezone.now(), bounded=True)
     compiler.compile(rules, "rules")
     if compiler.campaign_ids:
         missing = compiler.campaign_ids - set(Campaign.objects.filter(pk__in=compiler.campaign_ids).values_list("pk", flat=True))

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from consent.models import ConsentAction, ConsentSource, ConsentStatus, Contact, Purpose, validate_time_zone
-from consent.phones import InvalidPhoneNumber, phone_normalize
+from consent.phones import InvalidPhoneNumber, phone_normalize, phone_to_wa_id, phone_wa_id_matches
 from consent.rights import RightsRefused, contact_erase, contact_export, contact_rectify, contact_upsert_recorded
 from consent.selectors import contact_consent_events, contact_list
 from consent.services import ConsentRefused, Evidence, consent_record_by_phone
@@ -167,10 +167,22 @@ class ContactListUpsertApi(APIView):
         )
         attributes = serializers.DictField(required=False, help_text="Merged into the contact's attributes.")
         tags = serializers.ListField(child=serializers.SlugField(max_length=64), required=False, help_text="Added to the contact's tags.")
-        wa_id = serializers.RegexField(r"^\d{6,20}$", required=False, help_text="WhatsApp id: digits only.")
+        wa_id = serializers.RegexField(
+            r"^\d{6,20}$", required=False, help_text="WhatsApp id: digits only, those of the phone number."
+        )
 
         class Meta:
             ref_name = "ContactUpsert"
+
+        def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+            # A wa_id of another number would route this person's replies and opt-outs to someone else.
+            wa_id = data.get("wa_id")
+            if wa_id:
+                e164 = phone_normalize(data["phone"])
+                if not phone_wa_id_matches(e164, wa_id):
+                    mismatch = f"wa_id {wa_id} is not the WhatsApp id of phone {e164} (expected {phone_to_wa_id(e164)})."
+                    raise serializers.ValidationError({"phone": [mismatch], "wa_id": [mismatch]})
+            return data
 
     @extend_schema(
         operation_id="contact_list",

@@ -108,6 +108,9 @@ def _header_read(first_line: str) -> tuple[str, list[str]]:
     """The delimiter (``,`` or, as spreadsheets in many locales write, ``;``) and the column names."""
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
     header = [name.strip() for name in next(csv.reader([first_line], delimiter=delimiter))]
+    for index, name in enumerate(header, start=1):
+        if _NUL in name:
+            raise ImportFileError(f"Column {index}'s name holds a NUL character (\\0); is this a text CSV file?")
     lowered = [name.lower() for name in header]
     if "phone" not in lowered:
         raise ImportFileError(f"The file has no 'phone' column; its columns are: {', '.join(header) or 'none'}.")
@@ -168,6 +171,10 @@ def _row_parse(number: int, header: list[str], values: list[str]) -> _Row:
     if len(values) > len(header) and any(v.strip() for v in values[len(header):]):
         raise _RowError(f"it has {len(values)} fields but the header has {len(header)}; is a value missing its quotes?")
     cells = {name: value.strip() for name, value in zip(header, values, strict=False)}
+    with_nul = [name for name, value in cells.items() if _NUL in value]
+    if with_nul:
+        # PostgreSQL text cannot hold NUL: refused here, the rest of the chunk still imports.
+        raise _RowError(f"{', '.join(with_nul)} holds a NUL character (\\0); remove it and import the row again.")
     try:
         e164 = phone_normalize(cells["phone"])
     except InvalidPhoneNumber as exc:
@@ -268,6 +275,7 @@ def _statistics_refresh() -> None:
             cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
 
 
+_NUL = "\x00"
 _NOT_UTF8 = "the file is not UTF-8 text: save it as 'CSV UTF-8' and import it again."
 
 

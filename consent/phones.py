@@ -18,6 +18,11 @@ class InvalidPhoneNumber(ValueError):
     """A phone number that cannot be read or is not a possible number; the message says why."""
 
 
+# libphonenumber's region for country codes of no country: +800 freephone, +808 shared cost,
+# +870/+881 satellite, +882/+883 international networks, +888 (OCHA; also Telegram's anonymous
+# numbers), +979 premium rate.
+NON_GEOGRAPHIC_REGION = "001"
+
 _REASONS = {
     phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "the country code is unknown",
     phonenumbers.ValidationResult.TOO_SHORT: "it is too short",
@@ -56,6 +61,15 @@ def phone_parse(raw: str, *, region: str | None = None) -> phonenumbers.PhoneNum
         raise InvalidPhoneNumber(f"{raw!r} is not a valid phone number: {_REASONS.get(possible, 'it is not possible')}.")
     if not phonenumbers.is_valid_number(number):
         raise InvalidPhoneNumber(f"{raw!r} is not a valid phone number for its country.")
+    if phonenumbers.region_code_for_number(number) == NON_GEOGRAPHIC_REGION:
+        # Meta asks for numbers "with a country and area code" and prices, restricts and routes
+        # every message by the recipient's country
+        # (https://developers.facebook.com/docs/whatsapp/overview/phone-number); a freephone,
+        # satellite or network number has no country, so no time zone for quiet hours either.
+        raise InvalidPhoneNumber(
+            f"{raw!r} has the non-geographic country code +{number.country_code} (no country): "
+            "only numbers of a country can be messaged on WhatsApp."
+        )
     return number
 
 
@@ -95,13 +109,23 @@ def _offsets(zone: str) -> tuple[timedelta | None, ...]:
     return tuple(probe.astimezone(ZoneInfo(zone)).utcoffset() for probe in _OFFSET_PROBES)
 
 
+def _parse_e164_or_none(e164: str) -> phonenumbers.PhoneNumber | None:
+    try:
+        return _parse_e164(e164)
+    except phonenumbers.NumberParseException:
+        return None
+
+
 def phone_time_zone(e164: str) -> str:
     """The number's time zone when its region has one useful answer, else UTC.
 
     Candidate zones keeping the same clock count as one answer (a UK mobile may be in London,
     Jersey, Guernsey or the Isle of Man); when they differ, the zone most of the country lives in.
+    An unreadable or non-geographic number gets UTC.
     """
-    number = _parse_e164(e164)
+    number = _parse_e164_or_none(e164)
+    if number is None:
+        return "UTC"
     zones = sorted(z for z in phone_timezones.time_zones_for_number(number) if z != "Etc/Unknown")
     if not zones:
         return "UTC"
@@ -116,9 +140,31 @@ _EQUIVALENT_ZONE_NAMES = frozenset({"Europe/London", "Europe/Berlin", "Europe/Pa
 
 
 def phone_country(e164: str) -> str:
-    return phonenumbers.region_code_for_number(_parse_e164(e164)) or ""
+    """The two-letter region of the number; empty for an unreadable or non-geographic one."""
+    number = _parse_e164_or_none(e164)
+    region = phonenumbers.region_code_for_number(number) if number is not None else None
+    return region if region and region != NON_GEOGRAPHIC_REGION else ""
 
 
 def phone_to_wa_id(e164: str) -> str:
     """WhatsApp's form of a number: digits only, no +."""
     return e164.lstrip("+")
+
+
+def phone_wa_id_matches(e164: str, wa_id: str) -> bool:
+    """Whether ``wa_id`` can be the WhatsApp id of ``e164``.
+
+    Usually the digits of the number. Two known exceptions keep an account's older form
+    (https://github.com/devlikeapro/waha/issues/238, https://github.com/wwebjs/whatsapp-web.js/issues/596,
+    https://github.com/evolution-foundation/evolution-api/issues/447): Brazilian mobiles registered
+    before the ninth digit (55 AA 9XXXXXXXX -> 55 AA XXXXXXXX) and Mexican mobiles with the old
+    mobile prefix 1 (52 XXXXXXXXXX -> 52 1 XXXXXXXXXX).
+    """
+    digits = phone_to_wa_id(e164)
+    if wa_id == digits:
+        return True
+    if digits.startswith("55") and len(digits) == 13 and digits[4] == "9":
+        return wa_id == digits[:4] + digits[5:]
+    if digits.startswith("52") and len(digits) == 12:
+        return wa_id == "521" + digits[2:]
+    return False

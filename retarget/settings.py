@@ -203,7 +203,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_THROTTLE_RATES": {"optin_form": env_str("OPTIN_FORM_RATE", "20/hour")},
+    # JSON and form bodies nested too deep or holding NUL characters are refused before any view runs.
+    "DEFAULT_PARSER_CLASSES": ["retarget.api.JSONParser", "retarget.api.FormParser", "retarget.api.MultiPartParser"],
+    "EXCEPTION_HANDLER": "retarget.api.api_exception_handler",
 }
+# Deepest nesting of arrays and objects accepted in an API body.
+API_MAX_JSON_DEPTH = env_int("API_MAX_JSON_DEPTH", 32, minimum=4)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Retarget API",
     "DESCRIPTION": "Consent-first WhatsApp re-engagement: contacts, consents, behaviour events, campaigns.",
@@ -279,6 +284,11 @@ CAMPAIGN_MAX_ATTEMPTS = env_int("CAMPAIGN_MAX_ATTEMPTS", 5, minimum=1)
 CAMPAIGN_RETRY_BASE_SECONDS = env_float("CAMPAIGN_RETRY_BASE_SECONDS", 30.0, minimum=0.0)
 CAMPAIGN_THROTTLE_BACKOFF_SECONDS = env_float("CAMPAIGN_THROTTLE_BACKOFF_SECONDS", 2.0, minimum=0.0)
 CAMPAIGN_TICK_SECONDS = env_float("CAMPAIGN_TICK_SECONDS", 2.0, minimum=0.2)
+# Segment rules (campaigns/segments.py): the largest tree accepted, and how long a count or preview may run.
+SEGMENT_MAX_DEPTH = env_int("SEGMENT_MAX_DEPTH", 6, minimum=1)
+SEGMENT_MAX_CONDITIONS = env_int("SEGMENT_MAX_CONDITIONS", 50, minimum=1)
+SEGMENT_MAX_LIST_ITEMS = env_int("SEGMENT_MAX_LIST_ITEMS", 1000, minimum=1)
+SEGMENT_QUERY_TIMEOUT_SECONDS = env_float("SEGMENT_QUERY_TIMEOUT_SECONDS", 5.0, minimum=0.001)
 # Business-initiated conversations per rolling 24 h of the WhatsApp account (its messaging tier).
 WHATSAPP_MESSAGING_LIMIT = env_int("WHATSAPP_MESSAGING_LIMIT", 1000, minimum=1)
 CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})

@@ -38,10 +38,22 @@ def handshake_challenge(*, params: dict[str, str], verify_token: str) -> str | N
 
 def envelope_parse(body: bytes) -> dict[str, Any]:
     """The decoded envelope, checked down to each change's ``field`` and ``value``."""
+    # Meta's envelopes nest about 8 levels (entry, changes, value, messages, interactive, ...).
+    max_depth = 32
+    too_deep = f"The body is nested more than {max_depth} levels deep."
     try:
         envelope = json.loads(body.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
         raise InvalidEnvelope("The body is not JSON.") from None
+    except RecursionError:  # the decoder's own limit, about 1,000 levels
+        raise InvalidEnvelope(too_deep) from None
+    stack: list[tuple[Any, int]] = [(envelope, 1)]  # iterative: a hostile body cannot exhaust the stack
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > max_depth:
+                raise InvalidEnvelope(too_deep)
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
     if not isinstance(envelope, dict):
         raise InvalidEnvelope("The body must be a JSON object.")
     if envelope.get("object") != ENVELOPE_OBJECT:
