@@ -231,7 +231,9 @@ OPTIN_RATE_LIMIT_PER_HOUR = env_int("OPTIN_RATE_LIMIT_PER_HOUR", 20, minimum=1)
 
 # --- WhatsApp Cloud API --------------------------------------------------------------------------
 WHATSAPP_GRAPH_URL = env_url("WHATSAPP_GRAPH_URL", "http://127.0.0.1:8765", schemes=("http", "https")).rstrip("/")
-WHATSAPP_API_VERSION = env_str("WHATSAPP_API_VERSION", "v21.0")
+# Graph API version, one setting: v26.0 is current since Jul 2026 (v21.0 stops working 21 Jan 2027);
+# https://developers.facebook.com/docs/graph-api/reference/user/ids_for_business/ shows v26.0.
+WHATSAPP_API_VERSION = env_str("WHATSAPP_API_VERSION", "v26.0")
 if not WHATSAPP_API_VERSION.startswith("v"):
     raise ImproperlyConfigured(f"WHATSAPP_API_VERSION: expected a version like v21.0, got {WHATSAPP_API_VERSION!r}")
 WHATSAPP_ACCESS_TOKEN = env_str("WHATSAPP_ACCESS_TOKEN", "sandbox-token" if DEBUG else "")

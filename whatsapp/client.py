@@ -1,11 +1,23 @@
 """The WhatsApp Cloud API client: the only module that speaks HTTP to Meta.
 
 It imports no models so it can be used (and tested) on its own. Every failure becomes one
-``WhatsAppError`` whose ``scope`` (from ``classify_error``, the one table of error codes) tells the
-caller what to do: retry later, give up on this recipient, or stop the campaign / the account.
+``WhatsAppError``. Its ``scope`` (from ``classify_error``, the one table of Meta's error codes) says how
+far the failure reaches: this person, this campaign, the whole account, or nobody (retry later, slow
+down, or hold the message back for a day). Its ``explanation`` says the same in words for the admin.
 
-The client never retries by itself: a POST that timed out may still have been accepted by Meta,
-so whether to send again is the caller's decision (it knows the message's callback data).
+Whether a failed call may have reached Meta is decided here, never by the caller, and exposed as
+``WhatsAppError.reached_provider``:
+
+- False: the message certainly was not accepted. Either the request never left (connection
+  refused, DNS failure, connect timeout, a proxy we could not reach, a certificate we refused), or
+  Meta answered with its JSON error object (``{"error": {"code": ...}}``) and so refused it.
+- True: Meta may have accepted it, so the outcome is unknown and the message must never be sent
+  again blindly (its status webhook, matched by callback data, will tell): a read timeout, a
+  connection cut after the request was written, any HTTP answer without Meta's JSON error body
+  (a bare 500, a proxy's HTML 502 or 504), or a success answer we cannot read.
+
+The client never retries by itself, and ``requests`` never leaks out of this module: callers only
+see ``WhatsAppError``.
 """
 
 from __future__ import annotations
@@ -14,14 +26,17 @@ import enum
 import functools
 import logging
 import os
+import ssl
 import threading
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NewConnectionError
 
 from core.logging import mask_phone
 
@@ -29,39 +44,114 @@ logger = logging.getLogger(__name__)
 
 
 class ErrorScope(enum.Enum):
-    """What a failure means for the caller (see the table in the shared Cloud API notes)."""
+    """How far a failure reaches, i.e. what the caller must do (values are stored in decision records)."""
 
-    TRANSIENT = "transient"  # retry later with backoff
-    RECIPIENT = "recipient"  # final for this recipient
-    CAMPAIGN = "campaign"  # our payload or the template is wrong: pause the campaign
-    ACCOUNT = "account"  # the token, number or account is unusable: pause all sending and alert
+    TRANSIENT = "transient"  # Meta or the network failed for now: retry later with backoff
+    THROUGHPUT = "throughput"  # the number, app or account is over its rate: slow every sender down, retry
+    PAIR_RATE = "pair_rate"  # too many messages to this one person lately: retry this person in minutes
+    HELD_BACK = "held_back"  # Meta held back a marketing message (per-user limit): retry once after 24-48 h
+    RECIPIENT = "recipient"  # final for this person
+    CAMPAIGN = "campaign"  # our payload, template or flow is wrong: pause the campaign
+    ACCOUNT = "account"  # the token, number, payment or account is unusable: pause all sending, tell the admin
 
 
-_T, _R, _C, _A = ErrorScope.TRANSIENT, ErrorScope.RECIPIENT, ErrorScope.CAMPAIGN, ErrorScope.ACCOUNT
+_T, _TP, _PR, _HB = ErrorScope.TRANSIENT, ErrorScope.THROUGHPUT, ErrorScope.PAIR_RATE, ErrorScope.HELD_BACK
+_R, _C, _A = ErrorScope.RECIPIENT, ErrorScope.CAMPAIGN, ErrorScope.ACCOUNT
 
-# The one table from Meta error code to scope. Codes not listed are unknown (see classify_error).
-ERROR_SCOPES: dict[int, ErrorScope] = {
-    1: _T, 2: _T, 131000: _T, 131016: _T,
-    4: _T, 80007: _T, 130429: _T,
-    131056: _T,
-    131048: _A,
-    131026: _R, 131047: _R, 131049: _R, 131050: _R, 131051: _R, 131052: _R, 131053: _R,
-    131008: _C, 131009: _C, 100: _C,
-    132000: _C, 132001: _C, 132005: _C, 132007: _C, 132012: _C, 132015: _C, 132016: _C,
-    133010: _A, 190: _A, 0: _A, 10: _A, 368: _A, 131031: _A,
-    **{code: _A for code in range(200, 300)},
+# Meta's error codes as of November 2026: scope and what the admin should know. Sources:
+# https://developers.facebook.com/documentation/business-messaging/whatsapp/support/error-codes/
+# (titles and details quoted by providers: https://docs.360dialog.com/docs/support/api-error-message-list,
+# https://help.botbee.io/knowledge-base/article/error-codes-reference, https://niswey.com/knowledge-base/error-codes-meta,
+# https://support.dotdigital.com/en/articles/11316018-troubleshooting-guide-for-whatsapp, https://dualhook.com/docs/whatsapp-error-131064).
+# Meta has sent no error_subcode since v16: only ``code`` (with ``error_data.details`` for the admin) counts.
+ERROR_CODES: dict[int, tuple[ErrorScope, str]] = {
+    # Authorization and permissions
+    0: (_A, "WhatsApp could not authenticate our access token (expired, revoked or changed). Create a new system-user token."),
+    3: (_A, "Our app lacks a capability or permission this call needs. Check the token's permissions in Meta's access token debugger."),
+    10: (_A, "A permission was not granted or was removed. Check the token's permissions (whatsapp_business_messaging)."),
+    190: (_A, "The access token has expired or is invalid. Create a new system-user token and update the settings."),
+    131005: (_A, "Access denied: the token is not allowed to use this phone number or account."),
+    # Integrity
+    368: (_A, "The business account is temporarily blocked for policy violations. See the account's quality and policy page in WhatsApp Manager."),
+    130497: (_R, "The business account may not message people in this person's country."),
+    131031: (_A, "The business account is locked (policy violation or failed verification). See Business Support Home."),
+    # Throughput and rate limits
+    4: (_TP, "Too many API calls from our app: WhatsApp throttles us for a while; sending slows down and resumes."),
+    80007: (_TP, "The business account reached its API call rate limit; sending slows down and resumes."),
+    130429: (_TP, "The phone number's throughput limit (messages per second) was reached; sending slows down and resumes."),
+    131056: (_PR, "Too many messages to this person in a short time; this person is retried in a few minutes."),
+    131048: (_A, "Spam rate limit: too many of our messages were blocked or reported. Sending is paused; check the number's quality in WhatsApp Manager."),
+    131064: (_A, "The account hit a messaging limit because templates were filed under the wrong category; it applies to every send until Meta lifts it."),
+    # Payment, account and number
+    131042: (_A, "Payment problem: no valid payment method is attached to the WhatsApp Business Account, or its credit line is used up."),
+    131037: (_A, "The phone number's display name has not been approved yet. Get it approved in WhatsApp Manager."),
+    131045: (_A, "The phone number was registered with a wrong certificate. Register it again."),
+    131057: (_T, "The business account is in maintenance mode; sending resumes when it ends."),
+    131063: (_A, "Meta blocks marketing messages from this business on the Cloud API (marketing may go through the Marketing Messages API only)."),
+    133010: (_A, "The phone number is not registered on the Cloud API. Register it before sending."),
+    33: (_A, "The business phone number was deleted or the phone number id in the settings is wrong."),
+    # Temporary failures at Meta
+    1: (_T, "WhatsApp reported an unknown error (possibly an outage); the send is retried."),
+    2: (_T, "WhatsApp is temporarily unavailable or overloaded; the send is retried."),
+    131000: (_T, "Something went wrong at WhatsApp; the send is retried."),
+    131016: (_T, "A WhatsApp service is temporarily unavailable; the send is retried."),
+    # This person
+    130472: (_R, "This person's number is part of a Meta experiment that withholds marketing messages; not sent."),
+    131021: (_R, "The recipient is our own business number; a number cannot message itself."),
+    131026: (_R, "Not deliverable: not a WhatsApp user, an old app version, or the person has not accepted WhatsApp's terms."),
+    131030: (_R, "This number is not in the allowed list of a test phone number; add it in the app's API setup or use a production number."),
+    131047: (_R, "More than 24 hours since this person last wrote: only a template may be sent."),
+    131049: (_HB, "Meta held this marketing message back to limit how many marketing messages the person gets; it may be sent once more after at least 24 hours."),
+    131050: (_R, "This person stopped marketing messages from this business in WhatsApp; recorded as an opt-out."),
+    131051: (_R, "The message type is not supported."),
+    131052: (_R, "WhatsApp could not download the media this person sent."),
+    131053: (_R, "WhatsApp could not upload the media of this message."),
+    131062: (_R, "This message cannot be sent to a person known only by a business-scoped user id; it needs a phone number."),
+    # Our payload, template or flow
+    100: (_C, "WhatsApp rejected a parameter of the request; the details say which one."),
+    131008: (_C, "A required parameter is missing from the request; the details say which one."),
+    131009: (_C, "A parameter value is invalid; the details say which one."),
+    132000: (_C, "The number of template parameters does not match the approved template."),
+    132001: (_C, "The template does not exist in this language, or is not approved. Sync the templates."),
+    132005: (_C, "The template text with its parameters filled in is too long."),
+    132007: (_C, "The template's content breaks WhatsApp's format policy."),
+    132008: (_C, "A template parameter is missing or malformed for this template."),
+    132012: (_C, "A template parameter's format does not match the approved template (e.g. text where an image is expected)."),
+    132015: (_C, "The template is paused for low quality. Edit it or wait until Meta re-approves it."),
+    132016: (_C, "The template is permanently disabled for low quality. Create a new template."),
+    132068: (_C, "The template's WhatsApp Flow is blocked. Fix the flow before sending again."),
+    132069: (_C, "The template's WhatsApp Flow is throttled. Pause and send again once the flow is healthy."),
+    # Phone number registration (the number cannot send until it is fixed)
+    133000: (_A, "A previous deregistration of the phone number did not finish. Deregister it again, then register it."),
+    133004: (_T, "The registration server is temporarily unavailable; try again in a few minutes."),
+    133005: (_A, "The two-step verification PIN of the phone number is wrong."),
+    133006: (_A, "The phone number must be verified again before it can be registered."),
+    133008: (_A, "Too many two-step verification PIN guesses; wait before trying again."),
+    133009: (_A, "Two-step verification PIN entered too quickly; wait before trying again."),
+    133015: (_A, "The phone number was deleted recently; wait before registering it again."),
+    133016: (_A, "Too many registration attempts for this phone number; wait before trying again."),
+    **{code: (_A, "A permission of our app was not granted or was removed (API permission error). Check the token's permissions.") for code in range(200, 300)},
 }  # fmt: skip
 
-THROUGHPUT_CODES = frozenset({130429, 4, 80007})
+ERROR_SCOPES: dict[int, ErrorScope] = {code: scope for code, (scope, _) in ERROR_CODES.items()}
+
+THROUGHPUT_CODES = frozenset(code for code, scope in ERROR_SCOPES.items() if scope is ErrorScope.THROUGHPUT)
 PAIR_RATE_LIMIT_CODE = 131056
+HELD_BACK_CODE = 131049
 PLATFORM_OPTOUT_CODE = 131050
+# 131049: "wait at least 24 hours before resending" (Meta, quoted by Dotdigital above); once, within 48 h.
+HELD_BACK_RETRY_AFTER = timedelta(hours=24)
+HELD_BACK_RETRY_BEFORE = timedelta(hours=48)
+# A code missing from the table is retried like a transient error. The sending pipeline counts them
+# per campaign and pauses the campaign once this many sends failed with unknown codes.
+UNKNOWN_CODE_PAUSE_AFTER = 3
 
 
 def classify_error(code: int | None, http_status: int | None = None) -> ErrorScope:
     """The scope of a Meta error ``code`` (or of a bare HTTP status when Meta sent no error body).
 
-    Unknown codes are transient: the caller retries a few times and then treats the failure as
-    final for the recipient (``WhatsAppError.is_known`` is False for them so it can count).
+    Unknown codes are transient: the caller retries a few times and counts them
+    (``WhatsAppError.is_known`` is False) so it can pause the campaign when they keep coming.
     """
     if code is not None and code in ERROR_SCOPES:
         return ERROR_SCOPES[code]
@@ -71,7 +161,12 @@ def classify_error(code: int | None, http_status: int | None = None) -> ErrorSco
 
 
 class WhatsAppError(Exception):
-    """A failed call to the Cloud API, or a ``failed`` status reported by a webhook."""
+    """A failed call to the Cloud API, or a ``failed`` status reported by a webhook.
+
+    ``reached_provider`` (see the module docstring) defaults to False for an error carrying Meta's
+    ``code`` (only Meta's own error object has one) and to True otherwise: an error whose origin is
+    not known must be treated as a call that may have been accepted.
+    """
 
     def __init__(
         self,
@@ -83,15 +178,17 @@ class WhatsAppError(Exception):
         trace_id: str = "",
         http_status: int | None = None,
         details: str = "",
+        reached_provider: bool | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
-        self.subcode = subcode
+        self.subcode = subcode  # kept for old records only: Meta stopped sending it in v16
         self.title = title
         self.trace_id = trace_id
         self.http_status = http_status
         self.details = details
+        self.reached_provider = code is None if reached_provider is None else reached_provider
         self.scope = classify_error(code, http_status)
 
     def __str__(self) -> str:
@@ -100,11 +197,17 @@ class WhatsAppError(Exception):
 
     @property
     def retry_later(self) -> bool:
-        return self.scope is ErrorScope.TRANSIENT
+        """Send again later: a passing failure, a rate limit, or too many messages to this person."""
+        return self.scope in (ErrorScope.TRANSIENT, ErrorScope.THROUGHPUT, ErrorScope.PAIR_RATE)
 
     @property
     def recipient_final(self) -> bool:
         return self.scope is ErrorScope.RECIPIENT
+
+    @property
+    def held_back(self) -> bool:
+        """Meta held back this marketing message: send it once more after HELD_BACK_RETRY_AFTER, not sooner."""
+        return self.scope is ErrorScope.HELD_BACK
 
     @property
     def stops_campaign(self) -> bool:
@@ -113,6 +216,7 @@ class WhatsAppError(Exception):
 
     @property
     def stops_account(self) -> bool:
+        """Every campaign must pause and the admin be told (token, payment, number, policy)."""
         return self.scope is ErrorScope.ACCOUNT
 
     @property
@@ -123,20 +227,48 @@ class WhatsAppError(Exception):
     @property
     def is_throughput(self) -> bool:
         """A rate limit of the number, app or account: slow the token bucket down."""
-        return self.code in THROUGHPUT_CODES
+        return self.scope is ErrorScope.THROUGHPUT
 
     @property
     def is_pair_rate_limit(self) -> bool:
         """Too many messages to this one person lately: retry this recipient in minutes."""
-        return self.code == PAIR_RATE_LIMIT_CODE
+        return self.scope is ErrorScope.PAIR_RATE
 
     @property
     def is_known(self) -> bool:
-        return self.code in ERROR_SCOPES
+        """False for a Meta error code missing from ERROR_CODES (transport failures have no code: known)."""
+        return self.code is None or self.code in ERROR_SCOPES
+
+    @property
+    def unknown_code(self) -> int | None:
+        """The code to count toward UNKNOWN_CODE_PAUSE_AFTER, or None when the error is known."""
+        return None if self.is_known else self.code
+
+    @property
+    def explanation(self) -> str:
+        """What happened and what to do, in words for the admin (Meta's details appended)."""
+        if self.code in ERROR_CODES:
+            text = ERROR_CODES[self.code][1]
+        elif self.code is not None:
+            text = (
+                f"WhatsApp error {self.code} is not in our table of known errors. The send is retried a few "
+                f"times; if it keeps happening the campaign is paused. Meta says: {self.message}"
+            )
+        elif self.reached_provider:
+            text = (
+                "No readable answer from WhatsApp: the message may have been accepted, so it is not sent "
+                "again; its delivery status will tell."
+            )
+        else:
+            text = "WhatsApp could not be reached; nothing was sent and the send is retried."
+        return f"{text} (Meta: {self.details})" if self.details else text
 
     @classmethod
     def from_error_object(cls, error: dict[str, Any], *, http_status: int | None = None) -> WhatsAppError:
-        """Build from Meta's error object (the HTTP ``error`` or one entry of a status's ``errors``)."""
+        """Build from Meta's error object (the HTTP ``error`` or one entry of a status's ``errors``).
+
+        Meta itself reported it, so the outcome is known: the message was not accepted (or failed).
+        """
         error_data = error.get("error_data") if isinstance(error.get("error_data"), dict) else {}
         return cls(
             str(error.get("message") or error.get("title") or "Unknown error"),
@@ -146,7 +278,16 @@ class WhatsAppError(Exception):
             trace_id=str(error.get("fbtrace_id") or ""),
             http_status=http_status,
             details=str(error_data.get("details") or ""),
+            reached_provider=False,
         )
+
+
+def never_left(error: WhatsAppError) -> bool:
+    """True when the request certainly did not reach WhatsApp (so sending again is no duplicate).
+
+    The drop-in for callers that used to inspect the ``requests`` exception themselves.
+    """
+    return not error.reached_provider
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -159,8 +300,9 @@ def _int_or_none(value: Any) -> int | None:
 @dataclass(frozen=True)
 class SendResult:
     wamid: str
-    wa_id: str
+    wa_id: str  # empty for a send to a business-scoped user id: Meta then answers with user_id
     message_status: str | None
+    user_id: str = ""
 
 
 # --- HTTP ---------------------------------------------------------------------------------------
@@ -206,7 +348,9 @@ def _url(path: str) -> str:
     return f"{settings.WHATSAPP_GRAPH_URL.rstrip('/')}/{settings.WHATSAPP_API_VERSION}/{path.lstrip('/')}"
 
 
-def _request(method: str, url: str, *, json_body: dict[str, Any] | None = None, params: dict[str, Any] | None = None) -> dict[str, Any]:
+def _request(
+    method: str, url: str, *, json_body: dict[str, Any] | None = None, params: dict[str, Any] | None = None
+) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {settings.WHATSAPP_ACCESS_TOKEN}"}
     timeout = (settings.WHATSAPP_CONNECT_TIMEOUT, settings.WHATSAPP_READ_TIMEOUT)
     try:
@@ -215,10 +359,10 @@ def _request(method: str, url: str, *, json_body: dict[str, Any] | None = None, 
             method, url, json=json_body, params=params, headers=headers, timeout=timeout,
             **_environment_settings(f"{parts.scheme}://{parts.netloc}/"),
         )  # fmt: skip
-    except requests.Timeout as exc:
-        raise WhatsAppError(f"No answer from the WhatsApp API within the timeout ({exc.__class__.__name__}).") from exc
     except requests.RequestException as exc:
-        raise WhatsAppError(f"Could not reach the WhatsApp API: {exc.__class__.__name__}.") from exc
+        error = _transport_error(exc)
+        logger.warning("WhatsApp API %s %s failed: %s", method, mask_phone(url), error)
+        raise error from exc
 
     try:
         payload = response.json()
@@ -226,14 +370,61 @@ def _request(method: str, url: str, *, json_body: dict[str, Any] | None = None, 
         payload = None
     if 200 <= response.status_code < 300 and isinstance(payload, dict):
         return payload
-    if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
-        error = WhatsAppError.from_error_object(payload["error"], http_status=response.status_code)
-    else:
+    meta_error = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(meta_error, dict) and _int_or_none(meta_error.get("code")) is not None:
+        error = WhatsAppError.from_error_object(meta_error, http_status=response.status_code)
+    else:  # a bare 500, a proxy's HTML 502/504, an unreadable 200: Meta may have accepted it
         error = WhatsAppError(
-            f"Unexpected answer from the WhatsApp API: HTTP {response.status_code}.", http_status=response.status_code
+            f"Unexpected answer from the WhatsApp API: HTTP {response.status_code} without Meta's error body.",
+            http_status=response.status_code,
+            reached_provider=True,
         )
     logger.warning("WhatsApp API %s %s failed: %s", method, mask_phone(url), error)
     raise error
+
+
+# Raised while the request is prepared, before any byte is sent.
+_NOT_SENT_EXCEPTIONS = (
+    requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
+    requests.exceptions.InvalidHeader, requests.exceptions.URLRequired, requests.exceptions.InvalidJSONError,
+)  # fmt: skip
+
+
+def _transport_error(exc: requests.RequestException) -> WhatsAppError:
+    """The WhatsAppError for a call that got no HTTP answer, with ``reached_provider`` decided."""
+    name = exc.__class__.__name__
+    if isinstance(exc, requests.ConnectTimeout):
+        return WhatsAppError(
+            f"Could not connect to the WhatsApp API within the timeout ({name}).", reached_provider=False
+        )
+    if isinstance(exc, requests.Timeout):
+        return WhatsAppError(
+            f"No answer from the WhatsApp API within the timeout ({name}); the request may have been accepted.",
+            reached_provider=True,
+        )
+    if isinstance(exc, _NOT_SENT_EXCEPTIONS) or _connection_never_opened(exc):
+        return WhatsAppError(f"Could not reach the WhatsApp API: {name}.", reached_provider=False)
+    return WhatsAppError(
+        f"The connection to the WhatsApp API broke off ({name}); the request may have been accepted.",
+        reached_provider=True,
+    )
+
+
+def _connection_never_opened(exc: requests.RequestException) -> bool:
+    """Connection refused, DNS failure, proxy unreachable or certificate refused: nothing was written.
+
+    With max_retries=0 urllib3 wraps a failure to connect in MaxRetryError(reason=...); a failure
+    after the request was written arrives as a ProtocolError instead (never matched here).
+    """
+    if isinstance(exc, requests.exceptions.ProxyError):
+        return True  # urllib3 raises it only before the proxy connection is up
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    if isinstance(reason, NewConnectionError):  # includes NameResolutionError
+        return True
+    # A certificate we refused fails the TLS handshake, before the request is written.
+    return isinstance(exc, requests.exceptions.SSLError) and any(
+        isinstance(arg, ssl.SSLCertVerificationError) for arg in getattr(reason, "args", ())
+    )
 
 
 def _send(body: dict[str, Any]) -> SendResult:
@@ -243,48 +434,64 @@ def _send(body: dict[str, Any]) -> SendResult:
         contact = (payload.get("contacts") or [{}])[0]
         return SendResult(
             wamid=str(message["id"]),
-            wa_id=str(contact.get("wa_id") or body["to"]),
+            wa_id=str(contact.get("wa_id") or body.get("to") or ""),
             message_status=message.get("message_status"),
+            user_id=str(contact.get("user_id") or body.get("recipient") or ""),
         )
     except (KeyError, IndexError, TypeError) as exc:
-        raise WhatsAppError("The WhatsApp API accepted the request but its answer has no message id.") from exc
+        raise WhatsAppError(
+            "The WhatsApp API accepted the request but its answer has no message id.", reached_provider=True
+        ) from exc
 
 
-def _recipient(to: str) -> str:
-    return to.strip().lstrip("+")
+def _addressed(body: dict[str, Any], to: str | None, recipient: str | None) -> dict[str, Any]:
+    """The body addressed by phone (``to``) or else by business-scoped user id (``recipient``).
+
+    Meta takes ``to`` when both are present and recommends phone numbers where known, so only the
+    phone is sent then (https://dualhook.com/docs/contacts-bsuid-api-changes, mirroring Meta's
+    "Business-scoped user IDs" page, https://support.chatarchitect.com/books/meta-whatsapp/page/business-scoped-user-ids-developer-documentation).
+    """
+    phone = (to or "").strip().lstrip("+")
+    user_id = (recipient or "").strip()
+    if not phone and not user_id:
+        raise ValueError("A WhatsApp send needs a phone number (to) or a business-scoped user id (recipient).")
+    address = {"to": phone} if phone else {"recipient": user_id}
+    return {"messaging_product": "whatsapp", "recipient_type": "individual", **address, **body}
 
 
 def send_template(
-    *, to: str, template_name: str, language: str, components: list[dict], callback_data: str | None = None
+    *,
+    to: str | None = None,
+    recipient: str | None = None,
+    template_name: str,
+    language: str,
+    components: list[dict],
+    callback_data: str | None = None,
 ) -> SendResult:
-    """Send a template message to ``to`` (E.164 or WhatsApp id); raises WhatsAppError.
+    """Send a template message to ``to`` (E.164 or WhatsApp id) or ``recipient`` (a BSUID); raises WhatsAppError.
 
     ``callback_data`` goes out as ``biz_opaque_callback_data`` and comes back in every status webhook.
     """
     body: dict[str, Any] = {
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": _recipient(to),
         "type": "template",
         "template": {"name": template_name, "language": {"code": language}, "components": components},
     }
     if callback_data:
         body["biz_opaque_callback_data"] = callback_data
-    return _send(body)
+    return _send(_addressed(body, to, recipient))
 
 
-def send_text(*, to: str, body: str, callback_data: str | None = None) -> SendResult:
-    """Send a free-form text (allowed only within 24 h of the person's last message); raises WhatsAppError."""
-    request_body: dict[str, Any] = {
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": _recipient(to),
-        "type": "text",
-        "text": {"body": body, "preview_url": False},
-    }
+def send_text(
+    *, to: str | None = None, recipient: str | None = None, body: str, callback_data: str | None = None
+) -> SendResult:
+    """Send a free-form text (allowed only within 24 h of the person's last message); raises WhatsAppError.
+
+    Addressed like ``send_template``: a phone number (``to``) or else a business-scoped user id (``recipient``).
+    """
+    request_body: dict[str, Any] = {"type": "text", "text": {"body": body, "preview_url": False}}
     if callback_data:
         request_body["biz_opaque_callback_data"] = callback_data
-    return _send(request_body)
+    return _send(_addressed(request_body, to, recipient))
 
 
 def list_templates(*, page_size: int = 100) -> list[dict]:

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.whatsapp.test_errors import TABLE
 from whatsapp import client
 from whatsapp.client import ErrorScope, WhatsAppError
 
@@ -39,7 +40,11 @@ def test_a_text_reply_is_accepted(sandbox):
 
     assert result.message_status is None  # only template sends carry message_status
     [logged] = sandbox.sends()
-    assert (logged["type"], logged["text"], logged["wamid"]) == ("text", "You will no longer receive offers.", result.wamid)
+    assert (logged["type"], logged["text"], logged["wamid"]) == (
+        "text",
+        "You will no longer receive offers.",
+        result.wamid,
+    )
 
 
 def test_the_template_list_follows_paging_to_the_end(sandbox):
@@ -54,14 +59,35 @@ def test_the_template_list_follows_paging_to_the_end(sandbox):
     ("call", "code", "scope"),
     [
         (lambda: send_sale(template_name="no_such_template"), 132001, ErrorScope.CAMPAIGN),
-        (lambda: send_sale(components=SALE_COMPONENTS[:1] + [{"type": "body", "parameters": []}]), 100, ErrorScope.CAMPAIGN),
-        (lambda: send_sale(components=[SALE_COMPONENTS[0] | {"parameters": SALE_COMPONENTS[0]["parameters"][:1]}, SALE_COMPONENTS[1]]), 132000, ErrorScope.CAMPAIGN),
+        (
+            lambda: send_sale(components=SALE_COMPONENTS[:1] + [{"type": "body", "parameters": []}]),
+            100,
+            ErrorScope.CAMPAIGN,
+        ),
+        (
+            lambda: send_sale(
+                components=[
+                    SALE_COMPONENTS[0] | {"parameters": SALE_COMPONENTS[0]["parameters"][:1]},
+                    SALE_COMPONENTS[1],
+                ]
+            ),
+            132000,
+            ErrorScope.CAMPAIGN,
+        ),
         (lambda: send_sale(components=SALE_COMPONENTS[:1]), 131008, ErrorScope.CAMPAIGN),
         (lambda: send_sale(template_name="restock_alert", components=SALE_COMPONENTS[:1]), 132015, ErrorScope.CAMPAIGN),
         (lambda: send_sale(to="not-a-number"), 100, ErrorScope.CAMPAIGN),
         (lambda: client.send_text(to="4915123456789", body="   "), 100, ErrorScope.CAMPAIGN),
     ],
-    ids=["unknown-template", "duplicate-component", "param-count", "missing-url-param", "paused-template", "bad-to", "empty-text"],
+    ids=[
+        "unknown-template",
+        "duplicate-component",
+        "param-count",
+        "missing-url-param",
+        "paused-template",
+        "bad-to",
+        "empty-text",
+    ],
 )
 def test_refused_sends_raise_a_typed_error_and_are_not_logged(sandbox, call, code, scope):
     with pytest.raises(WhatsAppError) as caught:
@@ -102,6 +128,7 @@ def test_a_server_error_is_transient(sandbox):
         send_sale()
 
     assert (caught.value.http_status, caught.value.code, caught.value.scope) == (500, 131000, ErrorScope.TRANSIENT)
+    assert not caught.value.reached_provider  # Meta answered with its error object: refused
 
 
 def test_a_slow_answer_times_out_as_transient(sandbox, settings):
@@ -113,6 +140,7 @@ def test_a_slow_answer_times_out_as_transient(sandbox, settings):
     assert caught.value.retry_later
     assert caught.value.code is None and caught.value.http_status is None
     assert "timeout" in caught.value.message
+    assert caught.value.reached_provider  # the sandbox got the request: it may have been accepted
 
 
 def test_an_unreachable_api_is_transient(settings):
@@ -124,6 +152,7 @@ def test_an_unreachable_api_is_transient(settings):
 
     assert caught.value.retry_later
     assert "Could not reach" in caught.value.message
+    assert not caught.value.reached_provider
 
 
 def test_sends_from_many_threads_share_the_pool_and_all_arrive(sandbox):
@@ -142,7 +171,7 @@ def test_sends_from_many_threads_share_the_pool_and_all_arrive(sandbox):
 @pytest.mark.parametrize(
     ("code", "scope", "flag"),
     [(131026, ErrorScope.RECIPIENT, "recipient_final"), (131047, ErrorScope.RECIPIENT, "recipient_final"),
-     (131056, ErrorScope.TRANSIENT, "is_pair_rate_limit"), (131048, ErrorScope.ACCOUNT, "stops_account"),
+     (131056, ErrorScope.PAIR_RATE, "is_pair_rate_limit"), (131048, ErrorScope.ACCOUNT, "stops_account"),
      (368, ErrorScope.ACCOUNT, "stops_account"), (131050, ErrorScope.RECIPIENT, "records_platform_optout")],
 )  # fmt: skip
 def test_recipient_and_account_errors_answered_by_the_api_are_typed(sandbox, code, scope, flag):
@@ -154,3 +183,24 @@ def test_recipient_and_account_errors_answered_by_the_api_are_typed(sandbox, cod
     assert getattr(caught.value, flag)
     send_sale(to="+4915123456700")  # other numbers are unaffected
     assert len(sandbox.sends()) == 1
+
+
+@pytest.mark.parametrize(("code", "scope"), TABLE, ids=[str(code) for code, _ in TABLE])
+def test_every_listed_code_answered_by_the_api_gets_its_scope(sandbox, code, scope):
+    sandbox.configure(failure_rules=[{"number": "4915123456789", "code": code, "at": "send"}])
+    with pytest.raises(WhatsAppError) as caught:
+        send_sale()
+
+    assert (caught.value.code, caught.value.http_status, caught.value.scope) == (code, 400, scope)
+    assert caught.value.is_known and not caught.value.reached_provider
+    assert caught.value.explanation
+    assert sandbox.sends() == []
+
+
+def test_an_unknown_code_answered_by_the_api_is_retried_and_flagged(sandbox):
+    sandbox.configure(failure_rules=[{"number": "4915123456789", "code": 139999, "at": "send"}])
+    with pytest.raises(WhatsAppError) as caught:
+        send_sale()
+
+    assert caught.value.retry_later and not caught.value.is_known
+    assert caught.value.unknown_code == 139999 and not caught.value.reached_provider
