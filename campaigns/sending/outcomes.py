@@ -11,11 +11,10 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import requests
 from django.conf import settings
 
 from campaigns.models import Message, MessageStatus
-from whatsapp.client import ErrorScope, SendResult, WhatsAppError
+from whatsapp.client import SendResult, WhatsAppError
 
 
 @dataclass
@@ -25,19 +24,6 @@ class Outcome:
     error: WhatsAppError | None = None
     attempted: bool = True
     during_outage: bool = False  # one of many server errors in a row: the API's fault, not the message's
-
-
-def _never_left(error: WhatsAppError) -> bool:
-    """True when the request certainly did not reach WhatsApp (so sending again is no duplicate)."""
-    if error.http_status is not None:
-        return True  # WhatsApp answered, with an error: nothing was accepted
-    cause = error.__cause__
-    if isinstance(cause, requests.ConnectTimeout):
-        return True
-    if isinstance(cause, requests.ConnectionError) and not isinstance(cause, requests.Timeout):
-        reason = getattr(cause.args[0], "reason", None) if cause.args else None
-        return reason is not None and "NewConnectionError" in type(reason).__name__
-    return False
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -74,9 +60,12 @@ def outcome_apply(message: Message, outcome: Outcome, now: datetime) -> tuple[st
     message.error_title = (error.title or "")[:300]
     message.error_detail = error.details or error.message
     record = {"at": now.isoformat(), "code": error.code, "scope": error.scope.value, "error": error.message}
-    if error.scope is ErrorScope.TRANSIENT and not _never_left(error):
+    if error.reached_provider:  # the client's word: the call may have been accepted
         message.status = MessageStatus.UNKNOWN
         record["outcome"] = "unknown: the request may have reached WhatsApp; its status webhook will tell"
+        if error.stops_campaign and message.kind == Message.Kind.CAMPAIGN:  # e.g. a bare 401 from a proxy
+            message.decision = {**message.decision, "result": record}
+            return f"WhatsApp failed with {error}", error
     elif error.stops_campaign and message.kind != Message.Kind.CAMPAIGN:
         message.status, message.failed_at = MessageStatus.FAILED, now
         record["outcome"] = "failed: WhatsApp refused this message's template or account"
@@ -86,7 +75,7 @@ def outcome_apply(message: Message, outcome: Outcome, now: datetime) -> tuple[st
         problem = f"WhatsApp refused the send with error {error.code}: {error.message}"
         message.decision = {**message.decision, "result": record}
         return problem, error
-    elif error.scope is ErrorScope.TRANSIENT:
+    elif error.retry_later:
         if error.is_throughput or outcome.during_outage:  # not this message's fault: no attempt spent
             message.status, message.attempts = MessageStatus.QUEUED, max(message.attempts - 1, 0)
             message.send_after = now + timedelta(seconds=settings.CAMPAIGN_THROTTLE_BACKOFF_SECONDS)
