@@ -13,11 +13,11 @@ restart, or without Redis (the embedded development setup), every row of a dead 
 
 from __future__ import annotations
 
-import os
 import uuid
 
-import redis
 from django.conf import settings
+
+from core.redis import redis_client
 
 _OPENED = "*"
 # KEYS: the batch's started-calls set, its fence. ARGV: message id, seconds to keep the set.
@@ -33,16 +33,6 @@ redis.call('SET', KEYS[2], '1', 'EX', ARGV[1])
 return redis.call('SMEMBERS', KEYS[1])
 """
 
-_client: tuple[int, redis.Redis] | None = None
-
-
-def _redis() -> redis.Redis:
-    global _client
-    if _client is None or _client[0] != os.getpid():  # a forked pool process opens its own sockets
-        _client = (os.getpid(), redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5))
-    return _client[1]
-
-
 def _keys(token: uuid.UUID) -> list[str]:
     return [f"retarget:batch-calls:{token}", f"retarget:batch-fence:{token}"]
 
@@ -56,7 +46,7 @@ def batch_open(token: uuid.UUID) -> None:
     if not settings.REDIS_URL:
         return
     calls, _ = _keys(token)
-    pipeline = _redis().pipeline(transaction=True)
+    pipeline = redis_client().pipeline(transaction=True)
     pipeline.delete(calls).sadd(calls, _OPENED).expire(calls, _keep_seconds())
     pipeline.execute()
 
@@ -65,14 +55,14 @@ def call_start(token: uuid.UUID, message_id: uuid.UUID) -> bool:
     """Record that the message's call starts now; False when the batch was recovered: do not send."""
     if not settings.REDIS_URL:
         return True
-    return bool(_redis().eval(_CALL_START, 2, *_keys(token), message_id.hex, _keep_seconds()))
+    return bool(redis_client().eval(_CALL_START, 2, *_keys(token), message_id.hex, _keep_seconds()))
 
 
 def batch_fence(token: uuid.UUID) -> set[uuid.UUID] | None:
     """Forbid the batch's calls from starting; returns the messages whose call started, or None if unknown."""
     if not settings.REDIS_URL:
         return None
-    members = {member.decode() for member in _redis().eval(_FENCE, 2, *_keys(token), _keep_seconds())}
+    members = {member.decode() for member in redis_client().eval(_FENCE, 2, *_keys(token), _keep_seconds())}
     if _OPENED not in members:
         return None
     return {uuid.UUID(member) for member in members - {_OPENED}}

@@ -21,6 +21,8 @@ from collections import deque
 import redis
 from django.conf import settings
 
+from core.redis import redis_client
+
 # Returns {milliseconds to wait, now in ms}; a wait of 0 means the send may start now.
 _TAKE = """
 local now_parts = redis.call('TIME')
@@ -55,17 +57,17 @@ return until_ms
 _local_lock = threading.Lock()
 _local_grants: dict[str, deque[float]] = {}
 _local_blocked: dict[str, float] = {}
-_client: tuple[int, redis.Redis, object, object] | None = None
+_scripts: tuple[redis.Redis, object, object] | None = None
 _grant_ids = itertools.count()
 
 
 def _redis() -> tuple[redis.Redis, object, object]:
-    """One client and its scripts per process (re-created after a fork: prefork workers must not share sockets)."""
-    global _client
-    if _client is None or _client[0] != os.getpid():
-        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
-        _client = (os.getpid(), client, client.register_script(_TAKE), client.register_script(_BLOCK))
-    return _client[1], _client[2], _client[3]
+    """The process's client and the limiter's scripts on it (made anew with a new client after a fork)."""
+    global _scripts
+    client = redis_client()
+    if _scripts is None or _scripts[0] is not client:
+        _scripts = (client, client.register_script(_TAKE), client.register_script(_BLOCK))
+    return _scripts
 
 
 def _keys(phone_number_id: str) -> tuple[str, str]:

@@ -1,0 +1,24 @@
+"""The process's Redis client (shared counters, the send limiter, the record of calls in flight)."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import redis
+from django.conf import settings
+
+_client: tuple[int, redis.Redis] | None = None
+_lock = threading.Lock()
+
+
+def redis_client() -> redis.Redis:
+    """One client per process, made anew after a fork: prefork workers must not share sockets.
+
+    Raises redis.RedisError subclasses on use when Redis is unreachable (callers decide what that means).
+    """
+    global _client
+    with _lock:
+        if _client is None or _client[0] != os.getpid():
+            _client = (os.getpid(), redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5))
+        return _client[1]
