@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from retarget.env import env_bool, env_float, env_int, env_list, env_str, env_url
+from retarget.env import env_bool, env_float, env_int, env_list, env_networks, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Importing settings creates nothing: the broker's folders are made by the Celery app (retarget/celery.py),
@@ -131,7 +131,13 @@ CSRF_COOKIE_SECURE = not DEBUG
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
+# Proxies whose X-Forwarded-For is believed (consent/client_ip.py): addresses or networks, none by default.
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
+if BEHIND_TLS_PROXY and not TRUSTED_PROXIES:
+    # Without it every visitor would carry the proxy's address: one shared rate limit and login lockout.
+    raise ImproperlyConfigured("TRUSTED_PROXIES: required with BEHIND_TLS_PROXY=1 (the proxy's address, e.g. 172.30.80.10)")
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
@@ -148,12 +154,17 @@ CONTENT_SECURITY_POLICY = env_str(
     "base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
 ).strip()
 
-# Login throttling (django-axes): after AXES_FAILURE_LIMIT failed logins for one username from one
-# address, that pair is locked out for LOGIN_LOCKOUT_MINUTES; a successful login resets the count.
+# Login throttling (django-axes): after LOGIN_FAILURE_LIMIT failed logins for one username from one
+# address, that pair is locked out for LOGIN_LOCKOUT_MINUTES; after LOGIN_USERNAME_FAILURE_LIMIT failures
+# for one username from all addresses together (guessing spread over many machines), that username is
+# locked out everywhere. A successful login resets the count (retarget/login_throttle.py).
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
-AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_USERNAME_FAILURE_LIMIT = env_int("LOGIN_USERNAME_FAILURE_LIMIT", 20, minimum=LOGIN_FAILURE_LIMIT)
+AXES_FAILURE_LIMIT = "retarget.login_throttle.login_failure_limit"
 AXES_COOLOFF_TIME = env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1) / 60  # hours
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Separate criteria, each counted on its own (https://django-axes.readthedocs.io/en/latest/4_configuration.html).
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username"]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "consent.client_ip.client_ip"
 AXES_LOCKOUT_TEMPLATE = "admin/login_locked_out.html"

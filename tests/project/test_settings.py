@@ -62,6 +62,8 @@ def test_check_deploy_is_clean_with_production_values(tmp_path):
         ("WHATSAPP_READ_TIMEOUT", "soon", "WHATSAPP_READ_TIMEOUT: expected a number"),
         ("WHATSAPP_API_VERSION", "21.0", "WHATSAPP_API_VERSION: expected a version like v21.0"),
         ("PHONE_DEFAULT_REGION", "Germany", "PHONE_DEFAULT_REGION: expected a two-letter region code"),
+        ("TRUSTED_PROXIES", "10.0.0.1, proxy.internal", "TRUSTED_PROXIES: expected IP addresses or networks"),
+        ("TRUSTED_PROXIES", "10.0.0.1/8", "TRUSTED_PROXIES: expected IP addresses or networks"),
     ],
 )
 def test_a_malformed_value_stops_start_up_naming_the_variable(tmp_path, variable, value, message):
@@ -119,6 +121,7 @@ SANDBOX = SandboxConfig()
         ("WHATSAPP_VERIFY_TOKEN", "sandbox-verify-token", "WHATSAPP_VERIFY_TOKEN: 'sandbox-verify-token' is the WhatsApp sandbox's value"),
         ("WHATSAPP_PHONE_NUMBER_ID", None, "WHATSAPP_PHONE_NUMBER_ID: required when DEBUG is off"),
         ("WHATSAPP_APP_SECRET", None, "WHATSAPP_APP_SECRET: required when DEBUG is off"),
+        ("BEHIND_TLS_PROXY", "1", "TRUSTED_PROXIES: required with BEHIND_TLS_PROXY=1"),
     ],
 )
 def test_production_start_up_refuses_missing_keys_and_the_sandbox_naming_the_variable(tmp_path, variable, value, message):
