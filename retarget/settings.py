@@ -13,7 +13,7 @@ from retarget.env import env_bool, env_float, env_int, env_list, env_networks, e
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Importing settings creates nothing: the broker's folders are made by the Celery app (retarget/celery.py),
-# the SQLite file's folder by whoever starts the stack (Makefile, Dockerfile, bench/, the tests).
+# the beat schedule's by its scheduler, the SQLite file's by `make run` (the Docker image has /app/var).
 VAR_DIR = Path(env_str("RETARGET_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", False)
@@ -163,7 +163,7 @@ LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 LOGIN_USERNAME_FAILURE_LIMIT = env_int("LOGIN_USERNAME_FAILURE_LIMIT", 20, minimum=LOGIN_FAILURE_LIMIT)
 AXES_FAILURE_LIMIT = "retarget.login_throttle.login_failure_limit"
 AXES_COOLOFF_TIME = env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1) / 60  # hours
-# Separate criteria, each counted on its own (https://django-axes.readthedocs.io/en/latest/4_configuration.html).
+# Separate criteria, each counted on its own (django-axes docs/4_configuration.rst, AXES_LOCKOUT_PARAMETERS).
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username"]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "consent.client_ip.client_ip"
