@@ -31,6 +31,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 run: install
+	@mkdir -p var
 	$(DEV_ENV) $(PY) manage.py migrate --no-input
 	$(DEV_ENV) $(PY) manage.py collectstatic --no-input --verbosity 0
 	$(DEV_ENV) $(PY) manage.py demo_data

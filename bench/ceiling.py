@@ -59,7 +59,7 @@ def measure(*, sandbox_url: str, access_token: str, sends: int, processes: int, 
 
 def _child(url: str, token: str, offset: int, count: int, threads: int, begin: float) -> None:
     session = pooled_session(threads)
-    endpoint = f"{url.rstrip('/')}/v21.0/{PHONE_NUMBER_ID}/messages"
+    endpoint = f"{url.rstrip('/')}/v26.0/{PHONE_NUMBER_ID}/messages"
     headers = {"Authorization": f"Bearer {token}"}
     numbers = iter(range(offset, offset + count))
     lock = threading.Lock()

@@ -46,6 +46,8 @@ def bench_environment() -> dict[str, str]:
         SECRET_KEY=env.get("BENCH_SECRET_KEY", "bench-secret-key-not-for-production-0123456789abcdefghijkl"),
         ALLOWED_HOSTS="127.0.0.1,localhost",
         SECURE_SSL_REDIRECT="0",
+        SUPPRESSION_HASH_KEY=env.get("BENCH_SUPPRESSION_HASH_KEY", "bench-suppression-hash-key-not-for-production-0123"),
+        WHATSAPP_SANDBOX="1",  # production settings against the sandbox on this machine
         WHATSAPP_ACCESS_TOKEN="sandbox-token",
         WHATSAPP_APP_SECRET="sandbox-app-secret",
         WHATSAPP_VERIFY_TOKEN="sandbox-verify-token",

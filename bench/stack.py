@@ -274,6 +274,10 @@ class Stack:
             "SECURE_HSTS_SECONDS": "0",
             "PUBLIC_BASE_URL": self.web_url or "http://127.0.0.1:8000",
             "RETARGET_VAR_DIR": str(self.log_dir / "var"),
+            # The key of the process that starts the stack (a test, a drill, the benchmark) when it has one, so
+            # that the suppression hashes it writes match the stack's.
+            "SUPPRESSION_HASH_KEY": os.environ.get("SUPPRESSION_HASH_KEY") or "stack-suppression-hash-key-local-runs-only",
+            "WHATSAPP_SANDBOX": "1",  # production settings against the sandbox this stack starts on 127.0.0.1
             "WHATSAPP_GRAPH_URL": self.sandbox_url,
             "WHATSAPP_ACCESS_TOKEN": self.access_token,
             "WHATSAPP_APP_SECRET": self.app_secret,

@@ -22,6 +22,7 @@ from campaigns.segments import (
 )
 from consent.models import Contact
 from core.audit import Actor
+from core.client_ip import client_ip
 from core.permissions import HasRequiredPermissions
 from whatsapp.models import MessageTemplate
 
@@ -41,7 +42,7 @@ PARAMETERS_HELP = (
 
 
 def _actor(request: Request) -> Actor:
-    return Actor(user=request.user, label=f"api: {request.user.get_username()}", ip_address=request.META.get("REMOTE_ADDR"))
+    return Actor(user=request.user, label=f"api: {request.user.get_username()}", ip_address=client_ip(request))
 
 
 def _error(exc: Exception, code: int = status.HTTP_400_BAD_REQUEST) -> Response:

@@ -1,8 +1,9 @@
 """The Celery app: broker from REDIS_URL, or kombu's filesystem transport when unset."""
 
 import os
+from pathlib import Path
 
-from celery import Celery
+from celery import Celery, beat
 from celery.signals import task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "retarget.settings")
@@ -10,6 +11,30 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "retarget.settings")
 app = Celery("retarget")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+_FILESYSTEM_BROKER_FOLDERS = ("data_folder_in", "data_folder_out", "processed_folder", "control_folder")
+
+
+@app.on_after_configure.connect
+def _filesystem_broker_folders_create(sender: Celery, **kwargs: object) -> None:
+    """Kombu's filesystem transport expects its folders to exist; settings create nothing when imported.
+
+    Runs once per process, when the app first reads its configuration (a worker starting, a task sent).
+    """
+    if not str(sender.conf.broker_url).startswith("filesystem://"):
+        return
+    options = sender.conf.broker_transport_options or {}
+    for key in _FILESYSTEM_BROKER_FOLDERS:
+        if options.get(key):
+            Path(options[key]).mkdir(parents=True, exist_ok=True)
+
+
+class FolderCreatingPersistentScheduler(beat.PersistentScheduler):
+    """Celery's default beat scheduler, creating the schedule file's folder before opening it."""
+
+    def setup_schedule(self) -> None:
+        Path(self.schedule_filename).parent.mkdir(parents=True, exist_ok=True)
+        super().setup_schedule()
 
 
 @task_prerun.connect

@@ -8,6 +8,7 @@ path (Docker/Kubernetes secrets).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -85,3 +86,16 @@ def env_url(name: str, default: str = "", *, schemes: tuple[str, ...]) -> str:
             f"{name}: expected a URL starting with one of {', '.join(s + '://' for s in schemes)}; got {value!r}"
         )
     return value
+
+
+def env_networks(name: str) -> list[str]:
+    """Comma-separated IP addresses or networks (``10.0.0.1``, ``172.16.0.0/12``, ``::1``), normalised."""
+    networks = []
+    for item in env_list(name):
+        try:
+            networks.append(str(ipaddress.ip_network(item)))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: expected IP addresses or networks like 10.0.0.1 or 172.16.0.0/12, got {item!r}"
+            ) from None
+    return networks

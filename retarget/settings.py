@@ -2,24 +2,37 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from retarget.env import env_bool, env_float, env_int, env_list, env_str, env_url
+from retarget.env import env_bool, env_float, env_int, env_list, env_networks, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# Importing settings creates nothing: the broker's folders are made by the Celery app (retarget/celery.py),
+# the beat schedule's by its scheduler, the SQLite file's by `make run` (the Docker image has /app/var).
 VAR_DIR = Path(env_str("RETARGET_VAR_DIR", str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env_bool("DEBUG", False)
+# An explicit opt-in for stacks that talk to the WhatsApp sandbox (whatsapp/sandbox/) with DEBUG off: the
+# test suite, bench/ and chaos/. It lets the sandbox's ids and tokens and the embedded broker through (such
+# a stack sends nothing to real people) and is refused unless WHATSAPP_GRAPH_URL is on this machine (see
+# the WhatsApp section). Production never sets it.
+WHATSAPP_SANDBOX = env_bool("WHATSAPP_SANDBOX", False)
+_SANDBOX_ALLOWED = DEBUG or WHATSAPP_SANDBOX
+
+# Development only (DEBUG=1). Also the suppression hash key's development default: a development
+# database keeps matching the suppressions it recorded when that key still fell back to SECRET_KEY.
+_DEV_ONLY_KEY = "dev-only-insecure-secret-key-do-not-use-in-production-0123456789"
 
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY: required when DEBUG is off (set DEBUG=1 for development)")
-    SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production-0123456789"
+    SECRET_KEY = _DEV_ONLY_KEY
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -121,7 +134,13 @@ CSRF_COOKIE_SECURE = not DEBUG
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
+# Proxies whose X-Forwarded-For is believed (core/client_ip.py): addresses or networks, none by default.
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
+if BEHIND_TLS_PROXY and not TRUSTED_PROXIES:
+    # Without it every visitor would carry the proxy's address: one shared rate limit and login lockout.
+    raise ImproperlyConfigured("TRUSTED_PROXIES: required with BEHIND_TLS_PROXY=1 (the proxy's address, e.g. 172.30.80.10)")
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
@@ -138,12 +157,17 @@ CONTENT_SECURITY_POLICY = env_str(
     "base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
 ).strip()
 
-# Login throttling (django-axes): after AXES_FAILURE_LIMIT failed logins for one username from one
-# address, that pair is locked out for LOGIN_LOCKOUT_MINUTES; a successful login resets the count.
+# Login throttling (django-axes): after LOGIN_FAILURE_LIMIT failed logins for one username from one
+# address, that pair is locked out for LOGIN_LOCKOUT_MINUTES; after LOGIN_USERNAME_FAILURE_LIMIT failures
+# for one username from all addresses together (guessing spread over many machines), that username is
+# locked out everywhere. A successful login resets the count (retarget/login_throttle.py).
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
-AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_USERNAME_FAILURE_LIMIT = env_int("LOGIN_USERNAME_FAILURE_LIMIT", 20, minimum=LOGIN_FAILURE_LIMIT)
+AXES_FAILURE_LIMIT = "retarget.login_throttle.login_failure_limit"
 AXES_COOLOFF_TIME = env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1) / 60  # hours
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Separate criteria, each counted on its own (django-axes docs/4_configuration.rst, AXES_LOCKOUT_PARAMETERS).
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username"]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "core.client_ip.client_ip"
 AXES_LOCKOUT_TEMPLATE = "admin/login_locked_out.html"
@@ -153,14 +177,18 @@ AXES_VERBOSE = False
 
 # --- Redis / Celery ------------------------------------------------------------------------------
 REDIS_URL = env_url("REDIS_URL", "", schemes=("redis", "rediss", "unix"))
+if not REDIS_URL and not _SANDBOX_ALLOWED:
+    raise ImproperlyConfigured(
+        "REDIS_URL: required when DEBUG is off (e.g. redis://127.0.0.1:6379/0): without it the queue and the "
+        "counters behind caps and rate limits stay in files on one machine"
+    )
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
 else:
-    # No server needed: kombu's filesystem transport keeps the queue in files under var/.
+    # No server needed: kombu's filesystem transport keeps the queue in files under var/ (the Celery app
+    # creates the folders).
     _broker_dir = VAR_DIR / "broker"
-    for _sub in ("out", "processed", "control"):
-        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "out"),
@@ -177,6 +205,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULER = "retarget.celery:FolderCreatingPersistentScheduler"
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ALWAYS_EAGER = False
 # Celery closes the database connection around every task unless told to reuse it: a worker running
@@ -225,22 +254,79 @@ SPECTACULAR_SETTINGS = {
 PHONE_DEFAULT_REGION = env_str("PHONE_DEFAULT_REGION", "").upper() or None
 if PHONE_DEFAULT_REGION is not None and (len(PHONE_DEFAULT_REGION) != 2 or not PHONE_DEFAULT_REGION.isalpha()):
     raise ImproperlyConfigured(f"PHONE_DEFAULT_REGION: expected a two-letter region code like DE, got {PHONE_DEFAULT_REGION!r}")
-# Key of the suppression hash. Keep it stable: changing it forgets every suppressed number.
-SUPPRESSION_HASH_KEY = env_str("SUPPRESSION_HASH_KEY") or SECRET_KEY
+# Key of the suppression hash (consent.services.suppression_hash). Keep it stable: changing it forgets every
+# suppressed number. Never derived from SECRET_KEY, so that rotating SECRET_KEY forgets nothing.
+SUPPRESSION_HASH_KEY = env_str("SUPPRESSION_HASH_KEY")
+if not SUPPRESSION_HASH_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SUPPRESSION_HASH_KEY: required when DEBUG is off; keep it stable, a new key forgets every suppressed "
+            "number. An install that ran without it hashed with SECRET_KEY: set SUPPRESSION_HASH_KEY to that value."
+        )
+    SUPPRESSION_HASH_KEY = _DEV_ONLY_KEY
 OPTIN_RATE_LIMIT_PER_HOUR = env_int("OPTIN_RATE_LIMIT_PER_HOUR", 20, minimum=1)
 
 # --- WhatsApp Cloud API --------------------------------------------------------------------------
-WHATSAPP_GRAPH_URL = env_url("WHATSAPP_GRAPH_URL", "http://127.0.0.1:8765", schemes=("http", "https")).rstrip("/")
+# Meta's Graph API; in development (and with WHATSAPP_SANDBOX=1) the sandbox: python manage.py whatsapp_sandbox.
+_META_GRAPH_URL, _SANDBOX_GRAPH_URL = "https://graph.facebook.com", "http://127.0.0.1:8765"
+WHATSAPP_GRAPH_URL = env_url("WHATSAPP_GRAPH_URL", _SANDBOX_GRAPH_URL if _SANDBOX_ALLOWED else _META_GRAPH_URL, schemes=("http", "https")).rstrip("/")
 # Graph API version, one setting: v26.0 is current since Jul 2026 (v21.0 stops working 21 Jan 2027);
 # https://developers.facebook.com/docs/graph-api/reference/user/ids_for_business/ shows v26.0.
 WHATSAPP_API_VERSION = env_str("WHATSAPP_API_VERSION", "v26.0")
 if not WHATSAPP_API_VERSION.startswith("v"):
-    raise ImproperlyConfigured(f"WHATSAPP_API_VERSION: expected a version like v21.0, got {WHATSAPP_API_VERSION!r}")
-WHATSAPP_ACCESS_TOKEN = env_str("WHATSAPP_ACCESS_TOKEN", "sandbox-token" if DEBUG else "")
-WHATSAPP_PHONE_NUMBER_ID = env_str("WHATSAPP_PHONE_NUMBER_ID", "100000000000001")
-WHATSAPP_BUSINESS_ACCOUNT_ID = env_str("WHATSAPP_BUSINESS_ACCOUNT_ID", "200000000000002")
-WHATSAPP_APP_SECRET = env_str("WHATSAPP_APP_SECRET", "sandbox-app-secret" if DEBUG else "")
-WHATSAPP_VERIFY_TOKEN = env_str("WHATSAPP_VERIFY_TOKEN", "sandbox-verify-token" if DEBUG else "")
+    raise ImproperlyConfigured(f"WHATSAPP_API_VERSION: expected a version like v26.0, got {WHATSAPP_API_VERSION!r}")
+
+
+def _is_this_machine(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+if not DEBUG and WHATSAPP_SANDBOX and not _is_this_machine(WHATSAPP_GRAPH_URL):
+    raise ImproperlyConfigured(
+        f"WHATSAPP_SANDBOX: allowed with DEBUG off only for a sandbox on this machine (a loopback address), but "
+        f"WHATSAPP_GRAPH_URL is {WHATSAPP_GRAPH_URL}; unset WHATSAPP_SANDBOX to talk to Meta"
+    )
+if not _SANDBOX_ALLOWED and (_is_this_machine(WHATSAPP_GRAPH_URL) or not WHATSAPP_GRAPH_URL.startswith("https://")):
+    raise ImproperlyConfigured(
+        f"WHATSAPP_GRAPH_URL: {WHATSAPP_GRAPH_URL} is not Meta's Graph API but a sandbox; with DEBUG off set it to "
+        f"{_META_GRAPH_URL} (or leave it unset), or set WHATSAPP_SANDBOX=1 for a test stack on this machine"
+    )
+
+
+# The sandbox's defaults (whatsapp/sandbox/server.py SandboxConfig): real ones are refused unless allowed.
+_SANDBOX_VALUES = {
+    "WHATSAPP_ACCESS_TOKEN": "sandbox-token",
+    "WHATSAPP_APP_SECRET": "sandbox-app-secret",
+    "WHATSAPP_VERIFY_TOKEN": "sandbox-verify-token",
+    "WHATSAPP_PHONE_NUMBER_ID": "100000000000001",
+    "WHATSAPP_BUSINESS_ACCOUNT_ID": "200000000000002",
+}
+
+
+def _whatsapp_account_value(name: str) -> str:
+    """Meta's value for the account (app dashboard, WhatsApp > API Setup); the sandbox's only when allowed."""
+    sandbox_value = _SANDBOX_VALUES[name]
+    value = env_str(name, sandbox_value if _SANDBOX_ALLOWED else "")
+    if not _SANDBOX_ALLOWED and not value:
+        raise ImproperlyConfigured(f"{name}: required when DEBUG is off (Meta's value for your WhatsApp account)")
+    if not _SANDBOX_ALLOWED and value == sandbox_value:
+        raise ImproperlyConfigured(
+            f"{name}: {value!r} is the WhatsApp sandbox's value; set your account's own, "
+            "or WHATSAPP_SANDBOX=1 for a test stack against the sandbox"
+        )
+    return value
+
+
+WHATSAPP_ACCESS_TOKEN = _whatsapp_account_value("WHATSAPP_ACCESS_TOKEN")
+WHATSAPP_PHONE_NUMBER_ID = _whatsapp_account_value("WHATSAPP_PHONE_NUMBER_ID")
+WHATSAPP_BUSINESS_ACCOUNT_ID = _whatsapp_account_value("WHATSAPP_BUSINESS_ACCOUNT_ID")
+WHATSAPP_APP_SECRET = _whatsapp_account_value("WHATSAPP_APP_SECRET")
+WHATSAPP_VERIFY_TOKEN = _whatsapp_account_value("WHATSAPP_VERIFY_TOKEN")
+
 WHATSAPP_CONNECT_TIMEOUT = env_float("WHATSAPP_CONNECT_TIMEOUT", 3.05, minimum=0.1)
 WHATSAPP_READ_TIMEOUT = env_float("WHATSAPP_READ_TIMEOUT", 15.0, minimum=0.1)
 # Extra opt-out words on top of STOP, UNSUBSCRIBE...; comma-separated.

@@ -27,6 +27,10 @@ if "REDIS_URL" not in os.environ and _answers("127.0.0.1", 6379):
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "retarget.settings")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdefghijklmnop")
 os.environ.setdefault("DEBUG", "0")
+# Production settings (DEBUG off) against the WhatsApp sandbox on this machine: the explicit opt-in that
+# allows the sandbox's URL and ids, and the embedded broker when Redis is missing (retarget/settings.py).
+os.environ.setdefault("WHATSAPP_SANDBOX", "1")
+os.environ.setdefault("SUPPRESSION_HASH_KEY", "test-suppression-hash-key-not-for-production-0123456789")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("WHATSAPP_ACCESS_TOKEN", "test-access-token")

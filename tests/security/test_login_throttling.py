@@ -20,7 +20,7 @@ def attempt(client: Client, username: str, password: str):
 
 def test_the_form_locks_a_username_out_after_the_failure_limit_even_with_the_right_password(marketer):
     client = Client(REMOTE_ADDR=new_visitor_ip())
-    limit = settings.AXES_FAILURE_LIMIT
+    limit = settings.LOGIN_FAILURE_LIMIT
     assert limit == 5
 
     for _ in range(limit - 1):
@@ -38,7 +38,7 @@ def test_the_form_locks_a_username_out_after_the_failure_limit_even_with_the_rig
 def test_the_lockout_holds_for_that_username_from_that_address_only(marketer, support):
     address = new_visitor_ip()
     client = Client(REMOTE_ADDR=address)
-    for _ in range(settings.AXES_FAILURE_LIMIT):
+    for _ in range(settings.LOGIN_FAILURE_LIMIT):
         attempt(client, "mara", "wrong")
 
     assert attempt(client, "sue", "pw-sue").status_code == 302  # another account from the same address
@@ -47,7 +47,7 @@ def test_the_lockout_holds_for_that_username_from_that_address_only(marketer, su
 
 def test_a_successful_login_resets_the_count(marketer):
     client = Client(REMOTE_ADDR=new_visitor_ip())
-    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+    for _ in range(settings.LOGIN_FAILURE_LIMIT - 1):
         attempt(client, "mara", "wrong")
     assert attempt(client, "mara", "pw-mara").status_code == 302
     client.logout()
@@ -60,13 +60,13 @@ def test_logins_failures_and_the_lockout_are_in_the_audit_log_with_the_address(m
     client = Client(REMOTE_ADDR=address)
     attempt(client, "mara", "pw-mara")
     client.logout()
-    for _ in range(settings.AXES_FAILURE_LIMIT):
+    for _ in range(settings.LOGIN_FAILURE_LIMIT):
         attempt(client, "mara", "wrong")
 
     login = AuditEntry.objects.get(action="auth.login")
     assert (login.actor, login.ip_address) == (marketer, address)
     failures = AuditEntry.objects.filter(action="auth.login_failed")
-    assert failures.count() == settings.AXES_FAILURE_LIMIT
+    assert failures.count() == settings.LOGIN_FAILURE_LIMIT
     assert {(f.actor_label, f.ip_address) for f in failures} == {("login as mara", address)}
     assert AuditEntry.objects.filter(action="auth.lockout", ip_address=address).count() == 1
     assert "wrong" not in str(list(AuditEntry.objects.values_list("details", flat=True)))  # no password is kept
