@@ -7,8 +7,9 @@ Webhook error objects (a ``failed`` status's ``errors[]``, or out of band in ``e
 carry ``code``, ``title``, ``message`` and ``error_data.details``. Since v16 there is no ``error_subcode``.
 
 HTTP statuses cross-checked with provider copies of the table (botbee.io, 360dialog, chakrahq: 3 -> 500,
-130497 -> 403, 131057 -> 500, 132001 -> 404). 131063 and 131064 are newer than those copies: their titles
-are ours, written from the shared Cloud API notes, and their HTTP status (400) is an assumption.
+130497 -> 403, 131057 -> 500, 132001 -> 404). 131063, 131064 and 132008 are missing from those
+copies: their titles are ours, written from the shared Cloud API notes, and their HTTP status (400) is an
+assumption.
 """
 
 from __future__ import annotations
@@ -112,6 +113,9 @@ CATALOG: dict[int, MetaError] = {
     132001: MetaError("Template does not exist", 404, "The template does not exist in the specified language or the template has not been approved."),
     132005: MetaError("Template Hydrated Text Too Long", 400, "Translated text is too long."),
     132007: MetaError("Template Format Character Policy Violated", 400, "Template content violates a WhatsApp policy."),
+    # 132008 is not in the copies of Meta's table we could check: title ours, from the shared notes
+    # ("template problem: pause the campaign"), HTTP status assumed.
+    132008: MetaError("Template parameter problem", 400, "The template's parameters do not fit the approved template."),
     132012: MetaError("Template Parameter Format Mismatch", 400, "Variable parameter values formatted incorrectly."),
     132015: MetaError("Template is Paused", 400, "Template is paused due to low quality so it cannot be sent in a template message."),
     132016: MetaError("Template is Disabled", 400, "Template has been paused too many times due to low quality and is now permanently disabled."),
