@@ -359,7 +359,7 @@ def test_a_refused_webhook_is_redelivered_with_backoff_until_answered_200(hooked
 
     bodies = [body for body, _ in webhook_receiver.deliveries]
     assert len(set(bodies)) == 1  # the very same signed bytes each time
-    gaps = [later - earlier for earlier, later in zip(webhook_receiver.arrived, webhook_receiver.arrived[1:])]
+    gaps = [later - earlier for earlier, later in zip(webhook_receiver.arrived, webhook_receiver.arrived[1:], strict=False)]
     assert gaps[0] >= 0.09 and gaps[1] >= 0.19 and gaps[2] >= 0.39  # 0.1, 0.2, 0.4 s
     state = hooked.webhooks(log=True)
     assert (state["delivered"], state["failed"], state["redelivered"]) == (1, 0, 3)
