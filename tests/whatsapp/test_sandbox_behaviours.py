@@ -346,6 +346,14 @@ def test_bad_switch_values_are_refused_with_a_clear_error(sandbox, changes, erro
     assert answer.status_code == 400 and error in answer.json()["error"]
 
 
+def test_billable_takes_only_true_false_or_null_even_once_omitted(sandbox):
+    sandbox.configure(pricing_billable=None)
+
+    answer = requests.post(f"{sandbox.url}/_sandbox/config", json={"pricing_billable": "yes"}, timeout=5)
+
+    assert answer.status_code == 400 and "pricing_billable: expected true, false or null" in answer.json()["error"]
+
+
 # --- webhook redelivery -------------------------------------------------------------------------
 
 

@@ -194,6 +194,8 @@ def _validate_behaviour(values: dict[str, Any]) -> None:
         raise ValueError(f"status_order: expected null or a list of {', '.join(sorted(STATUSES))}")
     if values["status_copies"] < 1:
         raise ValueError("status_copies: must be at least 1")
+    if values["pricing_billable"] not in (True, False, None):
+        raise ValueError("pricing_billable: expected true, false or null (omitted)")
     if values["pricing_type"] not in PRICING_TYPES:
         raise ValueError(f"pricing_type: expected one of {', '.join(sorted(PRICING_TYPES))}")
     if values["webhook_redelivery_base_delay"] <= 0 or values["webhook_redelivery_window"] < 0:
@@ -786,7 +788,7 @@ class Sandbox:
 
     def _envelope(self, changes: list[tuple[str, dict]]) -> bytes:
         entry: dict[str, Any] = {"id": self.config.waba_id}
-        if any(field_name != "messages" for field_name, _ in changes):
+        if any(field_name not in ("messages", "user_preferences") for field_name, _ in changes):
             entry["time"] = int(time.time())  # account and template webhooks carry the trigger time
         entry["changes"] = [{"field": f, "value": v} for f, v in changes]
         return json.dumps({"object": "whatsapp_business_account", "entry": [entry]}).encode()
