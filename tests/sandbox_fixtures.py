@@ -8,11 +8,13 @@ webhook_url=live_server.url + "/webhooks/whatsapp")`` to have it deliver signed 
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -114,3 +116,65 @@ def sandbox(sandbox_server: SandboxServer, settings) -> SandboxServer:
     settings.WHATSAPP_GRAPH_URL = sandbox_server.url
     yield sandbox_server
     sandbox_server.reset()
+
+
+class WebhookReceiver:
+    """A real HTTP server on a free port that records the webhooks the sandbox posts to it.
+
+    ``answers`` is the list of HTTP statuses given to the next deliveries, in order (then 200), so a test
+    can refuse deliveries and watch the sandbox redeliver them.
+    """
+
+    def __init__(self) -> None:
+        self.deliveries: list[tuple[bytes, dict[str, str]]] = []
+        self.arrived: list[float] = []  # time.monotonic() of each delivery
+        self.answers: list[int] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with receiver.lock:
+                    receiver.deliveries.append((body, dict(self.headers)))
+                    receiver.arrived.append(time.monotonic())
+                    status = receiver.answers.pop(0) if receiver.answers else 200
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/webhooks"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def bodies(self) -> list[dict]:
+        with self.lock:
+            return [json.loads(body) for body, _ in self.deliveries]
+
+    def changes(self) -> list[dict]:
+        """Every change of every delivery, in arrival order: ``{"field", "value"}``."""
+        return [change for body in self.bodies() for entry in body["entry"] for change in entry["changes"]]
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[dict]:
+        """Wait until ``count`` deliveries arrived; return their parsed bodies."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.deliveries) >= count:
+                return self.bodies()
+            time.sleep(0.02)
+        raise AssertionError(f"expected {count} webhook deliveries, got {len(self.deliveries)}: {self.bodies()}")
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def webhook_receiver() -> WebhookReceiver:
+    receiver = WebhookReceiver()
+    yield receiver
+    receiver.close()

@@ -1,20 +1,63 @@
 """The sandbox: a fake WhatsApp Cloud API server for development, tests and benchmarks.
 
 It answers our endpoints the way Meta does (shapes and error codes of the shared Cloud API notes)
-and delivers signed webhooks back to the app. It runs without Django.
+and delivers signed webhooks (``X-Hub-Signature-256``, the WABA id in ``entry.id``, ``metadata`` with the
+phone number id on ``messages`` changes) back to the app. It runs without Django.
 
 API (``/{version}/...``, bearer token required):
-- ``POST /{version}/{phone_number_id}/messages``: template or text message.
+- ``POST /{version}/{phone_number_id}/messages``: template or text message, addressed with ``to`` (a phone
+  number) or ``recipient`` (a business-scoped user id, BSUID).
 - ``GET /{version}/{waba_id}/message_templates?limit=&after=``: the template list, paged.
 
 Control (``/_sandbox/...``, no token):
 - ``GET /_sandbox/sends``: every accepted send, in order (``?offset=N`` for the rest).
 - ``GET /_sandbox/webhooks``: webhook delivery counters (``?log=1`` adds the log of posted events).
-- ``GET|POST /_sandbox/config``: read or change behaviour (partial JSON object).
+- ``GET|POST /_sandbox/config``: read or change behaviour (partial JSON object; the switches below).
 - ``POST /_sandbox/reset``: forget sends and webhooks, restore the start-up configuration.
 - ``POST /_sandbox/inbound``: make a person write to us (``{"from", "text"}``, ``{"from", "button"}``
-  or ``{"from", "user_preference": "stop"|"resume"}``).
+  or ``{"from", "user_preference": "stop"|"resume"}``; ``"user_id"`` instead of ``"from"`` for a person
+  known only by a BSUID).
+- ``POST /_sandbox/user_id_change``: ``{"from": number | "user_id": bsuid, "new_user_id"?}`` emits a
+  ``system`` message of type ``user_changed_user_id``; later webhooks carry the new BSUID.
+- ``POST /_sandbox/notify``: ``{"field": ..., ...}`` emits an account or template webhook (see
+  ``business_events.py``): ``message_template_status_update`` (``template``, ``language``, ``event``,
+  ``reason``), ``template_category_update`` (``previous_category``, ``new_category``),
+  ``message_template_quality_update`` (``new_quality_score``), ``phone_number_quality_update``
+  (``event``, ``max_daily_conversations_per_business``), ``account_update`` (``event``), or ``errors``
+  (``code``/``codes``: out-of-band errors in ``entry.changes.value.errors``). Template events also change
+  the sandbox's copy of the template (a PAUSED template then refuses sends with 132015).
 - ``GET /_sandbox/health``.
+
+Behaviour switches (``POST /_sandbox/config``; all off by default, ``reset`` turns them off again):
+- ``username_users``: ``[{"number"|"suffix", "user_id"?, "username"?, "parent_user_id"?, "country"?,
+  "hide_phone"?: true}]``: these people have a WhatsApp username. Their webhooks carry ``user_id`` /
+  ``from_user_id`` / ``recipient_user_id`` (and ``username``, ``parent_user_id``) and, with ``hide_phone``,
+  no ``wa_id`` / ``from`` / ``recipient_id`` (unless the send was addressed to the phone number). Without
+  ``user_id`` the BSUID is derived from the number (``people.derived_user_id``). See ``people.py``.
+- ``send_faults``: ``[{"code": 131042 | "fault": kind, target?, "times"?, "http_status"?, "details"?,
+  "accepted"?, "hold"?}]``: the first rule matching a valid send answers it instead of Meta's success.
+  ``code``: any Meta error code with its JSON body and HTTP status (``errors.CATALOG``). ``fault``:
+  ``bare_500`` (empty body), ``plain_500`` (text), ``html_502`` (a proxy's HTML page),
+  ``gateway_timeout_504`` (HTML), ``cut_after_body`` (the connection is cut after the request was read).
+  Target: ``number``, ``suffix`` or ``user_id``; none = every send. ``times``: the rule answers that many
+  sends, then stands aside (``{"code": 131000, "times": 2}`` = the next two sends). ``accepted`` (default
+  true for ``cut_after_body`` only): the send still counts as accepted inside the sandbox and its statuses
+  flow, i.e. the message may have been delivered although the client saw a failure. ``hold``: seconds
+  before the answer (or the cut).
+- ``status_order``: e.g. ``["sent", "read"]`` (read without delivered), ``["sent", "read", "delivered"]``
+  (delivered after read), ``["sent", "delivered", "read", "played"]``; ``null`` = sent, then delivered and
+  read by ``delivered_rate`` / ``read_rate``. ``statuses_in_one_envelope``: all of a message's statuses in
+  one ``statuses[]`` array. ``status_copies``: each status webhook is delivered that many times.
+- ``pricing_category`` (default: the template's category, or ``service``; e.g. ``marketing_lite``),
+  ``pricing_type`` (``regular`` / ``free_customer_service`` / ``free_entry_point``), ``pricing_model``,
+  ``pricing_billable`` (``true``/``false``, or ``null`` to omit the deprecated field).
+- ``webhook_redelivery_base_delay``, ``webhook_redelivery_window`` (seconds; default 7 days like Meta),
+  ``webhook_retries``: a delivery not answered 200 (or whose receiver is down) is redelivered after the base
+  delay, then twice as long each time, while inside the window and, unless ``webhook_retries`` is -1, at
+  most ``webhook_retries`` times (default 3, so a dead receiver does not keep deliveries pending forever).
+- Older switches keep working: ``failure_rules`` (``"at": "send"`` refuses the send, otherwise a failed
+  status), ``reply_rules``, ``throttle_rate`` (429/130429), ``server_error_rate`` (500/131000 in Meta's
+  JSON), ``latency``, the ``*_delay`` and ``*_rate`` settings, ``webhook_batch_max``.
 
 Error choices where Meta's exact answer is not pinned down by the notes: a missing or wrong token
 gives HTTP 401 with code 190; an unknown phone number or account id gives 400 with code 100
@@ -39,9 +82,20 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
+from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
 
+from whatsapp.sandbox import business_events
 from whatsapp.sandbox.catalog import default_templates
+from whatsapp.sandbox.errors import api_error_body, describe, webhook_error
+from whatsapp.sandbox.people import (
+    BSUID_RE,
+    Person,
+    derived_user_id,
+    digits,
+    person_from_rule,
+    rule_matches,
+    validate_username_users,
+)
 from whatsapp.template_shape import body_parameter_names, dynamic_url_button, header_parameter_names
 
 logger = logging.getLogger("whatsapp.sandbox")
@@ -51,6 +105,12 @@ MAX_TEXT_BODY = 4096
 PARAMETER_TYPES = {"text", "currency", "date_time", "image", "document", "video", "payload", "location", "coupon_code", "action"}
 COMPONENT_TYPES = {"header", "body", "button"}
 BUTTON_SUB_TYPES = {"url", "quick_reply", "copy_code", "flow", "catalog"}
+STATUSES = {"sent", "delivered", "read", "played"}
+# Meta's pricing.type values (status webhook reference; pywa PricingType). pywa reads the key as
+# "pricing_type" where Meta's reference and provider copies (Gupshup's PMP events) show "type": we follow Meta.
+PRICING_TYPES = {"regular", "free_customer_service", "free_entry_point"}
+DIRTY_FAULTS = {"bare_500", "plain_500", "html_502", "gateway_timeout_504", "cut_after_body"}
+WEEK = 7 * 24 * 3600.0  # Meta redelivers a failed webhook for up to about 7 days
 
 
 def _default_failure_rules() -> list[dict]:
@@ -84,9 +144,20 @@ class SandboxConfig:
     failure_rules: list[dict] = field(default_factory=_default_failure_rules)
     # After a template send to a matching number, the person answers (text or button press).
     reply_rules: list[dict] = field(default_factory=_default_reply_rules)
+    username_users: list[dict] = field(default_factory=list)
+    send_faults: list[dict] = field(default_factory=list)
+    status_order: list[str] | None = None
+    statuses_in_one_envelope: bool = False
+    status_copies: int = 1
+    pricing_category: str = ""
+    pricing_type: str = "regular"
+    pricing_model: str = "PMP"
+    pricing_billable: bool | None = True
     webhook_concurrency: int = 32
     webhook_batch_max: int = 1  # >1 merges queued events into one multi-change envelope
-    webhook_retries: int = 3
+    webhook_retries: int = 3  # -1: no limit but the redelivery window
+    webhook_redelivery_base_delay: float = 0.1
+    webhook_redelivery_window: float = WEEK
     webhook_timeout: float = 10.0
     seed: int | None = None
     templates: list[dict] = field(default_factory=default_templates)
@@ -107,12 +178,40 @@ class SandboxConfig:
         for name in ("delivered_rate", "read_rate", "throttle_rate", "server_error_rate"):
             if not 0.0 <= values[name] <= 1.0:
                 raise ValueError(f"{name}: must be between 0 and 1")
+        _validate_behaviour(values)
         return SandboxConfig(**values)
 
     def public(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["templates"] = [f"{t['name']}/{t['language']} {t['status']}" for t in self.templates]
         return data
+
+
+def _validate_behaviour(values: dict[str, Any]) -> None:
+    validate_username_users(values["username_users"])
+    order = values["status_order"]
+    if order is not None and (not isinstance(order, list) or not set(order) <= STATUSES):
+        raise ValueError(f"status_order: expected null or a list of {', '.join(sorted(STATUSES))}")
+    if values["status_copies"] < 1:
+        raise ValueError("status_copies: must be at least 1")
+    if values["pricing_billable"] not in (True, False, None):
+        raise ValueError("pricing_billable: expected true, false or null (omitted)")
+    if values["pricing_type"] not in PRICING_TYPES:
+        raise ValueError(f"pricing_type: expected one of {', '.join(sorted(PRICING_TYPES))}")
+    if values["webhook_redelivery_base_delay"] <= 0 or values["webhook_redelivery_window"] < 0:
+        raise ValueError("webhook_redelivery_base_delay must be positive and webhook_redelivery_window not negative")
+    faults = values["send_faults"]
+    if not isinstance(faults, list):
+        raise ValueError("send_faults: expected a list of objects")
+    for position, rule in enumerate(faults):
+        if not isinstance(rule, dict) or ("code" in rule) == ("fault" in rule):
+            raise ValueError(f"send_faults[{position}]: needs either 'code' (a Meta error code) or 'fault'")
+        if "code" in rule and (not isinstance(rule["code"], int) or isinstance(rule["code"], bool)):
+            raise ValueError(f"send_faults[{position}].code: expected an integer such as 131042")
+        if "fault" in rule and rule["fault"] not in DIRTY_FAULTS:
+            raise ValueError(f"send_faults[{position}].fault: expected one of {', '.join(sorted(DIRTY_FAULTS))}")
+        if "times" in rule and (not isinstance(rule["times"], int) or rule["times"] < 1):
+            raise ValueError(f"send_faults[{position}].times: expected a positive integer")
 
 
 class GraphError(Exception):
@@ -135,6 +234,17 @@ class GraphError(Exception):
         return web.json_response({"error": error}, status=self.http_status)
 
 
+class CatalogError(GraphError):
+    """A refusal with one of Meta's error codes, body built from the error catalog."""
+
+    def __init__(self, code: int, *, http_status: int | None = None, details: str = ""):
+        meta = describe(code)
+        super().__init__(http_status or meta.http_status, code, f"(#{code}) {meta.title}", details=details)
+
+    def response(self) -> web.Response:
+        return web.json_response(api_error_body(self.code, details=self.details), status=self.http_status)
+
+
 def _invalid(details: str) -> GraphError:
     return GraphError(400, 100, "(#100) Invalid parameter", details=details)
 
@@ -143,22 +253,26 @@ def _missing(details: str) -> GraphError:
     return GraphError(400, 131008, "(#131008) Required parameter is missing", details=details)
 
 
-def _digits(number: str) -> str:
-    return re.sub(r"\D", "", number)
+# Bodies of failures that do not come from Meta's API but from a proxy or load balancer in front of it.
+PROXY_502 = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n"
+    "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
+PROXY_504 = (
+    "<html>\r\n<head><title>504 Gateway Time-out</title></head>\r\n<body>\r\n<center><h1>504 Gateway Time-out</h1></center>\r\n"
+    "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
 
 
-def _rule_matches(rule: dict, wa_id: str) -> bool:
-    if "number" in rule and _digits(str(rule["number"])) == wa_id:
-        return True
-    return "suffix" in rule and wa_id.endswith(str(rule["suffix"]))
+@dataclass
+class Delivery:
+    """One webhook envelope on its way: its bytes stay the same for every redelivery."""
 
-
-FAILURE_TITLES = {
-    131026: "Message undeliverable",
-    131049: "This message was not delivered to maintain healthy ecosystem engagement.",
-    131050: "User has stopped receiving marketing messages",
-    131047: "Re-engagement message",
-}
+    epoch: int
+    changes: list[tuple[str, dict]]
+    body: bytes
+    attempts: int = 0
+    first_attempt_at: float = 0.0
 
 
 class Sandbox:
@@ -177,9 +291,14 @@ class Sandbox:
         self.webhooks_pending = 0
         self.webhooks_delivered = 0
         self.webhooks_failed = 0
+        self.webhooks_redelivered = 0  # redelivery attempts, whatever their outcome
         self.refused: dict[str, int] = {}
+        self.fault_uses: list[int] = [0] * len(config.send_faults)
+        self.changed_user_ids: dict[str, str] = {}  # phone number -> its BSUID after user_changed_user_id
+        self.people_by_user_id: dict[str, Person] = {}
         self.http: ClientSession | None = None
         self.workers: list[asyncio.Task] = []
+        self.redeliveries: set[asyncio.Task] = set()
 
     # --- life cycle ---------------------------------------------------------------------------
 
@@ -189,8 +308,8 @@ class Sandbox:
         self._start_workers()
 
     async def stop(self, app: web.Application) -> None:
-        for worker in self.workers:
-            worker.cancel()
+        for task in [*self.workers, *self.redeliveries]:
+            task.cancel()
         for timer in self.timers:
             timer.cancel()
         if self.http:
@@ -210,12 +329,17 @@ class Sandbox:
             self.queue.get_nowait()
         self.sends.clear()
         self.webhook_log.clear()
-        self.webhooks_pending = self.webhooks_delivered = self.webhooks_failed = 0
+        self.webhooks_pending = self.webhooks_delivered = self.webhooks_failed = self.webhooks_redelivered = 0
         self.refused.clear()
+        self.changed_user_ids.clear()
+        self.people_by_user_id.clear()
         self.configure_from(self.initial_config)
+        self.fault_uses = [0] * len(self.config.send_faults)
 
     def configure_from(self, config: SandboxConfig) -> None:
         concurrency_changed = config.webhook_concurrency != self.config.webhook_concurrency
+        if config.send_faults != self.config.send_faults:
+            self.fault_uses = [0] * len(config.send_faults)
         self.config = config
         self.random = random.Random(config.seed)
         if concurrency_changed:
@@ -250,9 +374,31 @@ class Sandbox:
     def _refuse(self, reason: str) -> None:
         self.refused[reason] = self.refused.get(reason, 0) + 1
 
+    # --- people -------------------------------------------------------------------------------
+
+    def person_for_phone(self, wa_id: str) -> Person:
+        rule = next((r for r in self.config.username_users if rule_matches(r, wa_id)), None)
+        if rule is None:
+            return Person(wa_id=wa_id)
+        person = person_from_rule(rule, wa_id)
+        if wa_id in self.changed_user_ids:
+            person = dataclasses.replace(person, user_id=self.changed_user_ids[wa_id])
+        self.people_by_user_id[person.user_id] = person
+        return person
+
+    def person_for_user_id(self, user_id: str) -> Person:
+        if user_id in self.people_by_user_id:
+            return self.people_by_user_id[user_id]
+        for rule in self.config.username_users:
+            if "number" in rule:
+                person = self.person_for_phone(digits(str(rule["number"])))
+                if person.user_id == user_id:
+                    return person
+        return Person(wa_id="", user_id=user_id, hide_phone=True)  # known to Meta only by this BSUID
+
     # --- API: messages ------------------------------------------------------------------------
 
-    async def messages(self, request: web.Request) -> web.Response:
+    async def messages(self, request: web.Request) -> web.StreamResponse:
         # Read first, then take the latency: a request sent in full is received, like at a remote
         # server, even if its client dies before the answer (the client then cannot know).
         raw_body = await request.read()
@@ -270,13 +416,20 @@ class Sandbox:
             if not isinstance(body, dict):
                 raise _invalid("The request body must be a JSON object.")
             send = self._validate_send(body)
+            fault = self._take_fault(send)
+            if fault is not None and "fault" in fault:
+                return await self._dirty_answer(request, send, fault)
+            if fault is not None:
+                if fault.get("hold"):
+                    await asyncio.sleep(float(fault["hold"]))
+                raise CatalogError(int(fault["code"]), http_status=fault.get("http_status"), details=str(fault.get("details", "")))
             refusal = next(
-                (r for r in self.config.failure_rules if r.get("at") == "send" and _rule_matches(r, send["wa_id"])), None
+                (r for r in self.config.failure_rules if r.get("at") == "send" and rule_matches(r, send["wa_id"], send["user_id"])),
+                None,
             )
             if refusal is not None:
                 code = int(refusal["code"])
-                title = FAILURE_TITLES.get(code, "Message failed to send")
-                raise GraphError(int(refusal.get("http_status", 400)), code, f"(#{code}) {title}", details=f"Sandbox failure rule for code {code}.")
+                raise CatalogError(code, http_status=refusal.get("http_status"), details=f"Sandbox failure rule for code {code}.")
             if self.config.server_error_rate and self.random.random() < self.config.server_error_rate:
                 raise GraphError(500, 131000, "(#131000) Something went wrong", details="Simulated outage.")
             if self.config.throttle_rate and self.random.random() < self.config.throttle_rate:
@@ -289,22 +442,66 @@ class Sandbox:
             return error.response()
         return self._accept(send)
 
+    def _take_fault(self, send: dict) -> dict | None:
+        """The first send fault that applies to this send, counted against its ``times``."""
+        for position, rule in enumerate(self.config.send_faults):
+            targeted = any(key in rule for key in ("number", "suffix", "user_id"))
+            if targeted and not rule_matches(rule, send["wa_id"], send["user_id"]):
+                continue
+            if "times" in rule and self.fault_uses[position] >= rule["times"]:
+                continue
+            self.fault_uses[position] += 1
+            return rule
+        return None
+
+    async def _dirty_answer(self, request: web.Request, send: dict, rule: dict) -> web.StreamResponse:
+        """A failure without Meta's JSON error body, as a proxy, a load balancer or a broken link gives it."""
+        kind = rule["fault"]
+        if rule.get("accepted", kind == "cut_after_body"):
+            self._record(send, answered=kind)  # Meta got it: its statuses will flow
+        else:
+            self._refuse(kind)
+        if rule.get("hold"):
+            await asyncio.sleep(float(rule["hold"]))
+        if kind == "cut_after_body":
+            assert request.transport is not None
+            request.transport.abort()  # the client sees a reset connection, never an answer
+            return web.Response(status=500)  # never reaches the client
+        if kind == "bare_500":
+            return web.Response(status=int(rule.get("http_status", 500)), body=b"")
+        if kind == "plain_500":
+            return web.Response(status=int(rule.get("http_status", 500)), text="Internal Server Error")
+        page, status = (PROXY_502, 502) if kind == "html_502" else (PROXY_504, 504)
+        return web.Response(status=int(rule.get("http_status", status)), text=page, content_type="text/html")
+
     def _validate_send(self, body: dict) -> dict:
         if body.get("messaging_product") != "whatsapp":
             raise GraphError(400, 100, "(#100) The parameter messaging_product is required.")
         recipient_type = body.get("recipient_type", "individual")
         if recipient_type != "individual":
             raise _invalid("recipient_type must be 'individual'.")
-        to = body.get("to")
-        if not isinstance(to, str) or not to.strip():
-            raise GraphError(400, 100, "(#100) The parameter to is required.")
-        if not re.fullmatch(r"\+?\d{6,15}", to.strip()):
-            raise _invalid(f"The parameter to ('{to}') is not a valid phone number.")
+        to, recipient = body.get("to"), body.get("recipient")
+        if to is not None and recipient is not None:
+            raise _invalid("Give either to (a phone number) or recipient (a business-scoped user id), not both.")
+        if recipient is not None:
+            # A business-scoped user id instead of a phone number (Meta's BSUID page: "recipient").
+            if not isinstance(recipient, str) or not BSUID_RE.match(recipient.strip()):
+                raise _invalid(f"The parameter recipient ('{recipient}') is not a valid business-scoped user id.")
+            person = self.person_for_user_id(recipient.strip())
+        else:
+            if not isinstance(to, str) or not to.strip():
+                raise GraphError(400, 100, "(#100) The parameter to is required.")
+            if not re.fullmatch(r"\+?\d{6,15}", to.strip()):
+                raise _invalid(f"The parameter to ('{to}') is not a valid phone number.")
+            person = self.person_for_phone(digits(to))
         callback = body.get("biz_opaque_callback_data")
         if callback is not None and (not isinstance(callback, str) or len(callback) > 512):
             raise _invalid("biz_opaque_callback_data must be a string of at most 512 characters.")
         kind = body.get("type", "text")
-        send: dict[str, Any] = {"to": to, "wa_id": _digits(to), "type": kind, "callback_data": callback}
+        send: dict[str, Any] = {
+            "to": to, "recipient": recipient, "wa_id": person.wa_id, "user_id": person.user_id, "person": person,
+            "type": kind, "callback_data": callback,
+        }  # fmt: skip
         if kind == "text":
             text = body.get("text")
             if not isinstance(text, dict) or not isinstance(text.get("body"), str) or not text["body"].strip():
@@ -410,18 +607,22 @@ class Sandbox:
         if url_button is not None and f"button:{url_button.index}:url" not in given:
             raise _missing(f"buttons: Button at index {url_button.index} of type Url requires a parameter")
 
-    def _accept(self, send: dict) -> web.Response:
-        wa_id = send["wa_id"]
-        wamid = self.new_wamid(wa_id)
+    def _record(self, send: dict, *, answered: str = "") -> dict:
+        """Log an accepted send and schedule its statuses (and the person's reply, if a rule says so)."""
+        person: Person = send["person"]
+        wamid = self.new_wamid(person.wa_id or person.user_id)
         failure = next(
-            (rule for rule in self.config.failure_rules if rule.get("at", "webhook") == "webhook" and _rule_matches(rule, wa_id)),
+            (
+                rule for rule in self.config.failure_rules
+                if rule.get("at", "webhook") == "webhook" and rule_matches(rule, person.wa_id, person.user_id)
+            ),
             None,
-        )
+        )  # fmt: skip
         entry = {
             "seq": len(self.sends) + 1,
             "wamid": wamid,
             "to": send["to"],
-            "wa_id": wa_id,
+            "wa_id": person.wa_id,
             "type": send["type"],
             "template": send.get("template"),
             "components": send.get("components"),
@@ -430,16 +631,28 @@ class Sandbox:
             "accepted_at": time.time(),
             "outcome": f"failed:{failure['code']}" if failure else "accepted",
         }
+        if person.user_id:
+            entry.update({"recipient": send["recipient"], "user_id": person.user_id})
+        if answered:
+            entry["answered"] = answered  # the client saw this failure, yet Meta took the message
         self.sends.append(entry)
-        self._schedule_statuses(entry, failure)
+        self._schedule_statuses(entry, person, failure, sent_to_phone=send["to"] is not None)
         if send["type"] == "template":
-            self._schedule_reply(entry)
-        answer: dict[str, Any] = {"id": wamid}
+            self._schedule_reply(entry, person)
+        return entry
+
+    def _accept(self, send: dict) -> web.Response:
+        entry = self._record(send)
+        person: Person = send["person"]
+        contact: dict[str, Any] = {"input": send["to"] if send["to"] is not None else send["recipient"]}
+        if send["to"] is not None or person.shows_phone:
+            contact["wa_id"] = person.wa_id
+        if person.user_id:
+            contact["user_id"] = person.user_id
+        answer: dict[str, Any] = {"id": entry["wamid"]}
         if send["type"] == "template":
             answer["message_status"] = "accepted"
-        return web.json_response(
-            {"messaging_product": "whatsapp", "contacts": [{"input": send["to"], "wa_id": wa_id}], "messages": [answer]}
-        )
+        return web.json_response({"messaging_product": "whatsapp", "contacts": [contact], "messages": [answer]})
 
     # --- API: templates -----------------------------------------------------------------------
 
@@ -492,48 +705,69 @@ class Sandbox:
         handle = loop.call_later(max(0.0, delay), enqueue)
         self.timers.add(handle)
 
-    def _status_value(self, entry: dict, status: str, *, error_code: int | None = None) -> dict:
-        status_obj: dict[str, Any] = {
-            "id": entry["wamid"],
-            "status": status,
-            "timestamp": str(int(time.time())),
-            "recipient_id": entry["wa_id"],
-        }
+    def _status_object(self, entry: dict, person: Person, status: str, *, sent_to_phone: bool, error_code: int | None = None) -> dict:
+        status_obj: dict[str, Any] = {"id": entry["wamid"], "status": status, "timestamp": str(int(time.time()))}
+        status_obj.update(person.recipient_fields(sent_to_phone=sent_to_phone))
         if entry["callback_data"]:
             status_obj["biz_opaque_callback_data"] = entry["callback_data"]
         category = (entry.get("template") or {}).get("category", "SERVICE").lower()
         if status in ("sent", "delivered"):
-            status_obj["conversation"] = {"id": hashlib.md5(entry["wa_id"].encode()).hexdigest(), "origin": {"type": category}}
-            status_obj["pricing"] = {"billable": True, "pricing_model": "PMP", "category": category}
+            config = self.config
+            conversation_key = (person.wa_id or person.user_id).encode()
+            status_obj["conversation"] = {"id": hashlib.md5(conversation_key).hexdigest(), "origin": {"type": category}}
+            pricing: dict[str, Any] = {}
+            if config.pricing_billable is not None:  # deprecated by Meta: present or omitted per switch
+                pricing["billable"] = config.pricing_billable
+            pricing.update({"pricing_model": config.pricing_model, "category": config.pricing_category or category, "type": config.pricing_type})
+            status_obj["pricing"] = pricing
         if error_code is not None:
-            title = FAILURE_TITLES.get(error_code, "Message failed to send")
-            status_obj["errors"] = [
-                {"code": error_code, "title": title, "message": title, "error_data": {"details": f"Sandbox failure rule for code {error_code}."}}
-            ]
-        return {"messaging_product": "whatsapp", "metadata": self._metadata(), "statuses": [status_obj]}
+            status_obj["errors"] = [webhook_error(error_code, details=f"Sandbox failure rule for code {error_code}.")]
+        return status_obj
 
-    def _schedule_statuses(self, entry: dict, failure: dict | None) -> None:
+    def _statuses_value(self, person: Person, statuses: list[dict]) -> dict:
+        value: dict[str, Any] = {"messaging_product": "whatsapp", "metadata": self._metadata()}
+        if person.user_id and any(s["status"] != "failed" for s in statuses):
+            # The username rides on delivered and read statuses, not on sent ones (Meta's BSUID page).
+            with_username = any(s["status"] != "sent" for s in statuses)
+            value["contacts"] = [person.contact(with_username=with_username)]
+        value["statuses"] = statuses
+        return value
+
+    def _schedule_statuses(self, entry: dict, person: Person, failure: dict | None, *, sent_to_phone: bool) -> None:
         config = self.config
         if failure:
-            self._later(config.sent_delay, "messages", self._status_value(entry, "failed", error_code=int(failure["code"])))
+            failed = self._status_object(entry, person, "failed", sent_to_phone=sent_to_phone, error_code=int(failure["code"]))
+            self._later(config.sent_delay, "messages", self._statuses_value(person, [failed]))
             return
-        self._later(config.sent_delay, "messages", self._status_value(entry, "sent"))
-        if self.random.random() >= config.delivered_rate:
-            return
-        self._later(config.sent_delay + config.delivered_delay, "messages", self._status_value(entry, "delivered"))
-        if self.random.random() < config.read_rate:
-            self._later(config.sent_delay + config.delivered_delay + config.read_delay, "messages", self._status_value(entry, "read"))
+        if config.status_order is not None:
+            order = list(config.status_order)
+        else:
+            order = ["sent"]
+            if self.random.random() < config.delivered_rate:
+                order.append("delivered")
+                if self.random.random() < config.read_rate:
+                    order.append("read")
+        delays = [config.sent_delay + config.delivered_delay * min(i, 1) + config.read_delay * max(i - 1, 0) for i in range(len(order))]
+        objects = [self._status_object(entry, person, status, sent_to_phone=sent_to_phone) for status in order]
+        if config.statuses_in_one_envelope and objects:
+            batches = [(delays[-1], objects)]
+        else:
+            batches = [(delay, [obj]) for delay, obj in zip(delays, objects, strict=True)]
+        for delay, statuses in batches:
+            for _ in range(config.status_copies):
+                self._later(delay, "messages", self._statuses_value(person, statuses))
 
-    def _schedule_reply(self, entry: dict) -> None:
-        rule = next((r for r in self.config.reply_rules if _rule_matches(r, entry["wa_id"])), None)
+    def _schedule_reply(self, entry: dict, person: Person) -> None:
+        rule = next((r for r in self.config.reply_rules if rule_matches(r, person.wa_id, person.user_id)), None)
         if rule is None or entry["outcome"] != "accepted":
             return
-        message = self._inbound_message(entry["wa_id"], rule, context_id=entry["wamid"])
+        message = self._inbound_message(person, rule, context_id=entry["wamid"])
         delay = float(rule.get("delay", 0.3)) + self.config.sent_delay + self.config.delivered_delay
-        self._later(delay, "messages", self._inbound_value(entry["wa_id"], message))
+        self._later(delay, "messages", self._inbound_value(person, message))
 
-    def _inbound_message(self, wa_id: str, spec: dict, *, context_id: str | None = None) -> dict:
-        message: dict[str, Any] = {"from": wa_id, "id": self.new_wamid(wa_id), "timestamp": str(int(time.time()))}
+    def _inbound_message(self, person: Person, spec: dict, *, context_id: str | None = None) -> dict:
+        message: dict[str, Any] = {**person.sender_fields(), "id": self.new_wamid(person.wa_id or person.user_id),
+                                   "timestamp": str(int(time.time()))}  # fmt: skip
         if "button" in spec:
             message["type"] = "button"
             message["button"] = {"payload": str(spec.get("payload", spec["button"])), "text": str(spec["button"])}
@@ -544,13 +778,20 @@ class Sandbox:
             message["context"] = {"from": self.config.display_phone_number, "id": context_id}
         return message
 
-    def _inbound_value(self, wa_id: str, message: dict) -> dict:
+    def _inbound_value(self, person: Person, message: dict) -> dict:
         return {
             "messaging_product": "whatsapp",
             "metadata": self._metadata(),
-            "contacts": [{"profile": {"name": "Sandbox user"}, "wa_id": wa_id}],
+            "contacts": [person.contact()],
             "messages": [message],
         }
+
+    def _envelope(self, changes: list[tuple[str, dict]]) -> bytes:
+        entry: dict[str, Any] = {"id": self.config.waba_id}
+        if any(field_name not in ("messages", "user_preferences") for field_name, _ in changes):
+            entry["time"] = int(time.time())  # account and template webhooks carry the trigger time
+        entry["changes"] = [{"field": f, "value": v} for f, v in changes]
+        return json.dumps({"object": "whatsapp_business_account", "entry": [entry]}).encode()
 
     async def _deliver_forever(self) -> None:
         while True:
@@ -560,43 +801,81 @@ class Sandbox:
             batch = [item for item in batch if item[0] == self.epoch]
             if not batch:
                 continue
+            changes = [(field_name, value) for _, field_name, value in batch]
+            delivery = Delivery(self.epoch, changes, self._envelope(changes))
             try:
-                await self._post(batch)
+                await self._attempt(delivery)
             except Exception:  # a delivery bug must not kill the worker
                 logger.exception("webhook delivery failed")
-            finally:
-                self.webhooks_pending = max(0, self.webhooks_pending - len(batch))
+                self._settle(delivery, None)
 
-    async def _post(self, batch: list[tuple[int, str, dict]]) -> None:
-        envelope = {
-            "object": "whatsapp_business_account",
-            "entry": [{"id": self.config.waba_id, "changes": [{"field": f, "value": v} for _, f, v in batch]}],
-        }
-        body = json.dumps(envelope).encode()
+    async def _attempt(self, delivery: Delivery) -> None:
+        """Post a delivery once; unless answered 200, redeliver it later with backoff, as Meta does."""
+        if delivery.epoch != self.epoch:
+            return  # reset since: its pending count is gone already
+        config = self.config
+        loop = asyncio.get_running_loop()
+        if delivery.attempts:
+            self.webhooks_redelivered += 1
+        else:
+            delivery.first_attempt_at = loop.time()
+        delivery.attempts += 1
+        http_status = await self._post_once(delivery.body)
+        if http_status == 200:
+            self._settle(delivery, 200)
+            return
+        delay = config.webhook_redelivery_base_delay * 2 ** (delivery.attempts - 1)
+        redeliveries_left = config.webhook_retries < 0 or delivery.attempts <= config.webhook_retries
+        inside_window = loop.time() + delay - delivery.first_attempt_at <= config.webhook_redelivery_window
+        if not (redeliveries_left and inside_window and config.webhook_url):
+            self._settle(delivery, http_status)
+            return
+        handle: asyncio.TimerHandle
+
+        def redeliver() -> None:
+            self.timers.discard(handle)
+            if delivery.epoch == self.epoch:
+                task = asyncio.create_task(self._attempt_safely(delivery))
+                self.redeliveries.add(task)
+                task.add_done_callback(self.redeliveries.discard)
+
+        handle = loop.call_later(delay, redeliver)
+        self.timers.add(handle)
+
+    async def _attempt_safely(self, delivery: Delivery) -> None:
+        try:
+            await self._attempt(delivery)
+        except Exception:
+            logger.exception("webhook redelivery failed")
+            self._settle(delivery, None)
+
+    async def _post_once(self, body: bytes) -> int | None:
         signature = hmac.new(self.config.app_secret.encode(), body, hashlib.sha256).hexdigest()
         headers = {"Content-Type": "application/json", "X-Hub-Signature-256": f"sha256={signature}"}
-        http_status: int | None = None
         assert self.http is not None
-        for attempt in range(self.config.webhook_retries + 1):
-            try:
-                async with self.http.post(
-                    self.config.webhook_url, data=body, headers=headers, timeout=ClientTimeout(total=self.config.webhook_timeout)
-                ) as response:
-                    http_status = response.status
-                    await response.read()
-                if http_status == 200:
-                    break
-            except (TimeoutError, OSError) as exc:
-                http_status = None
-                logger.warning("webhook to %s failed: %s", self.config.webhook_url, exc.__class__.__name__)
-            await asyncio.sleep(min(2.0, 0.1 * 2**attempt))
-        ok = http_status == 200
-        if ok:
-            self.webhooks_delivered += len(batch)
+        try:
+            async with self.http.post(
+                self.config.webhook_url, data=body, headers=headers, timeout=ClientTimeout(total=self.config.webhook_timeout)
+            ) as response:
+                await response.read()
+                return response.status
+        except (TimeoutError, OSError, ClientError) as exc:
+            logger.warning("webhook to %s failed: %s", self.config.webhook_url, exc.__class__.__name__)
+            return None
+
+    def _settle(self, delivery: Delivery, http_status: int | None) -> None:
+        if delivery.epoch != self.epoch:
+            return
+        count = len(delivery.changes)
+        self.webhooks_pending = max(0, self.webhooks_pending - count)
+        if http_status == 200:
+            self.webhooks_delivered += count
         else:
-            self.webhooks_failed += len(batch)
-        for _, field_name, value in batch:
-            self.webhook_log.append({"field": field_name, "summary": _summary(field_name, value), "http_status": http_status})
+            self.webhooks_failed += count
+        for field_name, value in delivery.changes:
+            self.webhook_log.append(
+                {"field": field_name, "summary": _summary(field_name, value), "http_status": http_status, "attempts": delivery.attempts}
+            )
 
     # --- control endpoints ----------------------------------------------------------------------
 
@@ -609,6 +888,7 @@ class Sandbox:
             "pending": self.webhooks_pending,
             "delivered": self.webhooks_delivered,
             "failed": self.webhooks_failed,
+            "redelivered": self.webhooks_redelivered,
         }
         if request.query.get("log") == "1":  # the log grows large in benchmarks: only on request
             state["log"] = self.webhook_log
@@ -629,29 +909,95 @@ class Sandbox:
         self.reset()
         return web.json_response({"ok": True})
 
+    def _person_from_spec(self, spec: dict) -> Person:
+        if "user_id" in spec:
+            user_id = str(spec["user_id"])
+            if not BSUID_RE.match(user_id):
+                raise ValueError(f"user_id {user_id!r} is not a business-scoped user id such as 'US.1234567890'")
+            return self.person_for_user_id(user_id)
+        return self.person_for_phone(digits(str(spec["from"])))
+
     async def inbound_view(self, request: web.Request) -> web.Response:
         try:
             spec = json.loads(await request.read())
-            wa_id = _digits(str(spec["from"]))
-        except (ValueError, KeyError, TypeError):
-            return web.json_response({"error": "expected {'from': number, 'text'|'button'|'user_preference': ...}"}, status=400)
+            person = self._person_from_spec(spec)
+        except (ValueError, KeyError, TypeError) as exc:
+            detail = f" ({exc})" if isinstance(exc, ValueError) and not isinstance(exc, json.JSONDecodeError) else ""
+            return web.json_response(
+                {"error": f"expected {{'from': number | 'user_id': bsuid, 'text'|'button'|'user_preference': ...}}{detail}"}, status=400
+            )
         if not self.config.webhook_url:
             return web.json_response({"error": "no webhook_url configured"}, status=409)
         if "user_preference" in spec:
+            preference: dict[str, Any] = {}
+            if person.shows_phone:
+                preference["wa_id"] = person.wa_id
+            if person.user_id:
+                preference["user_id"] = person.user_id
+            preference.update({"detail": "User requested to stop marketing messages", "category": "marketing_messages",
+                               "value": str(spec["user_preference"]), "timestamp": int(time.time())})  # fmt: skip
             value = {
                 "messaging_product": "whatsapp",
                 "metadata": self._metadata(),
-                "contacts": [{"profile": {"name": "Sandbox user"}, "wa_id": wa_id}],
-                "user_preferences": [
-                    {"wa_id": wa_id, "detail": "User requested to stop marketing messages", "category": "marketing_messages",
-                     "value": str(spec["user_preference"]), "timestamp": int(time.time())}
-                ],
+                "contacts": [person.contact()],
+                "user_preferences": [preference],
             }
             self._later(0, "user_preferences", value)
             return web.json_response({"ok": True})
-        message = self._inbound_message(wa_id, spec, context_id=spec.get("context_id"))
-        self._later(float(spec.get("delay", 0)), "messages", self._inbound_value(wa_id, message))
+        message = self._inbound_message(person, spec, context_id=spec.get("context_id"))
+        self._later(float(spec.get("delay", 0)), "messages", self._inbound_value(person, message))
         return web.json_response({"ok": True, "id": message["id"]})
+
+    async def user_id_change_view(self, request: web.Request) -> web.Response:
+        """The person's BSUID changes: a ``system`` message of type ``user_changed_user_id``."""
+        try:
+            spec = json.loads(await request.read())
+            person = self._person_from_spec(spec)
+            new_user_id = str(spec.get("new_user_id") or derived_user_id(f"{person.user_id}:next", person.user_id[:2] or "US"))
+            if not person.user_id:
+                raise ValueError("this person has no business-scoped user id: add their number to username_users first")
+            if not BSUID_RE.match(new_user_id):
+                raise ValueError(f"new_user_id {new_user_id!r} is not a business-scoped user id")
+        except (ValueError, KeyError, TypeError) as exc:
+            return web.json_response({"error": f"expected {{'from': number | 'user_id': bsuid, 'new_user_id'?}}: {exc}"}, status=400)
+        if not self.config.webhook_url:
+            return web.json_response({"error": "no webhook_url configured"}, status=409)
+        system: dict[str, Any] = {
+            "body": f"User {person.name} changed their business-scoped user id",
+            "type": "user_changed_user_id",
+            "user_id": new_user_id,
+        }
+        if "parent_user_id" in spec:
+            system["parent_user_id"] = str(spec["parent_user_id"])
+        message = {**person.sender_fields(), "id": self.new_wamid(person.wa_id or new_user_id),
+                   "timestamp": str(int(time.time())), "type": "system", "system": system}  # fmt: skip
+        # System messages carry no contacts array (Meta's system messages webhook reference).
+        self._later(0, "messages", {"messaging_product": "whatsapp", "metadata": self._metadata(), "messages": [message]})
+        changed = dataclasses.replace(person, user_id=new_user_id)
+        self.people_by_user_id.pop(person.user_id, None)
+        self.people_by_user_id[new_user_id] = changed
+        if person.wa_id:
+            self.changed_user_ids[person.wa_id] = new_user_id
+        return web.json_response({"ok": True, "id": message["id"], "old_user_id": person.user_id, "new_user_id": new_user_id})
+
+    async def notify_view(self, request: web.Request) -> web.Response:
+        """Emit an account or template webhook (``business_events.py``) and apply it to the templates."""
+        try:
+            spec = json.loads(await request.read())
+            if not isinstance(spec, dict):
+                raise ValueError("expected a JSON object")
+            field_name, value, template = business_events.build(
+                spec, templates=self.config.templates, display_phone_number=self.config.display_phone_number, metadata=self._metadata()
+            )
+        except (ValueError, TypeError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        if not self.config.webhook_url:
+            return web.json_response({"error": "no webhook_url configured"}, status=409)
+        if template is not None:
+            templates = [template if t["id"] == template["id"] else t for t in self.config.templates]
+            self.config = dataclasses.replace(self.config, templates=templates)
+        self._later(float(spec.get("delay", 0)), field_name, value)
+        return web.json_response({"ok": True, "field": field_name, "value": value})
 
     async def health_view(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
@@ -659,11 +1005,18 @@ class Sandbox:
 
 def _summary(field_name: str, value: dict) -> dict:
     if value.get("statuses"):
-        status = value["statuses"][0]
-        return {"wamid": status["id"], "status": status["status"]}
+        statuses = value["statuses"]
+        summary = {"wamid": statuses[0]["id"], "status": statuses[0]["status"]}
+        if len(statuses) > 1:
+            summary["statuses"] = [s["status"] for s in statuses]
+        return summary
     if value.get("messages"):
         message = value["messages"][0]
-        return {"wamid": message["id"], "type": message["type"], "from": message["from"]}
+        return {"wamid": message["id"], "type": message["type"], "from": message.get("from") or message.get("from_user_id", "")}
+    if value.get("errors"):
+        return {"field": field_name, "errors": [e["code"] for e in value["errors"]]}
+    if "event" in value:
+        return {"field": field_name, "event": value["event"]}
     return {"field": field_name}
 
 
@@ -681,6 +1034,8 @@ def build_app(config: SandboxConfig) -> web.Application:
     app.router.add_post("/_sandbox/config", sandbox.config_view)
     app.router.add_post("/_sandbox/reset", sandbox.reset_view)
     app.router.add_post("/_sandbox/inbound", sandbox.inbound_view)
+    app.router.add_post("/_sandbox/user_id_change", sandbox.user_id_change_view)
+    app.router.add_post("/_sandbox/notify", sandbox.notify_view)
     app.router.add_get("/_sandbox/health", sandbox.health_view)
     return app
 
