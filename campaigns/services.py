@@ -536,8 +536,7 @@ def campaigns_tick(*, now: datetime | None = None) -> None:
     starts dispatchers for sending campaigns with due messages and nobody working on them (e.g.
     deferred messages whose time came, or after a worker died), and completes finished campaigns.
     """
-    from campaigns.sending.claims import leases_expire, messages_claimable_exist
-    from campaigns.sending.dispatcher import dispatcher_active
+    from campaigns.sending.claims import dispatcher_active, leases_expire, messages_claimable_exist
     from campaigns.tasks import dispatchers_start as dispatchers_start_task
 
     now = now or timezone.now()

@@ -26,6 +26,7 @@ from campaigns.sending.locks import consent_locks
 from campaigns.sending.outcomes import Outcome, outcome_apply
 from campaigns.sending.throttle import bucket_back_off, bucket_take, outage_failure_record, outage_success_record
 from campaigns.tracking import button_token
+from consent.services import platform_optout_record
 from core.audit import Actor
 from core.rows import rows_update
 from whatsapp import client as whatsapp_client
@@ -249,12 +250,10 @@ def _results_write(outcomes: list[Outcome], report: BatchReport, token: uuid.UUI
 
 def _platform_optouts_record(outcomes: list[Outcome]) -> None:
     """131050: the person stopped marketing in WhatsApp itself; record it in our ledger too."""
-    from whatsapp.services import platform_optout_record
-
     for outcome in outcomes:
         if outcome.error is not None and outcome.error.records_platform_optout:
             contact = outcome.message.contact
             try:
-                platform_optout_record(wa_id=contact.wa_id or (contact.phone or "").lstrip("+"), detail=outcome.error.details)
+                platform_optout_record(contact=contact, detail=outcome.error.details)
             except Exception:
                 logger.exception("could not record the platform opt-out of contact %s", contact.pk)

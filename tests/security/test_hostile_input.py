@@ -18,10 +18,11 @@ from django.db import connection
 
 from campaigns.models import Event, Segment
 from consent.models import ConsentEvent, Contact
+from conversations.models import InboundMessage
 from tests.campaigns.conftest import api_client, contacts_create
 from tests.consent.conftest import NOTICE_TEXT
 from tests.whatsapp.conftest import payload, post_webhook, process_pending_deliveries
-from whatsapp.models import InboundMessage, WebhookDelivery
+from whatsapp.models import WebhookDelivery
 
 pytestmark = pytest.mark.django_db
 
