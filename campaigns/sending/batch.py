@@ -25,7 +25,9 @@ from campaigns.sending.decide import decision_record, decisions
 from campaigns.sending.locks import consent_locks
 from campaigns.sending.outcomes import Outcome, outcome_apply
 from campaigns.sending.throttle import bucket_back_off, bucket_take, outage_failure_record, outage_success_record
+from campaigns.services import CampaignError, campaign_pause
 from campaigns.tracking import button_token
+from consent.services import platform_optout_record
 from core.audit import Actor
 from core.rows import rows_update
 from whatsapp import client as whatsapp_client
@@ -214,8 +216,6 @@ def batch_send(*, campaign_id: int, token: uuid.UUID, messages: list[Message]) -
 
 def _campaign_stop(campaign: Campaign, reason: str) -> None:
     """Pause a sending campaign (another dispatcher may have paused it a moment ago)."""
-    from campaigns.services import CampaignError, campaign_pause
-
     try:
         campaign_pause(campaign=campaign, actor=_SENDER, reason=reason)
     except CampaignError:
@@ -249,12 +249,10 @@ def _results_write(outcomes: list[Outcome], report: BatchReport, token: uuid.UUI
 
 def _platform_optouts_record(outcomes: list[Outcome]) -> None:
     """131050: the person stopped marketing in WhatsApp itself; record it in our ledger too."""
-    from whatsapp.services import platform_optout_record
-
     for outcome in outcomes:
         if outcome.error is not None and outcome.error.records_platform_optout:
             contact = outcome.message.contact
             try:
-                platform_optout_record(wa_id=contact.wa_id or (contact.phone or "").lstrip("+"), detail=outcome.error.details)
+                platform_optout_record(contact=contact, detail=outcome.error.details)
             except Exception:
                 logger.exception("could not record the platform opt-out of contact %s", contact.pk)
