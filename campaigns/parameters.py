@@ -21,6 +21,7 @@ from django.db.models import Expression, F, OuterRef, Subquery, TextField, Value
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Coalesce, NullIf
 
+from campaigns.models import Event
 from campaigns.segments import SegmentRuleError, key_path_parse
 
 CONTACT_FIELDS = ("name", "language", "country", "time_zone")
@@ -89,8 +90,6 @@ def _json_text(field: str, key_path: list[str]) -> Expression:
 
 def parameter_expressions(mapping: list[dict]) -> dict[str, Expression]:
     """SQL expressions for the non-constant entries, keyed ``param_<index>``, to annotate on contacts."""
-    from campaigns.models import Event
-
     expressions: dict[str, Expression] = {}
     for index, entry in enumerate(mapping):
         if "value" in entry:

@@ -32,6 +32,7 @@ from typing import Any
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from campaigns.models import Campaign, Click, Event, Message, MessageStatus
 from consent.models import ConsentState, ConsentStatus, Contact, Purpose
 
 ATTRIBUTE_OPS = ("eq", "ne", "in", "contains", "gt", "gte", "lt", "lte", "exists")
@@ -166,8 +167,6 @@ class _Compiler:
         return Q(last_inbound_at__gte=self.now - timedelta(days=days))
 
     def _event(self, node: dict, path: str) -> Q:
-        from campaigns.models import Event
-
         name = node["event"]
         if not isinstance(name, str) or not name.strip():
             raise SegmentRuleError(f"{path}.event", "expected an event name.")
@@ -197,8 +196,6 @@ class _Compiler:
         return Q(Exists(events))
 
     def _campaign(self, node: dict, path: str) -> Q:
-        from campaigns.models import Click, Message, MessageStatus
-
         campaign_id = node["campaign"]
         if isinstance(campaign_id, bool) or not isinstance(campaign_id, int) or campaign_id < 1:
             raise SegmentRuleError(f"{path}.campaign", "expected a campaign id (a whole number).")
@@ -295,8 +292,6 @@ def segment_rules_compile(rules: Any, *, now: datetime | None = None) -> Q:
 
 def segment_rules_validate(rules: Any) -> None:
     """Raise SegmentRuleError for a malformed tree or a campaign outcome naming an unknown campaign."""
-    from campaigns.models import Campaign
-
     compiler = _Compiler(timezone.now())
     compiler.compile(rules, "rules")
     if compiler.campaign_ids:

@@ -23,10 +23,13 @@ from django.utils.dateparse import parse_datetime
 from campaigns.models import STATUS_RANK, Campaign, Event, FrequencyCapPolicy, Message, MessageStatus, Segment
 from campaigns.parameters import ParameterMappingError, parameters_validate
 from campaigns.segments import segment_rules_validate
+from campaigns.sending.claims import dispatcher_active, leases_expire, messages_claimable_exist
+from campaigns.sending.materialise import messages_materialise
 from consent.models import Contact
 from consent.phones import InvalidPhoneNumber, phone_normalize
 from consent.services import contact_upsert
 from core.audit import SYSTEM, Actor, audit_record
+from core.rows import rows_update
 from whatsapp.models import MessageTemplate
 
 logger = logging.getLogger(__name__)
@@ -471,8 +474,6 @@ def campaign_launch(*, campaign_id: int, actor: Actor = SYSTEM) -> Campaign | No
     Idempotent: a campaign not (or no longer) scheduled is left alone. The approval is checked
     against the campaign as it is now; a change since then sends it back to draft instead.
     """
-    from campaigns.sending.materialise import messages_materialise
-
     campaign = Campaign.objects.select_for_update(of=("self",)).select_related("template", "segment").filter(pk=campaign_id).first()
     if campaign is None or campaign.status != Campaign.Status.SCHEDULED:
         return campaign
@@ -536,8 +537,6 @@ def campaigns_tick(*, now: datetime | None = None) -> None:
     starts dispatchers for sending campaigns with due messages and nobody working on them (e.g.
     deferred messages whose time came, or after a worker died), and completes finished campaigns.
     """
-    from campaigns.sending.claims import leases_expire, messages_claimable_exist
-    from campaigns.sending.dispatcher import dispatcher_active
     from campaigns.tasks import dispatchers_start as dispatchers_start_task
 
     now = now or timezone.now()
@@ -637,8 +636,6 @@ def message_statuses_apply(reports: list[StatusReport]) -> list[Message | None]:
 
     Returns the message of each report (None when unknown).
     """
-    from core.rows import rows_update
-
     if not reports:
         return []
     callback_ids = {report: _message_id_from_callback(report.callback_data) for report in reports}

@@ -15,6 +15,7 @@ from whatsapp.services import (
     webhook_deliveries_requeue,
     webhook_delivery_process,
 )
+from whatsapp.template_sync import template_sync
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +39,6 @@ def webhook_deliveries_drain_task() -> None:
 @shared_task(acks_late=True)
 def templates_sync_task() -> None:
     """Periodic: store the account's templates (see CELERY_BEAT_SCHEDULE)."""
-    from whatsapp.template_sync import template_sync
-
     try:
         result = template_sync()
     except WhatsAppError as exc:
