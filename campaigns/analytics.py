@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.cache import cache
@@ -64,14 +64,14 @@ def first_id_since(model: type[Model], time_field: str, moment: datetime) -> int
     cached = cache.get(key)
     if cached is not None and _is_first_since(model, time_field, moment, cached):
         return cached
-    bounds = model.objects.aggregate(lo=Min("pk"), hi=Max("pk"))
+    bounds = model._default_manager.aggregate(lo=Min("pk"), hi=Max("pk"))
     lo, hi = bounds["lo"], bounds["hi"]
-    if lo is None or model.objects.filter(pk=hi).values_list(time_field, flat=True)[0] < moment:
+    if lo is None or model._default_manager.filter(pk=hi).values_list(time_field, flat=True)[0] < moment:
         return None  # nothing recorded since (e.g. a moment still to come)
     found = None
     while lo <= hi:
         mid = (lo + hi) // 2
-        row = model.objects.filter(pk__gte=mid, pk__lte=hi).order_by("pk").values_list("pk", time_field).first()
+        row = model._default_manager.filter(pk__gte=mid, pk__lte=hi).order_by("pk").values_list("pk", time_field).first()
         if row is None:
             hi = mid - 1
         elif row[1] >= moment:
@@ -83,8 +83,8 @@ def first_id_since(model: type[Model], time_field: str, moment: datetime) -> int
 
 
 def _is_first_since(model: type[Model], time_field: str, moment: datetime, pk: int) -> bool:
-    at = model.objects.filter(pk=pk).values_list(time_field, flat=True).first()
-    before = model.objects.filter(pk__lt=pk).order_by("-pk").values_list(time_field, flat=True).first()
+    at = model._default_manager.filter(pk=pk).values_list(time_field, flat=True).first()
+    before = model._default_manager.filter(pk__lt=pk).order_by("-pk").values_list(time_field, flat=True).first()
     return at is not None and at >= moment and (before is None or before < moment)
 
 
@@ -367,7 +367,7 @@ def campaign_time_series(campaign: Campaign) -> TimeSeries:
     moments = [m for counts in by_series.values() for m in counts]
     first = min([_truncate(start, unit), *moments])
     last = max([_truncate(end, unit), *moments])
-    buckets = []
+    buckets: list[datetime] = []
     moment = first
     while moment <= last and len(buckets) < 500:
         buckets.append(moment)
@@ -512,7 +512,7 @@ def dashboard() -> Dashboard:
     seconds = settings.DASHBOARD_CACHE_SECONDS
     if not seconds:
         return _dashboard_compute()
-    return cache.get_or_set("retarget:dashboard", _dashboard_compute, timeout=seconds)
+    return cast(Dashboard, cache.get_or_set("retarget:dashboard", _dashboard_compute, timeout=seconds))
 
 
 def campaigns_recent(queryset: QuerySet[Campaign] | None = None, *, limit: int = 20) -> list[Campaign]:

@@ -192,7 +192,7 @@ class _Compiler:
         if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
             raise SegmentRuleError(f"{path}.min_count", 'expected a whole number of at least 1 (for "none", wrap the rule in "not").')
         if min_count > 1:
-            events = events.order_by().values("contact_id").annotate(n=Count("pk")).filter(n__gte=min_count)
+            return Q(Exists(events.order_by().values("contact_id").annotate(n=Count("pk")).filter(n__gte=min_count)))
         return Q(Exists(events))
 
     def _campaign(self, node: dict, path: str) -> Q:

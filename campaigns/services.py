@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -143,7 +143,7 @@ def segment_create(*, name: str, rules: Any, description: str = "", actor: Actor
     if Segment.objects.filter(name=name).exists():
         raise CampaignError(f"A segment called {name!r} exists already.", field="name")
     segment = Segment.objects.create(
-        name=name, rules=rules, description=description, created_by=actor.user if actor.user and actor.user.pk else None
+        name=name, rules=rules, description=description, created_by=_user(actor)
     )
     audit_record(actor=actor, action="segment.create", object_type="segment", object_id=segment.pk, details={"rules": rules})
     return segment
@@ -241,8 +241,8 @@ def campaign_validate(campaign: Campaign, *, for_sending: bool = False) -> None:
         raise CampaignError("The campaign's end (expires_at) has passed.", field="expires_at")
 
 
-def _user(actor: Actor) -> AbstractBaseUser | None:
-    return actor.user if actor.user is not None and actor.user.pk else None
+def _user(actor: Actor) -> User | None:
+    return actor.user if isinstance(actor.user, User) and actor.user.pk else None
 
 
 @transaction.atomic
@@ -333,7 +333,7 @@ def _require_status(campaign: Campaign, *allowed: str, action: str) -> None:
         raise CampaignError(f"Only a {names} campaign can be {action}; this one is {campaign.get_status_display().lower()}.")
 
 
-def user_may_approve(user: AbstractBaseUser | None, campaign: Campaign) -> bool:
+def user_may_approve(user: User | AnonymousUser | None, campaign: Campaign) -> bool:
     """Four eyes: an approver, and never the campaign's author."""
     return bool(
         user is not None
@@ -371,7 +371,7 @@ def campaign_approve(*, campaign: Campaign, actor: Actor) -> Campaign:
         raise CampaignError(campaign.status_reason)
     campaign_validate(campaign, for_sending=True)
     now = timezone.now()
-    campaign.approved_by = actor.user
+    campaign.approved_by = _user(actor)
     campaign.approved_at = now
     campaign.status = Campaign.Status.SCHEDULED
     campaign.status_reason = ""
@@ -393,7 +393,7 @@ def campaign_reject(*, campaign: Campaign, actor: Actor, comment: str) -> Campai
     if not comment or not comment.strip():
         raise CampaignError("Say what must change: a rejection needs a comment.", field="comment")
     campaign.status = Campaign.Status.DRAFT
-    campaign.rejected_by = actor.user
+    campaign.rejected_by = _user(actor)
     campaign.rejection_comment = comment.strip()
     campaign.status_reason = f"Rejected: {comment.strip()}"
     campaign.approval_hash = ""
@@ -552,7 +552,7 @@ def campaigns_tick(*, now: datetime | None = None) -> None:
 
 # --- status reports from webhooks ---------------------------------------------------------------
 
-_STATUS_TIMESTAMP_FIELD = {
+_STATUS_TIMESTAMP_FIELD: dict[str, str] = {
     MessageStatus.SENT: "sent_at",
     MessageStatus.DELIVERED: "delivered_at",
     MessageStatus.READ: "read_at",
@@ -650,10 +650,12 @@ def message_statuses_apply(reports: list[StatusReport]) -> list[Message | None]:
     touched: dict[uuid.UUID, Message] = {}
     results: list[Message | None] = []
     for report in reports:
-        message = by_wamid.get(report.wamid) or by_id.get(callback_ids[report])
+        callback_id = callback_ids[report]
+        message = by_wamid.get(report.wamid) or (by_id.get(callback_id) if callback_id else None)
         if message is not None:
             fields = _status_report_merge(message, report)
-            by_wamid.setdefault(message.wamid, message)
+            if message.wamid:
+                by_wamid.setdefault(message.wamid, message)
             if fields:
                 changed |= fields
                 touched[message.pk] = message

@@ -137,7 +137,7 @@ class WhatsAppError(Exception):
     @classmethod
     def from_error_object(cls, error: dict[str, Any], *, http_status: int | None = None) -> WhatsAppError:
         """Build from Meta's error object (the HTTP ``error`` or one entry of a status's ``errors``)."""
-        error_data = error.get("error_data") if isinstance(error.get("error_data"), dict) else {}
+        error_data = error.get("error_data")
         return cls(
             str(error.get("message") or error.get("title") or "Unknown error"),
             code=_int_or_none(error.get("code")),
@@ -145,7 +145,7 @@ class WhatsAppError(Exception):
             title=str(error.get("title") or error.get("error_user_title") or error.get("type") or ""),
             trace_id=str(error.get("fbtrace_id") or ""),
             http_status=http_status,
-            details=str(error_data.get("details") or ""),
+            details=str(error_data.get("details") or "") if isinstance(error_data, dict) else "",
         )
 
 
@@ -302,6 +302,6 @@ def list_templates(*, page_size: int = 100) -> list[dict]:
         if not isinstance(data, list):
             raise WhatsAppError("The WhatsApp API answered the template list without a 'data' list.")
         templates.extend(item for item in data if isinstance(item, dict))
-        paging = payload.get("paging") if isinstance(payload.get("paging"), dict) else {}
-        url, params = paging.get("next"), None  # the next link already carries limit and cursor
+        paging = payload.get("paging")
+        url, params = paging.get("next") if isinstance(paging, dict) else None, None  # the next link carries limit and cursor
     return templates

@@ -9,6 +9,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import cast
 
 import redis
 from django.conf import settings
@@ -48,7 +49,7 @@ _MESSAGE_WRITE_FIELDS = [
 def _send_all(campaign: Campaign, token: uuid.UUID, to_send: list[tuple[Message, list[dict]]]) -> list[Outcome]:
     stop = threading.Event()
     phone_number_id = settings.WHATSAPP_PHONE_NUMBER_ID
-    template = campaign.template
+    template = campaign.template_chosen()
 
     def send_one(item: tuple[Message, list[dict]]) -> Outcome:
         message, components = item
@@ -64,7 +65,7 @@ def _send_all(campaign: Campaign, token: uuid.UUID, to_send: list[tuple[Message,
             return Outcome(message, attempted=False)
         try:
             result = whatsapp_client.send_template(
-                to=message.contact.phone,
+                to=cast(str, message.contact.phone),  # decisions skip a contact without a number
                 template_name=template.name,
                 language=template.language,
                 components=components,
@@ -154,7 +155,7 @@ def batch_send(*, campaign_id: int, token: uuid.UUID, messages: list[Message]) -
         release(messages, token)
         report.stopped = f"campaign is {campaign.status}"
         return report
-    template = campaign.template
+    template = campaign.template_chosen()
     if not template.is_sendable:
         release(messages, token)
         reason = f"Template {template} is {template.get_status_display().lower()} at WhatsApp: sending paused."
@@ -226,7 +227,7 @@ def _results_write(outcomes: list[Outcome], report: BatchReport, token: uuid.UUI
     if not outcomes:
         return None
     now = timezone.now()
-    problem = None
+    problem: tuple[str, WhatsAppError] | None = None
     by_id = {outcome.message.pk: outcome for outcome in outcomes}
     with transaction.atomic():
         fresh = list(Message.objects.select_for_update().filter(pk__in=list(by_id)).order_by("pk"))
@@ -235,7 +236,7 @@ def _results_write(outcomes: list[Outcome], report: BatchReport, token: uuid.UUI
         fresh = [message for message in fresh if by_id[message.pk].attempted or message.claim_token == token]
         for message in fresh:
             found, error = outcome_apply(message, by_id[message.pk], now)
-            if found and problem is None:
+            if found and error is not None and problem is None:  # a problem always comes with its error
                 problem = (found, error)
             if message.status == MessageStatus.ACCEPTED or by_id[message.pk].result is not None:
                 report.sent += 1
