@@ -513,8 +513,3 @@ def dashboard() -> Dashboard:
     if not seconds:
         return _dashboard_compute()
     return cast(Dashboard, cache.get_or_set("retarget:dashboard", _dashboard_compute, timeout=seconds))
-
-
-def campaigns_recent(queryset: QuerySet[Campaign] | None = None, *, limit: int = 20) -> list[Campaign]:
-    queryset = queryset if queryset is not None else Campaign.objects.all()
-    return list(queryset.select_related("template", "segment").order_by("-created_at")[:limit])

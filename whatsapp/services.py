@@ -309,10 +309,3 @@ def receipt_claim(key: str, delivery: WebhookDelivery | None) -> bool:
             [key[:300], delivery.pk if delivery is not None else None, timezone.now()],
         )
         return cursor.fetchone() is not None
-
-
-def webhook_deliveries_prune(*, older_than_days: int) -> int:
-    """Delete processed raw deliveries older than the retention period; what they caused stays."""
-    cutoff = timezone.now() - timedelta(days=older_than_days)
-    deleted, _ = WebhookDelivery.objects.filter(processed_at__isnull=False, received_at__lt=cutoff).delete()
-    return deleted

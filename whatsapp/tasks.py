@@ -5,13 +5,11 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from django.conf import settings
 
 from whatsapp.client import WhatsAppError
 from whatsapp.services import (
     WebhookProcessingError,
     webhook_deliveries_drain,
-    webhook_deliveries_prune,
     webhook_deliveries_requeue,
     webhook_delivery_process,
 )
@@ -45,13 +43,6 @@ def templates_sync_task() -> None:
         logger.error("template sync failed: %s", exc)
         return
     logger.info("template sync: %s created, %s updated, %s deleted", result.created, result.updated, result.deleted)
-
-
-@shared_task(acks_late=True)
-def webhook_deliveries_prune_task() -> None:
-    """Periodic: raw deliveries carry personal data; keep them only WHATSAPP_WEBHOOK_RETENTION_DAYS."""
-    deleted = webhook_deliveries_prune(older_than_days=settings.WHATSAPP_WEBHOOK_RETENTION_DAYS)
-    logger.info("pruned %s processed webhook deliveries", deleted)
 
 
 @shared_task(acks_late=True)
