@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 DEV_ENV := DEBUG=1
 
-.PHONY: run test lint audit bench chaos install install-dev clean
+.PHONY: run test lint typecheck audit bench chaos install install-dev clean
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is required")'
@@ -43,6 +43,11 @@ test: install-dev $(CHROMIUM)
 # Linter (ruff; rules in pyproject.toml).
 lint: install-dev
 	$(VENV)/bin/ruff check .
+
+# Type check (mypy with the Django and DRF plugins; options in pyproject.toml, cache in var/mypy). The
+# plugin loads the settings, which need DEBUG=1 or a SECRET_KEY.
+typecheck: install-dev
+	DEBUG=1 $(VENV)/bin/mypy
 
 # Known vulnerabilities in the installed dependencies (PyPI's advisory service): fails on one; only warns
 # when the service cannot be reached.

@@ -106,7 +106,8 @@ class CampaignForm(forms.ModelForm):
         fields = list(services.EDITABLE_FIELDS)
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         if self.errors:
             return cleaned
         if "parameters" in cleaned and cleaned["parameters"] is None:
@@ -188,7 +189,7 @@ class CampaignAdmin(admin.ModelAdmin):
         )  # fmt: skip
 
     def save_model(self, request: HttpRequest, obj: Campaign, form: forms.ModelForm, change: bool) -> None:
-        data = {name: form.cleaned_data.get(name) for name in services.EDITABLE_FIELDS if name in form.cleaned_data}
+        data: dict[str, Any] = {name: form.cleaned_data.get(name) for name in services.EDITABLE_FIELDS if name in form.cleaned_data}
         if change:
             changed = {name: value for name, value in data.items() if name in form.changed_data}
             if changed:

@@ -8,7 +8,7 @@ renders; the figures come from campaigns.analytics, the message previews from ca
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -33,6 +33,9 @@ from consent.keywords import HELP_KEYWORDS, OPTIN_KEYWORDS, OPTOUT_KEYWORDS
 from consent.models import Contact
 from core.audit import Actor, audit_record
 from core.client_ip import client_ip
+
+if TYPE_CHECKING:
+    from campaigns.admin import CampaignAdmin
 
 SERIES_CSS = {"sent": "series-sent", "read": "series-read", "delivered": "series-delivered", "failed": "series-failed",
               "skipped": "series-skipped", "waiting": "series-waiting", "opted in": "series-sent"}  # fmt: skip
@@ -101,7 +104,7 @@ def builder_view(request: HttpRequest, model_admin: ModelAdmin, campaign_id: int
         done = _builder_save(request, form, campaign, submit=action == "submit")
         if done is not None:
             return done
-    segment = form.selected_segment()
+    segment, selected_template = form.selected_segment(), form.selected_template()
     samples = selectors.segment_sample(segment) if segment else []
     contact = _preview_contact(request, samples)
     preview, preview_note = _preview_for(form, contact)
@@ -112,7 +115,7 @@ def builder_view(request: HttpRequest, model_admin: ModelAdmin, campaign_id: int
         source_help=FIELD_HELP, sources=SOURCE_CHOICES, policy=FrequencyCapPolicy.current(), time_zone=settings.TIME_ZONE,
         segment_count=selectors.segment_count(segment) if segment else None, samples=samples, preview_contact=contact,
         preview=preview, preview_note=preview_note, link_base=f"{settings.PUBLIC_BASE_URL.rstrip('/')}/r/",
-        template_link=form.selected_template() and form.selected_template().url_button_index is not None,
+        template_link=selected_template is not None and selected_template.url_button_index is not None,
         pages=campaign_pages(campaign, request.user) if campaign else [],
         test_number=getattr(request.user, "test_number", None) if campaign else None,
         paused_template=campaign is not None and campaign.template is not None and not campaign.template.is_sendable,
@@ -202,11 +205,11 @@ def review_view(request: HttpRequest, model_admin: ModelAdmin, campaign_id: int)
 # --- progress and results --------------------------------------------------------------------------
 
 
-def _actions(model_admin: ModelAdmin, request: HttpRequest, campaign: Campaign) -> list[str]:
+def _actions(model_admin: CampaignAdmin, request: HttpRequest, campaign: Campaign) -> list[str]:
     return [a for a in model_admin.allowed_actions(request, campaign) if a in ("pause", "resume", "cancel")]
 
 
-def live_view(request: HttpRequest, model_admin: ModelAdmin, campaign_id: int) -> HttpResponse:
+def live_view(request: HttpRequest, model_admin: CampaignAdmin, campaign_id: int) -> HttpResponse:
     _require(request, "campaigns.view_campaign")
     campaign = _campaign(campaign_id)
     progress = analytics.campaign_progress(campaign)
@@ -233,7 +236,7 @@ def live_view(request: HttpRequest, model_admin: ModelAdmin, campaign_id: int) -
     )  # fmt: skip
 
 
-def progress_json_view(request: HttpRequest, model_admin: ModelAdmin, campaign_id: int) -> JsonResponse:
+def progress_json_view(request: HttpRequest, model_admin: CampaignAdmin, campaign_id: int) -> JsonResponse:
     """Polled every 2 seconds by the live page: a single grouped count over the campaign's index."""
     _require(request, "campaigns.view_campaign")
     campaign = get_object_or_404(Campaign, pk=campaign_id)

@@ -14,9 +14,10 @@ Every query is bounded by an index, so the pages stay fast with a million contac
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.cache import cache
@@ -26,7 +27,6 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, Click, Message, MessageStatus
 from consent.models import ConsentAction, ConsentEvent, ConsentState, ConsentStatus, Purpose
-from conversations.models import InboundMessage
 from whatsapp.models import MessageTemplate
 
 # An opt-out or a reply this soon after a campaign's message counts toward that campaign.
@@ -64,14 +64,14 @@ def first_id_since(model: type[Model], time_field: str, moment: datetime) -> int
     cached = cache.get(key)
     if cached is not None and _is_first_since(model, time_field, moment, cached):
         return cached
-    bounds = model.objects.aggregate(lo=Min("pk"), hi=Max("pk"))
+    bounds = model._default_manager.aggregate(lo=Min("pk"), hi=Max("pk"))
     lo, hi = bounds["lo"], bounds["hi"]
-    if lo is None or model.objects.filter(pk=hi).values_list(time_field, flat=True)[0] < moment:
+    if lo is None or model._default_manager.filter(pk=hi).values_list(time_field, flat=True)[0] < moment:
         return None  # nothing recorded since (e.g. a moment still to come)
     found = None
     while lo <= hi:
         mid = (lo + hi) // 2
-        row = model.objects.filter(pk__gte=mid, pk__lte=hi).order_by("pk").values_list("pk", time_field).first()
+        row = model._default_manager.filter(pk__gte=mid, pk__lte=hi).order_by("pk").values_list("pk", time_field).first()
         if row is None:
             hi = mid - 1
         elif row[1] >= moment:
@@ -83,8 +83,8 @@ def first_id_since(model: type[Model], time_field: str, moment: datetime) -> int
 
 
 def _is_first_since(model: type[Model], time_field: str, moment: datetime, pk: int) -> bool:
-    at = model.objects.filter(pk=pk).values_list(time_field, flat=True).first()
-    before = model.objects.filter(pk__lt=pk).order_by("-pk").values_list(time_field, flat=True).first()
+    at = model._default_manager.filter(pk=pk).values_list(time_field, flat=True).first()
+    before = model._default_manager.filter(pk__lt=pk).order_by("-pk").values_list(time_field, flat=True).first()
     return at is not None and at >= moment and (before is None or before < moment)
 
 
@@ -252,24 +252,38 @@ def _answered_message(campaign: Campaign, moment_ref: str) -> Exists:
     )  # fmt: skip
 
 
-def campaign_opt_outs(campaign: Campaign) -> int:
-    """People who opted out of marketing within ATTRIBUTION_WINDOW after the campaign messaged them."""
+def people_answering(campaign: Campaign, rows: QuerySet, *, recorded_field: str, moment_field: str) -> int:
+    """People with one of ``rows`` (a queryset with a ``contact``) within ATTRIBUTION_WINDOW after the
+    campaign messaged them. ``recorded_field`` is when we stored the row (ids grow with it, see
+    ``first_id_since``); ``moment_field`` is when the person acted.
+    """
     period = _period(campaign)
-    recorded = period and _recorded_between(ConsentEvent, "recorded_at", *period)
+    recorded = period and _recorded_between(rows.model, recorded_field, *period)
     if not recorded:
         return 0
-    events = ConsentEvent.objects.filter(recorded, action=ConsentAction.OPT_OUT, purpose__code=Purpose.MARKETING)
-    return events.filter(_answered_message(campaign, "recorded_at")).values("contact_id").distinct().count()
+    return rows.filter(recorded).filter(_answered_message(campaign, moment_field)).values("contact_id").distinct().count()
+
+
+def campaign_opt_outs(campaign: Campaign) -> int:
+    """People who opted out of marketing within ATTRIBUTION_WINDOW after the campaign messaged them."""
+    events = ConsentEvent.objects.filter(action=ConsentAction.OPT_OUT, purpose__code=Purpose.MARKETING)
+    return people_answering(campaign, events, recorded_field="recorded_at", moment_field="recorded_at")
+
+
+# Replies are the conversations app's rows, a layer above this one: it registers how to count them
+# (conversations/apps.py). With no app recording what people write, nobody replied.
+_reply_counter: Callable[[Campaign], int] | None = None
+
+
+def reply_counter_register(counter: Callable[[Campaign], int]) -> None:
+    """Set how the people who replied to a campaign are counted (see ``campaign_replies``)."""
+    global _reply_counter
+    _reply_counter = counter
 
 
 def campaign_replies(campaign: Campaign) -> int:
     """People who wrote back (anything but an opt-out keyword) within ATTRIBUTION_WINDOW of the message."""
-    period = _period(campaign)
-    received = period and _recorded_between(InboundMessage, "received_at", *period)
-    if not received:
-        return 0
-    inbound = InboundMessage.objects.filter(received, contact__isnull=False).exclude(keyword_action="opt_out")
-    return inbound.filter(_answered_message(campaign, "sent_at")).values("contact_id").distinct().count()
+    return _reply_counter(campaign) if _reply_counter is not None else 0
 
 
 def campaign_funnel(campaign: Campaign) -> Funnel:
@@ -353,7 +367,7 @@ def campaign_time_series(campaign: Campaign) -> TimeSeries:
     moments = [m for counts in by_series.values() for m in counts]
     first = min([_truncate(start, unit), *moments])
     last = max([_truncate(end, unit), *moments])
-    buckets = []
+    buckets: list[datetime] = []
     moment = first
     while moment <= last and len(buckets) < 500:
         buckets.append(moment)
@@ -498,9 +512,4 @@ def dashboard() -> Dashboard:
     seconds = settings.DASHBOARD_CACHE_SECONDS
     if not seconds:
         return _dashboard_compute()
-    return cache.get_or_set("retarget:dashboard", _dashboard_compute, timeout=seconds)
-
-
-def campaigns_recent(queryset: QuerySet[Campaign] | None = None, *, limit: int = 20) -> list[Campaign]:
-    queryset = queryset if queryset is not None else Campaign.objects.all()
-    return list(queryset.select_related("template", "segment").order_by("-created_at")[:limit])
+    return cast(Dashboard, cache.get_or_set("retarget:dashboard", _dashboard_compute, timeout=seconds))

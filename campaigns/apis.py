@@ -47,12 +47,14 @@ def _actor(request: Request) -> Actor:
 
 def _error(exc: Exception, code: int = status.HTTP_400_BAD_REQUEST) -> Response:
     body: dict[str, Any] = {"detail": str(exc)}
-    if getattr(exc, "field", None):
-        body["field"] = exc.field
+    field = getattr(exc, "field", None)
+    if field:
+        body["field"] = field
     if isinstance(exc, SegmentRuleError):
         body.update(field="rules", path=exc.path)
-    if getattr(exc, "limit", ""):
-        body["limit"] = exc.limit
+    limit = getattr(exc, "limit", "")
+    if limit:
+        body["limit"] = limit
     return Response(body, status=code)
 
 

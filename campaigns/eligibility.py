@@ -7,7 +7,7 @@ per-contact locks) use the same query, so what the dry run predicts is what the 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db.models import (
     Case,
@@ -29,6 +29,13 @@ from campaigns.models import Campaign, Message
 from campaigns.parameters import parameter_expressions
 from consent.models import ConsentState, ConsentStatus, Contact, Purpose
 from consent.selectors import suppressed_q
+
+if TYPE_CHECKING:  # django-stubs' helper, needed for type checking only
+    from django_stubs_ext import WithAnnotations
+
+
+class VerdictAnnotation(TypedDict):
+    verdict: str  # ELIGIBLE or the reason
 
 ELIGIBLE = "eligible"
 INVALID_NUMBER = "invalid_number"
@@ -70,7 +77,7 @@ def _dispatched_since(ref: str) -> Coalesce:
 
 def eligibility_annotate(
     contacts: QuerySet[Contact], *, campaign: Campaign, limits: CapLimits, now: datetime, zones: list[str]
-) -> QuerySet[Contact]:
+) -> QuerySet[WithAnnotations[Contact, VerdictAnnotation]]:
     """``contacts`` with ``verdict`` (ELIGIBLE or a reason), the consent event relied on, the cap counts
     and the parameter values (``param_<i>``). ``zones`` lists the time zones of these contacts."""
     marketing = campaign.is_marketing

@@ -101,6 +101,7 @@ class CampaignBuilderForm(forms.Form):
     def _chosen(self, name: str) -> Any:
         """The object chosen in ``name``, also from a form that does not validate (for the preview)."""
         field = self.fields[name]
+        assert isinstance(field, forms.ModelChoiceField) and field.queryset is not None, f"{name} is a choice of a model"
         if not self.is_bound:
             chosen = self.initial.get(name)
             return chosen if isinstance(chosen, field.queryset.model) else None

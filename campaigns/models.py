@@ -12,6 +12,7 @@ from django.db import models
 from django.utils import timezone
 
 from consent.models import Contact
+from whatsapp.models import MessageTemplate
 
 
 class Event(models.Model):
@@ -179,6 +180,18 @@ class Campaign(models.Model):
     def is_marketing(self) -> bool:
         return self.template is None or self.template.needs_marketing_consent
 
+    # A draft may lack its template or segment; campaign_validate requires both before it is
+    # submitted, and PROTECT keeps them while the campaign exists.
+    def template_chosen(self) -> MessageTemplate:
+        if self.template is None:
+            raise ValueError(f"Campaign {self.pk} has no template yet.")
+        return self.template
+
+    def segment_chosen(self) -> Segment:
+        if self.segment is None:
+            raise ValueError(f"Campaign {self.pk} has no segment yet.")
+        return self.segment
+
 
 class MessageStatus(models.TextChoices):
     """Where one outgoing message stands. Progress only moves forward (see ``STATUS_RANK``)."""
@@ -195,7 +208,7 @@ class MessageStatus(models.TextChoices):
 
 
 # Order of progress reported by WhatsApp; a status of lower rank never replaces a higher one.
-STATUS_RANK = {
+STATUS_RANK: dict[str, int] = {
     MessageStatus.ACCEPTED: 1,
     MessageStatus.SENT: 2,
     MessageStatus.DELIVERED: 3,

@@ -15,12 +15,15 @@ reason ``missing_parameter``. The values are computed by the database for a whol
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
-from django.db.models import Expression, F, OuterRef, Subquery, TextField, Value
+from django.db.models import F, OuterRef, Subquery, TextField, Value
+from django.db.models.expressions import Combinable
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Coalesce, NullIf
 
+from campaigns.models import Event
 from campaigns.segments import SegmentRuleError, key_path_parse
 
 CONTACT_FIELDS = ("name", "language", "country", "time_zone")
@@ -80,23 +83,21 @@ def parameters_validate(mapping: Any, *, parameter_names: list[str]) -> None:
                 raise ParameterMappingError(str(exc)) from None
 
 
-def _json_text(field: str, key_path: list[str]) -> Expression:
+def _json_text(field: str, key_path: list[str]) -> Combinable:
     source: Any = field
     for key in key_path[:-1]:
         source = KeyTransform(key, source)
     return KeyTextTransform(key_path[-1], source)
 
 
-def parameter_expressions(mapping: list[dict]) -> dict[str, Expression]:
+def parameter_expressions(mapping: list[dict]) -> dict[str, Combinable]:
     """SQL expressions for the non-constant entries, keyed ``param_<index>``, to annotate on contacts."""
-    from campaigns.models import Event
-
-    expressions: dict[str, Expression] = {}
+    expressions: dict[str, Combinable] = {}
     for index, entry in enumerate(mapping):
         if "value" in entry:
             continue
         if "field" in entry:
-            expression: Expression = F(entry["field"])
+            expression: Combinable = F(entry["field"])
         elif "attribute" in entry:
             expression = _json_text("attributes", entry["attribute"].split("."))
         else:
@@ -128,7 +129,7 @@ def parameter_values(mapping: list[dict], row: dict[str, Any]) -> list[str | Non
     return values
 
 
-def template_components(template: Any, values: list[str], *, link_token: str | None) -> list[dict]:
+def template_components(template: Any, values: Sequence[str | None], *, link_token: str | None) -> list[dict]:
     """The ``components`` of a template send: body parameters, and the tracked-link token if needed."""
     components: list[dict] = []
     if values:

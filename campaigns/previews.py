@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -95,7 +96,8 @@ def campaign_test_send(*, campaign: Campaign, actor: Actor) -> Message:
     Returns the test Message, accepted by WhatsApp. A refusal by WhatsApp is recorded on the
     message and raised with WhatsApp's reason.
     """
-    link = StaffTestNumber.objects.select_related("contact").filter(user_id=getattr(actor.user, "pk", None)).first()
+    user = actor.user if isinstance(actor.user, User) else None
+    link = StaffTestNumber.objects.select_related("contact").filter(user=user).first() if user else None
     if link is None:
         raise TestSendRefused(
             "No test number is linked to your account. Ask an administrator to add yours under "
@@ -105,7 +107,7 @@ def campaign_test_send(*, campaign: Campaign, actor: Actor) -> Message:
     refusal = _refusal_if_unsendable(campaign, contact)
     if refusal:
         raise TestSendRefused(refusal)
-    template = campaign.template
+    template = campaign.template_chosen()
     values = contact_parameter_values(campaign.parameters, contact)
     missing = [name for name, value in zip(template.parameter_names, values, strict=False) if value is None]
     if missing:

@@ -38,6 +38,7 @@ from django.db import OperationalError, connection, transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from campaigns.models import Campaign, Click, Event, Message, MessageStatus
 from consent.models import ConsentState, ConsentStatus, Contact, Purpose
 
 ATTRIBUTE_OPS = ("eq", "ne", "in", "contains", "gt", "gte", "lt", "lte", "exists")
@@ -231,8 +232,6 @@ class _Compiler:
         return Q(last_inbound_at__gte=self.now - timedelta(days=days))
 
     def _event(self, node: dict, path: str) -> Q:
-        from campaigns.models import Event
-
         name = node["event"]
         if not isinstance(name, str) or not name.strip():
             raise SegmentRuleError(f"{path}.event", "expected an event name.")
@@ -261,12 +260,10 @@ class _Compiler:
         if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
             raise SegmentRuleError(f"{path}.min_count", 'expected a whole number of at least 1 (for "none", wrap the rule in "not").')
         if min_count > 1:
-            events = events.order_by().values("contact_id").annotate(n=Count("pk")).filter(n__gte=min_count)
+            return Q(Exists(events.order_by().values("contact_id").annotate(n=Count("pk")).filter(n__gte=min_count)))
         return Q(Exists(events))
 
     def _campaign(self, node: dict, path: str) -> Q:
-        from campaigns.models import Click, Message, MessageStatus
-
         campaign_id = node["campaign"]
         if isinstance(campaign_id, bool) or not isinstance(campaign_id, int) or campaign_id < 1:
             raise SegmentRuleError(f"{path}.campaign", "expected a campaign id (a whole number).")
@@ -394,8 +391,6 @@ def segment_rules_compile(rules: Any, *, now: datetime | None = None) -> Q:
 
 def segment_rules_validate(rules: Any) -> None:
     """Raise SegmentRuleError for a malformed tree or a campaign outcome naming an unknown campaign."""
-    from campaigns.models import Campaign
-
     _texts_check(rules)
     compiler = _Compiler(timezone.now(), bounded=True)
     compiler.compile(rules, "rules")

@@ -94,8 +94,8 @@ def campaign_dry_run(campaign: Campaign) -> DryRun:
     messaged once allowed (unless the campaign ends first).
     """
     now = timezone.now()
-    template = campaign.template
-    audience_qs = segment_contacts(campaign.segment.rules).order_by()
+    template = campaign.template_chosen()
+    audience_qs = segment_contacts(campaign.segment_chosen().rules).order_by()
     zones = list(audience_qs.values_list("time_zone", flat=True).distinct())
     annotated = eligibility.eligibility_annotate(
         audience_qs, campaign=campaign, limits=cap_limits(campaign=campaign), now=now, zones=zones

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -23,10 +23,13 @@ from django.utils.dateparse import parse_datetime
 from campaigns.models import STATUS_RANK, Campaign, Event, FrequencyCapPolicy, Message, MessageStatus, Segment
 from campaigns.parameters import ParameterMappingError, parameters_validate
 from campaigns.segments import segment_rules_validate
+from campaigns.sending.claims import dispatcher_active, leases_expire, messages_claimable_exist
+from campaigns.sending.materialise import messages_materialise
 from consent.models import Contact
 from consent.phones import InvalidPhoneNumber, phone_normalize
 from consent.services import contact_upsert
 from core.audit import SYSTEM, Actor, audit_record
+from core.rows import rows_update
 from whatsapp.models import MessageTemplate
 
 logger = logging.getLogger(__name__)
@@ -140,7 +143,7 @@ def segment_create(*, name: str, rules: Any, description: str = "", actor: Actor
     if Segment.objects.filter(name=name).exists():
         raise CampaignError(f"A segment called {name!r} exists already.", field="name")
     segment = Segment.objects.create(
-        name=name, rules=rules, description=description, created_by=actor.user if actor.user and actor.user.pk else None
+        name=name, rules=rules, description=description, created_by=_user(actor)
     )
     audit_record(actor=actor, action="segment.create", object_type="segment", object_id=segment.pk, details={"rules": rules})
     return segment
@@ -238,8 +241,8 @@ def campaign_validate(campaign: Campaign, *, for_sending: bool = False) -> None:
         raise CampaignError("The campaign's end (expires_at) has passed.", field="expires_at")
 
 
-def _user(actor: Actor) -> AbstractBaseUser | None:
-    return actor.user if actor.user is not None and actor.user.pk else None
+def _user(actor: Actor) -> User | None:
+    return actor.user if isinstance(actor.user, User) and actor.user.pk else None
 
 
 @transaction.atomic
@@ -330,7 +333,7 @@ def _require_status(campaign: Campaign, *allowed: str, action: str) -> None:
         raise CampaignError(f"Only a {names} campaign can be {action}; this one is {campaign.get_status_display().lower()}.")
 
 
-def user_may_approve(user: AbstractBaseUser | None, campaign: Campaign) -> bool:
+def user_may_approve(user: User | AnonymousUser | None, campaign: Campaign) -> bool:
     """Four eyes: an approver, and never the campaign's author."""
     return bool(
         user is not None
@@ -368,7 +371,7 @@ def campaign_approve(*, campaign: Campaign, actor: Actor) -> Campaign:
         raise CampaignError(campaign.status_reason)
     campaign_validate(campaign, for_sending=True)
     now = timezone.now()
-    campaign.approved_by = actor.user
+    campaign.approved_by = _user(actor)
     campaign.approved_at = now
     campaign.status = Campaign.Status.SCHEDULED
     campaign.status_reason = ""
@@ -390,7 +393,7 @@ def campaign_reject(*, campaign: Campaign, actor: Actor, comment: str) -> Campai
     if not comment or not comment.strip():
         raise CampaignError("Say what must change: a rejection needs a comment.", field="comment")
     campaign.status = Campaign.Status.DRAFT
-    campaign.rejected_by = actor.user
+    campaign.rejected_by = _user(actor)
     campaign.rejection_comment = comment.strip()
     campaign.status_reason = f"Rejected: {comment.strip()}"
     campaign.approval_hash = ""
@@ -471,8 +474,6 @@ def campaign_launch(*, campaign_id: int, actor: Actor = SYSTEM) -> Campaign | No
     Idempotent: a campaign not (or no longer) scheduled is left alone. The approval is checked
     against the campaign as it is now; a change since then sends it back to draft instead.
     """
-    from campaigns.sending.materialise import messages_materialise
-
     campaign = Campaign.objects.select_for_update(of=("self",)).select_related("template", "segment").filter(pk=campaign_id).first()
     if campaign is None or campaign.status != Campaign.Status.SCHEDULED:
         return campaign
@@ -536,7 +537,6 @@ def campaigns_tick(*, now: datetime | None = None) -> None:
     starts dispatchers for sending campaigns with due messages and nobody working on them (e.g.
     deferred messages whose time came, or after a worker died), and completes finished campaigns.
     """
-    from campaigns.sending.claims import dispatcher_active, leases_expire, messages_claimable_exist
     from campaigns.tasks import dispatchers_start as dispatchers_start_task
 
     now = now or timezone.now()
@@ -552,7 +552,7 @@ def campaigns_tick(*, now: datetime | None = None) -> None:
 
 # --- status reports from webhooks ---------------------------------------------------------------
 
-_STATUS_TIMESTAMP_FIELD = {
+_STATUS_TIMESTAMP_FIELD: dict[str, str] = {
     MessageStatus.SENT: "sent_at",
     MessageStatus.DELIVERED: "delivered_at",
     MessageStatus.READ: "read_at",
@@ -636,8 +636,6 @@ def message_statuses_apply(reports: list[StatusReport]) -> list[Message | None]:
 
     Returns the message of each report (None when unknown).
     """
-    from core.rows import rows_update
-
     if not reports:
         return []
     callback_ids = {report: _message_id_from_callback(report.callback_data) for report in reports}
@@ -652,10 +650,12 @@ def message_statuses_apply(reports: list[StatusReport]) -> list[Message | None]:
     touched: dict[uuid.UUID, Message] = {}
     results: list[Message | None] = []
     for report in reports:
-        message = by_wamid.get(report.wamid) or by_id.get(callback_ids[report])
+        callback_id = callback_ids[report]
+        message = by_wamid.get(report.wamid) or (by_id.get(callback_id) if callback_id else None)
         if message is not None:
             fields = _status_report_merge(message, report)
-            by_wamid.setdefault(message.wamid, message)
+            if message.wamid:
+                by_wamid.setdefault(message.wamid, message)
             if fields:
                 changed |= fields
                 touched[message.pk] = message

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -58,6 +58,11 @@ from core.admin import ReadOnlyAdmin, staff_actor
 from core.pagination import EstimatedCountPaginator
 from core.redirects import safe_next
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
+    from consent.selectors import ContactWithConsent
+
 RECORD_CONSENT_PERMISSION = "consent.add_consentevent"
 IMPORT_PERMISSION = "consent.import_contacts"
 EXPORT_PERMISSION = "consent.export_contact"
@@ -72,8 +77,8 @@ class PhoneSearchMixin:
     (suppressions) overrides ``phone_search_q``.
     """
 
-    search_fields: tuple[str, ...] = ("name",)  # shows the search box; the lookups below do the work
-    search_help_text = "Phone number in any format (+49 151 2345 6789, 0151…, 4915…) or name."
+    search_fields: ClassVar[tuple[str, ...] | list[str]] = ("name",)  # shows the search box; the lookups do the work
+    search_help_text: ClassVar[StrOrPromise | None] = "Phone number in any format (+49 151 2345 6789, 0151…, 4915…) or name."
     phone_lookup = "phone"
     name_lookup: str | None = "name"
 
@@ -101,12 +106,13 @@ class MarketingConsentFilter(admin.SimpleListFilter):
         return list(ConsentStatus.choices)
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Contact]) -> QuerySet[Contact]:
-        if self.value() in ConsentStatus.values:
-            return contacts_by_consent_status(queryset, self.value())
+        status = self.value()
+        if status in ConsentStatus.values:
+            return contacts_by_consent_status(queryset, status)
         return queryset
 
 
-_STATUS_COLOURS = {ConsentStatus.OPTED_IN: "#1a7f37", ConsentStatus.OPTED_OUT: "#b42318", ConsentStatus.NONE: "#57606a"}
+_STATUS_COLOURS: dict[str, str] = {ConsentStatus.OPTED_IN: "#1a7f37", ConsentStatus.OPTED_OUT: "#b42318", ConsentStatus.NONE: "#57606a"}
 
 
 def _status_badge(status: str) -> str:
@@ -135,7 +141,7 @@ class ContactAdmin(PhoneSearchMixin, admin.ModelAdmin):
         return ("phone", "wa_id", *self.readonly_fields) if obj else self.readonly_fields
 
     @admin.display(description="Marketing consent", ordering="marketing_consent")
-    def marketing_consent(self, contact: Contact) -> str:
+    def marketing_consent(self, contact: ContactWithConsent) -> str:
         return _status_badge(contact.marketing_consent)
 
     @admin.display(description="Tags")
@@ -144,7 +150,8 @@ class ContactAdmin(PhoneSearchMixin, admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Contact, form: Form, change: bool) -> None:
         if not change:
-            derived = contact_phone_fields(obj.phone, time_zone=form.cleaned_data["time_zone"] or None, wa_id=obj.wa_id or None)
+            phone = cast(str, obj.phone)  # ContactAdminForm.clean_phone refuses a missing number
+            derived = contact_phone_fields(phone, time_zone=form.cleaned_data["time_zone"] or None, wa_id=obj.wa_id or None)
             for attr, value in derived.items():
                 setattr(obj, attr, value)
         elif not form.cleaned_data["time_zone"]:
@@ -191,14 +198,14 @@ class ContactAdmin(PhoneSearchMixin, admin.ModelAdmin):
 
     # --- Support records consent for a person who asked them -------------------------------------
 
-    def _contact_for(self, request: HttpRequest, object_id: str, permission: str) -> Contact:
+    def _contact_for(self, request: HttpRequest, object_id: str, permission: str) -> ContactWithConsent:
         """The contact, if the user may see it and holds ``permission`` (else 403)."""
         contact = get_object_or_404(contacts_with_consent_status(), pk=object_id)
         if not (self.has_view_permission(request, contact) and request.user.has_perm(permission)):
             raise PermissionDenied
         return contact
 
-    def _contact_page(self, request: HttpRequest, contact: Contact, form: Form, title: str, template: str) -> TemplateResponse:
+    def _contact_page(self, request: HttpRequest, contact: ContactWithConsent, form: Form, title: str, template: str) -> TemplateResponse:
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,

@@ -31,9 +31,9 @@ API_SOURCES = [(value, label) for value, label in ConsentSource.choices if value
 _API_FIELD_NAMES = {"evidence.ip_address": "evidence.ip"}
 
 
-def _validate_phone(value: str) -> str:
+def _validate_phone(value: str) -> None:
     try:
-        return phone_normalize(value)
+        phone_normalize(value)
     except InvalidPhoneNumber as exc:
         raise serializers.ValidationError(str(exc)) from None
 
@@ -90,7 +90,7 @@ class ContactDetailApi(APIView):
     required_permissions = {"GET": ("consent.view_contact",), "PATCH": ("consent.rectify_contact",)}
 
     class OutputSerializer(serializers.ModelSerializer):
-        tags = serializers.SlugRelatedField(many=True, read_only=True, slug_field="name")
+        tags = serializers.ManyRelatedField(child_relation=serializers.SlugRelatedField(read_only=True, slug_field="name"), read_only=True)
         marketing_consent = serializers.ChoiceField(
             choices=ConsentStatus.choices, read_only=True, help_text="Current marketing consent; only opted_in may be messaged."
         )
@@ -228,7 +228,8 @@ class ConsentEventOutputSerializer(serializers.Serializer):
     contact = serializers.IntegerField(source="contact_id")
     purpose = serializers.CharField(source="purpose.code")
     action = serializers.ChoiceField(choices=ConsentAction.choices)
-    source = serializers.ChoiceField(choices=ConsentSource.choices)
+    # A declared field may be called "source": DRF's metaclass takes it off the class; the stubs see Field.source.
+    source = serializers.ChoiceField(choices=ConsentSource.choices)  # type: ignore[assignment]
     occurred_at = serializers.DateTimeField()
     recorded_at = serializers.DateTimeField()
     recorded_by = serializers.CharField(source="recorded_by.username", allow_null=True, default=None)
@@ -278,7 +279,9 @@ class ConsentRecordApi(APIView):
         phone = serializers.CharField(max_length=40, validators=[_validate_phone], help_text="Any format; the contact is created when new.")
         purpose = serializers.CharField(max_length=40, default=Purpose.MARKETING)
         action = serializers.ChoiceField(choices=ConsentAction.choices)
-        source = serializers.ChoiceField(choices=API_SOURCES, help_text="Where the person gave or withdrew consent.")
+        source = serializers.ChoiceField(  # type: ignore[assignment]  # a field named "source", as above
+            choices=API_SOURCES, help_text="Where the person gave or withdrew consent."
+        )
         evidence = EvidenceSerializer(required=False)
         occurred_at = serializers.DateTimeField(required=False, help_text="When the person acted; now when absent.")
 

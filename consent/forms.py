@@ -42,7 +42,8 @@ class OptInPageForm(forms.Form):
         return _clean_phone(self.cleaned_data["phone"])
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         if cleaned.get("notice_version") != self.optin_form.notice_version:
             raise forms.ValidationError(
                 "The wording below changed while you were reading. Please read it and tick the box again.",

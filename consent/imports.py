@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from django.db import connection, transaction
+from django.db.models import CharField, Model
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -47,10 +48,18 @@ KEPT_PROBLEMS = 1000
 ANALYZE_AFTER_ROWS = 10_000
 
 _TAG = re.compile(r"^[-a-z0-9_]+$")
-_NAME_MAX = Contact._meta.get_field("name").max_length
-_LANGUAGE_MAX = Contact._meta.get_field("language").max_length
-_TAG_MAX = Tag._meta.get_field("name").max_length
-_VERSION_MAX = ConsentEvent._meta.get_field("notice_version").max_length
+
+
+def _max_length(model: type[Model], name: str) -> int:
+    field = model._meta.get_field(name)
+    assert isinstance(field, CharField) and field.max_length is not None, f"{model.__name__}.{name} has a max_length"
+    return field.max_length
+
+
+_NAME_MAX = _max_length(Contact, "name")
+_LANGUAGE_MAX = _max_length(Contact, "language")
+_TAG_MAX = _max_length(Tag, "name")
+_VERSION_MAX = _max_length(ConsentEvent, "notice_version")
 
 
 class ImportFileError(ValueError):
@@ -301,8 +310,10 @@ def _chunk_write(rows: list[_Row], *, actor: Actor, report: ImportReport, proble
         return
 
     # Locked in id order so two imports touching the same contacts cannot deadlock.
-    contacts = {
-        c.phone: c for c in Contact.objects.select_for_update().filter(phone__in={r.e164 for r in accepted}).order_by("pk")
+    contacts: dict[str, Contact] = {
+        c.phone: c
+        for c in Contact.objects.select_for_update().filter(phone__in={r.e164 for r in accepted}).order_by("pk")
+        if c.phone  # every one: they were found by their number
     }
     existing_tags = _tags_of(c.pk for c in contacts.values())
     new_contacts: dict[str, Contact] = {}

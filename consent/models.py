@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zoneinfo
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -72,10 +73,10 @@ class Contact(models.Model):
 
     def service_window_open(self, now=None) -> bool:
         now = now or timezone.now()
-        return self.last_inbound_at is not None and now - self.last_inbound_at < timezone.timedelta(hours=24)
+        return self.last_inbound_at is not None and now - self.last_inbound_at < timedelta(hours=24)
 
     def service_window_closes_at(self):
-        return self.last_inbound_at + timezone.timedelta(hours=24) if self.last_inbound_at else None
+        return self.last_inbound_at + timedelta(hours=24) if self.last_inbound_at else None
 
 
 class Purpose(models.Model):

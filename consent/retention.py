@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -58,7 +58,7 @@ def retention_apply(
     for rule in _rules():
         days = rule.days()
         result = RetentionResult(kind=rule.kind)
-        due = rule.due(now - timezone.timedelta(days=days)).order_by("pk").values_list("pk", flat=True)
+        due = rule.due(now - timedelta(days=days)).order_by("pk").values_list("pk", flat=True)
         while time.monotonic() < deadline:
             with transaction.atomic():
                 pks = list(due[:batch_size])

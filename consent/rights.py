@@ -76,7 +76,7 @@ def contact_data_package(contact: Contact) -> dict[str, Any]:
         **rows(Contact.objects.filter(pk=contact.pk), exclude=("phone_hash",))[0],
         "tags": list(contact.tags.values_list("name", flat=True)),
         "marketing_consent": contact_consent_status(contact),
-        "number_suppressed": bool(contact.phone) and number_is_suppressed(contact.phone),
+        "number_suppressed": bool(contact.phone and number_is_suppressed(contact.phone)),
     }
     package = {
         "format": EXPORT_FORMAT,

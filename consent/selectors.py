@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypedDict
+
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from consent.models import ConsentEvent, ConsentState, ConsentStatus, Contact, Purpose, Suppression
 from consent.phones import InvalidPhoneNumber, phone_normalize
+
+
+class ConsentStatusAnnotation(TypedDict):
+    marketing_consent: str  # a ConsentStatus value
+
+
+if TYPE_CHECKING:  # django-stubs' helper, needed for type checking only
+    from django_stubs_ext import WithAnnotations
+
+    ContactWithConsent = WithAnnotations[Contact, ConsentStatusAnnotation]
 
 
 def contact_find_by_phone(raw: str) -> Contact | None:
@@ -43,7 +55,7 @@ def contacts_marketable(queryset: QuerySet[Contact] | None = None, purpose: str 
     return queryset.filter(active_opt_in_q(purpose), ~suppressed_q(), Q(erased_at__isnull=True), phone__isnull=False)
 
 
-def contacts_with_consent_status(queryset: QuerySet[Contact] | None = None) -> QuerySet[Contact]:
+def contacts_with_consent_status(queryset: QuerySet[Contact] | None = None) -> QuerySet[ContactWithConsent]:
     """Contacts annotated with ``marketing_consent`` (opted_in, opted_out or none), in one query."""
     queryset = queryset if queryset is not None else Contact.objects.all()
     status = ConsentState.objects.filter(contact_id=OuterRef("pk"), purpose__code=Purpose.MARKETING).values("status")[:1]

@@ -12,8 +12,8 @@ import ipaddress
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import transaction
@@ -187,7 +187,7 @@ def _occurred_at_normalize(value: datetime | None, *, now: datetime) -> datetime
     if timezone.is_naive(value):
         value = timezone.make_aware(value)
     value = value.astimezone(UTC)
-    if value > now + timezone.timedelta(minutes=5):
+    if value > now + timedelta(minutes=5):
         raise ConsentRefused("occurred_at lies in the future.", field="occurred_at")
     return value
 
@@ -244,7 +244,8 @@ def consent_record_many(
     # Every consent change takes this lock first: the chain stays linear, and no opt-out can commit
     # between the suppression check below and the events that depend on it.
     head, _ = LedgerHead.objects.select_for_update().get_or_create(pk=1)
-    number_hashes = {id(change.contact): suppression_hash(change.contact.phone) for _, change, _, _ in checked}
+    # _consent_change_check refused every contact without a number.
+    number_hashes = {id(change.contact): suppression_hash(cast(str, change.contact.phone)) for _, change, _, _ in checked}
     suppressed = set(
         Suppression.objects.filter(number_hash__in=set(number_hashes.values()), lifted_at__isnull=True).values_list(
             "number_hash", flat=True
@@ -350,7 +351,8 @@ def _all_decided(results: list[ConsentEvent | ConsentRefused | None]) -> list[Co
 
 
 def _consent_states_save(states: Any) -> None:
-    new, existing = [], []
+    new: list[ConsentState] = []
+    existing: list[ConsentState] = []
     for state in states:
         state.last_event_id = state.last_event.pk
         (existing if state.pk else new).append(state)
@@ -442,7 +444,7 @@ def platform_optout_record(*, contact: Contact, occurred_at: datetime | None = N
     an opt-out with source ``platform`` unless the contact is already opted out and suppressed.
     Returns True when an opt-out was recorded.
     """
-    if contact_consent_status(contact) == ConsentStatus.OPTED_OUT and number_is_suppressed(contact.phone):
+    if contact_consent_status(contact) == ConsentStatus.OPTED_OUT and contact.phone and number_is_suppressed(contact.phone):
         return False
     consent_revoke(
         contact=contact,

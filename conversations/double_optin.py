@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -58,7 +59,7 @@ def double_optin_start(*, form: OptInForm, contact: Contact, evidence: Evidence,
         user_agent=evidence.user_agent[:500],
         actor_label=actor.display[:150],
         requested_at=now,
-        expires_at=now + timezone.timedelta(days=settings.WHATSAPP_OPTIN_CONFIRMATION_DAYS),
+        expires_at=now + timedelta(days=settings.WHATSAPP_OPTIN_CONFIRMATION_DAYS),
     )
     confirmation.message = service_message_queue(
         contact=contact,
@@ -116,7 +117,8 @@ def _pending_for(contact: Contact, inbound: InboundMessage) -> OptInConfirmation
         contact=contact, confirmed_at__isnull=True, expires_at__gt=now
     )
     if inbound.payload.startswith(CONFIRM_PAYLOAD_PREFIX):
-        return open_ones.filter(pk=_uuid_or_none(inbound.payload[len(CONFIRM_PAYLOAD_PREFIX) :])).first()
+        confirmation_id = _uuid_or_none(inbound.payload[len(CONFIRM_PAYLOAD_PREFIX) :])
+        return open_ones.filter(pk=confirmation_id).first() if confirmation_id else None
     answer = keywords.keyword_normalize(inbound.text or inbound.payload)
     if inbound.type in ("text", "button", "interactive") and answer in YES_WORDS:
         return open_ones.order_by("-requested_at").first()

@@ -8,6 +8,7 @@ from django.db import transaction
 
 from consent.models import ConsentSource, OptInForm
 from consent.services import Evidence, consent_grant, contact_upsert
+from conversations.double_optin import double_optin_start
 from core.audit import Actor
 
 
@@ -25,9 +26,6 @@ def optin_page_submit(*, form: OptInForm, phone: str, evidence: Evidence, actor:
     """
     contact, _ = contact_upsert(phone=phone)
     if form.double_opt_in:
-        # Imported here: the WhatsApp app depends on consent, not the other way round.
-        from conversations.double_optin import double_optin_start
-
         double_optin_start(form=form, contact=contact, evidence=evidence, actor=actor)
         return OptInOutcome.CONFIRMATION_SENT
     consent_grant(contact=contact, source=ConsentSource.WEB_FORM, purpose=form.purpose.code, evidence=evidence, actor=actor)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -32,6 +32,9 @@ from conversations.timeline import contact_timeline
 from core.audit import Actor
 from core.client_ip import client_ip
 from core.redirects import safe_next
+
+if TYPE_CHECKING:
+    from consent.selectors import ContactWithConsent
 
 ANSWER_PERMISSION = "campaigns.answer_inbound"
 VIEW_MESSAGES_PERMISSION = "campaigns.view_message"
@@ -69,7 +72,8 @@ def find_view(request: HttpRequest) -> HttpResponse:
 
 def _message_view(message: Any) -> dict[str, Any]:
     decision = message.decision or {}
-    result = decision.get("result") if isinstance(decision.get("result"), dict) else {}
+    result = decision.get("result")
+    result = result if isinstance(result, dict) else {}
     return {
         "reason": REASON_LABELS.get(decision.get("reason", ""), decision.get("reason", "")),
         "outcome": decision.get("outcome", ""),
@@ -82,7 +86,7 @@ def _message_view(message: Any) -> dict[str, Any]:
 
 def timeline_view(request: HttpRequest, contact_id: int) -> HttpResponse:
     _require(request, "consent.view_contact")
-    contact = get_object_or_404(contacts_with_consent_status(), pk=contact_id)
+    contact: ContactWithConsent = get_object_or_404(contacts_with_consent_status(), pk=contact_id)
     before = None
     if request.GET.get("before"):
         try:
@@ -98,7 +102,7 @@ def timeline_view(request: HttpRequest, contact_id: int) -> HttpResponse:
         request, "support/timeline.html", str(contact),
         contact=contact, entries=entries, older=page.older.isoformat() if page.older else "", newer=bool(before),
         consent_label=ConsentStatus(contact.marketing_consent).label, consent_status=contact.marketing_consent,
-        suppressed=bool(contact.phone) and number_is_suppressed(contact.phone),
+        suppressed=bool(contact.phone and number_is_suppressed(contact.phone)),
         window_open=contact.service_window_open(), window_closes_at=contact.service_window_closes_at(),
         can_record=user.has_perm("consent.add_consentevent") and not erased,
         can_export=user.has_perm("consent.export_contact"),

@@ -12,7 +12,7 @@ from django.db.models import Q, QuerySet
 from django.forms import CheckboxInput
 from django.http import HttpRequest
 from django.utils.html import format_html
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 from rest_framework.authtoken.admin import TokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 
@@ -85,7 +85,7 @@ class RevocableTokenAdmin(TokenAdmin):
     actions = ["revoke_tokens"]
 
     @admin.display(description=mark_safe('<input type="checkbox" id="action-toggle">'))
-    def action_checkbox(self, token: TokenProxy) -> str:
+    def action_checkbox(self, token: TokenProxy) -> SafeString:
         # TokenProxy's pk is the user's id (for the change page); the action selects by the token's own key.
         attrs = {"class": "action-select", "aria-label": f"Select the token of {token.user}"}
         return CheckboxInput(attrs, lambda value: False).render(helpers.ACTION_CHECKBOX_NAME, token.key)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser, User
 
 from core.models import AuditEntry
 
@@ -14,7 +14,7 @@ from core.models import AuditEntry
 class Actor:
     """Who caused a change: a staff user, an API token's user, or the system (webhook, import)."""
 
-    user: AbstractBaseUser | None = None
+    user: User | AnonymousUser | None = None
     label: str = ""
     ip_address: str | None = None
 
@@ -30,7 +30,7 @@ def audit_entry(
     *, actor: Actor, action: str, object_type: str = "", object_id: Any = "", details: dict[str, Any] | None = None
 ) -> AuditEntry:
     return AuditEntry(
-        actor=actor.user if actor.user and actor.user.pk else None,
+        actor=actor.user if isinstance(actor.user, User) and actor.user.pk else None,
         actor_label=actor.display[:150],
         action=action,
         object_type=object_type,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from typing import Any, TextIO
 
 # Seven or more digits, optionally led by + and broken by spaces, dots or dashes.
 _PHONE_RE = re.compile(r"\+?\d[\d\s.\-]{5,}\d")
@@ -43,9 +44,9 @@ class CurrentStderrHandler(logging.StreamHandler):
         logging.Handler.__init__(self, level)
 
     @property
-    def stream(self):  # type: ignore[override]
+    def stream(self) -> TextIO:
         return sys.stderr
 
     @stream.setter
-    def stream(self, value) -> None:  # StreamHandler.setStream assigns it; stderr stays the target
+    def stream(self, value: Any) -> None:  # StreamHandler.setStream assigns it; stderr stays the target
         pass

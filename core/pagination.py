@@ -16,10 +16,10 @@ class EstimatedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        query = getattr(self.object_list, "query", None)
-        if connection.vendor == "postgresql" and query is not None and not query.where:
+        query, model = getattr(self.object_list, "query", None), getattr(self.object_list, "model", None)
+        if connection.vendor == "postgresql" and query is not None and model is not None and not query.where:
             with connection.cursor() as cursor:
-                cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = %s", [self.object_list.model._meta.db_table])
+                cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = %s", [model._meta.db_table])
                 row = cursor.fetchone()
             if row and row[0] > 10000:
                 return int(row[0])

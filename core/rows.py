@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django.db import connection
-from django.db.models import Model
+from django.db.models import Field, Model
+from django.db.models.options import Options
 
 
 def rows_update(model: type[Model], objects: Sequence[Model], fields: Sequence[str]) -> None:
@@ -23,7 +24,7 @@ def rows_update(model: type[Model], objects: Sequence[Model], fields: Sequence[s
     from psycopg2.extras import execute_values
 
     meta = model._meta
-    columns = [meta.pk, *(meta.get_field(name) for name in fields)]
+    columns = [_column(meta, meta.pk.name), *(_column(meta, name) for name in fields)]
     names = ", ".join(f'"{field.column}"' for field in columns)
     assignments = ", ".join(f'"{field.column}" = v."{field.column}"' for field in columns[1:])
     rows = [[field.get_db_prep_save(getattr(obj, field.attname), connection) for field in columns] for obj in objects]
@@ -36,3 +37,10 @@ def rows_update(model: type[Model], objects: Sequence[Model], fields: Sequence[s
             template="(" + ", ".join(f"%s::{field.db_type(connection)}" for field in columns) + ")",
             page_size=len(rows),
         )
+
+
+def _column(meta: Options, name: str) -> Field:
+    field = meta.get_field(name)
+    if not isinstance(field, Field) or not field.concrete:
+        raise ValueError(f"{meta.label}.{name} is not a column: rows_update writes columns of the table only.")
+    return field

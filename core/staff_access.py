@@ -10,7 +10,7 @@ import logging
 from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, Group, Permission
+from django.contrib.auth.models import Group, Permission, User
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
@@ -37,7 +37,7 @@ def _permission_names(permission_ids: Iterable[int]) -> list[str]:
     )
 
 
-def staff_login_record(*, user: AbstractBaseUser, ip_address: str | None) -> AuditEntry:
+def staff_login_record(*, user: User, ip_address: str | None) -> AuditEntry:
     return audit_record(
         actor=Actor(user=user, ip_address=ip_address), action="auth.login", object_type="user", object_id=user.pk
     )
@@ -86,7 +86,7 @@ def permissions_change_record(
 
 
 def user_flags_change_record(
-    *, actor: Actor, user: AbstractBaseUser, before: dict[str, bool] | None
+    *, actor: Actor, user: User, before: dict[str, bool] | None
 ) -> AuditEntry | None:
     """An account created with, or changed in, active/staff/superuser status (``before`` None: created)."""
     after = {flag: bool(getattr(user, flag)) for flag in USER_FLAGS}

@@ -23,9 +23,10 @@ class ContentSecurityPolicyMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        request.csp_nonce = secrets.token_urlsafe(16)
+        nonce = secrets.token_urlsafe(16)
+        request.csp_nonce = nonce  # type: ignore[attr-defined]  # our own request attribute, read by templates
         response = self.get_response(request)
         policy = settings.CONTENT_SECURITY_POLICY
         if policy and CSP_HEADER not in response:
-            response[CSP_HEADER] = policy.replace("{nonce}", request.csp_nonce)
+            response[CSP_HEADER] = policy.replace("{nonce}", nonce)
         return response

@@ -17,5 +17,6 @@ urlpatterns = [
     path("api/v1/", include("campaigns.api_urls")),
     path("webhooks/", include("whatsapp.urls")),
     path("", include("consent.urls")),
+    path("", include("conversations.urls")),
     path("", include("campaigns.urls")),
 ]

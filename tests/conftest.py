@@ -1,8 +1,22 @@
+"""Fixtures every test directory may use; plain helpers are in tests/factories.py."""
+
 from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import time
 
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group, User
+from django.test import Client
+from rest_framework.test import APIClient
+
+from campaigns.models import FrequencyCapPolicy, Segment
+from consent.models import OptInForm, Purpose
+from tests import factories
+from whatsapp.models import MessageTemplate
+from whatsapp.sandbox.catalog import default_templates
+from whatsapp.template_sync import templates_store
 
 pytest_plugins = ["tests.sandbox_fixtures"]
 
@@ -56,3 +70,87 @@ def support(db) -> User:
 def outsider(db) -> User:
     """A logged-in account with no role: every protected page and endpoint must refuse it."""
     return User.objects.create_user(username="otto", password="pw-otto")
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings) -> None:
+    """The role fixtures create users with passwords; the production hasher is slow on purpose."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def superuser(db) -> User:
+    return User.objects.create_superuser(username="root", password="pw-root", email="root@example.com")
+
+
+@pytest.fixture
+def visitor_ip() -> str:
+    """An address of its own per test, so per-IP counters in the shared cache never leak between tests."""
+    return factories.new_visitor_ip()
+
+
+@pytest.fixture
+def api_client() -> Callable[[User | None], APIClient]:
+    """An API client sending ``Authorization: Token <key>`` for the user (none for ``None``)."""
+    return factories.api_client
+
+
+@pytest.fixture
+def admin_client_for(visitor_ip: str) -> Callable[[User], Client]:
+    def make(user: User) -> Client:
+        client = Client(REMOTE_ADDR=visitor_ip)
+        client.force_login(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def optin_form(db) -> OptInForm:
+    return OptInForm.objects.create(
+        slug="acme",
+        business_name="Acme Shoes",
+        message_description="offers, restock alerts and news",
+        frequency="up to 4 messages a month",
+        privacy_policy_url="https://acme.example/privacy",
+        notice_text=factories.NOTICE_TEXT,
+        notice_version="2026-11",
+        purpose=Purpose.objects.get(code=Purpose.MARKETING),
+    )
+
+
+@pytest.fixture
+def templates(db) -> dict[tuple[str, str], MessageTemplate]:
+    """The sandbox's templates, stored as the template sync stores them."""
+    templates_store(remote_templates=default_templates())
+    return {(t.name, t.language): t for t in MessageTemplate.objects.all()}
+
+
+@pytest.fixture
+def spring_sale(templates) -> MessageTemplate:
+    """MARKETING, two body parameters ({{1}} name, {{2}} discount) and a tracked URL button."""
+    return templates[("spring_sale", "en_US")]
+
+
+@pytest.fixture
+def no_quiet_hours(db) -> None:
+    """Quiet hours off, so that what is sent does not depend on the hour the tests run at."""
+    FrequencyCapPolicy.objects.update_or_create(pk=1, defaults={"quiet_hours_start": time(0), "quiet_hours_end": time(0)})
+
+
+@pytest.fixture
+def everyone(db) -> Segment:
+    return Segment.objects.create(name="everyone", rules={"all": []})
+
+
+@pytest.fixture
+def deliver(client):
+    """POST a signed payload to the webhook, then run the worker-side processing; returns the response."""
+
+    def _deliver(data: dict | bytes, *, process: bool = True):
+        response = factories.post_webhook(client, data)
+        if process:
+            factories.process_pending_deliveries()
+        return response
+
+    return _deliver

@@ -277,7 +277,7 @@ class WhatsAppError(Exception):
             title=str(error.get("title") or error.get("error_user_title") or error.get("type") or ""),
             trace_id=str(error.get("fbtrace_id") or ""),
             http_status=http_status,
-            details=str(error_data.get("details") or ""),
+            details=str(error_data.get("details") or "") if isinstance(error_data, dict) else "",
             reached_provider=False,
         )
 
@@ -509,6 +509,6 @@ def list_templates(*, page_size: int = 100) -> list[dict]:
         if not isinstance(data, list):
             raise WhatsAppError("The WhatsApp API answered the template list without a 'data' list.")
         templates.extend(item for item in data if isinstance(item, dict))
-        paging = payload.get("paging") if isinstance(payload.get("paging"), dict) else {}
-        url, params = paging.get("next"), None  # the next link already carries limit and cursor
+        paging = payload.get("paging")
+        url, params = paging.get("next") if isinstance(paging, dict) else None, None  # the next link carries limit and cursor
     return templates

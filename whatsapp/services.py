@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
@@ -87,7 +87,7 @@ def _delivery_enqueue(delivery_id: int) -> None:
 
 def webhook_deliveries_requeue(*, older_than_seconds: int = 60, max_attempts: int = 10) -> list[int]:
     """Queue again the deliveries still unprocessed after a while (a broker outage, a lost task)."""
-    cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     stale = list(
         WebhookDelivery.objects.filter(processed_at__isnull=True, received_at__lt=cutoff, attempts__lt=max_attempts)
         .order_by("received_at")
@@ -194,7 +194,7 @@ def webhook_deliveries_drain(*, time_budget: float = 30.0, batch_size: int = DRA
 
 # Only deliveries received this recently are drained (a range of the unprocessed-deliveries index, however many
 # days of processed deliveries the table keeps); older unprocessed ones are the sweeper's.
-DRAIN_WINDOW = timezone.timedelta(minutes=10)
+DRAIN_WINDOW = timedelta(minutes=10)
 
 
 def _fresh_deliveries() -> QuerySet[WebhookDelivery]:
@@ -309,10 +309,3 @@ def receipt_claim(key: str, delivery: WebhookDelivery | None) -> bool:
             [key[:300], delivery.pk if delivery is not None else None, timezone.now()],
         )
         return cursor.fetchone() is not None
-
-
-def webhook_deliveries_prune(*, older_than_days: int) -> int:
-    """Delete processed raw deliveries older than the retention period; what they caused stays."""
-    cutoff = timezone.now() - timezone.timedelta(days=older_than_days)
-    deleted, _ = WebhookDelivery.objects.filter(processed_at__isnull=False, received_at__lt=cutoff).delete()
-    return deleted

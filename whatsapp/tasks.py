@@ -5,16 +5,15 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from django.conf import settings
 
 from whatsapp.client import WhatsAppError
 from whatsapp.services import (
     WebhookProcessingError,
     webhook_deliveries_drain,
-    webhook_deliveries_prune,
     webhook_deliveries_requeue,
     webhook_delivery_process,
 )
+from whatsapp.template_sync import template_sync
 
 logger = logging.getLogger(__name__)
 
@@ -38,21 +37,12 @@ def webhook_deliveries_drain_task() -> None:
 @shared_task(acks_late=True)
 def templates_sync_task() -> None:
     """Periodic: store the account's templates (see CELERY_BEAT_SCHEDULE)."""
-    from whatsapp.template_sync import template_sync
-
     try:
         result = template_sync()
     except WhatsAppError as exc:
         logger.error("template sync failed: %s", exc)
         return
     logger.info("template sync: %s created, %s updated, %s deleted", result.created, result.updated, result.deleted)
-
-
-@shared_task(acks_late=True)
-def webhook_deliveries_prune_task() -> None:
-    """Periodic: raw deliveries carry personal data; keep them only WHATSAPP_WEBHOOK_RETENTION_DAYS."""
-    deleted = webhook_deliveries_prune(older_than_days=settings.WHATSAPP_WEBHOOK_RETENTION_DAYS)
-    logger.info("pruned %s processed webhook deliveries", deleted)
 
 
 @shared_task(acks_late=True)

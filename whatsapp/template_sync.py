@@ -29,7 +29,8 @@ class TemplateSyncResult:
 
 
 def _template_fields(remote: dict) -> dict:
-    components = remote.get("components") if isinstance(remote.get("components"), list) else []
+    components = remote.get("components")
+    components = components if isinstance(components, list) else []
     url_button = template_shape.dynamic_url_button(components)
     quality = remote.get("quality_score")
     reason = str(remote.get("rejected_reason") or "")

@@ -85,6 +85,11 @@ def unix_time(value: Any, *, default: datetime | None = None) -> datetime:
         return default or datetime.now(tz=UTC)
 
 
+def _object(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one (a payload may omit what does not apply)."""
+    return value if isinstance(value, dict) else {}
+
+
 def _dict_list(value: dict[str, Any], key: str) -> list[dict[str, Any]]:
     items = value.get(key)
     return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
@@ -137,14 +142,14 @@ def statuses(value: dict[str, Any]) -> Iterator[StatusItem]:
 
 def _message_text_and_payload(message: dict[str, Any]) -> tuple[str, str]:
     kind = message.get("type")
-    content = message.get(kind) if isinstance(kind, str) and isinstance(message.get(kind), dict) else {}
+    content = _object(message.get(kind)) if isinstance(kind, str) else {}
     if kind == "text":
         return str(content.get("body") or ""), ""
     if kind == "button":
         return str(content.get("text") or ""), str(content.get("payload") or "")
     if kind == "interactive":
-        reply = content.get(content.get("type")) if isinstance(content.get("type"), str) else None
-        reply = reply if isinstance(reply, dict) else {}
+        reply_type = content.get("type")
+        reply = _object(content.get(reply_type)) if isinstance(reply_type, str) else {}
         return str(reply.get("title") or ""), str(reply.get("id") or "")
     if kind == "reaction":
         return str(content.get("emoji") or ""), ""
@@ -161,7 +166,7 @@ def inbound_messages(value: dict[str, Any]) -> Iterator[InboundItem]:
         if not message.get("id") or not message.get("from"):
             continue
         text, payload = _message_text_and_payload(message)
-        context = message.get("context") if isinstance(message.get("context"), dict) else {}
+        context = _object(message.get("context"))
         yield InboundItem(
             wamid=str(message["id"]),
             from_wa_id=str(message["from"]),

@@ -9,6 +9,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import cast
 
 import redis
 from django.conf import settings
@@ -25,6 +26,7 @@ from campaigns.sending.decide import decision_record, decisions
 from campaigns.sending.locks import consent_locks
 from campaigns.sending.outcomes import Outcome, outcome_apply
 from campaigns.sending.throttle import bucket_back_off, bucket_take, outage_failure_record, outage_success_record
+from campaigns.services import CampaignError, campaign_pause
 from campaigns.tracking import button_token
 from consent.services import platform_optout_record
 from core.audit import Actor
@@ -47,7 +49,7 @@ _MESSAGE_WRITE_FIELDS = [
 def _send_all(campaign: Campaign, token: uuid.UUID, to_send: list[tuple[Message, list[dict]]]) -> list[Outcome]:
     stop = threading.Event()
     phone_number_id = settings.WHATSAPP_PHONE_NUMBER_ID
-    template = campaign.template
+    template = campaign.template_chosen()
 
     def send_one(item: tuple[Message, list[dict]]) -> Outcome:
         message, components = item
@@ -63,7 +65,7 @@ def _send_all(campaign: Campaign, token: uuid.UUID, to_send: list[tuple[Message,
             return Outcome(message, attempted=False)
         try:
             result = whatsapp_client.send_template(
-                to=message.contact.phone,
+                to=cast(str, message.contact.phone),  # decisions skip a contact without a number
                 template_name=template.name,
                 language=template.language,
                 components=components,
@@ -153,7 +155,7 @@ def batch_send(*, campaign_id: int, token: uuid.UUID, messages: list[Message]) -
         release(messages, token)
         report.stopped = f"campaign is {campaign.status}"
         return report
-    template = campaign.template
+    template = campaign.template_chosen()
     if not template.is_sendable:
         release(messages, token)
         reason = f"Template {template} is {template.get_status_display().lower()} at WhatsApp: sending paused."
@@ -215,8 +217,6 @@ def batch_send(*, campaign_id: int, token: uuid.UUID, messages: list[Message]) -
 
 def _campaign_stop(campaign: Campaign, reason: str) -> None:
     """Pause a sending campaign (another dispatcher may have paused it a moment ago)."""
-    from campaigns.services import CampaignError, campaign_pause
-
     try:
         campaign_pause(campaign=campaign, actor=_SENDER, reason=reason)
     except CampaignError:
@@ -227,7 +227,7 @@ def _results_write(outcomes: list[Outcome], report: BatchReport, token: uuid.UUI
     if not outcomes:
         return None
     now = timezone.now()
-    problem = None
+    problem: tuple[str, WhatsAppError] | None = None
     by_id = {outcome.message.pk: outcome for outcome in outcomes}
     with transaction.atomic():
         fresh = list(Message.objects.select_for_update().filter(pk__in=list(by_id)).order_by("pk"))
@@ -236,7 +236,7 @@ def _results_write(outcomes: list[Outcome], report: BatchReport, token: uuid.UUI
         fresh = [message for message in fresh if by_id[message.pk].attempted or message.claim_token == token]
         for message in fresh:
             found, error = outcome_apply(message, by_id[message.pk], now)
-            if found and problem is None:
+            if found and error is not None and problem is None:  # a problem always comes with its error
                 problem = (found, error)
             if message.status == MessageStatus.ACCEPTED or by_id[message.pk].result is not None:
                 report.sent += 1

@@ -40,7 +40,8 @@ def decisions(campaign: Campaign, messages: list[Message], limits: CapLimits, no
         for contact_id, moment in Message.objects.filter(
             CAP_COUNTED_Q, contact_id__in=capped, is_marketing=True, dispatched_at__gte=since
         ).values_list("contact_id", "dispatched_at"):
-            dispatched.setdefault(contact_id, []).append(moment)
+            if moment is not None:  # always: filtered on it
+                dispatched.setdefault(contact_id, []).append(moment)
     verdicts = []
     for contact_id, message in by_contact.items():
         row = rows.get(contact_id) or {"verdict": eligibility.INVALID_NUMBER, "time_zone": "UTC"}
@@ -57,7 +58,7 @@ def decisions(campaign: Campaign, messages: list[Message], limits: CapLimits, no
 
 def decision_record(campaign: Campaign, verdict: Verdict, limits: CapLimits, now: datetime, values: list[str | None]) -> dict:
     row = verdict.row
-    template = campaign.template
+    template = campaign.template_chosen()
     record = {
         "checked_at": now.isoformat(),
         "outcome": "send" if verdict.reason == eligibility.ELIGIBLE else ("defer" if verdict.send_after else "skip"),

@@ -14,6 +14,7 @@ from campaigns.models import Campaign
 from campaigns.sending.batch import batch_send
 from campaigns.sending.claims import dispatcher_heartbeat, leases_expire, messages_claim
 from campaigns.sending.locks import consent_locks_close
+from campaigns.services import campaign_complete_if_done
 
 logger = logging.getLogger(__name__)
 
@@ -28,8 +29,6 @@ def campaign_dispatch(*, campaign_id: int, time_budget: float) -> bool:
     its own connections: while one is being claimed, checked or written back, the other's calls
     keep the send threads busy. Each batch is claimed, locked and recorded exactly as when alone.
     """
-    from campaigns.services import campaign_complete_if_done
-
     leases_expire(campaign_id=campaign_id)
     deadline = time.monotonic() + time_budget
     stop = threading.Event()

@@ -47,7 +47,9 @@ def batch_open(token: uuid.UUID) -> None:
         return
     calls, _ = _keys(token)
     pipeline = redis_client().pipeline(transaction=True)
-    pipeline.delete(calls).sadd(calls, _OPENED).expire(calls, _keep_seconds())
+    pipeline.delete(calls)
+    pipeline.sadd(calls, _OPENED)
+    pipeline.expire(calls, _keep_seconds())
     pipeline.execute()
 
 

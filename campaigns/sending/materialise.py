@@ -28,7 +28,7 @@ def messages_materialise(*, campaign: Campaign, start: datetime) -> int:
 
     With a local send time, each message waits for that time in its recipient's time zone.
     """
-    audience = segment_contacts(campaign.segment.rules).order_by().values("id")
+    audience = segment_contacts(campaign.segment_chosen().rules).order_by().values("id")
     marketing = campaign.is_marketing
     if connection.vendor == "postgresql":
         select_sql, params = audience.query.get_compiler(connection=connection).as_sql()

@@ -90,7 +90,7 @@ def service_message_queue(
     return message
 
 
-def _send_request(message_id: uuid.UUID) -> None:
+def _send_request(message_id: uuid.UUID | str) -> None:
     # By name: the tasks module imports this one.
     current_app.send_task(SEND_TASK, args=[str(message_id)])
 

@@ -20,6 +20,7 @@ from collections import deque
 
 import redis
 from django.conf import settings
+from redis.commands.core import Script
 
 from core.redis import redis_client
 
@@ -57,11 +58,11 @@ return until_ms
 _local_lock = threading.Lock()
 _local_grants: dict[str, deque[float]] = {}
 _local_blocked: dict[str, float] = {}
-_scripts: tuple[redis.Redis, object, object] | None = None
+_scripts: tuple[redis.Redis, Script, Script] | None = None
 _grant_ids = itertools.count()
 
 
-def _redis() -> tuple[redis.Redis, object, object]:
+def _redis() -> tuple[redis.Redis, Script, Script]:
     """The process's client and the limiter's scripts on it (made anew with a new client after a fork)."""
     global _scripts
     client = redis_client()
@@ -159,7 +160,10 @@ def outage_failure_record(phone_number_id: str) -> bool:
     _failure_seen_here_at[phone_number_id] = time.monotonic()
     if settings.REDIS_URL:
         client, _, _ = _redis()
-        failures, _ = client.pipeline().incr(_failures_key(phone_number_id)).expire(_failures_key(phone_number_id), 600).execute()
+        pipeline = client.pipeline()
+        pipeline.incr(_failures_key(phone_number_id))
+        pipeline.expire(_failures_key(phone_number_id), 600)
+        failures, _ = pipeline.execute()
     else:
         with _local_lock:
             failures = _local_failures[phone_number_id] = _local_failures.get(phone_number_id, 0) + 1

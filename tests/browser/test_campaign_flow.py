@@ -10,8 +10,8 @@ import pytest
 from playwright.sync_api import expect
 
 from campaigns.models import Campaign, Message, Segment
-from tests.campaigns.conftest import contacts_create, no_quiet_hours, spring_sale, templates  # noqa: F401 (fixtures)
 from tests.campaigns.test_workers import live, processes  # noqa: F401 (fixtures: workers, beat, webhooks)
+from tests.factories import contacts_create
 
 pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.postgres, pytest.mark.redis]
 

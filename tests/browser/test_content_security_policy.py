@@ -6,7 +6,7 @@ import pytest
 
 from consent.models import OptInForm, Purpose
 from consent.services import contact_upsert, purpose_get
-from tests.consent.conftest import NOTICE_TEXT, superuser  # noqa: F401
+from tests.factories import NOTICE_TEXT
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

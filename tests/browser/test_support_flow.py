@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from consent.models import ConsentStatus
 from consent.selectors import contact_consent_status
-from tests.campaigns.conftest import contacts_create
+from tests.factories import contacts_create
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import Group
 
 from campaigns.models import Campaign, FrequencyCapPolicy, Message, MessageStatus, Segment
-from tests.campaigns.conftest import contacts_create
+from tests.factories import contacts_create
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, Event, Message, MessageStatus, Segment
 from consent.models import ConsentState, Contact
-from tests.campaigns.conftest import api_client, contacts_create, phone
+from tests.factories import api_client, contacts_create, phone
 
 pytestmark = pytest.mark.django_db
 

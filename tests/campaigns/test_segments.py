@@ -11,7 +11,7 @@ from campaigns.models import Campaign, Click, Event, Message, MessageStatus, Seg
 from campaigns.segments import SegmentRuleError, segment_contacts, segment_rules_validate
 from campaigns.selectors import segment_count
 from consent.services import consent_revoke, contact_tags_add
-from tests.campaigns.conftest import contacts_create
+from tests.factories import contacts_create
 
 pytestmark = pytest.mark.django_db
 

@@ -27,8 +27,8 @@ from campaigns.sending.batch import batch_send
 from campaigns.sending.claims import leases_expire, messages_claim
 from campaigns.sending.throttle import OUTAGE_FAILURES, bucket_take, outage_failure_record, outage_success_record
 from campaigns.services import campaigns_tick
-from tests.campaigns.conftest import contacts_create
 from tests.campaigns.test_sending import SALE_PARAMETERS, eager, run  # noqa: F401 (eager: autouse fixture)
+from tests.factories import contacts_create
 
 pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.postgres, pytest.mark.redis]
 

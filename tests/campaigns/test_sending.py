@@ -27,7 +27,7 @@ from campaigns.services import (
 from consent.models import Contact, Suppression
 from consent.services import consent_revoke, suppression_hash
 from core.audit import Actor
-from tests.campaigns.conftest import contacts_create
+from tests.factories import contacts_create
 from whatsapp.models import MessageTemplate
 
 pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.postgres, pytest.mark.redis]

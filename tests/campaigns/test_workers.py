@@ -34,7 +34,7 @@ from consent.models import Contact
 from consent.services import consent_revoke
 from core.audit import Actor
 from retarget.celery import app as celery_app
-from tests.campaigns.conftest import api_client, contacts_create
+from tests.factories import api_client, contacts_create
 from whatsapp.sandbox.catalog import default_templates
 from whatsapp.services import webhook_deliveries_requeue
 

@@ -8,7 +8,7 @@ import pytest
 
 from campaigns.models import Campaign, Message, MessageStatus
 from chaos.accounting import Audience, DrillResult, account
-from tests.campaigns.conftest import contacts_create
+from tests.factories import contacts_create
 
 pytestmark = pytest.mark.django_db
 

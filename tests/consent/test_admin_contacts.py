@@ -5,7 +5,7 @@ from django.test.utils import CaptureQueriesContext
 
 from consent.models import Contact
 from consent.services import Evidence, consent_grant, consent_revoke, contact_upsert
-from tests.consent.conftest import NOTICE
+from tests.factories import NOTICE
 
 pytestmark = pytest.mark.django_db
 

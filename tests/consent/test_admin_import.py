@@ -3,7 +3,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from consent.models import ConsentEvent, Contact
 from core.models import AuditEntry
-from tests.consent.conftest import NOTICE_TEXT
+from tests.factories import NOTICE_TEXT
 
 pytestmark = pytest.mark.django_db
 

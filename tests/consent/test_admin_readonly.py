@@ -6,7 +6,7 @@ from consent.models import ConsentEvent, ConsentState, Suppression
 from consent.services import consent_grant, consent_revoke, contact_upsert
 from core.audit import Actor
 from core.models import AuditEntry
-from tests.consent.conftest import NOTICE
+from tests.factories import NOTICE
 
 pytestmark = pytest.mark.django_db
 

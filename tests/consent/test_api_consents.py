@@ -8,7 +8,7 @@ from consent.models import ConsentEvent, Contact
 from consent.selectors import contacts_marketable
 from consent.services import consent_revoke, contact_upsert
 from core.models import AuditEntry
-from tests.consent.conftest import NOTICE_TEXT
+from tests.factories import NOTICE_TEXT
 
 pytestmark = pytest.mark.django_db
 

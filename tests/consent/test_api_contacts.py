@@ -3,7 +3,7 @@ from django.test import override_settings
 
 from consent.models import Contact
 from consent.services import consent_grant, consent_revoke, contact_upsert
-from tests.consent.conftest import NOTICE
+from tests.factories import NOTICE
 
 pytestmark = pytest.mark.django_db
 

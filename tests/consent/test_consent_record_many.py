@@ -16,7 +16,7 @@ from consent.services import (
     number_is_suppressed,
 )
 from core.models import AuditEntry
-from tests.consent.conftest import NOTICE
+from tests.factories import NOTICE
 
 
 @pytest.mark.django_db

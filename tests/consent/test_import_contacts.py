@@ -14,7 +14,7 @@ from consent.selectors import contact_consent_status, contacts_marketable
 from consent.services import consent_grant, consent_revoke, contact_upsert, number_is_suppressed
 from core.audit import SYSTEM
 from core.models import AuditEntry
-from tests.consent.conftest import NOTICE, NOTICE_TEXT
+from tests.factories import NOTICE, NOTICE_TEXT
 
 pytestmark = pytest.mark.django_db
 

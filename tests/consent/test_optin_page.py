@@ -8,7 +8,7 @@ from consent.models import ConsentEvent, Contact
 from consent.selectors import contacts_marketable
 from consent.services import consent_revoke, contact_upsert, number_is_suppressed
 from core.models import AuditEntry
-from tests.consent.conftest import NOTICE_TEXT, new_visitor_ip
+from tests.factories import NOTICE_TEXT, new_visitor_ip
 
 pytestmark = pytest.mark.django_db
 

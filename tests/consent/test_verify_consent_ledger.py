@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from consent.models import ConsentEvent
 from consent.services import Evidence, consent_grant, consent_revoke, contact_upsert
-from tests.consent.conftest import NOTICE
+from tests.factories import NOTICE
 
 BERLIN_SUMMER = datetime.timezone(datetime.timedelta(hours=2))
 

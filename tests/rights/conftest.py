@@ -2,49 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 from django.test import Client
 from django.utils import timezone
 
 from campaigns.models import Campaign, Click, Message, MessageStatus
-from consent.models import Contact, OptInForm, Tag
+from consent.models import Contact, Tag
 from conversations.models import OptInConfirmation
-from tests.consent.conftest import (  # noqa: F401  (fixtures)
-    _fast_password_hashing,
-    admin_client_for,
-    api_client,
-    new_visitor_ip,
-    optin_form,
-    superuser,
-    visitor_ip,
-)
-from tests.whatsapp.conftest import deliver, payload, post_webhook, process_pending_deliveries  # noqa: F401
-
-PHONE = "+4917612345678"
-WA_ID = "4917612345678"
-NAME = "Zebedee Quintanilla"
-NEW_NAME = "Zebedee Quintanilla-Fairweather"
-OTHER_PHONE = "+4915198765432"
-PERSON_AGENT = "Mozilla/5.0 (Zebedee's phone)"
-
-
-@dataclass
-class Person:
-    contact: Contact
-    campaign: Campaign
-    message: Message
-    optin_form: OptInForm
-    ip: str  # the address the person opted in from
-
-
-def inbound_text(text: str, *, wamid: str, wa_id: str = WA_ID, name: str = NAME) -> dict:
-    return payload("inbound_text_stop.json", {"STOP": text, "wamid.ABC": wamid, "4915123456789": wa_id, "Ana": name})
+from tests.factories import new_visitor_ip, payload
+from tests.rights.person import NAME, NEW_NAME, OTHER_PHONE, PERSON_AGENT, PHONE, WA_ID, Person, inbound_text
 
 
 @pytest.fixture
-def person(db, optin_form, api_client, marketer, support, admin_client_for, deliver, client) -> Person:  # noqa: F811
+def person(db, optin_form, api_client, marketer, support, admin_client_for, deliver, client) -> Person:
     """Opted in on the hosted page, profile pushed by the API, behaviour events, a campaign message
     with its decision and a click, messages sent by the person (one delivery still waiting for the
     worker), a pending double opt-in, a name correction in the admin, and an export by support."""

@@ -6,8 +6,7 @@ import pytest
 
 from consent.models import Contact
 from core.models import AuditEntry
-
-from .conftest import NEW_NAME, PHONE
+from tests.rights.person import NEW_NAME, PHONE
 
 pytestmark = pytest.mark.django_db
 

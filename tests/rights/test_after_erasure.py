@@ -12,9 +12,8 @@ from django.test import Client
 from consent.models import ConsentStatus, Contact
 from consent.selectors import contact_consent_status, contacts_marketable
 from consent.services import number_is_suppressed
-from tests.consent.conftest import NOTICE_TEXT, new_visitor_ip
-
-from .conftest import PHONE
+from tests.factories import NOTICE_TEXT, new_visitor_ip
+from tests.rights.person import PHONE
 
 pytestmark = pytest.mark.django_db
 

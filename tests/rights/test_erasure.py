@@ -15,9 +15,9 @@ from consent.selectors import contact_consent_status, contacts_marketable
 from consent.services import number_is_suppressed, suppression_hash
 from conversations.models import InboundMessage, OptInConfirmation
 from core.models import AuditEntry
+from tests.factories import process_pending_deliveries
+from tests.rights.person import NAME, NEW_NAME, OTHER_PHONE, PERSON_AGENT, PHONE, WA_ID
 from whatsapp.models import WebhookDelivery
-
-from .conftest import NAME, NEW_NAME, OTHER_PHONE, PERSON_AGENT, PHONE, WA_ID, process_pending_deliveries
 
 pytestmark = pytest.mark.django_db
 

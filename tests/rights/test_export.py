@@ -7,8 +7,7 @@ import json
 import pytest
 
 from core.models import AuditEntry
-
-from .conftest import NAME, NEW_NAME, PERSON_AGENT, PHONE
+from tests.rights.person import NAME, NEW_NAME, PERSON_AGENT, PHONE
 
 pytestmark = pytest.mark.django_db
 

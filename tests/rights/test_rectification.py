@@ -8,7 +8,7 @@ from consent.models import ConsentStatus, Contact
 from consent.selectors import contact_consent_status
 from consent.services import Evidence, consent_grant, contact_upsert, number_is_suppressed, suppression_hash
 from core.models import AuditEntry
-from tests.consent.conftest import NOTICE
+from tests.factories import NOTICE
 
 pytestmark = pytest.mark.django_db
 

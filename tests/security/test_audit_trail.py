@@ -8,7 +8,7 @@ from django.contrib.auth.models import Group, Permission, User
 from campaigns.models import Campaign
 from campaigns.services import campaign_launch
 from core.models import AppendOnlyError, AuditEntry
-from tests.campaigns.conftest import api_client, everyone, spring_sale, templates  # noqa: F401
+from tests.factories import api_client
 
 pytestmark = pytest.mark.django_db
 

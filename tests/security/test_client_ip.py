@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 
 from consent.models import ConsentEvent
-from tests.consent.conftest import new_visitor_ip, optin_form  # noqa: F401
+from tests.factories import new_visitor_ip
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("optin_form")]
 

@@ -7,7 +7,6 @@ import re
 import pytest
 
 from consent.services import contact_upsert
-from tests.consent.conftest import optin_form  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 

@@ -19,9 +19,7 @@ from django.db import connection
 from campaigns.models import Event, Segment
 from consent.models import ConsentEvent, Contact
 from conversations.models import InboundMessage
-from tests.campaigns.conftest import api_client, contacts_create
-from tests.consent.conftest import NOTICE_TEXT
-from tests.whatsapp.conftest import payload, post_webhook, process_pending_deliveries
+from tests.factories import NOTICE_TEXT, api_client, contacts_create, payload, post_webhook, process_pending_deliveries
 from whatsapp.models import WebhookDelivery
 
 pytestmark = pytest.mark.django_db

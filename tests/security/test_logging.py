@@ -8,7 +8,7 @@ import pytest
 
 from consent.services import Evidence, consent_grant, contact_upsert
 from core.logging import MaskPhoneNumbersFilter
-from tests.whatsapp.conftest import deliver, payload  # noqa: F401
+from tests.factories import payload
 from whatsapp.client import WhatsAppError, send_text
 
 pytestmark = pytest.mark.django_db

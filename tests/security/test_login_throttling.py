@@ -7,7 +7,7 @@ from django.conf import settings
 from django.test import Client
 
 from core.models import AuditEntry
-from tests.consent.conftest import new_visitor_ip
+from tests.factories import new_visitor_ip
 
 pytestmark = pytest.mark.django_db
 

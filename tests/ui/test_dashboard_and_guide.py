@@ -14,8 +14,7 @@ from campaigns.analytics import dashboard, first_id_since
 from campaigns.models import FrequencyCapPolicy
 from consent.models import ConsentEvent
 from consent.services import consent_revoke
-from tests.campaigns.conftest import contacts_create
-from tests.ui.conftest import campaign_with_messages, client_for
+from tests.factories import campaign_with_messages, client_for, contacts_create
 
 pytestmark = pytest.mark.django_db
 

@@ -6,8 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from tests.campaigns.conftest import contacts_create
-from tests.ui.conftest import client_for
+from tests.factories import client_for, contacts_create
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 

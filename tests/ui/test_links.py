@@ -11,7 +11,7 @@ from consent.models import ConsentEvent, ConsentStatus
 from consent.selectors import contact_consent_status
 from consent.services import number_is_suppressed
 from consent.unsubscribe import unsubscribe_token, unsubscribe_url
-from tests.ui.conftest import campaign_with_messages, client_for
+from tests.factories import campaign_with_messages, client_for
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ import pytest
 from campaigns.models import Campaign
 from consent.models import ConsentStatus
 from consent.selectors import contact_consent_status
-from tests.ui.conftest import campaign_with_messages, client_for, inbound
+from tests.factories import campaign_with_messages, client_for, inbound
 
 pytestmark = pytest.mark.django_db
 

@@ -18,8 +18,7 @@ from campaigns.services import campaign_create, campaign_submit
 from consent.models import Contact
 from consent.services import consent_revoke
 from core.audit import Actor
-from tests.campaigns.conftest import contacts_create
-from tests.ui.conftest import campaign_with_messages, client_for, inbound
+from tests.factories import campaign_with_messages, client_for, contacts_create, inbound
 
 pytestmark = pytest.mark.django_db
 

@@ -15,8 +15,7 @@ from consent.services import Evidence, consent_revoke
 from conversations.models import InboundMessage
 from core.audit import Actor
 from core.models import AuditEntry
-from tests.campaigns.conftest import contacts_create
-from tests.ui.conftest import campaign_with_messages, client_for, inbound
+from tests.factories import campaign_with_messages, client_for, contacts_create, inbound
 
 pytestmark = pytest.mark.django_db
 

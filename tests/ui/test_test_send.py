@@ -9,8 +9,7 @@ from campaigns.models import Campaign, Message, StaffTestNumber
 from campaigns.services import campaign_create
 from consent.services import consent_revoke
 from core.audit import Actor
-from tests.campaigns.conftest import contacts_create
-from tests.ui.conftest import client_for
+from tests.factories import client_for, contacts_create
 
 pytestmark = pytest.mark.django_db
 

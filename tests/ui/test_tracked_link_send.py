@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from campaigns.models import Click, Message
-from tests.campaigns.conftest import contacts_create
 from tests.campaigns.test_sending import eager, run  # noqa: F401 (eager: autouse fixture, tasks run in this process)
-from tests.ui.conftest import client_for
+from tests.factories import client_for, contacts_create
 
 pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.postgres, pytest.mark.redis]
 

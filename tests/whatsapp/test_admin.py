@@ -7,9 +7,8 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 
 from conversations.models import InboundMessage
+from tests.factories import payload
 from whatsapp.models import MessageTemplate, WebhookDelivery
-
-from .conftest import payload
 
 pytestmark = pytest.mark.django_db
 

@@ -14,8 +14,7 @@ from consent.services import Evidence, contact_upsert
 from conversations.double_optin import double_optin_start
 from conversations.models import InboundMessage, OptInConfirmation
 from core.audit import Actor
-
-from .conftest import PHONE, payload
+from tests.factories import PHONE, payload
 
 pytestmark = pytest.mark.django_db
 
@@ -145,7 +144,7 @@ def test_stop_instead_of_confirming_opts_out(started, deliver):
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_confirm_button_pressed_in_the_sandbox_reaches_the_live_server(form, live_sandbox):
-    from .conftest import process_pending_deliveries
+    from tests.factories import process_pending_deliveries
 
     call_command("sync_templates")
     contact, _ = contact_upsert(phone=PHONE, name="Ana")

@@ -12,8 +12,7 @@ from consent.selectors import contact_consent_status, contacts_marketable
 from consent.services import number_is_suppressed
 from conversations.models import InboundMessage
 from core.models import AuditEntry
-
-from .conftest import PHONE, payload, post_webhook
+from tests.factories import PHONE, payload, post_webhook
 
 OUT, IN, HELP = KeywordAction.OPT_OUT, KeywordAction.OPT_IN, KeywordAction.HELP
 

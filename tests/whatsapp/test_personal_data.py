@@ -6,12 +6,11 @@ import pytest
 from django.utils import timezone
 
 from consent.rights import contact_erase
+from consent.tasks import retention_apply_task
 from conversations.models import InboundMessage
 from core.audit import Actor
+from tests.factories import payload
 from whatsapp.models import WebhookDelivery
-from whatsapp.tasks import webhook_deliveries_prune_task
-
-from .conftest import payload
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +40,7 @@ def test_processed_deliveries_expire_after_the_retention_period(deliver, opted_i
     long_ago = timezone.now() - timezone.timedelta(days=31)
     WebhookDelivery.objects.filter(pk__in=[old.pk, unprocessed.pk]).update(received_at=long_ago)
 
-    webhook_deliveries_prune_task()
+    retention_apply_task()
 
     assert set(WebhookDelivery.objects.values_list("pk", flat=True)) == {recent.pk, unprocessed.pk}
     assert InboundMessage.objects.filter(wamid__in=["wamid.IMG", "wamid.NEW"]).count() == 2  # their effects stay

@@ -11,10 +11,9 @@ from consent.models import ConsentStatus
 from consent.selectors import contact_consent_status
 from consent.services import number_is_suppressed
 from conversations.models import InboundMessage
+from tests.factories import process_pending_deliveries, queued, send_to
 from whatsapp.client import WhatsAppError
 from whatsapp.models import WebhookDelivery
-
-from .conftest import process_pending_deliveries, queued, send_to
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 

@@ -8,8 +8,7 @@ from campaigns.models import Message, MessageStatus
 from consent.models import ConsentStatus, Suppression
 from consent.selectors import contact_consent_status, contacts_marketable
 from conversations.models import InboundMessage
-
-from .conftest import PHONE, payload
+from tests.factories import PHONE, payload
 
 pytestmark = pytest.mark.django_db
 

@@ -8,11 +8,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
+from tests.factories import payload
 from whatsapp.models import MessageTemplate
 from whatsapp.sandbox.catalog import default_templates
 from whatsapp.tasks import templates_sync_task
-
-from .conftest import payload
 
 pytestmark = pytest.mark.django_db
 
@@ -127,7 +126,7 @@ def test_the_templates_api_refuses_anonymous_and_roleless_users(sandbox, outside
 
 
 def test_a_status_for_a_template_we_do_not_know_triggers_a_sync(sandbox, client, django_capture_on_commit_callbacks):
-    from .conftest import post_webhook, process_pending_deliveries
+    from tests.factories import post_webhook, process_pending_deliveries
 
     post_webhook(client, payload("template_status_update.json", {"PAUSED": "APPROVED"}))
     with django_capture_on_commit_callbacks(execute=False) as callbacks:

@@ -10,10 +10,9 @@ from campaigns.models import Message, MessageStatus
 from consent.models import ConsentStatus
 from consent.selectors import contact_consent_status
 from conversations.models import InboundMessage
+from tests.factories import PHONE, payload
 from whatsapp.models import WebhookDelivery, WebhookReceipt
 from whatsapp.services import webhook_deliveries_drain
-
-from .conftest import PHONE, payload
 
 pytestmark = pytest.mark.django_db
 

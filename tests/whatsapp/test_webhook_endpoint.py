@@ -8,9 +8,8 @@ import pytest
 
 from campaigns.models import MessageStatus
 from conversations.models import InboundMessage
+from tests.factories import WEBHOOK_URL, payload, post_webhook, process_pending_deliveries, sign
 from whatsapp.models import WebhookDelivery, WebhookReceipt
-
-from .conftest import WEBHOOK_URL, payload, post_webhook, process_pending_deliveries, sign
 
 pytestmark = pytest.mark.django_db
 

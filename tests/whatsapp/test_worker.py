@@ -17,9 +17,8 @@ from campaigns.models import Message, MessageStatus
 from consent.models import ConsentStatus
 from consent.selectors import contact_consent_status
 from retarget.celery import app as celery_app
+from tests.factories import queued, send_to
 from whatsapp.models import WebhookDelivery
-
-from .conftest import queued, send_to
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True, serialized_rollback=True)]

@@ -570,8 +570,8 @@ class Sandbox:
                 if sub_type not in BUTTON_SUB_TYPES:
                     raise _invalid(f"components[{position}]['sub_type'] is required for buttons (url, quick_reply...).")
                 try:
-                    button_index = int(component.get("index"))
-                except (TypeError, ValueError):
+                    button_index = int(component["index"])
+                except (KeyError, TypeError, ValueError):
                     raise _invalid(f"components[{position}]['index'] must be a button index 0-9.") from None
                 slot = f"button:{button_index}:{sub_type}"
             if slot in slots:
