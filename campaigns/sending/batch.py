@@ -63,7 +63,7 @@ def _send_all(campaign: Campaign, token: uuid.UUID, to_send: list[tuple[Message,
             return Outcome(message, attempted=False)
         try:
             result = whatsapp_client.send_template(
-                to=message.contact.phone,
+                **message.contact.whatsapp_address(),  # the number when we hold it, else the BSUID
                 template_name=template.name,
                 language=template.language,
                 components=components,
