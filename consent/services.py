@@ -503,12 +503,13 @@ def contact_identifiers_link(
             changed.update(phone=e164, **contact_phone_fields(e164, wa_id=wa_id))
     if not changed:
         return contact
+    before = contact_identifier_hashes(contact)
     for attr, value in changed.items():
         setattr(contact, attr, value)
     contact.save(update_fields=[*changed, "updated_at"])
     hashes = contact_identifier_hashes(contact)
-    suppression = Suppression.objects.filter(number_hash__in=hashes, lifted_at__isnull=True).first()
-    if suppression is not None:  # suppressed under one identifier: under all of them
+    suppression = Suppression.objects.filter(number_hash__in=before | hashes, lifted_at__isnull=True).first()
+    if suppression is not None:  # suppressed under one identifier (old or new): under all of them
         Suppression.objects.filter(number_hash__in=hashes).update(lifted_at=None)
         Suppression.objects.bulk_create(
             [Suppression(number_hash=h, source=suppression.source) for h in hashes], ignore_conflicts=True
