@@ -168,7 +168,7 @@ def test_erasure_removes_the_bsuid_everywhere_and_keeps_the_person_suppressed(de
     assert again.pk != contact.pk and contact_is_suppressed(again)
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_bsuid_only_message_through_the_sandbox_is_stored_and_answered_with_recipient(live_sandbox):
     number = "4915199990777"
     live_sandbox.configure(username_users=[{"number": number, "user_id": BSUID, "username": "@ana", "hide_phone": True}])
