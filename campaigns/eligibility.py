@@ -97,7 +97,9 @@ def eligibility_annotate(
         **expressions,
     ).annotate(day_count=_dispatched_since("day_start"), week_count=_dispatched_since("week_start"))
 
-    rules: list[When] = [When(Q(phone__isnull=True) | Q(erased_at__isnull=False) | ~Q(phone__regex=E164_PATTERN), then=Value(INVALID_NUMBER))]
+    # Reachable by a valid number, or without one by a business-scoped user id (sent as ``recipient``).
+    unreachable = Q(phone__isnull=True, bsuid__isnull=True) | (Q(phone__isnull=False) & ~Q(phone__regex=E164_PATTERN))
+    rules: list[When] = [When(unreachable | Q(erased_at__isnull=False), then=Value(INVALID_NUMBER))]
     if marketing:
         rules.append(When(consent_status=ConsentStatus.OPTED_OUT, then=Value(OPTED_OUT)))
     rules.append(When(is_suppressed=True, then=Value(SUPPRESSED)))

@@ -6,8 +6,8 @@ import logging
 
 from campaigns.models import Message
 from campaigns.services import StatusReport, message_statuses_apply
-from consent.selectors import contact_find_by_wa_id
-from consent.services import platform_optout_record
+from consent.selectors import contact_find_by_bsuid, contact_find_by_wa_id
+from consent.services import contact_for_whatsapp_user, platform_optout_record
 from whatsapp.client import WhatsAppError
 from whatsapp.handlers import ItemPairs
 from whatsapp.services import receipts_claim
@@ -54,7 +54,29 @@ def _status_report(item: StatusItem) -> tuple[StatusReport, WhatsAppError | None
 def _status_applied(item: StatusItem, error: WhatsAppError | None, message: Message | None) -> None:
     if message is None:
         logger.info("status %s for unknown message %s", item.status, item.wamid)
+    else:
+        _identifiers_learn(item, message)
     if item.status == "failed" and error is not None and error.records_platform_optout:
-        contact = message.contact if message is not None else contact_find_by_wa_id(item.recipient_id)
+        contact = message.contact if message is not None else (
+            contact_find_by_wa_id(item.recipient_id) or contact_find_by_bsuid(item.recipient_user_id)
+        )
         if contact is not None:
             platform_optout_record(contact=contact, occurred_at=item.at, detail=error.details)
+
+
+def _identifiers_learn(item: StatusItem, message: Message) -> None:
+    """A status naming the recipient by number and BSUID links both on their contact.
+
+    Meta adds ``recipient_user_id`` to statuses of sends to a phone number too, and the number
+    (``recipient_id``) to those of sends to a BSUID while it may share it (whatsapp.webhooks).
+    """
+    contact = message.contact
+    if not item.recipient_user_id or contact.erased_at is not None:
+        return
+    if contact.bsuid == item.recipient_user_id and (contact.phone or not item.recipient_id):
+        return  # nothing new
+    wa_id = item.recipient_id or contact.wa_id or (contact.phone or "").lstrip("+")
+    if wa_id:  # without a number a BSUID names nobody else for sure: leave it to user_changed_user_id
+        contact_for_whatsapp_user(
+            wa_id=wa_id, user_id=item.recipient_user_id, parent_user_id=item.recipient_parent_user_id, username=item.username
+        )

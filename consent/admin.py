@@ -50,8 +50,8 @@ from consent.services import (
     Evidence,
     consent_grant,
     consent_revoke,
+    contact_is_suppressed,
     contact_phone_fields,
-    number_is_suppressed,
     suppression_hash,
 )
 from core.admin import ReadOnlyAdmin, staff_actor
@@ -171,7 +171,7 @@ class ContactAdmin(PhoneSearchMixin, admin.ModelAdmin):
         if contact is not None:
             context.update(
                 consent_status=_status_badge(contact.marketing_consent),
-                suppressed=bool(contact.phone) and number_is_suppressed(contact.phone),
+                suppressed=contact_is_suppressed(contact),
                 timeline=contact_consent_events(contact),
                 can_record_consent=request.user.has_perm(RECORD_CONSENT_PERMISSION) and not contact.erased_at,
                 can_export=request.user.has_perm(EXPORT_PERMISSION),

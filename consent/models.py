@@ -38,13 +38,28 @@ class Tag(models.Model):
 
 
 class Contact(models.Model):
-    """One person, identified by one phone number in E.164."""
+    """One person, known by a phone number in E.164, a WhatsApp business-scoped user id (BSUID), or both.
+
+    People who adopt a WhatsApp username may reach us without their number: Meta then names them
+    only by a BSUID such as "US.13491208655302741918" (two-letter country, a dot, up to 128
+    alphanumerics; "US.ENT.…" for a parent BSUID shared across portfolios)
+    (https://developers.facebook.com/documentation/business-messaging/whatsapp/business-scoped-user-ids/,
+    https://docs.360dialog.com/docs/resources/phone-numbers/usernames-and-bsuid).
+    """
 
     # Null only after erasure: the number is gone, the row keeps statistics intact.
     phone = models.CharField(max_length=20, unique=True, null=True, blank=True, help_text="E.164, e.g. +4915123456789")
     # HMAC of the phone (see consent.services.suppression_hash): joins contacts to suppressions in SQL.
     phone_hash = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
     wa_id = models.CharField("WhatsApp id", max_length=20, blank=True, db_index=True)
+    # Null when unknown (or erased); unique when set. Sends use the phone when we hold it, else this.
+    bsuid = models.CharField("business-scoped user id", max_length=140, unique=True, null=True, blank=True)
+    # HMAC of the BSUID like phone_hash: a suppressed BSUID stays recognisable after erasure.
+    bsuid_hash = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    parent_bsuid = models.CharField("parent business-scoped user id", max_length=140, blank=True)
+    username = models.CharField("WhatsApp username", max_length=100, blank=True)
+    # Set when a later webhook showed this person to be another contact too: that contact holds their ids now.
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False)
     name = models.CharField(max_length=200, blank=True)
     language = models.CharField(max_length=15, blank=True, help_text="Template language code, e.g. en_US or de")
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
@@ -69,7 +84,20 @@ class Contact(models.Model):
     def __str__(self) -> str:
         if self.erased_at:
             return f"erased contact #{self.pk}"
-        return f"{self.name} ({self.phone})" if self.name else str(self.phone)
+        identifier = self.phone or self.username or self.bsuid
+        return f"{self.name} ({identifier})" if self.name else str(identifier)
+
+    def whatsapp_address(self, *, prefer_wa_id: bool = False) -> dict[str, str]:
+        """How a send reaches this person: ``{"to": number}`` when we hold it, else ``{"recipient": bsuid}``.
+
+        Meta's send API takes ``recipient`` (a BSUID) instead of ``to`` (BSUID page above; 8x8's
+        and Kapso's guides: the phone number wins when both are known). ``prefer_wa_id``: the
+        WhatsApp id the person wrote from before the number (replies). Empty when neither is held.
+        """
+        number = (self.wa_id or self.phone) if prefer_wa_id else (self.phone or self.wa_id)
+        if number:
+            return {"to": number}
+        return {"recipient": self.bsuid} if self.bsuid else {}
 
     def service_window_open(self, now=None) -> bool:
         now = now or timezone.now()

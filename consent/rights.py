@@ -36,9 +36,9 @@ from consent.services import (
     ConsentRefused,
     Evidence,
     consent_record_many,
+    contact_is_suppressed,
     contact_phone_fields,
     contact_upsert,
-    number_is_suppressed,
     suppression_hash,
 )
 from core.audit import Actor, audit_record
@@ -73,10 +73,11 @@ def contact_data_package(contact: Contact) -> dict[str, Any]:
     member's personal data, not the person's.
     """
     profile = {
-        **rows(Contact.objects.filter(pk=contact.pk), exclude=("phone_hash",))[0],
+        **rows(Contact.objects.filter(pk=contact.pk), exclude=("phone_hash", "bsuid_hash"))[0],
         "tags": list(contact.tags.values_list("name", flat=True)),
         "marketing_consent": contact_consent_status(contact),
-        "number_suppressed": bool(contact.phone and number_is_suppressed(contact.phone)),
+        # Under the number or the business-scoped user id (bsuid above).
+        "number_suppressed": contact_is_suppressed(contact),
     }
     package = {
         "format": EXPORT_FORMAT,
@@ -117,7 +118,8 @@ def contact_export(*, contact: Contact, actor: Actor) -> dict[str, Any]:
 
 def _traces_of(contact: Contact) -> PersonTraces:
     phone = contact.phone or ""
-    numbers = {phone, phone.lstrip("+"), contact.wa_id}
+    # The business-scoped user id and username name the person as surely as the number does.
+    numbers = {phone, phone.lstrip("+"), contact.wa_id, contact.bsuid or "", contact.parent_bsuid, contact.username}
     return PersonTraces(numbers=tuple(sorted(n for n in numbers if n)), name=contact.name.strip())
 
 
@@ -136,6 +138,8 @@ def _consent_end(contact: Contact, actor: Actor) -> int:
     The marketing opt-out puts the number on the suppression list (or keeps it there), so it is
     never messaged again unless the person opts in anew themselves.
     """
+    if not (contact.phone or contact.bsuid):
+        return 0  # merged into another contact, which holds (and suppresses) the person's identifiers
     purposes = set(
         ConsentState.objects.filter(contact=contact, status=ConsentStatus.OPTED_IN).values_list("purpose__code", flat=True)
     ) | {Purpose.MARKETING}
@@ -191,19 +195,22 @@ def _admin_history_scrub(contact: Contact, traces: PersonTraces) -> int:
 def contact_erase(*, contact: Contact, actor: Actor, reason: str = "") -> ErasureReport:
     """Erase a person's personal data, in one transaction (the right to erasure, GDPR Art. 17).
 
-    Removed or emptied: number, WhatsApp id, name, language, attributes, tags, behaviour events,
+    Removed or emptied: number, WhatsApp id, business-scoped user id (BSUID), parent BSUID and
+    username (also on contacts merged into this one), name, language, attributes, tags, behaviour events,
     inbound texts, raw webhook deliveries, message texts and message ids, the personal evidence
     of consent events (page, IP, user agent, note: the ledger's chain stays verifiable), pending
     opt-in confirmations, and mentions in the audit log and the admin's history.
 
     Kept: the contact row (erased, for statistics), every message row with its status (campaign
-    counts), the consent events without personal evidence, and the suppression of the number, so
-    it is never messaged again unless the person opts in anew themselves. A later import or API
+    counts), the consent events without personal evidence, and the suppression of the number and
+    the BSUID (keyed hashes), so neither is messaged again unless the person opts in anew themselves. A later import or API
     call with the number makes a new contact, without consent.
     """
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
     if contact.erased_at is not None:
         raise RightsRefused(f"Contact #{contact.pk} was erased on {contact.erased_at:%Y-%m-%d}; nothing personal is left.")
+    for absorbed in Contact.objects.filter(merged_into=contact, erased_at__isnull=True):
+        contact_erase(contact=absorbed, actor=actor, reason=reason)  # the same person, known there by BSUID
     now = timezone.now()
     traces = _traces_of(contact)
     counts = {"consent_opt_outs": _consent_end(contact, actor)}
@@ -218,8 +225,8 @@ def contact_erase(*, contact: Contact, actor: Actor, reason: str = "") -> Erasur
     counts["tags"] = contact.tags.count()
     contact.tags.clear()
     Contact.objects.filter(pk=contact.pk).update(
-        phone=None, phone_hash="", wa_id="", name="", language="", time_zone="UTC", country="", attributes={},
-        last_inbound_at=None, erased_at=now, updated_at=now,
+        phone=None, phone_hash="", wa_id="", bsuid=None, bsuid_hash="", parent_bsuid="", username="", name="",
+        language="", time_zone="UTC", country="", attributes={}, last_inbound_at=None, erased_at=now, updated_at=now,
     )  # fmt: skip
     details: dict[str, Any] = {"counts": counts}
     if reason.strip():

@@ -44,15 +44,17 @@ def active_opt_in_q(purpose: str = Purpose.MARKETING, contact_ref: str = "pk") -
     )
 
 
-def suppressed_q(phone_hash_ref: str = "phone_hash") -> Exists:
-    """SQL condition: the number at ``phone_hash_ref`` is on the active suppression list."""
-    return Exists(Suppression.objects.filter(number_hash=OuterRef(phone_hash_ref), lifted_at__isnull=True))
+def suppressed_q(phone_hash_ref: str = "phone_hash", bsuid_hash_ref: str = "bsuid_hash") -> Exists:
+    """SQL condition: the contact's number or BSUID (their hashes at the refs) is on the active suppression list."""
+    either = Q(number_hash=OuterRef(phone_hash_ref)) | Q(number_hash=OuterRef(bsuid_hash_ref))
+    return Exists(Suppression.objects.filter(either, lifted_at__isnull=True))
 
 
 def contacts_marketable(queryset: QuerySet[Contact] | None = None, purpose: str = Purpose.MARKETING) -> QuerySet[Contact]:
     """Contacts that may receive a marketing message right now: opted in, not suppressed, not erased."""
     queryset = queryset if queryset is not None else Contact.objects.all()
-    return queryset.filter(active_opt_in_q(purpose), ~suppressed_q(), Q(erased_at__isnull=True), phone__isnull=False)
+    reachable = Q(phone__isnull=False) | Q(bsuid__isnull=False)
+    return queryset.filter(active_opt_in_q(purpose), ~suppressed_q(), reachable, Q(erased_at__isnull=True))
 
 
 def contacts_with_consent_status(queryset: QuerySet[Contact] | None = None) -> QuerySet[ContactWithConsent]:
@@ -110,3 +112,10 @@ def contact_find_by_wa_id(wa_id: str) -> Contact | None:
     if not wa_id:
         return None
     return Contact.objects.filter(Q(wa_id=wa_id) | Q(phone=f"+{wa_id}"), erased_at__isnull=True).order_by("pk").first()
+
+
+def contact_find_by_bsuid(user_id: str) -> Contact | None:
+    """The (not erased) contact with this business-scoped user id, or None."""
+    if not user_id:
+        return None
+    return Contact.objects.filter(bsuid=user_id, erased_at__isnull=True).first()

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -34,8 +34,8 @@ from consent.models import (
     Tag,
 )
 from consent.phones import InvalidPhoneNumber, phone_country, phone_normalize, phone_time_zone, phone_to_wa_id
-from consent.selectors import contact_consent_status, contact_find_by_wa_id
-from core.audit import SYSTEM, Actor, audit_entry
+from consent.selectors import contact_consent_status, contact_find_by_bsuid, contact_find_by_wa_id
+from core.audit import SYSTEM, Actor, audit_entry, audit_record
 from core.logging import mask_phone
 from core.models import AuditEntry
 
@@ -168,6 +168,18 @@ def number_is_suppressed(e164: str) -> bool:
     return Suppression.objects.filter(number_hash=suppression_hash(e164), lifted_at__isnull=True).exists()
 
 
+def contact_identifier_hashes(contact: Contact) -> set[str]:
+    """The suppression hashes of every identifier we hold for the person: number and BSUID."""
+    hashes = {contact.phone_hash or (suppression_hash(contact.phone) if contact.phone else ""), contact.bsuid_hash}
+    return {h for h in hashes if h}
+
+
+def contact_is_suppressed(contact: Contact) -> bool:
+    """Whether any identifier of the person (number or BSUID) is on the active suppression list."""
+    hashes = contact_identifier_hashes(contact)
+    return bool(hashes) and Suppression.objects.filter(number_hash__in=hashes, lifted_at__isnull=True).exists()
+
+
 def _ip_normalize(raw: str | None) -> str | None:
     """The address as the database gives it back, so the evidence digest survives a reload."""
     text = (raw or "").strip()
@@ -201,7 +213,7 @@ def _consent_change_check(change: ConsentChange, *, now: datetime, purposes: dic
             f"Unknown source {change.source!r}; use one of: {', '.join(ConsentSource.values)}.", field="source"
         )
     occurred_at = _occurred_at_normalize(change.occurred_at, now=now)
-    if change.contact.erased_at or not change.contact.phone:
+    if change.contact.erased_at or not (change.contact.phone or change.contact.bsuid):
         raise ConsentRefused("This contact was erased; record consent for the number as a new contact.", field="phone")
     if change.purpose not in purposes:
         raise _unknown_purpose(change.purpose)
@@ -244,12 +256,12 @@ def consent_record_many(
     # Every consent change takes this lock first: the chain stays linear, and no opt-out can commit
     # between the suppression check below and the events that depend on it.
     head, _ = LedgerHead.objects.select_for_update().get_or_create(pk=1)
-    # _consent_change_check refused every contact without a number.
-    number_hashes = {id(change.contact): suppression_hash(cast(str, change.contact.phone)) for _, change, _, _ in checked}
+    # Every identifier of the person (number, BSUID) is suppressed and lifted together.
+    identifier_hashes = {id(change.contact): contact_identifier_hashes(change.contact) for _, change, _, _ in checked}
     suppressed = set(
-        Suppression.objects.filter(number_hash__in=set(number_hashes.values()), lifted_at__isnull=True).values_list(
-            "number_hash", flat=True
-        )
+        Suppression.objects.filter(
+            number_hash__in=set().union(*identifier_hashes.values()), lifted_at__isnull=True
+        ).values_list("number_hash", flat=True)
     )
     # Locked so a concurrent send-time check sees either the old or the new state, never a mix.
     states = {
@@ -268,9 +280,9 @@ def consent_record_many(
 
     for index, change, occurred_at, ip_address in checked:
         contact, purpose = change.contact, purposes[change.purpose]
-        number_hash = number_hashes[id(contact)]
+        hashes = identifier_hashes[id(contact)]
         self_service = can_lift_suppression and change.source in SELF_SERVICE_SOURCES
-        if change.action == ConsentAction.OPT_IN and number_hash in suppressed and not self_service:
+        if change.action == ConsentAction.OPT_IN and hashes & suppressed and not self_service:
             results[index] = ConsentRefused(SUPPRESSED_NUMBER_MESSAGE, field="phone")
             continue
 
@@ -309,11 +321,11 @@ def consent_record_many(
             changed_states[key] = state
 
         if change.action == ConsentAction.OPT_OUT and purpose.code == Purpose.MARKETING:
-            suppressed.add(number_hash)
-            suppression_updates[number_hash] = change.source
-        elif change.action == ConsentAction.OPT_IN and is_newest and self_service and number_hash in suppressed:
-            suppressed.discard(number_hash)
-            suppression_updates[number_hash] = None
+            suppressed |= hashes
+            suppression_updates.update(dict.fromkeys(hashes, change.source))
+        elif change.action == ConsentAction.OPT_IN and is_newest and self_service and hashes & suppressed:
+            suppressed -= hashes
+            suppression_updates.update(dict.fromkeys(hashes, None))
 
         audit_entries.append(
             audit_entry(
@@ -421,14 +433,140 @@ def consent_record_by_phone(*, phone: str, **kwargs: Any) -> ConsentEvent:
 
 def contact_for_wa_id(*, wa_id: str, profile_name: str = "") -> Contact | None:
     """The contact who writes from ``wa_id``; an unknown sender becomes a contact without consent."""
-    contact = contact_find_by_wa_id(wa_id)
-    if contact is not None:
-        return contact
-    try:
-        contact, _ = contact_upsert(phone=f"+{wa_id}", name=profile_name or None, wa_id=wa_id)
-    except InvalidPhoneNumber:
-        logger.warning("inbound WhatsApp id %s is not a valid phone number; message kept without contact", mask_phone(wa_id))
+    return contact_for_whatsapp_user(wa_id=wa_id, profile_name=profile_name)
+
+
+IDENTITY_ACTOR = Actor(label="whatsapp webhook")
+
+
+@transaction.atomic
+def contact_for_whatsapp_user(
+    *, wa_id: str = "", user_id: str = "", parent_user_id: str = "", username: str = "", profile_name: str = ""
+) -> Contact | None:
+    """The contact a webhook item is about, by number (``wa_id``), BSUID (``user_id``) or both.
+
+    An unknown person becomes a contact without consent, known by what the item gave. An item
+    carrying both identifiers links them on one contact: a number learns its BSUID, a BSUID-only
+    contact learns its number, and a BSUID-only contact found beside the number's contact is merged
+    into it. None only when the item names nobody we can store (no BSUID and an unreadable number).
+    """
+    by_phone = contact_find_by_wa_id(wa_id) if wa_id else None
+    by_bsuid = contact_find_by_bsuid(user_id) if user_id else None
+    if by_phone is not None and by_bsuid is not None and by_phone.pk != by_bsuid.pk:
+        by_phone, by_bsuid = _contacts_merge(keep=by_phone, absorbed=by_bsuid), None
+    contact = by_phone or by_bsuid
+    if contact is None:
+        contact = _contact_create(wa_id=wa_id, user_id=user_id, profile_name=profile_name)
+        if contact is None:
+            return None
+    contact_identifiers_link(contact=contact, wa_id=wa_id, user_id=user_id, parent_user_id=parent_user_id, username=username)
+    return contact
+
+
+def _contact_create(*, wa_id: str, user_id: str, profile_name: str) -> Contact | None:
+    if wa_id:
+        try:
+            return contact_upsert(phone=f"+{wa_id}", name=profile_name or None, wa_id=wa_id)[0]
+        except InvalidPhoneNumber:
+            logger.warning("inbound WhatsApp id %s is not a valid phone number", mask_phone(wa_id))
+    if not user_id:
+        logger.warning("webhook item without a usable number or BSUID; kept without contact")
         return None
+    # Two deliveries about a new person may arrive at once: the unique BSUID decides which creates it.
+    contact, _ = Contact.objects.get_or_create(
+        bsuid=user_id,
+        defaults={"bsuid_hash": suppression_hash(user_id), "name": profile_name, "country": user_id[:2].upper()},
+    )
+    return contact
+
+
+def contact_identifiers_link(
+    *, contact: Contact, wa_id: str = "", user_id: str = "", parent_user_id: str = "", username: str = ""
+) -> Contact:
+    """Store the identifiers a webhook gave for ``contact`` that it lacks (a changed BSUID replaces the old one).
+
+    A person who opted out stays suppressed under every identifier: a newly learnt one is
+    suppressed too, so the suppression outlives even an erasure of the contact.
+    """
+    changed: dict[str, Any] = {}
+    if user_id and contact.bsuid != user_id:
+        changed.update(bsuid=user_id, bsuid_hash=suppression_hash(user_id))
+    if parent_user_id and contact.parent_bsuid != parent_user_id:
+        changed["parent_bsuid"] = parent_user_id
+    if username and contact.username != username:
+        changed["username"] = username
+    if wa_id and not contact.phone:
+        try:
+            e164 = phone_normalize(f"+{wa_id}")
+        except InvalidPhoneNumber:
+            e164 = ""
+        if e164 and not Contact.objects.filter(phone=e164).exists():
+            changed.update(phone=e164, **contact_phone_fields(e164, wa_id=wa_id))
+    if not changed:
+        return contact
+    before = contact_identifier_hashes(contact)
+    for attr, value in changed.items():
+        setattr(contact, attr, value)
+    contact.save(update_fields=[*changed, "updated_at"])
+    hashes = contact_identifier_hashes(contact)
+    suppression = Suppression.objects.filter(number_hash__in=before | hashes, lifted_at__isnull=True).first()
+    if suppression is not None:  # suppressed under one identifier (old or new): under all of them
+        Suppression.objects.filter(number_hash__in=hashes).update(lifted_at=None)
+        Suppression.objects.bulk_create(
+            [Suppression(number_hash=h, source=suppression.source) for h in hashes], ignore_conflicts=True
+        )
+    fields = sorted(changed.keys() - {"bsuid_hash", "phone_hash", "wa_id", "country", "time_zone"})
+    audit_record(actor=IDENTITY_ACTOR, action="contact.identifiers_linked", object_type="contact", object_id=contact.pk, details={"fields": fields})
+    return contact
+
+
+def _contacts_merge(*, keep: Contact, absorbed: Contact) -> Contact:
+    """``absorbed`` (known by BSUID) is the person whose number ``keep`` holds: ``keep`` takes over the BSUID.
+
+    The ledger is append-only and its events name their contact, so ``absorbed`` keeps its row and
+    history (marked ``merged_into``). An opt-out recorded there carries over to ``keep`` as a new
+    event: the person said stop, whichever identifier they said it under.
+    """
+    keep, absorbed = (Contact.objects.select_for_update().get(pk=pk) for pk in (keep.pk, absorbed.pk))
+    user_id, parent_user_id, username = absorbed.bsuid or "", absorbed.parent_bsuid, absorbed.username
+    absorbed_state = ConsentState.objects.filter(contact=absorbed, purpose__code=Purpose.MARKETING).first()
+    Contact.objects.filter(pk=absorbed.pk).update(
+        bsuid=None, merged_into=keep if not absorbed.phone else None, updated_at=timezone.now()
+    )
+    contact_identifiers_link(contact=keep, user_id=user_id, parent_user_id=parent_user_id, username=username)
+    audit_record(actor=IDENTITY_ACTOR, action="contact.merged", object_type="contact", object_id=keep.pk, details={"absorbed": absorbed.pk})
+    if absorbed_state is None or absorbed_state.status != ConsentStatus.OPTED_OUT:
+        return keep
+    kept_state = ConsentState.objects.filter(contact=keep, purpose__code=Purpose.MARKETING).first()
+    if kept_state is not None and kept_state.since >= absorbed_state.since:
+        return keep  # the contact we keep decided later (or the same) already
+    consent_revoke(
+        contact=keep,
+        source=absorbed_state.last_event.source,
+        evidence=Evidence(
+            note=f"Carried over from contact #{absorbed.pk} (the same WhatsApp user, known there by BSUID), "
+            f"who opted out on {absorbed_state.since.isoformat()}; event #{absorbed_state.last_event_id}."
+        ),
+        actor=IDENTITY_ACTOR,
+    )
+    return keep
+
+
+@transaction.atomic
+def contact_bsuid_change(*, old_user_id: str, new_user_id: str, wa_id: str = "", new_parent_user_id: str = "") -> Contact | None:
+    """Meta's ``user_changed_user_id``: the person now has ``new_user_id``; their consent and suppression stay.
+
+    The old BSUID's suppression (if any) stays too: it never comes back for anyone else.
+    """
+    contact = (contact_find_by_bsuid(old_user_id) if old_user_id else None) or (contact_find_by_wa_id(wa_id) if wa_id else None)
+    if contact is None:
+        return None
+    holder = contact_find_by_bsuid(new_user_id)
+    if holder is not None and holder.pk != contact.pk:
+        _contacts_merge(keep=contact, absorbed=holder)
+    else:
+        contact_identifiers_link(contact=contact, user_id=new_user_id, parent_user_id=new_parent_user_id)
+    contact.refresh_from_db()
     return contact
 
 
@@ -444,7 +582,7 @@ def platform_optout_record(*, contact: Contact, occurred_at: datetime | None = N
     an opt-out with source ``platform`` unless the contact is already opted out and suppressed.
     Returns True when an opt-out was recorded.
     """
-    if contact_consent_status(contact) == ConsentStatus.OPTED_OUT and contact.phone and number_is_suppressed(contact.phone):
+    if contact_consent_status(contact) == ConsentStatus.OPTED_OUT and contact_is_suppressed(contact):
         return False
     consent_revoke(
         contact=contact,

@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from consent.models import ConsentSource, ConsentStatus, Contact
 from consent.selectors import contact_consent_status
-from consent.services import Evidence, consent_revoke, number_is_suppressed
+from consent.services import Evidence, consent_revoke, contact_is_suppressed
 from core.audit import Actor
 from core.tokens import token_sign, token_unsign
 
@@ -42,7 +42,7 @@ def unsubscribe_needed(contact: Contact) -> bool:
     """False when there is nothing left to do: erased, or opted out with the number suppressed."""
     if contact.erased_at or not contact.phone:
         return False
-    return not (contact_consent_status(contact) == ConsentStatus.OPTED_OUT and number_is_suppressed(contact.phone))
+    return not (contact_consent_status(contact) == ConsentStatus.OPTED_OUT and contact_is_suppressed(contact))
 
 
 @transaction.atomic

@@ -16,7 +16,7 @@ from campaigns.models import Message
 from campaigns.sending.service import service_message_queue
 from consent import keywords
 from consent.models import ConsentSource, Contact
-from consent.services import contact_for_wa_id
+from consent.services import contact_bsuid_change, contact_for_whatsapp_user
 from conversations.double_optin import double_optin_confirm
 from conversations.keywords import keyword_apply, marketing_preference_apply
 from conversations.models import InboundMessage
@@ -48,22 +48,20 @@ def preference_items_handle(pairs: ItemPairs) -> None:
 
 
 def inbound_message_handle(*, item: InboundItem, delivery: WebhookDelivery | None = None) -> InboundMessage | None:
-    """Store a message the person sent (once), open their 24-hour window and act on keywords."""
-    contact = contact_for_wa_id(wa_id=item.from_wa_id, profile_name=item.profile_name)
-    try:
-        with transaction.atomic():
-            inbound = InboundMessage.objects.create(
-                wamid=item.wamid,
-                contact=contact,
-                from_wa_id=item.from_wa_id,
-                type=item.type,
-                text=item.text,
-                payload=item.payload,
-                context_wamid=item.context_wamid,
-                sent_at=item.sent_at,
-                delivery=delivery,
-            )
-    except IntegrityError:
+    """Store a message the person sent (once), open their 24-hour window and act on keywords.
+
+    The sender may be named by number, by business-scoped user id (BSUID) or both: either finds
+    (or creates, or links) their contact. A ``user_changed_user_id`` system message moves the
+    contact to its new BSUID.
+    """
+    if item.type == "system":
+        return _system_message_handle(item=item, delivery=delivery)
+    contact = contact_for_whatsapp_user(
+        wa_id=item.from_wa_id, user_id=item.from_user_id, parent_user_id=item.parent_user_id,
+        username=item.username, profile_name=item.profile_name,
+    )  # fmt: skip
+    inbound = _inbound_store(item, contact, delivery)
+    if inbound is None:
         return None  # already handled (a repeated delivery)
     if contact is None:
         return inbound
@@ -80,7 +78,7 @@ def inbound_message_handle(*, item: InboundItem, delivery: WebhookDelivery | Non
         if action is not None:
             outcome = keyword_apply(
                 contact=contact, action=action, text=item.text or item.payload, message_id=item.wamid,
-                sent_at=item.sent_at, source=source,
+                sent_at=item.sent_at, source=source, identifier=_identifier(item.from_wa_id, item.from_user_id),
             )  # fmt: skip
             inbound.keyword_action, reply = action.value, outcome.reply
     if reply:
@@ -88,6 +86,47 @@ def inbound_message_handle(*, item: InboundItem, delivery: WebhookDelivery | Non
         inbound.answered = True
         inbound.save(update_fields=["keyword_action", "answered"])
     return inbound
+
+
+def _inbound_store(item: InboundItem, contact: Contact | None, delivery: WebhookDelivery | None) -> InboundMessage | None:
+    """The message stored once; None when a repeated delivery stored it already."""
+    try:
+        with transaction.atomic():
+            return InboundMessage.objects.create(
+                wamid=item.wamid,
+                contact=contact,
+                from_wa_id=item.from_wa_id,
+                from_user_id=item.from_user_id,
+                type=item.type,
+                text=item.text,
+                payload=item.payload,
+                context_wamid=item.context_wamid,
+                sent_at=item.sent_at,
+                delivery=delivery,
+            )
+    except IntegrityError:
+        return None
+
+
+def _system_message_handle(*, item: InboundItem, delivery: WebhookDelivery | None) -> InboundMessage | None:
+    """A notice from WhatsApp about the person, not words of theirs: kept, never answered, no window opened."""
+    if item.system_type != "user_changed_user_id" or not item.new_user_id:
+        contact = contact_for_whatsapp_user(wa_id=item.from_wa_id, user_id=item.from_user_id)
+    else:
+        # The old BSUID is in from_user_id, the new one in system.user_id; no contacts[] array
+        # (Meta's system messages webhook reference, see whatsapp.webhooks).
+        contact = contact_bsuid_change(
+            old_user_id=item.from_user_id, wa_id=item.from_wa_id,
+            new_user_id=item.new_user_id, new_parent_user_id=item.new_parent_user_id,
+        )  # fmt: skip
+    return _inbound_store(item, contact, delivery)
+
+
+def _identifier(wa_id: str, user_id: str) -> str:
+    """Which identifier named the person, for the evidence of what they did."""
+    if wa_id:
+        return "their phone number"
+    return f"their business-scoped user id {user_id}"
 
 
 def _keyword_action(item: InboundItem) -> tuple[keywords.KeywordAction | None, str]:
@@ -102,11 +141,15 @@ def preference_handle(*, item: PreferenceItem, delivery: WebhookDelivery | None 
     """Meta's ``user_preferences``: a marketing ``stop`` opts out; ``resume`` changes no consent."""
     if item.category != "marketing_messages":
         return
-    if not receipt_claim(f"preference:{item.wa_id}:{item.category}:{item.value}:{item.raw_timestamp}", delivery):
+    if not receipt_claim(f"preference:{item.person_key}:{item.category}:{item.value}:{item.raw_timestamp}", delivery):
         return
-    contact = contact_for_wa_id(wa_id=item.wa_id)
+    contact = contact_for_whatsapp_user(
+        wa_id=item.wa_id, user_id=item.user_id, parent_user_id=item.parent_user_id, username=item.username
+    )
     if contact is not None:
-        marketing_preference_apply(contact=contact, value=item.value, sent_at=item.at)
+        marketing_preference_apply(
+            contact=contact, value=item.value, sent_at=item.at, identifier=_identifier(item.wa_id, item.user_id)
+        )
 
 
 def reply_queue(*, contact: Contact, body: str, decision: dict | None = None) -> Message:

@@ -46,9 +46,10 @@ class KeywordOutcome:
     event: ConsentEvent | None
 
 
-def _note(message_id: str, sent_at: datetime | None) -> str:
+def _note(message_id: str, sent_at: datetime | None, identifier: str = "") -> str:
     sent = f" sent {sent_at.isoformat()}" if sent_at else ""
-    return f"WhatsApp message {message_id}{sent}"
+    via = f" from {identifier}" if identifier else ""
+    return f"WhatsApp message {message_id}{sent}{via}"
 
 
 @transaction.atomic
@@ -60,6 +61,7 @@ def keyword_apply(
     message_id: str,
     sent_at: datetime | None = None,
     source: str = ConsentSource.INBOUND_KEYWORD,
+    identifier: str = "",
 ) -> KeywordOutcome:
     """Apply a keyword the person sent: opt out, opt back in, or log a help request.
 
@@ -69,13 +71,14 @@ def keyword_apply(
 
     Events take the time we process the message: Meta's timestamps have whole seconds only and a
     delivery can arrive late, so ordering by them could let an older opt-in outrank a newer STOP.
-    Meta's time is kept in the note.
+    Meta's time is kept in the note, and ``identifier``: which of the person's identifiers (their
+    number or their business-scoped user id) the message came from.
     """
     if action is KeywordAction.OPT_OUT:
         event = consent_revoke(
             contact=contact,
             source=source,
-            evidence=Evidence(note=f"{_note(message_id, sent_at)}: {text[:200]}"),
+            evidence=Evidence(note=f"{_note(message_id, sent_at, identifier)}: {text[:200]}"),
             actor=WEBHOOK_ACTOR,
         )
         return KeywordOutcome(action, reply_text(action), event)
@@ -93,7 +96,7 @@ def keyword_apply(
         event = consent_grant(
             contact=contact,
             source=ConsentSource.INBOUND_KEYWORD,
-            evidence=Evidence(notice_text=text.strip(), note=_note(message_id, sent_at)),
+            evidence=Evidence(notice_text=text.strip(), note=_note(message_id, sent_at, identifier)),
             actor=WEBHOOK_ACTOR,
         )
         return KeywordOutcome(action, reply_text(action), event)
@@ -106,7 +109,9 @@ def keyword_apply(
 
 
 @transaction.atomic
-def marketing_preference_apply(*, contact: Contact, value: str, sent_at: datetime | None = None) -> ConsentEvent | None:
+def marketing_preference_apply(
+    *, contact: Contact, value: str, sent_at: datetime | None = None, identifier: str = ""
+) -> ConsentEvent | None:
     """Meta's ``user_preferences`` notice: ``stop`` opts out (source optout_button), ``resume`` is only logged.
 
     A stop for someone already opted out records nothing more: the same button press usually also
@@ -119,7 +124,10 @@ def marketing_preference_apply(*, contact: Contact, value: str, sent_at: datetim
         return consent_revoke(
             contact=contact,
             source=ConsentSource.OPTOUT_BUTTON,
-            evidence=Evidence(note=f"WhatsApp user preference: stop marketing messages, reported {sent_at or 'now'}"),
+            evidence=Evidence(
+                note=f"WhatsApp user preference: stop marketing messages, reported {sent_at or 'now'}"
+                + (f" for {identifier}" if identifier else "")
+            ),
             actor=WEBHOOK_ACTOR,
         )
     audit_record(

@@ -15,7 +15,9 @@ class InboundMessage(models.Model):
     contact = models.ForeignKey(
         "consent.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="inbound_messages"
     )
-    from_wa_id = models.CharField(max_length=20, db_index=True)
+    from_wa_id = models.CharField(max_length=20, db_index=True, blank=True, help_text="Empty when WhatsApp withheld the number")
+    # The sender's business-scoped user id (BSUID), when the webhook named one.
+    from_user_id = models.CharField(max_length=140, blank=True, db_index=True)
     type = models.CharField(max_length=20)
     text = models.TextField(blank=True, help_text="Text body, button text or caption")
     payload = models.CharField(max_length=1000, blank=True, help_text="Quick-reply button payload or interactive reply id")

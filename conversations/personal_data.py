@@ -35,7 +35,9 @@ def _erase(contact: Any, traces: PersonTraces) -> dict[str, int]:
     """
     wa_id = contact.wa_id or (contact.phone or "").lstrip("+")
     senders = Q(contact=contact) | Q(from_wa_id=wa_id) if wa_id else Q(contact=contact)
-    inbound = InboundMessage.objects.filter(senders).update(text="", payload="", from_wa_id="")
+    if contact.bsuid:
+        senders |= Q(from_user_id=contact.bsuid)
+    inbound = InboundMessage.objects.filter(senders).update(text="", payload="", from_wa_id="", from_user_id="")
     # A WhatsApp message id encodes the number: the person's are replaced by a placeholder.
     InboundMessage.objects.filter(contact=contact).update(wamid=Concat(Value("erased."), Cast("pk", CharField())), context_wamid="")
     pending = OptInConfirmation.objects.filter(contact=contact, confirmed_at__isnull=True).delete()[0]

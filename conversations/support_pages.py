@@ -25,7 +25,7 @@ from campaigns.analytics import REASON_LABELS
 from consent.models import ConsentStatus, Contact
 from consent.phones import InvalidPhoneNumber, phone_normalize
 from consent.selectors import contact_find_by_phone, contacts_with_consent_status, phone_search_numbers
-from consent.services import number_is_suppressed
+from consent.services import contact_is_suppressed
 from consent.unsubscribe import unsubscribe_url
 from conversations.inbox import SHOW_CHOICES, InboxCursor, ReplyRefused, inbox_page, inbox_waiting_count, support_reply
 from conversations.timeline import contact_timeline
@@ -102,7 +102,7 @@ def timeline_view(request: HttpRequest, contact_id: int) -> HttpResponse:
         request, "support/timeline.html", str(contact),
         contact=contact, entries=entries, older=page.older.isoformat() if page.older else "", newer=bool(before),
         consent_label=ConsentStatus(contact.marketing_consent).label, consent_status=contact.marketing_consent,
-        suppressed=bool(contact.phone and number_is_suppressed(contact.phone)),
+        suppressed=contact_is_suppressed(contact),
         window_open=contact.service_window_open(), window_closes_at=contact.service_window_closes_at(),
         can_record=user.has_perm("consent.add_consentevent") and not erased,
         can_export=user.has_perm("consent.export_contact"),

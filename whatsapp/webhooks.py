@@ -95,6 +95,19 @@ def _dict_list(value: dict[str, Any], key: str) -> list[dict[str, Any]]:
     return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
 
 
+# People with a WhatsApp username may reach us without their phone number: items then name them by a
+# business-scoped user id (BSUID) instead of, or beside, the number. Where Meta puts each identifier:
+# - contacts[]: ``wa_id`` (only while the number is shared), ``user_id``, ``parent_user_id``, ``profile.username``;
+# - messages[]: ``from_user_id`` beside or instead of ``from``;
+# - statuses[]: ``recipient_user_id`` / ``recipient_parent_user_id`` beside or instead of ``recipient_id``;
+# - user_preferences[]: ``user_id`` (and ``parent_user_id``) beside or instead of ``wa_id``;
+# - a ``system`` message of type ``user_changed_user_id`` carries the new ``user_id``, and no contacts[].
+# Sources: https://developers.facebook.com/documentation/business-messaging/whatsapp/business-scoped-user-ids/,
+# https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/system/,
+# https://dualhook.com/docs/contacts-bsuid-webhooks, pywa (david-lev/pywa) pywa/types/user.py; the sandbox
+# (whatsapp/sandbox/people.py) emits the same. An item is never dropped for lack of a number.
+
+
 @dataclass(frozen=True)
 class StatusItem:
     wamid: str
@@ -103,6 +116,9 @@ class StatusItem:
     recipient_id: str
     callback_data: str
     errors: list[dict[str, Any]]
+    recipient_user_id: str = ""
+    recipient_parent_user_id: str = ""
+    username: str = ""
 
 
 @dataclass(frozen=True)
@@ -115,6 +131,12 @@ class InboundItem:
     context_wamid: str
     sent_at: datetime
     profile_name: str
+    from_user_id: str = ""
+    parent_user_id: str = ""
+    username: str = ""
+    system_type: str = ""  # for type "system": user_changed_user_id, user_changed_number...
+    new_user_id: str = ""  # user_changed_user_id: the BSUID the person has from now on
+    new_parent_user_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -124,19 +146,69 @@ class PreferenceItem:
     value: str
     at: datetime
     raw_timestamp: str
+    user_id: str = ""
+    parent_user_id: str = ""
+    username: str = ""
+
+    @property
+    def person_key(self) -> str:
+        """The identifier to deduplicate repeated deliveries by (the number, else the BSUID)."""
+        return self.wa_id or self.user_id
+
+
+@dataclass(frozen=True)
+class _Profile:
+    """What contacts[] says about one person."""
+
+    wa_id: str = ""
+    user_id: str = ""
+    parent_user_id: str = ""
+    username: str = ""
+    name: str = ""
+
+
+def _profiles(value: dict[str, Any]) -> list[_Profile]:
+    profiles = []
+    for contact in _dict_list(value, "contacts"):
+        profile = _object(contact.get("profile"))
+        profiles.append(
+            _Profile(
+                wa_id=str(contact.get("wa_id") or ""),
+                user_id=str(contact.get("user_id") or ""),
+                parent_user_id=str(contact.get("parent_user_id") or ""),
+                username=str(profile.get("username") or ""),
+                name=str(profile.get("name") or ""),
+            )
+        )
+    return profiles
+
+
+def _profile_of(profiles: list[_Profile], *, wa_id: str, user_id: str) -> _Profile:
+    """The contacts[] entry for the person with this number or BSUID; one lone entry is theirs too."""
+    for profile in profiles:
+        if (wa_id and profile.wa_id == wa_id) or (user_id and profile.user_id == user_id):
+            return profile
+    return profiles[0] if len(profiles) == 1 else _Profile()
 
 
 def statuses(value: dict[str, Any]) -> Iterator[StatusItem]:
+    profiles = _profiles(value)
     for status in _dict_list(value, "statuses"):
         if not status.get("id") or not status.get("status"):
             continue
+        recipient_id = str(status.get("recipient_id") or "")
+        user_id = str(status.get("recipient_user_id") or "")
+        profile = _profile_of(profiles, wa_id=recipient_id, user_id=user_id)
         yield StatusItem(
             wamid=str(status["id"]),
             status=str(status["status"]),
             at=unix_time(status.get("timestamp")),
-            recipient_id=str(status.get("recipient_id") or ""),
+            recipient_id=recipient_id,
             callback_data=str(status.get("biz_opaque_callback_data") or ""),
             errors=_dict_list(status, "errors"),
+            recipient_user_id=user_id or profile.user_id,
+            recipient_parent_user_id=str(status.get("recipient_parent_user_id") or "") or profile.parent_user_id,
+            username=profile.username,
         )
 
 
@@ -157,34 +229,42 @@ def _message_text_and_payload(message: dict[str, Any]) -> tuple[str, str]:
 
 
 def inbound_messages(value: dict[str, Any]) -> Iterator[InboundItem]:
-    names = {
-        str(c.get("wa_id")): str((c.get("profile") or {}).get("name") or "")
-        for c in _dict_list(value, "contacts")
-        if isinstance(c.get("profile"), dict | None)
-    }
+    profiles = _profiles(value)
     for message in _dict_list(value, "messages"):
-        if not message.get("id") or not message.get("from"):
-            continue
+        wa_id, user_id = str(message.get("from") or ""), str(message.get("from_user_id") or "")
+        if not message.get("id") or not (wa_id or user_id):
+            continue  # names nobody: not a message a person sent
         text, payload = _message_text_and_payload(message)
         context = _object(message.get("context"))
+        system = _object(message.get("system")) if message.get("type") == "system" else {}
+        profile = _profile_of(profiles, wa_id=wa_id, user_id=user_id)
         yield InboundItem(
             wamid=str(message["id"]),
-            from_wa_id=str(message["from"]),
+            from_wa_id=wa_id,
             type=str(message.get("type") or "unknown")[:20],
-            text=text,
+            text=text or str(system.get("body") or ""),
             payload=payload[:1000],
             context_wamid=str(context.get("id") or ""),
             sent_at=unix_time(message.get("timestamp")),
-            profile_name=names.get(str(message["from"]), ""),
+            profile_name=profile.name,
+            from_user_id=user_id or profile.user_id,
+            parent_user_id=profile.parent_user_id,
+            username=profile.username,
+            system_type=str(system.get("type") or ""),
+            new_user_id=str(system.get("user_id") or ""),
+            new_parent_user_id=str(system.get("parent_user_id") or ""),
         )
 
 
 def preferences(value: dict[str, Any]) -> Iterator[PreferenceItem]:
-    """``user_preferences`` items; field names are not pinned down by Meta's docs, so read loosely."""
-    fallback_wa_id = next((str(c.get("wa_id")) for c in _dict_list(value, "contacts") if c.get("wa_id")), "")
+    """``user_preferences`` items (Meta's user_preferences webhook reference); ``user_id`` beside or instead of ``wa_id``."""
+    profiles = _profiles(value)
     for item in _dict_list(value, "user_preferences"):
-        wa_id = str(item.get("wa_id") or item.get("recipient_id") or fallback_wa_id)
-        if not wa_id:
+        wa_id = str(item.get("wa_id") or item.get("recipient_id") or "")
+        user_id = str(item.get("user_id") or "")
+        profile = _profile_of(profiles, wa_id=wa_id, user_id=user_id)
+        wa_id, user_id = wa_id or profile.wa_id, user_id or profile.user_id
+        if not (wa_id or user_id):
             continue
         yield PreferenceItem(
             wa_id=wa_id,
@@ -192,6 +272,9 @@ def preferences(value: dict[str, Any]) -> Iterator[PreferenceItem]:
             value=str(item.get("value") or "").lower(),
             at=unix_time(item.get("timestamp")),
             raw_timestamp=str(item.get("timestamp") or ""),
+            user_id=user_id,
+            parent_user_id=str(item.get("parent_user_id") or "") or profile.parent_user_id,
+            username=profile.username,
         )
 
 

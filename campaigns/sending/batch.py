@@ -9,7 +9,6 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import cast
 
 import redis
 from django.conf import settings
@@ -65,7 +64,7 @@ def _send_all(campaign: Campaign, token: uuid.UUID, to_send: list[tuple[Message,
             return Outcome(message, attempted=False)
         try:
             result = whatsapp_client.send_template(
-                to=cast(str, message.contact.phone),  # decisions skip a contact without a number
+                **message.contact.whatsapp_address(),  # the number when we hold it, else the BSUID
                 template_name=template.name,
                 language=template.language,
                 components=components,

@@ -160,9 +160,9 @@ def _release(message: Message, token: uuid.UUID) -> None:
 
 
 def _refusal(message: Message) -> str:
-    """Why the message must not go out now, or "": an erased person has no number to write to."""
+    """Why the message must not go out now, or "": an erased person has no number or BSUID to write to."""
     contact = message.contact
-    if contact.erased_at is not None or not (contact.wa_id or contact.phone):
+    if contact.erased_at is not None or not contact.whatsapp_address():
         return "erased"
     return ""
 
@@ -175,20 +175,19 @@ def _send(message: Message, token: uuid.UUID) -> Outcome:
     except redis.RedisError as exc:
         logger.warning("service message %s not started: %s", message.pk, exc.__class__.__name__)
         return Outcome(message, attempted=False)
-    contact = message.contact
-    to = contact.wa_id or (contact.phone or "").lstrip("+")
+    address = message.contact.whatsapp_address(prefer_wa_id=True)  # the number when we hold it, else the BSUID
     try:
         template = (message.content or {}).get("template")
         if template:
             result = whatsapp_client.send_template(
-                to=to,
+                **address,
                 template_name=template["name"],
                 language=template["language"],
                 components=template["components"],
                 callback_data=message.callback_data,
             )
         else:
-            result = whatsapp_client.send_text(to=to, body=message.body, callback_data=message.callback_data)
+            result = whatsapp_client.send_text(**address, body=message.body, callback_data=message.callback_data)
     except WhatsAppError as error:
         return Outcome(message, error=error)
     except Exception as exc:  # a bug must not leave the row SENDING for ever; its outcome is unknown
