@@ -87,11 +87,12 @@ def _contacts_copy(*, count: int, start: int, now: datetime) -> list[int]:
     def contact_rows() -> Iterable[tuple]:
         for contact_id, n in zip(contact_ids, range(start, start + count), strict=True):
             e164 = phone(n)
-            yield (contact_id, e164, suppression_hash(e164), e164[1:], f"Person {n}", "", time_zone, country, "{}", now, now)
+            yield (contact_id, e164, suppression_hash(e164), e164[1:], f"Person {n}", "", time_zone, country, "{}", now, now, "", "", "")
 
     _copy(
         "consent_contact",
-        ["id", "phone", "phone_hash", "wa_id", "name", "language", "time_zone", "country", "attributes", "created_at", "updated_at"],
+        ["id", "phone", "phone_hash", "wa_id", "name", "language", "time_zone", "country", "attributes", "created_at", "updated_at",
+         "bsuid_hash", "parent_bsuid", "username"],  # fmt: skip
         contact_rows(),
     )
     return contact_ids

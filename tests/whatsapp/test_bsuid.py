@@ -14,10 +14,8 @@ from consent.models import ConsentStatus, Contact, Suppression
 from consent.selectors import contact_consent_status, contacts_marketable
 from consent.services import consent_grant, contact_is_suppressed, contact_upsert, suppression_hash
 from conversations.models import InboundMessage
-from tests.factories import api_client
+from tests.factories import NOTICE, PHONE, WA_ID, api_client, payload, post_webhook, process_pending_deliveries
 from tests.rights.test_erasure import tables_mentioning
-
-from .conftest import NOTICE, PHONE, WA_ID, payload, post_webhook, process_pending_deliveries
 
 BSUID = "US.13491208655302741918"  # as in the fixtures
 PARENT_BSUID = "US.ENT.11815799212886844830"
