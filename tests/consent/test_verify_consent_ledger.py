@@ -176,7 +176,8 @@ def test_audit_entries_appended_by_many_workers_at_once_form_one_chain():
         thread.join()
 
     assert AuditEntry.objects.filter(action="test.append").count() == 20
-    assert "audit log intact: 20 entries" in _verify()
+    # Every entry is in the one chain (the flush's role grants may have added audit entries of their own).
+    assert f"audit log intact: {AuditEntry.objects.count()} entries" in _verify()
 
 
 @pytest.mark.django_db
