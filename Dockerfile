@@ -7,4 +7,4 @@ COPY . .
 RUN useradd --create-home retarget && mkdir -p /app/var && chown retarget /app/var
 USER retarget
 EXPOSE 8000
-CMD ["gunicorn", "retarget.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]
+CMD ["gunicorn", "-c", "python:retarget.gunicorn_conf", "retarget.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]

@@ -450,7 +450,7 @@ class Stack:
 
     def _web_start(self) -> None:
         command = [
-            sys.executable, "-m", "gunicorn", "retarget.wsgi:application",
+            sys.executable, "-m", "gunicorn", "-c", "python:retarget.gunicorn_conf", "retarget.wsgi:application",
             "--bind", f"127.0.0.1:{self.web_port}", "--workers", str(self.web_workers),
             "--worker-class", "gthread", "--threads", str(self.web_threads), "--timeout", "60",
             "--graceful-timeout", "10", "--error-logfile", "-",

@@ -59,6 +59,10 @@ def _erase(contact: Any, traces: PersonTraces) -> dict[str, int]:
     return {"events": events, "messages": len(messages), "clicks": stripped}
 
 
+def _message_ids(contact: Any) -> list[str]:
+    return [wamid for wamid in Message.objects.filter(contact=contact, wamid__isnull=False).values_list("wamid", flat=True) if wamid]
+
+
 def register() -> None:
     personal_data_register(
         PersonalData(
@@ -66,6 +70,7 @@ def register() -> None:
             models=(Message, Click, Event),
             export=_export,
             erase=_erase,
+            message_ids=_message_ids,
             retention=(
                 RetentionRule(
                     "message_details",

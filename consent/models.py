@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from core.append_only import AppendOnlyQuerySet
 from core.models import AppendOnlyError
 
 
@@ -148,8 +149,12 @@ class ConsentEvent(models.Model):
     ``entry_hash`` chains each event to the one before it (``previous_hash``), so an edit made
     behind the application's back is found by ``manage.py verify_consent_ledger``. Personal
     evidence (IP, user agent, page URL, note) enters the chain through ``personal_digest`` so that
-    erasure can blank it without breaking the chain.
+    erasure can blank it without breaking the chain. A PostgreSQL trigger refuses every change but
+    that one (see core.append_only).
     """
+
+    # What an erasure may blank (consent.rights.contact_erase); action, source and hashes never change.
+    ERASABLE_FIELDS = ("page_url", "ip_address", "user_agent", "note", "evidence_erased_at")
 
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="consent_events")
     purpose = models.ForeignKey(Purpose, on_delete=models.PROTECT, related_name="+")
@@ -173,6 +178,8 @@ class ConsentEvent(models.Model):
     entry_hash = models.CharField(max_length=64, unique=True, editable=False)
     evidence_erased_at = models.DateTimeField(null=True, blank=True, editable=False)
 
+    objects = AppendOnlyQuerySet.as_manager()
+
     class Meta:
         ordering = ["id"]
         indexes = [models.Index(fields=["contact", "purpose", "-occurred_at"])]
@@ -181,7 +188,7 @@ class ConsentEvent(models.Model):
         return f"{self.get_action_display()} ({self.get_source_display()}) {self.occurred_at:%Y-%m-%d %H:%M}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        if self.pk is not None and not getattr(self, "_allow_erasure_update", False):
+        if self.pk is not None:
             raise AppendOnlyError("Consent events are append-only; record a new event instead.")
         super().save(*args, **kwargs)
 

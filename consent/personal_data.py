@@ -12,7 +12,7 @@ model with personal data cannot slip past export and erasure.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,10 +24,12 @@ ERASED = "[erased]"
 
 @dataclass(frozen=True)
 class PersonTraces:
-    """The strings by which a person can be found in stored text: their number in its forms, their name."""
+    """The strings by which a person can be found in stored text: their number in its forms, their name,
+    and the ids of the WhatsApp messages they sent or were sent (a message id encodes the number)."""
 
     numbers: tuple[str, ...]
     name: str
+    message_ids: tuple[str, ...] = ()
 
     @property
     def searchable(self) -> tuple[str, ...]:
@@ -36,7 +38,11 @@ class PersonTraces:
 
     def found_in(self, text: str) -> bool:
         lowered = text.lower()
-        return any(n in text for n in self.numbers) or bool(self.name and self.name.lower() in lowered)
+        return (
+            any(n in text for n in self.numbers)
+            or any(m in text for m in self.message_ids)
+            or bool(self.name and self.name.lower() in lowered)
+        )
 
     def scrub(self, value: Any, drop_keys: frozenset[str] = frozenset()) -> Any:
         """``value`` (JSON data) with every string that mentions the person, and every ``drop_keys`` entry, erased."""
@@ -65,12 +71,15 @@ class PersonalData:
 
     ``export(contact)`` returns sections of the data package; ``erase(contact, traces)`` returns
     counts for the erasure report and runs while the contact still has its number and name.
+    ``message_ids(contact)`` lists the WhatsApp message ids the app holds for the person: they are
+    gathered before any app erases, so every app can remove the others' mentions of them too.
     """
 
     name: str
     models: tuple[type[Model], ...]
     export: Callable[[Any], dict[str, Any]] | None = None
     erase: Callable[[Any, PersonTraces], dict[str, int]] | None = None
+    message_ids: Callable[[Any], Iterable[str]] | None = None
     retention: tuple[RetentionRule, ...] = field(default_factory=tuple)
 
 

@@ -41,13 +41,16 @@ from consent.services import (
     contact_upsert,
     suppression_hash,
 )
+from core.append_only import erasure_scope
 from core.audit import Actor, audit_record
+from core.audit_chain import AUDIT_SCRUBBED_KEY, audit_content_digest
 from core.logging import mask_phone
 from core.models import AuditEntry
 
 logger = logging.getLogger(__name__)
 
 EXPORT_FORMAT = "retarget.contact-export/1"
+ERASURE_ACTION = "contact.erase"
 # Audit detail keys that can only hold something the person wrote or a message id derived from their number.
 _PERSONAL_AUDIT_KEYS = frozenset({"message", "wamid", "text", "note", "phone", "name", "wa_id"})
 
@@ -120,7 +123,10 @@ def _traces_of(contact: Contact) -> PersonTraces:
     phone = contact.phone or ""
     # The business-scoped user id and username name the person as surely as the number does.
     numbers = {phone, phone.lstrip("+"), contact.wa_id, contact.bsuid or "", contact.parent_bsuid, contact.username}
-    return PersonTraces(numbers=tuple(sorted(n for n in numbers if n)), name=contact.name.strip())
+    message_ids = {wamid for entry in personal_data_entries() if entry.message_ids for wamid in entry.message_ids(contact)}
+    return PersonTraces(
+        numbers=tuple(sorted(n for n in numbers if n)), name=contact.name.strip(), message_ids=tuple(sorted(message_ids))
+    )
 
 
 @dataclass
@@ -154,19 +160,23 @@ def _consent_end(contact: Contact, actor: Actor) -> int:
     return len(results)
 
 
-def _audit_scrub(contact: Contact, traces: PersonTraces) -> int:
+def _audit_scrub(contact: Contact, traces: PersonTraces, *, now: datetime) -> dict[str, str]:
     """Entries about the person lose what they wrote and any mention of them; other entries lose mentions.
 
     An entry about the person that no staff member caused (the opt-in page, a WhatsApp reply)
     carries the person's own IP address: it goes too. Audit entries are otherwise never changed:
-    this is the one write the application makes to them.
+    this is the one write the application makes to them (inside the erasure scope), and it keeps
+    their hash chain verifiable (see core.audit_chain). Returns each scrubbed entry's new digest,
+    which the erasure's own audit entry records to seal what is left.
     """
     about = Q(object_type="contact", object_id=str(contact.pk))
     mentions = Q()
     for text in traces.searchable:
         mentions |= Q(details_text__icontains=text) | Q(object_id__icontains=text) | Q(actor_label__icontains=text)
+    for message_id in traces.message_ids:
+        mentions |= Q(details_text__contains=message_id)
     entries = AuditEntry.objects.annotate(details_text=Cast("details", TextField())).filter(about | mentions)
-    changed = 0
+    scrubbed: dict[str, str] = {}
     for entry in entries:
         is_about = entry.object_type == "contact" and entry.object_id == str(contact.pk)
         details = traces.scrub(entry.details, _PERSONAL_AUDIT_KEYS if is_about else frozenset())
@@ -175,9 +185,10 @@ def _audit_scrub(contact: Contact, traces: PersonTraces) -> int:
         ip_address = None if is_about and entry.actor_id is None else entry.ip_address
         fields = {"details": details, "object_id": object_id, "actor_label": actor_label, "ip_address": ip_address}
         if any(getattr(entry, name) != value for name, value in fields.items()):
-            AuditEntry.objects.filter(pk=entry.pk).update(**fields)
-            changed += 1
-    return changed
+            digest = audit_content_digest(salt="", **fields)
+            AuditEntry.objects.filter(pk=entry.pk).erasure_update(**fields, salt="", scrubbed_at=now, scrubbed_digest=digest)
+            scrubbed[str(entry.pk)] = digest
+    return scrubbed
 
 
 def _admin_history_scrub(contact: Contact, traces: PersonTraces) -> int:
@@ -213,14 +224,16 @@ def contact_erase(*, contact: Contact, actor: Actor, reason: str = "") -> Erasur
         contact_erase(contact=absorbed, actor=actor, reason=reason)  # the same person, known there by BSUID
     now = timezone.now()
     traces = _traces_of(contact)
-    counts = {"consent_opt_outs": _consent_end(contact, actor)}
-    counts["consent_events_evidence"] = ConsentEvent.objects.filter(contact=contact, evidence_erased_at__isnull=True).update(
-        page_url="", ip_address=None, user_agent="", note="", evidence_erased_at=now
-    )
-    for entry in personal_data_entries():  # what the other apps hold, while the number is still known
-        if entry.erase:
-            counts.update(entry.erase(contact, traces))
-    counts["audit_entries"] = _audit_scrub(contact, traces)
+    counts = {"consent_opt_outs": _consent_end(contact, actor), "whatsapp_message_ids": len(traces.message_ids)}
+    with erasure_scope(contact.pk):  # the one way the ledger and the audit log may be changed
+        counts["consent_events_evidence"] = ConsentEvent.objects.filter(
+            contact=contact, evidence_erased_at__isnull=True
+        ).erasure_update(page_url="", ip_address=None, user_agent="", note="", evidence_erased_at=now)
+        for entry in personal_data_entries():  # what the other apps hold, while the number is still known
+            if entry.erase:
+                counts.update(entry.erase(contact, traces))
+        scrubbed = _audit_scrub(contact, traces, now=now)
+    counts["audit_entries"] = len(scrubbed)
     counts["admin_history"] = _admin_history_scrub(contact, traces)
     counts["tags"] = contact.tags.count()
     contact.tags.clear()
@@ -228,10 +241,10 @@ def contact_erase(*, contact: Contact, actor: Actor, reason: str = "") -> Erasur
         phone=None, phone_hash="", wa_id="", bsuid=None, bsuid_hash="", parent_bsuid="", username="", name="",
         language="", time_zone="UTC", country="", attributes={}, last_inbound_at=None, erased_at=now, updated_at=now,
     )  # fmt: skip
-    details: dict[str, Any] = {"counts": counts}
+    details: dict[str, Any] = {"counts": counts, AUDIT_SCRUBBED_KEY: scrubbed}
     if reason.strip():
         details["reason"] = traces.scrub(mask_phone(reason.strip()))
-    audit_record(actor=actor, action="contact.erase", object_type="contact", object_id=contact.pk, details=details)
+    audit_record(actor=actor, action=ERASURE_ACTION, object_type="contact", object_id=contact.pk, details=details)
     logger.info("contact %s erased by %s", contact.pk, actor.display)
     return ErasureReport(contact_id=contact.pk, erased_at=now, counts=counts)
 

@@ -35,7 +35,7 @@ from consent.models import (
 )
 from consent.phones import InvalidPhoneNumber, phone_country, phone_normalize, phone_time_zone, phone_to_wa_id
 from consent.selectors import contact_consent_status, contact_find_by_bsuid, contact_find_by_wa_id
-from core.audit import SYSTEM, Actor, audit_entry, audit_record
+from core.audit import SYSTEM, Actor, audit_append, audit_entry, audit_head_lock, audit_record
 from core.logging import mask_phone
 from core.models import AuditEntry
 
@@ -253,8 +253,10 @@ def consent_record_many(
     if not checked:
         return _all_decided(results)
 
-    # Every consent change takes this lock first: the chain stays linear, and no opt-out can commit
-    # between the suppression check below and the events that depend on it.
+    # Every consent change takes these locks first: the chains stay linear, and no opt-out can commit
+    # between the suppression check below and the events that depend on it. The audit log's first
+    # (see audit_head_lock): the same order in every transaction.
+    audit_head_lock()
     head, _ = LedgerHead.objects.select_for_update().get_or_create(pk=1)
     # Every identifier of the person (number, BSUID) is suppressed and lifted together.
     identifier_hashes = {id(change.contact): contact_identifier_hashes(change.contact) for _, change, _, _ in checked}
@@ -347,7 +349,7 @@ def consent_record_many(
     _suppressions_apply(suppression_updates, now=now)
     for entry, event in zip(audit_entries, events, strict=True):
         entry.details["event"] = event.pk
-    AuditEntry.objects.bulk_create(audit_entries, batch_size=1000)
+    audit_append(audit_entries)
 
     if len(events) == 1:
         logger.info("consent %s for contact %s via %s", events[0].action, events[0].contact_id, events[0].source)

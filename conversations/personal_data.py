@@ -46,8 +46,15 @@ def _erase(contact: Any, traces: PersonTraces) -> dict[str, int]:
         "inbound_messages": inbound,
         "pending_optin_confirmations": pending,
         "optin_confirmations": confirmed,
-        **webhook_data_erase(numbers=traces.numbers, name=traces.name),
+        **webhook_data_erase(numbers=traces.numbers, name=traces.name, message_ids=traces.message_ids),
     }
+
+
+def _message_ids(contact: Any) -> set[str]:
+    """The person's inbound messages, the messages of ours they answered, and the one that confirmed an opt-in."""
+    inbound = InboundMessage.objects.filter(contact=contact).values_list("wamid", "context_wamid")
+    confirming = OptInConfirmation.objects.filter(contact=contact).values_list("confirmed_by_wamid", flat=True)
+    return {wamid for pair in inbound for wamid in pair if wamid} | {wamid for wamid in confirming if wamid}
 
 
 def register() -> None:
@@ -57,6 +64,7 @@ def register() -> None:
             models=(InboundMessage, OptInConfirmation, WebhookDelivery, WebhookReceipt),
             export=_export,
             erase=_erase,
+            message_ids=_message_ids,
             retention=(
                 RetentionRule(
                     "inbound_texts",

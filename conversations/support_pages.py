@@ -50,9 +50,13 @@ def _page(request: HttpRequest, template: str, title: str, **context: Any) -> Te
 
 
 def find_view(request: HttpRequest) -> HttpResponse:
-    """Find a person by a number typed in any format; found: straight to their timeline."""
+    """Find a person by a number typed in any format; found: straight to their timeline.
+
+    The form posts the number, so it stays out of URLs, browser history and the web server's
+    access log; a ``?phone=`` link still works (the access log masks it, see retarget/gunicorn_conf.py).
+    """
     _require(request, "consent.view_contact")
-    raw = request.GET.get("phone", "").strip()
+    raw = (request.POST if request.method == "POST" else request.GET).get("phone", "").strip()
     problem = ""
     if raw:
         # "+49 151…" and "0151…" (read with PHONE_DEFAULT_REGION) directly; "49151…" as WhatsApp writes it too.

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
+from django.db import transaction
 
-from core.models import AuditEntry
+from core.audit_chain import audit_salt_new, json_normalise
+from core.models import AuditEntry, AuditHead
 
 
 @dataclass(frozen=True)
@@ -44,5 +47,37 @@ def audit_record(
     *, actor: Actor, action: str, object_type: str = "", object_id: Any = "", details: dict[str, Any] | None = None
 ) -> AuditEntry:
     entry = audit_entry(actor=actor, action=action, object_type=object_type, object_id=object_id, details=details)
-    entry.save()
+    audit_append([entry])
     return entry
+
+
+def audit_head_lock() -> AuditHead:
+    """Lock the audit log's head row until the transaction ends: appends from every worker form one chain.
+
+    consent_record_many takes this lock before the ledger's, so every transaction that takes both
+    takes them in the same order and two of them cannot deadlock.
+    """
+    head, _ = AuditHead.objects.select_for_update().get_or_create(pk=1)
+    return head
+
+
+@transaction.atomic
+def audit_append(entries: Sequence[AuditEntry]) -> None:
+    """Append unsaved entries (from ``audit_entry``) to the audit log, in order, each chained to the one before."""
+    if not entries:
+        return
+    head = audit_head_lock()
+    ip_field = AuditEntry._meta.get_field("ip_address")
+    last_hash = head.last_hash
+    for entry in entries:
+        # Stored as the database gives it back, so the digest still matches when read.
+        entry.details = json_normalise(entry.details)
+        entry.ip_address = ip_field.get_prep_value(entry.ip_address) or None
+        entry.salt = audit_salt_new()
+        entry.content_digest = entry.compute_content_digest()
+        entry.previous_hash = last_hash
+        entry.entry_hash = last_hash = entry.compute_hash()
+    # One multi-row INSERT assigns ids in list order, which is the chain order the verifier walks.
+    AuditEntry.objects.bulk_create(entries, batch_size=1000)
+    head.last_hash = last_hash
+    head.save(update_fields=["last_hash"])

@@ -24,12 +24,40 @@ def mask_phone(text: str) -> str:
 
 
 class MaskPhoneNumbersFilter(logging.Filter):
+    """Masks numbers in the message, the traceback and the stack of a record, before any handler formats it.
+
+    A traceback is formatted here, once, and stored masked in ``exc_text``, which every formatter
+    uses instead of formatting the exception again: an exception's message often names the number.
+    """
+
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         masked = mask_phone(message)
         if masked != message:
             record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _traceback_formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_phone(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask_phone(record.stack_info)
         return True
+
+
+_traceback_formatter = logging.Formatter()
+
+
+class MaskPhoneNumbersFormatter(logging.Formatter):
+    """Masks numbers in tracebacks even for a record that reached the handler without the filter.
+
+    Only the traceback and the stack: the whole line would lose its timestamp, which looks like a number.
+    """
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802 (logging's name)
+        return mask_phone(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802 (logging's name)
+        return mask_phone(super().formatStack(stack_info))
 
 
 class CurrentStderrHandler(logging.StreamHandler):

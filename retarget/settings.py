@@ -406,7 +406,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"mask_phones": {"()": "core.logging.MaskPhoneNumbersFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {"plain": {"class": "core.logging.MaskPhoneNumbersFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "core.logging.CurrentStderrHandler", "formatter": "plain", "filters": ["mask_phones"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
     # django-axes logs every login at INFO; lockouts (WARNING) also reach the audit log.

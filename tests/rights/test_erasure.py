@@ -14,10 +14,11 @@ from consent.models import ConsentEvent, ConsentStatus, Contact, Suppression
 from consent.selectors import contact_consent_status, contacts_marketable
 from consent.services import number_is_suppressed, suppression_hash
 from conversations.models import InboundMessage, OptInConfirmation
+from core.audit import SYSTEM, audit_record
 from core.models import AuditEntry
-from tests.factories import process_pending_deliveries
+from tests.factories import payload, process_pending_deliveries
 from tests.rights.person import NAME, NEW_NAME, OTHER_PHONE, PERSON_AGENT, PHONE, WA_ID
-from whatsapp.models import WebhookDelivery
+from whatsapp.models import WebhookDelivery, WebhookReceipt
 
 pytestmark = pytest.mark.django_db
 
@@ -153,3 +154,23 @@ def test_an_erasure_that_fails_half_way_changes_nothing(api_client, support, per
     assert Event.objects.filter(contact=contact).count() == 1
     assert not number_is_suppressed(PHONE)
     assert ConsentEvent.objects.filter(contact=contact, evidence_erased_at__isnull=True).count() == 1
+
+
+def test_erasure_removes_the_persons_whatsapp_message_ids_everywhere_and_counts_them(api_client, support, person, deliver):  # noqa: F811
+    # A status for the person's message that names them only by a business-scoped user id, still waiting
+    # for the worker, and an audit entry about the message (not about the contact) that carries its id.
+    bsuid_status = payload("status_delivered.json", {"4915123456789": "US.13491208655302741918", "wamid.XYZ": "wamid.SPRING1"})
+    bsuid_status["entry"][0]["changes"][0]["value"]["statuses"][0]["status"] = "read"
+    deliver(bsuid_status, process=False)
+    audit_record(actor=SYSTEM, action="whatsapp.status_late", object_type="message", object_id=person.message.pk, details={"wamid": "wamid.SPRING1"})
+    assert WebhookReceipt.objects.filter(key__startswith="status:wamid.SPRING1:").exists()
+
+    response = erase(api_client, support, person.contact)
+
+    counts = response.json()["counts"]
+    assert counts["whatsapp_message_ids"] == 2  # the campaign message and the person's processed inbound message
+    assert counts["webhook_receipts"] >= 1 and counts["webhook_deliveries_redacted"] >= 1
+    assert not WebhookReceipt.objects.filter(key__contains="wamid.SPRING1").exists()
+    assert tables_mentioning("wamid.SPRING1", "wamid.HELLO1") == {}
+    assert AuditEntry.objects.get(action="whatsapp.status_late").details == {"wamid": "[erased]"}
+    call_command("verify_records", stdout=StringIO())  # the scrub kept both chains verifiable

@@ -71,3 +71,17 @@ def test_a_failing_call_to_whatsapp_logs_neither_the_access_token_nor_the_number
     output = console_output(caplog)
     assert "127.0.0.1:9" in output  # the call was logged
     assert settings.WHATSAPP_ACCESS_TOKEN not in output and PHONE.lstrip("+") not in output
+
+
+def test_a_traceback_that_names_a_number_is_masked(caplog):
+    caplog.set_level(logging.ERROR)
+
+    try:
+        raise RuntimeError(f"WhatsApp refused the send to {PHONE.lstrip('+')}")
+    except RuntimeError:
+        logging.getLogger("campaigns.sending").exception("send to %s failed", PHONE, stack_info=True)
+
+    output = console_output(caplog)
+    assert "Traceback (most recent call last)" in output and "RuntimeError: WhatsApp refused the send to ***********89" in output
+    assert "send to +***********89 failed" in output and "Stack (most recent call last)" in output
+    assert PHONE.lstrip("+") not in output
