@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/v1/", include("whatsapp.api_urls")),
     path("api/v1/", include("campaigns.api_urls")),
     path("webhooks/", include("whatsapp.urls")),
+    path("", include("conversations.urls")),
     path("", include("consent.urls")),
     path("", include("campaigns.urls")),
 ]

@@ -103,7 +103,10 @@ def test_erasure_empties_the_contact_and_removes_events_texts_and_pending_confir
     assert contact.erased_at is not None and not contact.tags.exists()
     assert not Event.objects.filter(contact=contact).exists()
     assert set(InboundMessage.objects.filter(contact=contact).values_list("text", flat=True)) == {""}
-    assert not OptInConfirmation.objects.filter(contact=contact).exists()
+    assert not OptInConfirmation.objects.filter(contact=contact, confirmed_at__isnull=True).exists()
+    # The confirmed sign-up stays as the link to its consent entry, without the device evidence or the number's hash.
+    (confirmed,) = OptInConfirmation.objects.filter(contact=contact).values("page_url", "ip_address", "user_agent", "confirmed_by_wamid", "number_hash")
+    assert set(confirmed.values()) <= {"", None}
     assert str(contact) == f"erased contact #{contact.pk}"
 
 
