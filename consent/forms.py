@@ -22,9 +22,16 @@ class OptInPageForm(forms.Form):
 
     NOTICE_CHANGED = "notice_changed"
 
+    # Spoken to the person: they cannot change our settings, only what they typed.
+    PHONE_INVALID = "That does not look like a phone number; include your country code, for example +49 151 23456789."
+
     phone = forms.CharField(
         label="Your WhatsApp number",
         max_length=40,
+        error_messages={
+            "required": "Enter your WhatsApp number, with its country code.",
+            "max_length": PHONE_INVALID,
+        },
         widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel", "inputmode": "tel", "placeholder": "+49 151 23456789"}),
     )
     consent = forms.BooleanField(
@@ -39,7 +46,10 @@ class OptInPageForm(forms.Form):
         self.optin_form = optin_form
 
     def clean_phone(self) -> str:
-        return _clean_phone(self.cleaned_data["phone"])
+        try:
+            return phone_normalize(self.cleaned_data["phone"])
+        except InvalidPhoneNumber:
+            raise forms.ValidationError(self.PHONE_INVALID, code="invalid") from None
 
     def clean(self) -> dict[str, Any]:
         super().clean()

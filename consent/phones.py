@@ -168,3 +168,15 @@ def phone_wa_id_matches(e164: str, wa_id: str) -> bool:
     if digits.startswith("52") and len(digits) == 12:
         return wa_id == "521" + digits[2:]
     return False
+
+
+def wa_id_numbers(wa_id: str) -> list[str]:
+    """The E.164 numbers ``wa_id`` can be the WhatsApp id of: the inverse of ``phone_wa_id_matches``."""
+    if not wa_id or not wa_id.isdigit():
+        return []
+    numbers = [f"+{wa_id}"]
+    if wa_id.startswith("55") and len(wa_id) == 12:
+        numbers.append(f"+{wa_id[:4]}9{wa_id[4:]}")
+    if wa_id.startswith("521") and len(wa_id) == 13:
+        numbers.append(f"+52{wa_id[3:]}")
+    return numbers

@@ -1,4 +1,4 @@
-"""The unsubscribe link's page, /u/<token> (consent/unsubscribe.py); the hosted opt-in page is conversations.optin_pages."""
+"""The unsubscribe page: a person stops a business's WhatsApp messages (the opt-in page is conversations/views.py)."""
 
 from __future__ import annotations
 

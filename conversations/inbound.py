@@ -18,6 +18,7 @@ from consent import keywords
 from consent.models import ConsentSource, Contact
 from consent.services import contact_bsuid_change, contact_for_whatsapp_user
 from conversations.double_optin import double_optin_confirm
+from conversations.join_codes import join_code_handle
 from conversations.keywords import keyword_apply, marketing_preference_apply
 from conversations.models import InboundMessage
 from whatsapp.handlers import ItemPairs
@@ -70,9 +71,10 @@ def inbound_message_handle(*, item: InboundItem, delivery: WebhookDelivery | Non
     ).update(last_inbound_at=item.sent_at)
 
     reply = ""
-    confirmation = double_optin_confirm(contact=contact, inbound=inbound)
+    # A sign-up code message is answered as one even when it confirms nothing: never read as a keyword.
+    confirmation = join_code_handle(contact=contact, inbound=inbound) or double_optin_confirm(contact=contact, inbound=inbound)
     if confirmation is not None:
-        inbound.keyword_action, reply = "confirm", confirmation.reply
+        inbound.keyword_action, reply = confirmation.action, confirmation.reply
     else:
         action, source = _keyword_action(item)
         if action is not None:

@@ -24,7 +24,7 @@ class InboundMessage(models.Model):
     context_wamid = models.CharField(max_length=200, blank=True, help_text="The message this one replies to")
     sent_at = models.DateTimeField(help_text="When the person sent it (Meta's timestamp)")
     received_at = models.DateTimeField(default=timezone.now)
-    keyword_action = models.CharField(max_length=20, blank=True, help_text="opt_out, opt_in, help or confirm, if any")
+    keyword_action = models.CharField(max_length=20, blank=True, help_text="opt_out, opt_in, help, confirm or join_refused, if any")
     answered = models.BooleanField(default=False, help_text="Set when support (or an automatic reply) answered it")
     delivery = models.ForeignKey("whatsapp.WebhookDelivery", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
@@ -39,14 +39,22 @@ class InboundMessage(models.Model):
 
 
 class OptInConfirmation(models.Model):
-    """A web opt-in waiting for the person's confirmation on WhatsApp (double opt-in).
+    """A web opt-in waiting for the person's confirmation from their WhatsApp number.
 
-    Holds the evidence of the web step; consent is granted only when the person replies YES or
-    presses the confirmation template's button carrying ``button_payload``.
+    Holds the evidence of the web step; consent is granted only when the person sends the sign-up
+    code from the number typed on the form (conversations/join_codes.py) or answers the confirmation
+    template (YES or its button carrying ``button_payload``; conversations/double_optin.py).
+    ``contact`` is empty when the number had no contact we could tie it to without changing
+    anything (an erased or suppressed number): the confirmation creates or finds it.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    contact = models.ForeignKey("consent.Contact", on_delete=models.CASCADE, related_name="optin_confirmations")
+    contact = models.ForeignKey(
+        "consent.Contact", null=True, blank=True, on_delete=models.CASCADE, related_name="optin_confirmations"
+    )
+    # Keyed hashes, like the suppression list's: the typed number and the sign-up code are never stored.
+    number_hash = models.CharField(max_length=64, blank=True, db_index=True, help_text="Keyed hash of the number typed on the form")
+    join_code_hash = models.CharField(max_length=64, blank=True, help_text="Keyed hash of the one-time sign-up code")
     form = models.ForeignKey("consent.OptInForm", on_delete=models.PROTECT, related_name="+")
     message = models.ForeignKey(
         "campaigns.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
@@ -69,7 +77,10 @@ class OptInConfirmation(models.Model):
     class Meta:
         db_table = "whatsapp_optinconfirmation"  # created by the whatsapp app; the table kept its name
         ordering = ["-requested_at"]
-        indexes = [models.Index(fields=["contact", "confirmed_at", "-requested_at"])]
+        indexes = [
+            models.Index(fields=["contact", "confirmed_at", "-requested_at"]),
+            models.Index(fields=["contact", "-requested_at"], name="optin_request_timeline"),
+        ]
 
     def __str__(self) -> str:
         state = "confirmed" if self.confirmed_at else "pending"

@@ -16,6 +16,7 @@ from consent.personal_data import (
     personal_data_register,
     rows,
 )
+from consent.services import suppression_hash
 from conversations.models import InboundMessage, OptInConfirmation
 from whatsapp.models import MessageTemplate, WebhookDelivery, WebhookReceipt
 from whatsapp.personal_data import webhook_data_erase
@@ -24,7 +25,11 @@ from whatsapp.personal_data import webhook_data_erase
 def _export(contact: Any) -> dict[str, Any]:
     return {
         "inbound_messages": rows(InboundMessage.objects.filter(contact=contact).order_by("sent_at"), exclude=("delivery_id",)),
-        "optin_confirmations": rows(OptInConfirmation.objects.filter(contact=contact).order_by("requested_at"), extra=("form__slug",)),
+        "optin_confirmations": rows(
+            OptInConfirmation.objects.filter(contact=contact).order_by("requested_at"),
+            exclude=("number_hash", "join_code_hash"),  # keyed hashes: nothing the person could read
+            extra=("form__slug",),
+        ),
     }
 
 
@@ -40,8 +45,12 @@ def _erase(contact: Any, traces: PersonTraces) -> dict[str, int]:
     inbound = InboundMessage.objects.filter(senders).update(text="", payload="", from_wa_id="", from_user_id="")
     # A WhatsApp message id encodes the number: the person's are replaced by a placeholder.
     InboundMessage.objects.filter(contact=contact).update(wamid=Concat(Value("erased."), Cast("pk", CharField())), context_wamid="")
-    pending = OptInConfirmation.objects.filter(contact=contact, confirmed_at__isnull=True).delete()[0]
-    confirmed = OptInConfirmation.objects.filter(contact=contact).update(page_url="", ip_address=None, user_agent="", confirmed_by_wamid="")
+    # Pending requests also when not tied to the contact (typed while the number was suppressed).
+    typed = [suppression_hash(number) for number in traces.numbers if number.startswith("+")]
+    pending = OptInConfirmation.objects.filter(Q(contact=contact) | Q(number_hash__in=typed), confirmed_at__isnull=True).delete()[0]
+    confirmed = OptInConfirmation.objects.filter(contact=contact).update(
+        page_url="", ip_address=None, user_agent="", confirmed_by_wamid="", number_hash="", join_code_hash=""
+    )
     return {
         "inbound_messages": inbound,
         "pending_optin_confirmations": pending,
@@ -71,6 +80,13 @@ def register() -> None:
                     lambda: settings.INBOUND_TEXT_RETENTION_DAYS,
                     lambda cutoff: InboundMessage.objects.filter(received_at__lt=cutoff).filter(~Q(text="") | ~Q(payload="")),
                     lambda pks: InboundMessage.objects.filter(pk__in=pks).update(text="", payload=""),
+                ),
+                # Never confirmed: nothing was consented to, so the page's device evidence goes too.
+                RetentionRule(
+                    "unconfirmed_optin_requests",
+                    lambda: settings.OPTIN_REQUEST_RETENTION_DAYS,
+                    lambda cutoff: OptInConfirmation.objects.filter(confirmed_at__isnull=True, expires_at__lt=cutoff),
+                    lambda pks: OptInConfirmation.objects.filter(pk__in=pks).delete()[0],
                 ),
                 RetentionRule(
                     "webhook_payloads",

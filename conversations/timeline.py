@@ -1,4 +1,4 @@
-"""One person's history for support: consent events, messages, replies and clicks in time order.
+"""One person's history for support: consent events, web opt-in requests, messages, replies and clicks in time order.
 
 Each source is read newest first through its per-contact index and cut at the page size, then
 the sources are merged: a page costs the same few queries for a person with ten rows or with a
@@ -13,7 +13,7 @@ from typing import Any
 
 from campaigns.models import Click, Message
 from consent.models import ConsentEvent, Contact
-from conversations.models import InboundMessage
+from conversations.models import InboundMessage, OptInConfirmation
 
 PAGE_SIZE = 50
 
@@ -21,7 +21,7 @@ PAGE_SIZE = 50
 @dataclass(frozen=True)
 class TimelineEntry:
     at: datetime
-    kind: str  # consent, message, inbound or click
+    kind: str  # consent, optin_request, message, inbound or click
     item: Any
 
 
@@ -44,6 +44,11 @@ def contact_timeline(
     entries = [
         TimelineEntry(event.occurred_at, "consent", event)
         for event in newest(ConsentEvent.objects.filter(contact=contact).select_related("purpose", "recorded_by"), "occurred_at")
+    ]
+    # Web opt-ins waiting for (or never given) the person's confirmation: support sees why they get nothing.
+    entries += [
+        TimelineEntry(request.requested_at, "optin_request", request)
+        for request in newest(OptInConfirmation.objects.filter(contact=contact).select_related("form"), "requested_at")
     ]
     entries += [TimelineEntry(m.sent_at, "inbound", m) for m in newest(InboundMessage.objects.filter(contact=contact), "sent_at")]
     if with_messages:

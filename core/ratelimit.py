@@ -35,3 +35,9 @@ def rate_limit_hit(*, scope: str, key: str, limit: int, window_seconds: int = 36
         count = 1
     retry_after = int((window + 1) * window_seconds - now) + 1
     return count > limit, retry_after
+
+
+def rate_limit_count(*, scope: str, key: str, window_seconds: int = 3600) -> int:
+    """Attempts of ``key`` counted so far in the current window, without counting one more."""
+    window = int(time.time() // window_seconds)
+    return int(cache.get(f"ratelimit:{scope}:{key}:{window}") or 0)

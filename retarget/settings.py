@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -340,8 +341,17 @@ WHATSAPP_HELP_TEXT = env_str(
     "Reply STOP to stop marketing messages from {business}, START to subscribe again. "
     "For anything else, just write your question here and a person will answer.",
 )
-# How long a double opt-in confirmation request stays open.
+# How long a web opt-in waits for the person's confirmation from WhatsApp (sign-up code or template).
 WHATSAPP_OPTIN_CONFIRMATION_DAYS = env_int("WHATSAPP_OPTIN_CONFIRMATION_DAYS", 7, minimum=1)
+# Our WhatsApp number as people see it (international, e.g. +49 30 1234567): the opt-in page's wa.me
+# link and QR code open a chat with it. The sandbox's number by default where the sandbox is allowed.
+WHATSAPP_DISPLAY_NUMBER = re.sub(r"[\s()+.\-]", "", env_str("WHATSAPP_DISPLAY_NUMBER", "15550001111" if _SANDBOX_ALLOWED else ""))
+if WHATSAPP_DISPLAY_NUMBER and not WHATSAPP_DISPLAY_NUMBER.isdigit():
+    raise ImproperlyConfigured(
+        f"WHATSAPP_DISPLAY_NUMBER: expected our number in international form like +49 30 1234567, got {WHATSAPP_DISPLAY_NUMBER!r}"
+    )
+# Sign-up code messages (JOIN ...) one WhatsApp number may send per hour: guessing stops there.
+WHATSAPP_JOIN_ATTEMPTS_PER_HOUR = env_int("WHATSAPP_JOIN_ATTEMPTS_PER_HOUR", 5, minimum=1)
 WHATSAPP_TEMPLATE_SYNC_SECONDS = env_int("WHATSAPP_TEMPLATE_SYNC_SECONDS", 1800, minimum=60)
 # Periodic tasks: each app adds its entries to this one dict.
 CELERY_BEAT_SCHEDULE: dict = globals().get("CELERY_BEAT_SCHEDULE", {})
@@ -395,6 +405,8 @@ DASHBOARD_CACHE_SECONDS = env_int("DASHBOARD_CACHE_SECONDS", 120, minimum=0)
 MESSAGE_DETAIL_RETENTION_DAYS = env_int("MESSAGE_DETAIL_RETENTION_DAYS", 365, minimum=1)
 INBOUND_TEXT_RETENTION_DAYS = env_int("INBOUND_TEXT_RETENTION_DAYS", 90, minimum=1)
 EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 400, minimum=1)
+# Web opt-ins never confirmed from WhatsApp: deleted (with their device evidence) this long after they expired.
+OPTIN_REQUEST_RETENTION_DAYS = env_int("OPTIN_REQUEST_RETENTION_DAYS", 90, minimum=1)
 # Rows per delete/update statement, and how long one run may go on before leaving the rest to the next.
 RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 5000, minimum=1)
 RETENTION_TIME_BUDGET_SECONDS = env_int("RETENTION_TIME_BUDGET_SECONDS", 600, minimum=1)

@@ -1,12 +1,16 @@
+"""The hosted opt-in page: what it shows, what it checks, and that a sign-up alone grants nothing.
+
+The confirmation from WhatsApp that does grant consent is tested in tests/conversations/test_proven_optin.py.
+"""
+
 import re
 
 import pytest
 from django.test import Client, override_settings
 
-from consent.ledger import ledger_verify
 from consent.models import ConsentEvent, Contact
 from consent.selectors import contacts_marketable
-from consent.services import consent_revoke, contact_upsert, number_is_suppressed
+from conversations.models import OptInConfirmation
 from core.models import AuditEntry
 from tests.factories import NOTICE_TEXT, new_visitor_ip
 
@@ -49,33 +53,70 @@ def test_the_page_is_self_contained_and_fits_a_phone(visitor, optin_form):
     assert not re.search(r'\bsrc=|@import|url\(', html)
 
 
-def test_signing_up_records_an_opt_in_with_the_page_as_evidence(visitor, visitor_ip, optin_form):
+def test_signing_up_keeps_the_page_as_evidence_but_grants_nothing_yet(visitor, visitor_ip, optin_form):
     response = _sign_up(visitor)
 
     assert response.status_code == 302 and response["Location"] == "/optin/acme/thanks/"
-    event = ConsentEvent.objects.get()
-    assert (event.action, event.source, event.contact.phone) == ("opt_in", "web_form", "+4915123456789")
-    assert event.notice_text == NOTICE_TEXT and event.notice_version == "2026-11"
-    assert (event.page_url, event.ip_address, event.user_agent) == ("http://testserver/optin/acme/", visitor_ip, FIREFOX)
-    assert event.recorded_via == "opt-in page acme"
-    assert list(contacts_marketable()) == [event.contact]
-    audit = AuditEntry.objects.get(action="consent.opt_in")
+    assert not ConsentEvent.objects.exists()
+    assert list(contacts_marketable()) == []
+    pending = OptInConfirmation.objects.get()
+    assert pending.contact.phone == "+4915123456789" and pending.confirmed_at is None
+    assert (pending.notice_text, pending.notice_version) == (NOTICE_TEXT, "2026-11")
+    assert (pending.page_url, pending.ip_address, pending.user_agent) == ("http://testserver/optin/acme/", visitor_ip, FIREFOX)
+    assert pending.message is None, "a form without double opt-in sends no template"
+    audit = AuditEntry.objects.get(action="consent.optin_requested")
     assert (audit.actor_label, audit.ip_address) == ("opt-in page acme", visitor_ip)
-    assert ledger_verify().intact
 
     thanks = visitor.get(response["Location"])
-    assert thanks.status_code == 200 and b"Thank you!" in thanks.content
+    assert thanks.status_code == 200
+    html = thanks.content.decode()
+    assert "Thank you!" in html and "Confirm from WhatsApp" in html
+    code = re.search(r'id="join-text">JOIN ACME (\d{6})<', html).group(1)
+    assert f'href="https://wa.me/15550001111?text=JOIN%20ACME%20{code}"' in html
+    assert re.search(r'<svg [^>]*class="qr"', html), "the QR code is drawn in the page"
+    assert "<script" not in html and not re.search(r'<(link|img|iframe)\b|\bsrc=', html)
 
 
-def test_an_invalid_number_is_explained_next_to_the_field(visitor, optin_form):
-    response = _sign_up(visitor, phone="+49 12")
+def test_each_sign_up_gets_its_own_code(optin_form):
+    codes = set()
+    for _ in range(3):
+        visitor = Client(REMOTE_ADDR=new_visitor_ip())
+        page = visitor.get(_sign_up(visitor)["Location"]).content.decode()
+        codes.add(re.search(r'id="join-text">JOIN ACME (\d{6})<', page).group(1))
+
+    assert len(codes) == 3
+    assert OptInConfirmation.objects.count() == 3
+
+
+def test_the_thanks_page_without_a_sign_up_shows_no_code(visitor, optin_form):
+    html = visitor.get("/optin/acme/thanks/").content.decode()
+
+    assert 'id="join-text"' not in html
+    assert 'href="/optin/acme/"' in html and "Sign up again" in html
+
+
+@pytest.mark.parametrize("typed", ["+49 12", "12345", "0151 2345 6789", "+999 1234567", "+800 1234 5678", "call me"])
+def test_an_invalid_number_is_explained_to_the_person_next_to_the_field(visitor, optin_form, typed):
+    response = _sign_up(visitor, phone=typed)
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert re.search(r'aria-describedby="phone-error">\s*<p class="error" id="phone-error">&#x27;\+49 12&#x27; is not a valid phone number', html)
-    assert 'value="+49 12"' in html, "what the person typed stays in the field"
+    assert re.search(
+        r'aria-describedby="phone-error">\s*<p class="error" id="phone-error">'
+        r"That does not look like a phone number; include your country code, for example \+49 151 23456789\.</p>",
+        html,
+    )
+    assert "PHONE_DEFAULT_REGION" not in html, "a setting means nothing to the person"
+    assert f'value="{typed}"' in html, "what the person typed stays in the field"
     assert "checked" in re.search(r'<input type="checkbox"[^>]*>', html).group(0), "and so does their tick"
-    assert not Contact.objects.exists()
+    assert not Contact.objects.exists() and not OptInConfirmation.objects.exists()
+
+
+def test_an_empty_number_asks_for_one(visitor, optin_form):
+    html = _sign_up(visitor, phone="").content.decode()
+
+    assert "Enter your WhatsApp number, with its country code." in html
+    assert not OptInConfirmation.objects.exists()
 
 
 def test_an_unticked_box_records_nothing(visitor, optin_form):
@@ -83,14 +124,14 @@ def test_an_unticked_box_records_nothing(visitor, optin_form):
 
     assert response.status_code == 200
     assert b"Tick the box if you want these messages." in response.content
-    assert not ConsentEvent.objects.exists()
+    assert not ConsentEvent.objects.exists() and not OptInConfirmation.objects.exists()
 
 
 @override_settings(PHONE_DEFAULT_REGION="DE")
 def test_a_national_number_is_read_with_the_default_region(visitor, optin_form):
     _sign_up(visitor, phone="0151 2345 6789")
 
-    assert ConsentEvent.objects.get().contact.phone == "+4915123456789"
+    assert OptInConfirmation.objects.get().contact.phone == "+4915123456789"
 
 
 def test_a_notice_changed_while_the_page_was_open_is_shown_again_unticked(visitor, optin_form):
@@ -105,17 +146,7 @@ def test_a_notice_changed_while_the_page_was_open_is_shown_again_unticked(visito
     assert "The wording below changed while you were reading" in html
     assert "Yes, Acme may send me weekly offers on WhatsApp." in html and 'value="2026-12"' in html
     assert "checked" not in re.search(r'<input type="checkbox"[^>]*>', html).group(0)
-    assert not ConsentEvent.objects.exists()
-
-
-def test_a_person_who_opted_out_can_opt_in_again_on_the_page(visitor, optin_form):
-    contact, _ = contact_upsert(phone="+4915123456789")
-    consent_revoke(contact=contact, source="inbound_keyword")
-
-    _sign_up(visitor)
-
-    assert not number_is_suppressed("+4915123456789")
-    assert list(contacts_marketable()) == [contact]
+    assert not ConsentEvent.objects.exists() and not OptInConfirmation.objects.exists()
 
 
 def test_the_form_is_csrf_protected(visitor_ip, optin_form):
@@ -123,12 +154,12 @@ def test_the_form_is_csrf_protected(visitor_ip, optin_form):
 
     forged = browser.post(PAGE, {"phone": "+4915123456789", "consent": "yes", "notice_version": "2026-11"})
     assert forged.status_code == 403
-    assert not ConsentEvent.objects.exists()
+    assert not OptInConfirmation.objects.exists()
 
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', browser.get(PAGE).content.decode()).group(1)
     genuine = browser.post(PAGE, {"phone": "+4915123456789", "consent": "yes", "notice_version": "2026-11", "csrfmiddlewaretoken": token})
     assert genuine.status_code == 302
-    assert ConsentEvent.objects.count() == 1
+    assert OptInConfirmation.objects.count() == 1
 
 
 @override_settings(OPTIN_RATE_LIMIT_PER_HOUR=2)
@@ -140,7 +171,7 @@ def test_sign_ups_are_limited_per_address(visitor, optin_form):
     assert limited.status_code == 429
     assert b"too many sign-ups from your network" in limited.content
     assert 0 < int(limited["Retry-After"]) <= 3601
-    assert ConsentEvent.objects.count() == 1
+    assert OptInConfirmation.objects.count() == 1
 
     neighbour = Client(REMOTE_ADDR=new_visitor_ip())
     assert _sign_up(neighbour, phone="+4915123456704").status_code == 302
@@ -153,4 +184,4 @@ def test_an_inactive_or_unknown_form_is_not_found(visitor, optin_form, path):
 
     assert visitor.get(path).status_code == 404
     assert _sign_up(visitor).status_code == 404
-    assert not ConsentEvent.objects.exists()
+    assert not ConsentEvent.objects.exists() and not OptInConfirmation.objects.exists()

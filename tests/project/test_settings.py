@@ -62,6 +62,7 @@ def test_check_deploy_is_clean_with_production_values(tmp_path):
         ("WHATSAPP_READ_TIMEOUT", "soon", "WHATSAPP_READ_TIMEOUT: expected a number"),
         ("WHATSAPP_API_VERSION", "21.0", "WHATSAPP_API_VERSION: expected a version like v26.0"),
         ("PHONE_DEFAULT_REGION", "Germany", "PHONE_DEFAULT_REGION: expected a two-letter region code"),
+        ("WHATSAPP_DISPLAY_NUMBER", "call us", "WHATSAPP_DISPLAY_NUMBER: expected our number in international form"),
         ("TRUSTED_PROXIES", "10.0.0.1, proxy.internal", "TRUSTED_PROXIES: expected IP addresses or networks"),
         ("TRUSTED_PROXIES", "10.0.0.1/8", "TRUSTED_PROXIES: expected IP addresses or networks"),
     ],

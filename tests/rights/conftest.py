@@ -10,12 +10,13 @@ from campaigns.models import Campaign, Click, Message, MessageStatus
 from consent.models import Contact, Tag
 from conversations.models import OptInConfirmation
 from tests.factories import new_visitor_ip, payload
+from tests.optin_helpers import join_text_shown
 from tests.rights.person import NAME, NEW_NAME, OTHER_PHONE, PERSON_AGENT, PHONE, WA_ID, Person, inbound_text
 
 
 @pytest.fixture
 def person(db, optin_form, api_client, marketer, support, admin_client_for, deliver, client) -> Person:
-    """Opted in on the hosted page, profile pushed by the API, behaviour events, a campaign message
+    """Opted in on the hosted page (confirmed from WhatsApp), profile pushed by the API, behaviour events, a campaign message
     with its decision and a click, messages sent by the person (one delivery still waiting for the
     worker), a pending double opt-in, a name correction in the admin, and an export by support."""
     # An address of its own: per-IP rate limits live in Redis across tests, and staff use another one.
@@ -23,6 +24,8 @@ def person(db, optin_form, api_client, marketer, support, admin_client_for, deli
     visitor = Client(REMOTE_ADDR=person_ip, HTTP_USER_AGENT=PERSON_AGENT)
     page = visitor.post(f"/optin/{optin_form.slug}/", {"phone": PHONE, "consent": "on", "notice_version": optin_form.notice_version})
     assert page.status_code == 302, page.content
+    # The sign-up counts once the person sends its code from their number.
+    deliver(inbound_text(join_text_shown(visitor, page), wamid="wamid.JOIN1"))
 
     as_marketer = api_client(marketer)
     upserted = as_marketer.post(

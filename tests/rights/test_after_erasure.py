@@ -13,7 +13,8 @@ from consent.models import ConsentStatus, Contact
 from consent.selectors import contact_consent_status, contacts_marketable
 from consent.services import number_is_suppressed
 from tests.factories import NOTICE_TEXT, new_visitor_ip
-from tests.rights.person import PHONE
+from tests.optin_helpers import join_text_shown
+from tests.rights.person import PHONE, inbound_text
 
 pytestmark = pytest.mark.django_db
 
@@ -66,11 +67,13 @@ def test_a_csv_import_gives_a_new_contact_without_consent_and_refuses_its_opt_in
     assert not contacts_marketable().filter(phone=PHONE).exists()
 
 
-def test_the_person_opting_in_themselves_lifts_the_suppression(optin_form, erased):
+def test_the_person_opting_in_themselves_lifts_the_suppression(optin_form, erased, deliver):  # noqa: F811
     visitor = Client(REMOTE_ADDR=new_visitor_ip())
 
     response = visitor.post(f"/optin/{optin_form.slug}/", {"phone": PHONE, "consent": "on", "notice_version": optin_form.notice_version})
 
     assert response.status_code == 302
+    assert number_is_suppressed(PHONE) and not Contact.objects.filter(phone=PHONE).exists(), "the form alone changes nothing"
+    deliver(inbound_text(join_text_shown(visitor, response), wamid="wamid.JOIN.AGAIN"))
     assert not number_is_suppressed(PHONE)
     assert contacts_marketable().filter(phone=PHONE).exclude(pk=erased.pk).exists()

@@ -104,7 +104,10 @@ def test_erasure_empties_the_contact_and_removes_events_texts_and_pending_confir
     assert contact.erased_at is not None and not contact.tags.exists()
     assert not Event.objects.filter(contact=contact).exists()
     assert set(InboundMessage.objects.filter(contact=contact).values_list("text", flat=True)) == {""}
-    assert not OptInConfirmation.objects.filter(contact=contact).exists()
+    assert not OptInConfirmation.objects.filter(contact=contact, confirmed_at__isnull=True).exists()
+    # The confirmed sign-up stays as the link to its consent entry, without the device evidence or the number's hash.
+    (confirmed,) = OptInConfirmation.objects.filter(contact=contact).values("page_url", "ip_address", "user_agent", "confirmed_by_wamid", "number_hash")
+    assert set(confirmed.values()) <= {"", None}
     assert str(contact) == f"erased contact #{contact.pk}"
 
 
@@ -168,7 +171,7 @@ def test_erasure_removes_the_persons_whatsapp_message_ids_everywhere_and_counts_
     response = erase(api_client, support, person.contact)
 
     counts = response.json()["counts"]
-    assert counts["whatsapp_message_ids"] == 2  # the campaign message and the person's processed inbound message
+    assert counts["whatsapp_message_ids"] == 3  # the campaign message and the person's two processed inbound messages (JOIN, hello)
     assert counts["webhook_receipts"] >= 1 and counts["webhook_deliveries_redacted"] >= 1
     assert not WebhookReceipt.objects.filter(key__contains="wamid.SPRING1").exists()
     assert tables_mentioning("wamid.SPRING1", "wamid.HELLO1") == {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -34,10 +35,13 @@ def test_the_export_holds_profile_consent_messages_texts_events_clicks_and_audit
     assert (campaign_message["campaign__name"], campaign_message["status"]) == ("Spring sale", "read")
     assert campaign_message["decision"]["parameters"] == [NAME, "20%"]
     assert [c["message_id"] for c in package["clicks"]] == [campaign_message["id"]]
-    assert [m["text"] for m in package["inbound_messages"]] == [f"Hi, {NAME} here, call me back on {PHONE}"]
+    sign_up_code, hello = package["inbound_messages"]
+    assert re.fullmatch(r"JOIN ACME \d{6}", sign_up_code["text"]) and hello["text"] == f"Hi, {NAME} here, call me back on {PHONE}"
     assert [(e["name"], e["properties"]["sku"]) for e in package["events"]] == [("product_viewed", "RUN-1")]
-    (confirmation,) = package["optin_confirmations"]
-    assert (confirmation["ip_address"], confirmation["form__slug"]) == (person.ip, "acme")
+    confirmed, pending = package["optin_confirmations"]  # the page's sign-up (confirmed by its code), a later one
+    assert (confirmed["ip_address"], confirmed["form__slug"], confirmed["consent_event_id"]) == (person.ip, "acme", opt_in["id"])
+    assert (pending["ip_address"], pending["confirmed_at"]) == (person.ip, None)
+    assert not {"number_hash", "join_code_hash"} & set(confirmed)
     actions = [entry["action"] for entry in package["audit_entries"]]
     assert {"consent.opt_in", "contact.rectify", "contact.export"} <= set(actions)
     assert all("ip_address" not in entry for entry in package["audit_entries"])  # staff addresses are theirs, not the person's

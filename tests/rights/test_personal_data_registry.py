@@ -29,4 +29,4 @@ def test_every_app_that_holds_data_about_people_exports_and_erases_it():
     for name in ("campaigns", "conversations"):
         assert by_name[name].export is not None and by_name[name].erase is not None, name
     kinds = {rule.kind for entry in by_name.values() for rule in entry.retention}
-    assert kinds == {"message_details", "inbound_texts", "events", "webhook_payloads", "webhook_receipts"}
+    assert kinds == {"message_details", "inbound_texts", "events", "webhook_payloads", "webhook_receipts", "unconfirmed_optin_requests"}

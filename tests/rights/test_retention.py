@@ -12,10 +12,11 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from campaigns.models import Campaign, Event, Message, MessageStatus
+from consent.models import OptInForm, Purpose
 from consent.retention import retention_apply
 from consent.services import contact_upsert
 from consent.tasks import retention_apply_task
-from conversations.models import InboundMessage
+from conversations.models import InboundMessage, OptInConfirmation
 from whatsapp.models import WebhookDelivery, WebhookReceipt
 
 pytestmark = pytest.mark.django_db
@@ -95,6 +96,25 @@ def test_processed_webhook_payloads_and_receipts_expire(contact):
     assert list(WebhookDelivery.objects.values_list("pk", flat=True)) == [waiting.pk]
     assert not WebhookReceipt.objects.exists()
     assert old.pk not in WebhookDelivery.objects.values_list("pk", flat=True)
+
+
+def test_sign_ups_never_confirmed_are_deleted_after_their_period(contact):
+    form = OptInForm.objects.create(slug="old", business_name="Acme", notice_text="Yes, Acme may...", purpose=Purpose.objects.get(code="marketing"))
+
+    def request(*, expired_days_ago: float, confirmed: bool = False) -> OptInConfirmation:
+        return OptInConfirmation.objects.create(
+            contact=contact, form=form, notice_text=form.notice_text, ip_address="203.0.113.9", expires_at=_ago(expired_days_ago),
+            confirmed_at=_ago(expired_days_ago + 1) if confirmed else None,
+        )  # fmt: skip
+
+    old = request(expired_days_ago=settings.OPTIN_REQUEST_RETENTION_DAYS + 1)
+    recent = request(expired_days_ago=settings.OPTIN_REQUEST_RETENTION_DAYS - 1)
+    confirmed = request(expired_days_ago=settings.OPTIN_REQUEST_RETENTION_DAYS + 1, confirmed=True)
+
+    retention_apply()
+
+    assert set(OptInConfirmation.objects.values_list("pk", flat=True)) == {recent.pk, confirmed.pk}
+    assert old.pk not in OptInConfirmation.objects.values_list("pk", flat=True)
 
 
 def test_a_run_out_of_time_says_so_and_the_next_run_goes_on(contact):

@@ -11,7 +11,7 @@ import itertools
 import pytest
 from django.test import Client
 
-from consent.models import ConsentEvent
+from conversations.models import OptInConfirmation
 from tests.factories import new_visitor_ip
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("optin_form")]
@@ -27,7 +27,8 @@ def sign_up(client: Client, **headers: str):
 
 
 def recorded_address() -> str:
-    return ConsentEvent.objects.latest("pk").ip_address
+    """The address kept as the sign-up's evidence (it becomes the opt-in's once confirmed from WhatsApp)."""
+    return OptInConfirmation.objects.latest("requested_at").ip_address
 
 
 @pytest.fixture
