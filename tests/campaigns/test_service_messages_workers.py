@@ -32,14 +32,11 @@ from django.test import Client
 from campaigns.models import Message, MessageStatus
 from campaigns.sending import inflight
 from campaigns.sending.service import service_messages_sweep
-from consent.models import OptInForm, Purpose
+from consent.models import OptInForm
 from retarget.celery import app as celery_app
-from tests.campaigns.conftest import contacts_create, phone
 from tests.campaigns.test_workers import ROOT, Processes, wait_until, workers_idle
-from tests.consent.conftest import new_visitor_ip
+from tests.factories import contacts_create, inbound, new_visitor_ip, payload, phone, post_webhook
 from tests.sandbox_fixtures import free_port
-from tests.ui.conftest import inbound
-from tests.whatsapp.conftest import payload, post_webhook
 from whatsapp.services import webhook_deliveries_requeue
 
 pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.postgres, pytest.mark.redis]
@@ -184,18 +181,15 @@ def stop_confirmation() -> Message:
     return Message.objects.get(contact=person, kind=Message.Kind.REPLY)
 
 
-def double_optin_confirmation() -> Message:
+def double_optin_confirmation(form: OptInForm) -> Message:
     """A person signs up on an opt-in page with double opt-in: the confirmation template is queued."""
-    OptInForm.objects.create(
-        slug="acme", business_name="Acme Shoes", message_description="offers and news", frequency="up to 4 messages a month",
-        privacy_policy_url="https://example.com/privacy", notice_version="2026-11",
-        notice_text="Yes, Acme Shoes may send me offers and news on WhatsApp, up to 4 messages a month.",
-        purpose=Purpose.objects.get_or_create(code=Purpose.MARKETING, defaults={"name": "Marketing"})[0],
-        double_opt_in=True, confirmation_template="optin_confirmation", confirmation_template_language="en_US",
-    )  # fmt: skip
+    form.double_opt_in, form.confirmation_template, form.confirmation_template_language = True, "optin_confirmation", "en_US"
+    form.save()
     number = phone(2)
-    response = Client(REMOTE_ADDR=new_visitor_ip()).post("/optin/acme/", {"phone": number, "consent": "yes", "notice_version": "2026-11"})
-    assert (response.status_code, response["Location"]) == (302, "/optin/acme/confirm/")
+    response = Client(REMOTE_ADDR=new_visitor_ip()).post(
+        f"/optin/{form.slug}/", {"phone": number, "consent": "yes", "notice_version": form.notice_version}
+    )
+    assert (response.status_code, response["Location"]) == (302, f"/optin/{form.slug}/confirm/")
     return Message.objects.get(contact__phone=number, kind=Message.Kind.CONFIRMATION)
 
 
@@ -210,16 +204,16 @@ def support_answer(support) -> Message:
     return Message.objects.get(contact=person, kind=Message.Kind.REPLY)
 
 
-PATHS = {"keyword_reply": stop_confirmation, "double_optin_confirmation": double_optin_confirmation, "support_answer": support_answer}
-
-
-@pytest.fixture(params=list(PATHS))
+@pytest.fixture(params=["keyword_reply", "double_optin_confirmation", "support_answer"])
 def queue_message(request) -> Callable[[], Message]:
     """Queue one service message through its public path; returns its row."""
+    if request.param == "double_optin_confirmation":
+        form = request.getfixturevalue("optin_form")
+        return lambda: double_optin_confirmation(form)
     if request.param == "support_answer":
         support = request.getfixturevalue("support")
         return lambda: support_answer(support)
-    return PATHS[request.param]
+    return stop_confirmation
 
 
 # --- what beat and the sandbox tell ----------------------------------------------------------------
@@ -282,8 +276,9 @@ def test_a_message_queued_while_the_broker_is_down_is_sent_once_by_the_sweep(liv
 def test_a_worker_killed_during_the_call_never_sends_it_twice(live, sandbox, queue_message):
     sandbox.configure(latency=CALL_SECONDS)
     message = queue_message()
-    wait_until(lambda: call_started(message), timeout=60, what="the worker to start the call", interval=0.02)
-    live.kill_current()  # SIGKILL, pool and all, while the call is out
+    wait_until(lambda: call_started(message), timeout=60, what="the worker to start the call", interval=0.05)
+    time.sleep(CALL_SECONDS / 3)  # let the request reach the sandbox (a fresh worker opens its connection first)
+    live.kill_current()  # SIGKILL, pool and all, while the call waits for its answer
     sandbox.configure(latency=0.0)
     live.start()  # a replacement, which would take the message if it were queued again
 
@@ -296,7 +291,7 @@ def test_a_worker_killed_during_the_call_never_sends_it_twice(live, sandbox, que
     wait_until(recovered, timeout=60, what="the sweep to recover the row", interval=0.5)
     # The sandbox logs a call it received once its answer time is over, even with its client gone;
     # a kill before the request left would leave nothing to log (and the row UNKNOWN all the same).
-    poll(lambda: sends_of(sandbox, message), timeout=CALL_SECONDS + 30)
+    poll(lambda: sends_of(sandbox, message), timeout=CALL_SECONDS + 10)
     wait_until(workers_idle, timeout=60, what="the replacement to finish its tasks", interval=0.3)
     assert len(sends_of(sandbox, message)) <= 1, "messaged twice"
     assert status_of(message) == MessageStatus.UNKNOWN  # until its status webhook tells
