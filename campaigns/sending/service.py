@@ -141,7 +141,7 @@ def _claim(message_id: str | uuid.UUID, token: uuid.UUID) -> Message | None:
     now = timezone.now()
     with transaction.atomic():
         message = (
-            Message.objects.select_for_update(skip_locked=True)
+            Message.objects.select_for_update(skip_locked=True, of=("self",))  # not the contact: others lock it
             .select_related("contact")
             .filter(pk=message_id, kind__in=SERVICE_KINDS, status=MessageStatus.QUEUED)
             .filter(Q(send_after__isnull=True) | Q(send_after__lte=now), Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))

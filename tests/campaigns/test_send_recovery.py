@@ -256,3 +256,37 @@ def test_a_service_message_whose_lease_ran_out_before_its_call_is_left_to_the_wo
     assert [send["callback_data"] for send in sandbox.sends()] == [message.callback_data]
     message.refresh_from_db()
     assert (message.status, message.attempts, message.wamid) == (MessageStatus.ACCEPTED, 1, sandbox.sends()[0]["wamid"])
+
+
+def test_a_service_message_is_sent_while_its_contact_row_is_locked(sandbox):
+    """The claim locks the message row only: a contact row another transaction holds (support writing
+    an answer, a second webhook of the person's) once made the task give up until the next sweep."""
+    from django.db import connection, transaction
+
+    from campaigns.sending.service import service_message_queue, service_message_send
+    from consent.models import Contact
+
+    (person,) = contacts_create(1)
+    message = service_message_queue(contact=person, kind=Message.Kind.REPLY, body="You will no longer receive offers.", send_after_commit=False)
+    locked, done = threading.Event(), threading.Event()
+
+    def hold_the_contact_row() -> None:
+        try:
+            with transaction.atomic():
+                Contact.objects.select_for_update().get(pk=person.pk)
+                locked.set()
+                done.wait(timeout=30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_contact_row)
+    holder.start()
+    try:
+        assert locked.wait(timeout=30)
+        sent = service_message_send(message_id=message.pk)
+    finally:
+        done.set()
+        holder.join(timeout=30)
+
+    assert sent.status == MessageStatus.ACCEPTED
+    assert [send["callback_data"] for send in sandbox.sends()] == [message.callback_data]
