@@ -35,7 +35,7 @@ from campaigns.sending.service import service_messages_sweep
 from consent.models import OptInForm
 from retarget.celery import app as celery_app
 from tests.campaigns.test_workers import ROOT, Processes, wait_until, workers_idle
-from tests.factories import contacts_create, inbound, new_visitor_ip, payload, phone, post_webhook
+from tests.factories import WA_ID, contacts_create, inbound, new_visitor_ip, payload, phone, post_webhook
 from tests.sandbox_fixtures import free_port
 from whatsapp.services import webhook_deliveries_requeue
 
@@ -176,7 +176,7 @@ def stop_confirmation() -> Message:
     """A person sends STOP: the signed webhook opts them out in the request and queues the reply."""
     (person,) = contacts_create(1, start=1)
     wa_id = person.phone.lstrip("+")
-    response = post_webhook(Client(), payload("inbound_text_stop.json", {"4915123456789": wa_id, "wamid.ABC": f"wamid.stop.{wa_id}"}))
+    response = post_webhook(Client(), payload("inbound_text_stop.json", {WA_ID: wa_id, "wamid.ABC": f"wamid.stop.{wa_id}"}))
     assert response.status_code == 200
     return Message.objects.get(contact=person, kind=Message.Kind.REPLY)
 
