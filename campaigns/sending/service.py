@@ -119,9 +119,11 @@ def service_message_send(*, message_id: str | uuid.UUID) -> Message | None:
         _release(message, token)
         return message
     message.status, message.attempts, message.dispatched_at = MessageStatus.SENDING, message.attempts + 1, now
-    Message.objects.filter(pk=message.pk, claim_token=token).update(
+    marked = Message.objects.filter(pk=message.pk, claim_token=token, status=MessageStatus.QUEUED).update(
         status=message.status, attempts=message.attempts, dispatched_at=now
     )
+    if not marked:  # the lease ran out before this (stalled) worker got here: the row is another's now
+        return Message.objects.filter(pk=message.pk).first()
     # Committed (autocommit): a crash from here on leaves a SENDING row, never re-sent blindly.
     outcome = _send(message, token)
     with transaction.atomic():
@@ -139,7 +141,7 @@ def _claim(message_id: str | uuid.UUID, token: uuid.UUID) -> Message | None:
     now = timezone.now()
     with transaction.atomic():
         message = (
-            Message.objects.select_for_update(skip_locked=True)
+            Message.objects.select_for_update(skip_locked=True, of=("self",))  # not the contact: others lock it
             .select_related("contact")
             .filter(pk=message_id, kind__in=SERVICE_KINDS, status=MessageStatus.QUEUED)
             .filter(Q(send_after__isnull=True) | Q(send_after__lte=now), Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))

@@ -233,3 +233,60 @@ def test_at_a_low_send_rate_a_dispatcher_claims_only_about_a_seconds_worth(sprin
 
     batches = Counter(Message.objects.filter(campaign=campaign).values_list("claimed_at", flat=True))
     assert max(batches.values()) == 3  # so an opt-out waits for a few sends, not for a hundred
+
+
+def test_a_service_message_whose_lease_ran_out_before_its_call_is_left_to_the_worker_that_took_it_over(sandbox, monkeypatch):
+    from campaigns.sending.service import service_message_queue, service_message_send
+
+    (person,) = contacts_create(1)
+    message = service_message_queue(contact=person, kind=Message.Kind.REPLY, body="You will no longer receive offers.", send_after_commit=False)
+    open_batch = inflight.batch_open
+    stalled = []
+
+    def lease_runs_out_before_the_row_is_marked(token: uuid.UUID) -> None:
+        if not stalled:  # the worker stalled here: its lease ran out, the sweep's task took the row and sent it
+            stalled.append(token)
+            Message.objects.filter(pk=message.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+            service_message_send(message_id=message.pk)
+        open_batch(token)
+
+    monkeypatch.setattr(inflight, "batch_open", lease_runs_out_before_the_row_is_marked)
+    service_message_send(message_id=message.pk)  # the stalled worker goes on
+
+    assert [send["callback_data"] for send in sandbox.sends()] == [message.callback_data]
+    message.refresh_from_db()
+    assert (message.status, message.attempts, message.wamid) == (MessageStatus.ACCEPTED, 1, sandbox.sends()[0]["wamid"])
+
+
+def test_a_service_message_is_sent_while_its_contact_row_is_locked(sandbox):
+    """The claim locks the message row only: a contact row another transaction holds (support writing
+    an answer, a second webhook of the person's) once made the task give up until the next sweep."""
+    from django.db import connection, transaction
+
+    from campaigns.sending.service import service_message_queue, service_message_send
+    from consent.models import Contact
+
+    (person,) = contacts_create(1)
+    message = service_message_queue(contact=person, kind=Message.Kind.REPLY, body="You will no longer receive offers.", send_after_commit=False)
+    locked, done = threading.Event(), threading.Event()
+
+    def hold_the_contact_row() -> None:
+        try:
+            with transaction.atomic():
+                Contact.objects.select_for_update().get(pk=person.pk)
+                locked.set()
+                done.wait(timeout=30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_contact_row)
+    holder.start()
+    try:
+        assert locked.wait(timeout=30)
+        sent = service_message_send(message_id=message.pk)
+    finally:
+        done.set()
+        holder.join(timeout=30)
+
+    assert sent.status == MessageStatus.ACCEPTED
+    assert [send["callback_data"] for send in sandbox.sends()] == [message.callback_data]
