@@ -5,6 +5,7 @@ Pure functions without database access; whatsapp.services decides what each item
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -98,6 +99,8 @@ class StatusItem:
     recipient_id: str
     callback_data: str
     errors: list[dict[str, Any]]
+    # Meta's ``pricing`` object as sent: category, type, pricing_model and the deprecated billable.
+    pricing: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,7 @@ def statuses(value: dict[str, Any]) -> Iterator[StatusItem]:
             recipient_id=str(status.get("recipient_id") or ""),
             callback_data=str(status.get("biz_opaque_callback_data") or ""),
             errors=_dict_list(status, "errors"),
+            pricing=status["pricing"] if isinstance(status.get("pricing"), dict) else {},
         )
 
 
@@ -198,6 +202,12 @@ class ChangeItem:
     value: dict[str, Any]
 
 
+# The ChangeItem field of ``errors`` Meta sends in a ``messages`` change outside any status
+# (https://developers.facebook.com/documentation/business-messaging/whatsapp/support/error-codes/: "errors
+# can also arrive in entry.changes.value.errors").
+OUT_OF_BAND_ERRORS = "errors"
+
+
 class ItemKind:
     """The kinds of webhook items, each acted on by the handler an app registered for it."""
 
@@ -216,6 +226,8 @@ def envelope_items(envelope: dict[str, Any]) -> Iterator[tuple[str, WebhookItem]
     """Every item of the envelope as (kind, typed item), in the order Meta sent them."""
     for field, value in envelope_changes(envelope):
         if field == "messages":
+            if _dict_list(value, "errors"):  # out-of-band errors of the account or number, not of one message
+                yield ItemKind.CHANGE, ChangeItem(field=OUT_OF_BAND_ERRORS, value=value)
             for status in statuses(value):
                 yield ItemKind.STATUS, status
             for message in inbound_messages(value):
