@@ -214,6 +214,10 @@ class CampaignAdmin(admin.ModelAdmin):
             path("build/", page(admin_pages.builder_view), name="campaigns_campaign_build_new"),
             path("build/preview/", page(admin_pages.preview_json_view), name="campaigns_campaign_preview"),
             path("dashboard/", page(admin_pages.dashboard_view), name="campaigns_campaign_dashboard"),
+            path(
+                "account-problems/<int:problem_id>/clear/", page(admin_pages.account_problem_clear_view),
+                name="campaigns_account_problem_clear",
+            ),  # fmt: skip
             path("<int:campaign_id>/build/", page(admin_pages.builder_view), name="campaigns_campaign_build"),
             path("<int:campaign_id>/test-send/", page(admin_pages.test_send_view), name="campaigns_campaign_test_send"),
             path("<int:campaign_id>/review/", page(admin_pages.review_view), name="campaigns_campaign_review"),

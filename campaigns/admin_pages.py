@@ -19,6 +19,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 
 from campaigns import analytics, selectors, services
@@ -33,6 +34,7 @@ from consent.keywords import HELP_KEYWORDS, OPTIN_KEYWORDS, OPTOUT_KEYWORDS
 from consent.models import Contact
 from core.audit import Actor, audit_record
 from core.client_ip import client_ip
+from whatsapp.account import AccountProblemError, account_problem_clear, account_problems_open, messaging_limit_current
 
 if TYPE_CHECKING:
     from campaigns.admin import CampaignAdmin
@@ -215,6 +217,11 @@ def live_view(request: HttpRequest, model_admin: CampaignAdmin, campaign_id: int
     progress = analytics.campaign_progress(campaign)
     funnel = analytics.campaign_funnel(campaign)
     series = analytics.campaign_time_series(campaign)
+    report = selectors.campaign_report(campaign)
+    held_back_text = ""
+    if report["held_back"]["count"]:
+        retry_on = timezone.localtime(parse_datetime(report["held_back"]["retry_on"]))
+        held_back_text = analytics.HELD_BACK_LABEL.format(date=f"{retry_on:%d %b %Y %H:%M}")
     label_format = {"minute": "%H:%M", "hour": "%d %b %H:00", "day": "%d %b"}[series.unit]
     chart = line_chart(
         title=f"Sent and read per {series.unit}",
@@ -224,6 +231,7 @@ def live_view(request: HttpRequest, model_admin: CampaignAdmin, campaign_id: int
     return _page(
         request, model_admin, "campaigns/live.html", campaign.name,
         crumb="Progress and results", campaign=campaign, progress=progress, funnel=funnel, chart=chart, actions=_actions(model_admin, request, campaign),
+        report=report, held_back_text=held_back_text,
         skipped=[(analytics.REASON_LABELS.get(reason, reason or "other"), n) for reason, n in funnel.skipped.items()],
         control_buttons=[
             {"name": name, "label": label, "style": style, "url": reverse("admin:campaigns_campaign_lifecycle", args=[campaign.pk, name])}
@@ -273,10 +281,25 @@ def dashboard_view(request: HttpRequest, model_admin: ModelAdmin) -> HttpRespons
     rates = [{"row": row, "bar": round(100 * row.rate / top_rate, 1)} for row in figures.campaign_opt_outs]
     return _page(
         request, model_admin, "campaigns/dashboard.html", "Dashboard",
+        account_problems=account_problems_open(), messaging_limit=messaging_limit_current(),
+        may_clear_problems=request.user.has_perm("campaigns.change_campaign"),
         figures=figures, opted_in_chart=opted_in, status_chart=statuses, rates=rates,
         opt_ins_total=sum(figures.opt_ins_per_day), opt_outs_total=sum(figures.opt_outs_per_day),
         attribution_hours=int(analytics.ATTRIBUTION_WINDOW.total_seconds() // 3600),
     )  # fmt: skip
+
+
+@require_POST
+def account_problem_clear_view(request: HttpRequest, model_admin: ModelAdmin, problem_id: int) -> HttpResponse:
+    """A person says an account problem is fixed at Meta; the paused campaigns can then be resumed."""
+    _require(request, "campaigns.change_campaign")
+    try:
+        account_problem_clear(problem_id=problem_id, actor=_actor(request))
+    except AccountProblemError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Account problem cleared. Resume the paused campaigns when you are ready.")
+    return HttpResponseRedirect(reverse("admin:campaigns_campaign_dashboard"))
 
 
 def guide_view(request: HttpRequest) -> HttpResponse:

@@ -46,7 +46,12 @@ REASON_LABELS = {
     "quiet_hours_deferral": "Quiet hours where they live (waits)",
     "cancelled": "Campaign cancelled",
     "expired": "Still waiting when the campaign ended",
+    "us_marketing_blocked": "US number: WhatsApp delivers no marketing templates to the US",
+    "messaging_limit": "The account's daily messaging limit is used up (waits for the next day)",
+    "held_back": "Held back by WhatsApp; its one retry came too late",
 }
+# A 131049 waiting for its one retry, on the results page.
+HELD_BACK_LABEL = "Held back by WhatsApp, retrying on {date}"
 
 SENT_STATUSES = (MessageStatus.ACCEPTED, MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ)
 WAITING_STATUSES = (MessageStatus.QUEUED, MessageStatus.SENDING)

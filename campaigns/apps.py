@@ -5,9 +5,11 @@ class CampaignsConfig(AppConfig):
     name = "campaigns"
 
     def ready(self) -> None:
-        from campaigns import personal_data, statuses
+        from campaigns import lifecycle, personal_data, statuses
         from whatsapp.handlers import handler_register
         from whatsapp.webhooks import ItemKind
 
         handler_register(ItemKind.STATUS, statuses.statuses_handle)
+        # After whatsapp's own CHANGE handler (its app is listed first), which stores the template's new state.
+        handler_register(ItemKind.CHANGE, lifecycle.changes_handle)
         personal_data.register()

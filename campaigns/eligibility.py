@@ -45,9 +45,16 @@ NO_CONSENT = "no_consent"
 MISSING_PARAMETER = "missing_parameter"
 FREQUENCY_CAP = "frequency_cap"
 QUIET_HOURS = "quiet_hours_deferral"
+# Meta does not deliver marketing templates to US numbers (+1 with a US area code) since 1 April 2025
+# (https://www.twilio.com/docs/api/errors/63049, https://help.zoho.com/portal/en/kb/marketing-automation-2-0/faqs/marketing-campaigns/whatsapp/articles/what-is-the-pause-on-whatsapp-marketing-messages-for-us-numbers).
+US_MARKETING_BLOCKED = "us_marketing_blocked"
+# Set by the sender, not by this query: today's messaging limit is used up (waits for the next day),
+# and a held-back message whose one retry came too late.
+MESSAGING_LIMIT = "messaging_limit"
+HELD_BACK_TOO_LATE = "held_back"
 
 # Final reasons: the message is skipped. Deferrals wait until sending is allowed.
-SKIP_REASONS = (INVALID_NUMBER, OPTED_OUT, SUPPRESSED, NO_CONSENT, MISSING_PARAMETER)
+SKIP_REASONS = (INVALID_NUMBER, OPTED_OUT, SUPPRESSED, NO_CONSENT, US_MARKETING_BLOCKED, MISSING_PARAMETER)
 DEFER_REASONS = (FREQUENCY_CAP, QUIET_HOURS)
 EXCLUSION_REASONS = SKIP_REASONS + DEFER_REASONS
 
@@ -79,7 +86,11 @@ def eligibility_annotate(
     contacts: QuerySet[Contact], *, campaign: Campaign, limits: CapLimits, now: datetime, zones: list[str]
 ) -> QuerySet[WithAnnotations[Contact, VerdictAnnotation]]:
     """``contacts`` with ``verdict`` (ELIGIBLE or a reason), the consent event relied on, the cap counts
-    and the parameter values (``param_<i>``). ``zones`` lists the time zones of these contacts."""
+    and the parameter values (``param_<i>``). ``zones`` lists the time zones of these contacts.
+
+    Whether marketing consent is needed follows the campaign's template category as stored now
+    (a ``template_category_update`` changes it mid-campaign), never what it was at approval.
+    """
     marketing = campaign.is_marketing
     states = ConsentState.objects.filter(contact_id=OuterRef("pk"), purpose__code=Purpose.MARKETING)
     zones = sorted(set(zones)) or ["UTC"]
@@ -105,6 +116,7 @@ def eligibility_annotate(
     rules.append(When(is_suppressed=True, then=Value(SUPPRESSED)))
     if marketing:
         rules.append(When(~Q(consent_status=ConsentStatus.OPTED_IN), then=Value(NO_CONSENT)))
+        rules.append(When(country="US", then=Value(US_MARKETING_BLOCKED)))
     if expressions:
         missing = Q()
         for name in expressions:

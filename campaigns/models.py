@@ -260,6 +260,11 @@ class Message(models.Model):
     delivered_at = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
+    # What WhatsApp charges for the message, from its status webhooks' ``pricing`` object.
+    pricing_category = models.CharField(max_length=40, blank=True, db_default="", help_text="e.g. marketing, utility, marketing_lite, service")
+    pricing_type = models.CharField(max_length=40, blank=True, db_default="", help_text="regular, free_customer_service or free_entry_point")
+    pricing_model = models.CharField(max_length=20, blank=True, db_default="", help_text="e.g. PMP (per message)")
+    pricing_billable = models.BooleanField(null=True, blank=True, help_text="Meta's deprecated flag, when it still sends it")
 
     class Meta:
         constraints = [

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Min, QuerySet
 from django.utils import timezone
 
 from campaigns import eligibility
@@ -15,8 +15,11 @@ from campaigns.models import Campaign, Message, MessageStatus, Segment
 from campaigns.parameters import parameter_values, template_render_body
 from campaigns.segments import segment_contacts
 from consent.models import Contact
+from whatsapp.account import messaging_limit_current
 
 SAMPLE_SIZE = 5
+
+SENT_STATUSES = (MessageStatus.ACCEPTED, MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ)
 
 # Report buckets: every message status falls in exactly one.
 REPORT_BUCKETS = {
@@ -54,12 +57,21 @@ def campaign_report(campaign: Campaign) -> dict[str, Any]:
         str(code) if code is not None else "none": n
         for code, n in messages.filter(status=MessageStatus.FAILED).order_by().values_list("error_code").annotate(n=Count("pk"))
     }
+    held_back = messages.filter(status=MessageStatus.QUEUED, decision__has_key="held_back", send_after__isnull=False)
+    held = held_back.aggregate(n=Count("pk"), first=Min("send_after"))
+    by_pricing = dict(
+        messages.filter(status__in=SENT_STATUSES).exclude(pricing_category="").order_by()
+        .values_list("pricing_category").annotate(n=Count("pk"))
+    )  # fmt: skip
     return {
         "status": campaign.status,
         "status_reason": campaign.status_reason,
         "counts": counts,
         "skipped_by_reason": skipped,
         "failed_by_code": failed,
+        # 131049: waiting for their one retry (the earliest retry time shown).
+        "held_back": {"count": held["n"], "retry_on": held["first"].isoformat() if held["first"] else None},
+        "sent_by_pricing_category": by_pricing,
     }
 
 
@@ -73,6 +85,8 @@ class DryRun:
     send_rate_per_second: float = 0.0
     messaging_limit: int = 0
     warnings: list[str] = field(default_factory=list)
+    messaging_tier: str = ""
+    days_needed: int = 1  # the messaging limit spreads a larger audience over this many days
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +97,8 @@ class DryRun:
             "estimated_duration_seconds": round(self.estimated_duration_seconds, 1),
             "send_rate_per_second": self.send_rate_per_second,
             "messaging_limit": self.messaging_limit,
+            "messaging_tier": self.messaging_tier,
+            "days_needed": self.days_needed,
             "warnings": self.warnings,
         }
 
@@ -119,10 +135,15 @@ def campaign_dry_run(campaign: Campaign) -> DryRun:
     warnings = []
     if not template.is_sendable:
         warnings.append(f"Template {template} is {template.get_status_display().lower()}: nothing can be sent.")
-    if sendable > settings.WHATSAPP_MESSAGING_LIMIT:
+    reported = messaging_limit_current()  # what Meta last said; the setting until it said anything
+    tier = reported.tier if reported else ""
+    limit = (reported.daily_limit or 0) if reported else settings.WHATSAPP_MESSAGING_LIMIT
+    days_needed = -(-sendable // limit) if limit and sendable else 1
+    if days_needed > 1:
         warnings.append(
-            f"{sendable} recipients exceed the account's messaging limit of {settings.WHATSAPP_MESSAGING_LIMIT} "
-            "conversations per 24 hours: WhatsApp will refuse the rest."
+            f"{sendable} recipients exceed the account's messaging limit of {limit} people per 24 hours"
+            f"{f' ({tier})' if tier else ''}: the campaign is spread over {days_needed} days, "
+            "the messages beyond each day's limit waiting for the next day."
         )
     return DryRun(
         audience=audience,
@@ -131,7 +152,9 @@ def campaign_dry_run(campaign: Campaign) -> DryRun:
         samples=samples,
         estimated_duration_seconds=eligible / rate,
         send_rate_per_second=rate,
-        messaging_limit=settings.WHATSAPP_MESSAGING_LIMIT,
+        messaging_limit=limit,
+        messaging_tier=tier,
+        days_needed=days_needed,
         warnings=warnings,
     )
 

@@ -25,11 +25,15 @@ from campaigns.parameters import ParameterMappingError, parameters_validate
 from campaigns.segments import segment_rules_validate
 from campaigns.sending.claims import dispatcher_active, leases_expire, messages_claimable_exist
 from campaigns.sending.materialise import messages_materialise
+from campaigns.sending.outcomes import held_back_requeue
+from campaigns.unknown_codes import unknown_codes_reset
 from consent.models import Contact
 from consent.phones import InvalidPhoneNumber, phone_normalize
 from consent.services import contact_upsert
 from core.audit import SYSTEM, Actor, audit_record
 from core.rows import rows_update
+from whatsapp.account import account_sending_blocked
+from whatsapp.client import HELD_BACK_CODE
 from whatsapp.models import MessageTemplate
 
 logger = logging.getLogger(__name__)
@@ -420,6 +424,12 @@ def campaign_resume(*, campaign: Campaign, actor: Actor) -> Campaign:
     """Continue a paused campaign, if its approval and template are still valid."""
     campaign = _locked(campaign)
     _require_status(campaign, Campaign.Status.PAUSED, action="resumed")
+    problem = account_sending_blocked()
+    if problem is not None:
+        raise CampaignError(
+            f"The WhatsApp account has an open problem (error {problem.code}): {problem.explanation} "
+            "Fix it at Meta and clear it on the dashboard first."
+        )
     if not _approval_recheck(campaign, actor=actor, what="the campaign"):
         raise CampaignError(campaign.status_reason)
     campaign_validate(campaign, for_sending=True)
@@ -433,6 +443,7 @@ def campaign_resume(*, campaign: Campaign, actor: Actor) -> Campaign:
         campaign.status = Campaign.Status.SENDING
         campaign.save()
         _dispatch_enqueue(campaign.pk)
+    unknown_codes_reset(campaign.pk)
     audit_record(actor=actor, action="campaign.resume", object_type="campaign", object_id=campaign.pk)
     return campaign
 
@@ -571,6 +582,11 @@ class StatusReport:
     error_code: int | None = None
     error_title: str = ""
     error_detail: str = ""
+    # The status's ``pricing`` (flat: the report is hashable).
+    pricing_category: str = ""
+    pricing_type: str = ""
+    pricing_model: str = ""
+    pricing_billable: bool | None = None
 
 
 def _message_id_from_callback(callback_data: str) -> uuid.UUID | None:
@@ -597,8 +613,19 @@ def _status_report_merge(message: Message, report: StatusReport) -> set[str]:
     if timestamp_field and getattr(message, timestamp_field) is None:
         setattr(message, timestamp_field, report.at)
         changed.add(timestamp_field)
+    if report.pricing_category or report.pricing_type or report.pricing_model:
+        for name in ("pricing_category", "pricing_type", "pricing_model", "pricing_billable"):
+            value = getattr(report, name)
+            if value not in ("", None) and getattr(message, name) != value:
+                setattr(message, name, value)
+                changed.add(name)
     if message.status != MessageStatus.FAILED:
-        if report.status == MessageStatus.FAILED:
+        if report.status == MessageStatus.FAILED and report.error_code == HELD_BACK_CODE and message.kind == Message.Kind.CAMPAIGN:
+            message.error_code, message.error_title, message.error_detail = report.error_code, report.error_title[:300], report.error_detail
+            outcome = held_back_requeue(message, report.at)
+            message.decision = {**message.decision, "result": {"at": report.at.isoformat(), "code": report.error_code, "outcome": outcome}}
+            changed |= {"status", "send_after", "failed_at", "wamid", "attempts", "decision", "error_code", "error_title", "error_detail"}
+        elif report.status == MessageStatus.FAILED:
             message.status = MessageStatus.FAILED
             message.error_code = report.error_code
             message.error_title = report.error_title[:300]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from campaigns.models import Message
+from campaigns.lifecycle import PLATFORM_ACTOR, account_sending_stop, campaign_stop
+from campaigns.models import Campaign, Message
 from campaigns.services import StatusReport, message_statuses_apply
 from consent.selectors import contact_find_by_bsuid, contact_find_by_wa_id
 from consent.services import contact_for_whatsapp_user, platform_optout_record
-from whatsapp.client import WhatsAppError
+from whatsapp.account import account_problem_record
+from whatsapp.client import ErrorScope, WhatsAppError
 from whatsapp.handlers import ItemPairs
 from whatsapp.services import receipts_claim
 from whatsapp.webhooks import StatusItem
@@ -47,6 +49,10 @@ def _status_report(item: StatusItem) -> tuple[StatusReport, WhatsAppError | None
         error_code=error.code if error else None,
         error_title=error.title if error else "",
         error_detail=(error.details or error.message) if error else "",
+        pricing_category=str(item.pricing.get("category") or "")[:40],
+        pricing_type=str(item.pricing.get("type") or "")[:40],
+        pricing_model=str(item.pricing.get("pricing_model") or "")[:20],
+        pricing_billable=item.pricing["billable"] if isinstance(item.pricing.get("billable"), bool) else None,
     )
     return report, error
 
@@ -56,6 +62,13 @@ def _status_applied(item: StatusItem, error: WhatsAppError | None, message: Mess
         logger.info("status %s for unknown message %s", item.status, item.wamid)
     else:
         _identifiers_learn(item, message)
+    if item.status == "failed" and error is not None and error.scope is ErrorScope.ACCOUNT:
+        problem, _ = account_problem_record(error=error, source="status webhook")
+        account_sending_stop(problem, actor=PLATFORM_ACTOR)
+    elif item.status == "failed" and error is not None and error.scope is ErrorScope.CAMPAIGN and message is not None and message.campaign_id:
+        campaign = Campaign.objects.filter(pk=message.campaign_id, status=Campaign.Status.SENDING).first()
+        if campaign is not None:
+            campaign_stop(campaign, f"WhatsApp failed a message with error {error.code}: {error.explanation}", actor=PLATFORM_ACTOR)
     if item.status == "failed" and error is not None and error.records_platform_optout:
         contact = message.contact if message is not None else (
             contact_find_by_wa_id(item.recipient_id) or contact_find_by_bsuid(item.recipient_user_id)

@@ -485,6 +485,54 @@ def cap_race(scale: float, redis_db: int) -> DrillResult:
     return result
 
 
+# --- 8. lifecycle faults --------------------------------------------------------------------------
+
+
+UNKNOWN_CODES = 2  # fewer than UNKNOWN_CODE_PAUSE_AFTER (3): the campaign goes on
+
+
+def lifecycle_faults(scale: float, redis_db: int) -> DrillResult:
+    """Mixed answers during a 4,000-recipient campaign: Meta error codes of every reach, bare 502s, cut
+    connections, statuses out of order, a template error that pauses the campaign (resumed through the
+    API) and a template category notice from Meta."""
+    result = DrillResult("8 lifecycle faults")
+    env = {"CAMPAIGN_MAX_ATTEMPTS": "12", "CAMPAIGN_RETRY_BASE_SECONDS": "0.5"}
+    # Recipient-final codes (131026...) would count as lost: each fault here is one the message survives.
+    faults = [
+        {"code": 131000, "suffix": "11", "times": 40},  # transient: retried
+        {"code": 130429, "suffix": "21", "times": 40},  # throughput: slowed down, retried
+        {"code": 131056, "suffix": "31", "times": 20},  # pair rate: this person retried in minutes
+        {"code": 139999, "times": UNKNOWN_CODES},  # unknown code: retried, fewer than pause the campaign
+        {"fault": "html_502", "suffix": "41", "times": 20},  # may have arrived: UNKNOWN, never re-sent
+        {"fault": "bare_500", "suffix": "51", "times": 20},
+        {"fault": "cut_after_body", "suffix": "61", "times": 20},  # arrived: its statuses resolve it
+    ]
+    config = {**SENT_STATUS_ONLY, "delivered_rate": 1.0, "status_order": ["sent", "read", "delivered"], "send_faults": faults}
+    with drill_stack("lifecycle_faults", redis_db, workers=2, worker_concurrency=3, sandbox_latency_ms=20,
+                     sandbox_config=config, env_overrides=env) as stack:  # fmt: skip
+        audience = audience_create(scaled(4_000, scale))
+        desk = Desk(stack)
+        started = time.monotonic()
+        campaign_id = desk.campaign_launched("lifecycle faults")
+        wait_for_share_sent(stack, campaign_id, 0.3, len(audience.opted_in))
+        # Meta announces a recategorisation to UTILITY: until it happens, sends still need marketing consent.
+        stack.sandbox_request("POST", "/_sandbox/notify", {"field": "template_category_update", "template": "spring_sale",
+                                                           "new_category": "MARKETING", "correct_category": "UTILITY", "impending": True})  # fmt: skip
+        # A template error of the campaign's own: it pauses with the reason, and a person resumes it.
+        stack.sandbox_config(send_faults=[{"code": 132000, "times": 1}, *faults])
+        status = stack.wait_for_campaign(campaign_id, timeout=120, states=("paused", "completed"))
+        reason = stack.sql("SELECT status_reason FROM campaigns_campaign WHERE id = %s", [campaign_id])[0][0]
+        if status != "paused" or "132000" not in reason:
+            result.problems.append(f"the template error did not pause the campaign ({status}: {reason[:120]})")
+        else:
+            desk._post(desk.marketer, f"/campaigns/{campaign_id}/resume")
+        result.notes.append(f"paused by: {reason[:90]}")
+        finish(stack, result, [campaign_id], audience, started)
+        refused = stack.sandbox_refused()
+        result.notes.append(f"refused {refused}")
+    return result
+
+
 DRILLS: dict[str, Callable[[float, int], DrillResult]] = {
     "worker_kills": worker_kills,
     "redis_restart": redis_restart,
@@ -493,6 +541,7 @@ DRILLS: dict[str, Callable[[float, int], DrillResult]] = {
     "webhook_storm": webhook_storm,
     "stop_storm": stop_storm,
     "cap_race": cap_race,
+    "lifecycle_faults": lifecycle_faults,
 }
 
 

@@ -113,3 +113,52 @@ class WebhookReceipt(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class AccountProblem(models.Model):
+    """A problem of the whole WhatsApp account (payment, token, display name, marketing blocked...).
+
+    Opened by the first account-scoped error, from a send or from a webhook; while it is open no
+    marketing message goes out. It stays until a person clears it (after fixing it at Meta).
+    """
+
+    code = models.IntegerField(null=True, blank=True, help_text="Meta's error code (empty: an HTTP status without one)")
+    explanation = models.TextField(help_text="What happened and what to do, for the admin")
+    source = models.CharField(max_length=40, help_text="Where it was seen: a send, a status or an out-of-band webhook error")
+    opened_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    occurrences = models.PositiveIntegerField(default=1)
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    cleared_by = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at"]
+        # One open record per code: a repeat counts as another occurrence of it.
+        constraints = [
+            models.UniqueConstraint(
+                fields=["code"], condition=models.Q(cleared_at__isnull=True), name="one_open_account_problem_per_code",
+                nulls_distinct=False,
+            )
+        ]
+
+    def __str__(self) -> str:
+        code = f"#{self.code}" if self.code is not None else "no code"
+        return f"account problem {code} ({'cleared' if self.cleared_at else 'open'})"
+
+
+class MessagingLimit(models.Model):
+    """The business number's current messaging limit as Meta last reported it (one row per number).
+
+    Meta's limit counts business-initiated messages to unique people per rolling 24 hours; the
+    ``phone_number_quality_update`` webhook reports it as ``max_daily_conversations_per_business``.
+    """
+
+    display_phone_number = models.CharField(max_length=32, unique=True)
+    tier = models.CharField(max_length=40, help_text="As Meta names it, e.g. TIER_2K or TIER_UNLIMITED")
+    daily_limit = models.PositiveIntegerField(null=True, blank=True, help_text="People per 24 hours; empty: unlimited")
+    quality = models.CharField(max_length=20, blank=True, help_text="The last quality event or rating Meta reported")
+    event = models.CharField(max_length=40, blank=True, help_text="Meta's last event, e.g. UPGRADE, DOWNGRADE, FLAGGED")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.display_phone_number}: {self.tier}"

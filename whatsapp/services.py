@@ -20,7 +20,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from core.audit import Actor, audit_record
-from whatsapp import handlers, template_sync, webhooks
+from whatsapp import account, handlers, template_sync, webhooks
 from whatsapp.models import WebhookDelivery, WebhookReceipt
 from whatsapp.webhooks import ItemKind
 
@@ -280,10 +280,23 @@ def changes_handle(pairs: handlers.ItemPairs) -> None:
             template_sync.template_status_webhook_apply(item=item.value, delivery=delivery)
         elif item.field == "message_template_quality_update":
             template_sync.template_quality_webhook_apply(item=item.value, delivery=delivery)
+        elif item.field == "template_category_update":
+            template_sync.template_category_webhook_apply(item=item.value, delivery=delivery)
+        elif item.field == webhooks.OUT_OF_BAND_ERRORS:
+            if _first_time(item, delivery):
+                account.out_of_band_errors_record(value=item.value)
         elif item.field in ACCOUNT_FIELDS:
+            if item.field in ("phone_number_quality_update", "account_update"):
+                account.messaging_limit_record(value=item.value)
             account_notice_record(item={"field": item.field, "value": item.value}, delivery=delivery)
         else:
             logger.info("webhook field %s noted without action", item.field)
+
+
+def _first_time(item: webhooks.ChangeItem, delivery: WebhookDelivery | None) -> bool:
+    """Whether this change is seen for the first time (Meta repeats deliveries)."""
+    digest = hashlib.sha256(json.dumps(item.value, sort_keys=True).encode()).hexdigest()
+    return receipt_claim(f"change:{item.field}:{delivery.pk if delivery else '-'}:{digest}", delivery)
 
 
 # Account-level notices (quality rating, messaging tier, restrictions): kept in the audit log for staff.

@@ -128,3 +128,27 @@ def template_quality_webhook_apply(*, item: dict, delivery: WebhookDelivery | No
     template.quality_score = str(item.get("new_quality_score") or "")[:20]
     template.save(update_fields=["quality_score"])
     return template
+
+
+def template_category_webhook_apply(*, item: dict, delivery: WebhookDelivery | None = None) -> MessageTemplate | None:
+    """``template_category_update``: Meta moved the template to ``new_category`` (e.g. UTILITY -> MARKETING).
+
+    An impending change (``correct_category`` with ``category_update_timestamp``) changes nothing yet:
+    ``new_category`` is then still the current one. The category counts from now on for every send.
+    """
+    template = _template_for(item)
+    new = str(item.get("new_category") or "").upper()
+    if template is None or new not in MessageTemplate.Category.values:
+        return template
+    if "previous_category" not in item and item.get("correct_category"):
+        logger.warning("template %s will be recategorised to %s", template, item.get("correct_category"))
+        return template
+    template.category = new
+    template.synced_at = timezone.now()
+    template.save(update_fields=["category", "synced_at"])
+    return template
+
+
+def template_for_webhook(item: dict) -> MessageTemplate | None:
+    """The stored template a template webhook is about (by Meta's id, else name and language)."""
+    return _template_for(item)

@@ -5,6 +5,7 @@ Pure functions without database access; whatsapp.services decides what each item
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -119,6 +120,8 @@ class StatusItem:
     recipient_user_id: str = ""
     recipient_parent_user_id: str = ""
     username: str = ""
+    # Meta's ``pricing`` object as sent: category, type, pricing_model and the deprecated billable.
+    pricing: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -209,6 +212,7 @@ def statuses(value: dict[str, Any]) -> Iterator[StatusItem]:
             recipient_user_id=user_id or profile.user_id,
             recipient_parent_user_id=str(status.get("recipient_parent_user_id") or "") or profile.parent_user_id,
             username=profile.username,
+            pricing=status["pricing"] if isinstance(status.get("pricing"), dict) else {},
         )
 
 
@@ -286,6 +290,12 @@ class ChangeItem:
     value: dict[str, Any]
 
 
+# The ChangeItem field of ``errors`` Meta sends in a ``messages`` change outside any status
+# (https://developers.facebook.com/documentation/business-messaging/whatsapp/support/error-codes/: "errors
+# can also arrive in entry.changes.value.errors").
+OUT_OF_BAND_ERRORS = "errors"
+
+
 class ItemKind:
     """The kinds of webhook items, each acted on by the handler an app registered for it."""
 
@@ -304,6 +314,8 @@ def envelope_items(envelope: dict[str, Any]) -> Iterator[tuple[str, WebhookItem]
     """Every item of the envelope as (kind, typed item), in the order Meta sent them."""
     for field, value in envelope_changes(envelope):
         if field == "messages":
+            if _dict_list(value, "errors"):  # out-of-band errors of the account or number, not of one message
+                yield ItemKind.CHANGE, ChangeItem(field=OUT_OF_BAND_ERRORS, value=value)
             for status in statuses(value):
                 yield ItemKind.STATUS, status
             for message in inbound_messages(value):

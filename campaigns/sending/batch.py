@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import redis
 from django.conf import settings
@@ -17,29 +18,32 @@ from django.utils import timezone
 
 from campaigns import eligibility
 from campaigns.caps import cap_limits
+from campaigns.lifecycle import (
+    account_problem_reason,
+    account_sending_stop,
+    campaign_stop,
+)
 from campaigns.models import Campaign, Message, MessageStatus
 from campaigns.parameters import parameter_values, template_components
 from campaigns.sending import inflight
 from campaigns.sending.claims import dispatcher_heartbeat, release
-from campaigns.sending.decide import decision_record, decisions
+from campaigns.sending.decide import Verdict, decision_record, decisions
 from campaigns.sending.locks import consent_locks
 from campaigns.sending.outcomes import Outcome, outcome_apply
 from campaigns.sending.throttle import bucket_back_off, bucket_take, outage_failure_record, outage_success_record
-from campaigns.services import CampaignError, campaign_pause
 from campaigns.tracking import button_token
+from campaigns.unknown_codes import unknown_code_reason, unknown_codes_count
 from consent.services import platform_optout_record
-from core.audit import Actor
 from core.rows import rows_update
 from whatsapp import client as whatsapp_client
-from whatsapp.client import ErrorScope, WhatsAppError
+from whatsapp.account import account_problem_record, account_sending_blocked, messaging_limit_current
+from whatsapp.client import HELD_BACK_RETRY_BEFORE, UNKNOWN_CODE_PAUSE_AFTER, ErrorScope, WhatsAppError
 
 logger = logging.getLogger(__name__)
 
-_SENDER = Actor(label="campaign sender")  # who paused a campaign, in the audit log
-
 _MESSAGE_WRITE_FIELDS = [
     "status", "skip_reason", "decision", "wamid", "attempts", "error_code", "error_title", "error_detail",
-    "send_after", "claim_token", "lease_expires_at", "dispatched_at", "accepted_at", "failed_at",
+    "send_after", "claim_token", "lease_expires_at", "dispatched_at", "accepted_at", "failed_at", "is_marketing",
 ]  # fmt: skip
 
 # --- 3. send ------------------------------------------------------------------------------------
@@ -158,14 +162,21 @@ def batch_send(*, campaign_id: int, token: uuid.UUID, messages: list[Message]) -
     if not template.is_sendable:
         release(messages, token)
         reason = f"Template {template} is {template.get_status_display().lower()} at WhatsApp: sending paused."
-        _campaign_stop(campaign, reason)
+        campaign_stop(campaign, reason)
+        report.stopped = reason
+        return report
+    account_problem = account_sending_blocked()
+    if account_problem is not None:  # a person clears it, then resumes the campaign
+        release(messages, token)
+        reason = account_problem_reason(account_problem)
+        campaign_stop(campaign, reason)
         report.stopped = reason
         return report
     limits = cap_limits(campaign=campaign)
     outcomes: list[Outcome] = []
     with consent_locks(sorted({m.contact_id for m in messages})):
         now = timezone.now()
-        verdicts = decisions(campaign, messages, limits, now)
+        verdicts = messaging_limit_defer(decisions(campaign, messages, limits, now), now)
         to_send: list[tuple[Message, list[dict]]] = []
         inflight.batch_open(token)  # before any row is SENDING: recovery can then tell unknown from unsent
         with transaction.atomic():
@@ -180,11 +191,18 @@ def batch_send(*, campaign_id: int, token: uuid.UUID, messages: list[Message]) -
                 if message.pk not in owned:
                     continue
                 values = parameter_values(campaign.parameters, verdict.row)
+                held_back = message.decision.get("held_back")
                 message.decision = decision_record(campaign, verdict, limits, now, values)
+                if held_back:  # kept: a second hold-back fails the message
+                    message.decision["held_back"] = held_back
+                    if verdict.reason == eligibility.ELIGIBLE and now > datetime.fromisoformat(held_back["at"]) + HELD_BACK_RETRY_BEFORE:
+                        verdict.reason = eligibility.HELD_BACK_TOO_LATE  # Meta's one retry is within 48 h
                 if verdict.reason == eligibility.ELIGIBLE:
                     message.status = MessageStatus.SENDING
                     message.attempts += 1
                     message.dispatched_at = now
+                    # The template's category now, not at materialisation: it counts toward the caps.
+                    message.is_marketing = campaign.is_marketing
                     to_send.append((message, template_components(template, values, link_token=button_token(campaign, message))))
                 elif verdict.send_after and not (campaign.expires_at and verdict.send_after > campaign.expires_at):
                     message.send_after = verdict.send_after
@@ -204,22 +222,42 @@ def batch_send(*, campaign_id: int, token: uuid.UUID, messages: list[Message]) -
             outcomes = _send_all(campaign, token, to_send)
     # Every call has returned: opt-outs waiting on the locks may go ahead now.
     problem = _results_write(outcomes, report, token)
-    if problem:
-        _campaign_stop(campaign, problem[0])
-        if problem[1].stops_account:
-            for other in Campaign.objects.filter(status=Campaign.Status.SENDING).exclude(pk=campaign.pk):
-                _campaign_stop(other, f"Account-wide problem: {problem[0]}")
+    if problem and problem[1].stops_account:
+        account_problem, _ = account_problem_record(error=problem[1], source="send")
+        account_sending_stop(account_problem)
+        report.stopped = account_problem_reason(account_problem)
+    elif problem:
+        campaign_stop(campaign, problem[0])
         report.stopped = problem[0]
+    unknown = [outcome.error for outcome in outcomes if outcome.error is not None and outcome.error.unknown_code is not None]
+    if unknown and not report.stopped:
+        total = unknown_codes_count(campaign.pk, len(unknown))
+        if total >= UNKNOWN_CODE_PAUSE_AFTER:
+            report.stopped = unknown_code_reason(unknown[-1], total)
+            campaign_stop(campaign, report.stopped)
     _platform_optouts_record(outcomes)
     return report
 
 
-def _campaign_stop(campaign: Campaign, reason: str) -> None:
-    """Pause a sending campaign (another dispatcher may have paused it a moment ago)."""
-    try:
-        campaign_pause(campaign=campaign, actor=_SENDER, reason=reason)
-    except CampaignError:
-        pass
+def messaging_limit_defer(verdicts: list[Verdict], now: datetime) -> list[Verdict]:
+    """Defer to the next day the sendable verdicts beyond today's headroom under the messaging limit.
+
+    Meta's limit counts business-initiated messages to unique people per 24 hours (the notes'
+    "Limits" section); a campaign larger than it is spread over days instead of being refused.
+    Today is the UTC day; the headroom is the limit less the campaign messages dispatched today.
+    Dispatchers working at the same moment may overshoot by a batch or so.
+    """
+    eligible = [verdict for verdict in verdicts if verdict.reason == eligibility.ELIGIBLE]
+    limit = messaging_limit_current() if eligible else None
+    if limit is None or limit.daily_limit is None:
+        return verdicts
+    day_start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    used = Message.objects.filter(kind=Message.Kind.CAMPAIGN, dispatched_at__gte=day_start).count()
+    headroom = max(limit.daily_limit - used, 0)
+    for verdict in eligible[headroom:]:
+        verdict.reason = eligibility.MESSAGING_LIMIT
+        verdict.send_after = day_start + timedelta(days=1, seconds=random.uniform(0, 600))
+    return verdicts
 
 
 def _results_write(outcomes: list[Outcome], report: BatchReport, token: uuid.UUID) -> tuple[str, WhatsAppError] | None:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 
 from campaigns.models import Message, MessageStatus
-from whatsapp.client import SendResult, WhatsAppError
+from whatsapp.client import HELD_BACK_CODE, HELD_BACK_RETRY_AFTER, SendResult, WhatsAppError
 
 
 @dataclass
@@ -29,6 +29,24 @@ class Outcome:
 def retry_delay(attempts: int) -> timedelta:
     base = settings.CAMPAIGN_RETRY_BASE_SECONDS * (2 ** max(attempts - 1, 0))
     return timedelta(seconds=min(base, 3600) * random.uniform(0.5, 1.5))
+
+
+def held_back_requeue(message: Message, now: datetime) -> str:
+    """131049: Meta held back this marketing message. Queue it once more after HELD_BACK_RETRY_AFTER.
+
+    The retry goes through the whole send-time check again (consent, caps, quiet hours, the
+    template's category then); a campaign that ends first skips it as expired. A second hold-back
+    fails it. Returns the outcome in words. Pure: the caller writes the row.
+    """
+    if message.kind != Message.Kind.CAMPAIGN or message.decision.get("held_back"):
+        message.status, message.failed_at = MessageStatus.FAILED, now
+        return "failed: held back by WhatsApp again" if message.decision.get("held_back") else "failed: held back by WhatsApp"
+    retry_on = now + HELD_BACK_RETRY_AFTER
+    message.status, message.send_after, message.failed_at = MessageStatus.QUEUED, retry_on, None
+    message.wamid = None  # the retry is a new message at WhatsApp; its statuses find it by callback data
+    message.attempts = max(message.attempts - 1, 0)
+    message.decision = {**message.decision, "held_back": {"at": now.isoformat(), "code": HELD_BACK_CODE, "retry_on": retry_on.isoformat()}}
+    return f"held back by WhatsApp, retrying on {retry_on:%Y-%m-%d %H:%M} UTC"
 
 
 def outcome_apply(message: Message, outcome: Outcome, now: datetime) -> tuple[str | None, WhatsAppError | None]:
@@ -72,9 +90,11 @@ def outcome_apply(message: Message, outcome: Outcome, now: datetime) -> tuple[st
     elif error.stops_campaign:
         message.status, message.attempts = MessageStatus.QUEUED, max(message.attempts - 1, 0)
         record["outcome"] = "requeued: the campaign was paused"
-        problem = f"WhatsApp refused the send with error {error.code}: {error.message}"
+        problem = f"WhatsApp refused the send with error {error.code}: {error.explanation}"
         message.decision = {**message.decision, "result": record}
         return problem, error
+    elif error.held_back:
+        record["outcome"] = held_back_requeue(message, now)
     elif error.retry_later:
         if error.is_throughput or outcome.during_outage:  # not this message's fault: no attempt spent
             message.status, message.attempts = MessageStatus.QUEUED, max(message.attempts - 1, 0)

@@ -33,7 +33,9 @@ from campaigns.sending.throttle import bucket_take
 from consent.models import Contact
 from core.rows import rows_update
 from whatsapp import client as whatsapp_client
+from whatsapp.account import account_sending_blocked
 from whatsapp.client import WhatsAppError
+from whatsapp.models import MessageTemplate
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +114,12 @@ def service_message_send(*, message_id: str | uuid.UUID) -> Message | None:
         )
         message.refresh_from_db()
         return message
+    if _held_for_account(message):
+        Message.objects.filter(pk=message.pk, claim_token=token, status=MessageStatus.QUEUED).update(
+            claim_token=None, lease_expires_at=None, send_after=now + ACCOUNT_PROBLEM_RETRY
+        )
+        message.refresh_from_db()
+        return message
     try:
         inflight.batch_open(token)  # before the row is SENDING: recovery can tell unknown from unsent
     except redis.RedisError as exc:
@@ -159,6 +167,20 @@ def _release(message: Message, token: uuid.UUID) -> None:
     Message.objects.filter(pk=message.pk, claim_token=token, status=MessageStatus.QUEUED).update(
         claim_token=None, lease_expires_at=None
     )
+
+
+# A marketing service message waits this long between looks while the account has an open problem.
+ACCOUNT_PROBLEM_RETRY = timedelta(minutes=5)
+
+
+def _held_for_account(message: Message) -> bool:
+    """A marketing template (a test send of a campaign's template) waits while the account has a problem."""
+    template = (message.content or {}).get("template")
+    if not template or account_sending_blocked() is None:
+        return False
+    return message.is_marketing or MessageTemplate.objects.filter(
+        name=template.get("name"), language=template.get("language"), category=MessageTemplate.Category.MARKETING
+    ).exists()
 
 
 def _refusal(message: Message) -> str:

@@ -265,7 +265,8 @@ def test_report_dry_run_and_a_persons_messages(as_marketer, as_support, draft):
     dry_run = as_marketer.get(f"/api/v1/campaigns/{campaign.pk}/dry-run").json()
     assert dry_run["audience"] == 2
     assert set(dry_run["exclusions"]) == {
-        "no_consent", "opted_out", "suppressed", "frequency_cap", "quiet_hours_deferral", "invalid_number", "missing_parameter"
+        "no_consent", "opted_out", "suppressed", "frequency_cap", "quiet_hours_deferral", "invalid_number", "missing_parameter",
+        "us_marketing_blocked",
     }  # fmt: skip
     assert dry_run["estimated_duration_seconds"] >= 0 and dry_run["send_rate_per_second"] == 80
 

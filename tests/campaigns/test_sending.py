@@ -81,7 +81,7 @@ def test_only_eligible_contacts_are_messaged_and_the_dry_run_predicted_it(sandbo
     assert dry_run.eligible == 5
     assert dry_run.exclusions == {
         "invalid_number": 1, "opted_out": 1, "suppressed": 1, "no_consent": 1, "missing_parameter": 1,
-        "frequency_cap": 1, "quiet_hours_deferral": 0,
+        "frequency_cap": 1, "quiet_hours_deferral": 0, "us_marketing_blocked": 0,
     }  # fmt: skip
     assert dry_run.samples[0]["body"] == "Hi Person 0, our spring sale is on: 20% off everything until Sunday."
 
