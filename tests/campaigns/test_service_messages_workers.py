@@ -28,6 +28,7 @@ import redis
 from django.conf import settings
 from django.db import connection
 from django.test import Client
+from kombu import pools as kombu_pools
 
 from campaigns.models import Message, MessageStatus
 from campaigns.sending import inflight
@@ -94,6 +95,9 @@ def _test_process_broker_use(url: str | None) -> None:
         celery_app._pool.force_close_all()
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
+    # kombu keeps producer pools per connection in a registry of its own: the one of the broker we
+    # leave was closed above, and later tests must get a fresh one, not "Acquire on closed pool".
+    kombu_pools.reset()
 
 
 @pytest.fixture(scope="module")
