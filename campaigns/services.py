@@ -583,16 +583,27 @@ def _message_id_from_callback(callback_data: str) -> uuid.UUID | None:
         return None
 
 
+def _failure_comes_too_late(message: Message, report: StatusReport) -> bool:
+    """A ``failed`` for a message already delivered or read: it reached the person, so it stays so."""
+    return report.status == MessageStatus.FAILED and STATUS_RANK.get(message.status, 0) >= STATUS_RANK[MessageStatus.DELIVERED]
+
+
 def _status_report_merge(message: Message, report: StatusReport) -> set[str]:
     """Move ``message`` forward by ``report``, in memory; returns the fields that changed.
 
     Statuses only move forward (sent < delivered < read), so a late ``delivered`` after ``read``
-    only fills in its timestamp; ``failed`` is final.
+    only fills in its timestamp. ``failed`` is final, and comes only before delivery: a ``failed``
+    arriving after the message was delivered or read is ignored (logged), alone or within a batch.
     """
     changed = set()
     if not message.wamid:  # found through its callback data: the send was never recorded
         message.wamid = report.wamid
         changed.add("wamid")
+    if _failure_comes_too_late(message, report):
+        logger.warning(
+            "status failed (error %s) for message %s ignored: it was %s already", report.error_code, report.wamid, message.status
+        )
+        return changed
     timestamp_field = _STATUS_TIMESTAMP_FIELD.get(report.status)
     if timestamp_field and getattr(message, timestamp_field) is None:
         setattr(message, timestamp_field, report.at)
