@@ -295,13 +295,13 @@ def campaign_create(
 
 
 def _edit_record(campaign: Campaign, *, actor: Actor, fields: list[str]) -> None:
-    """Remember who changed the campaign: none of them may approve it (``campaign_editors_unapproved``)."""
+    """Remember who changed the campaign: none of them may approve it (``campaign_edits_unapproved``)."""
     CampaignEdit.objects.create(
         campaign=campaign, editor=_user(actor), editor_label=actor.display[:200], fields=fields, campaign_status=campaign.status
     )
 
 
-def campaign_editors_unapproved(campaign: Campaign) -> list[CampaignEdit]:
+def campaign_edits_unapproved(campaign: Campaign) -> list[CampaignEdit]:
     """The edits no approval has covered yet, oldest first: their editors may not approve the campaign."""
     return list(campaign.edits.filter(approved_at__isnull=True).select_related("editor"))
 
@@ -422,7 +422,7 @@ def campaign_approve(*, campaign: Campaign, actor: Actor) -> Campaign:
     campaign.status_reason = ""
     campaign.rejection_comment = ""
     campaign.save()
-    edits = campaign_editors_unapproved(campaign)
+    edits = campaign_edits_unapproved(campaign)
     editors = list(dict.fromkeys([*(_editor_name(edit) for edit in edits), *([campaign.created_by.get_username()] if campaign.created_by else [])]))
     CampaignEdit.objects.filter(pk__in=[edit.pk for edit in edits]).update(approved_at=now)
     audit_record(
