@@ -195,6 +195,7 @@ def review_view(request: HttpRequest, model_admin: ModelAdmin, campaign_id: int)
         crumb="Review", campaign=campaign, dry_run=dry_run, samples=samples, preview=preview and preview.as_dict(),
         exclusions=[(analytics.REASON_LABELS.get(reason, reason), dry_run.exclusions[reason]) for reason in EXCLUSION_REASONS] if dry_run else [],
         may_approve=may_approve, own_campaign=request.user.pk == campaign.created_by_id,
+        changed_campaign=services.user_changed_campaign(request.user, campaign),
         is_approver=request.user.has_perm("campaigns.approve_campaign"), pages=campaign_pages(campaign, request.user),
         approve_url=reverse("admin:campaigns_campaign_lifecycle", args=[campaign.pk, "approve"]),
         reject_url=reverse("admin:campaigns_campaign_lifecycle", args=[campaign.pk, "reject"]),

@@ -193,6 +193,28 @@ class Campaign(models.Model):
         return self.segment
 
 
+class CampaignEdit(models.Model):
+    """Who changed a campaign, when and what: the four-eyes rule keeps every editor from approving it.
+
+    An approval covers the edits made before it (``approved_at``); the editors of the edits not yet
+    covered may not approve the campaign, superusers included.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="edits")
+    editor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    editor_label = models.CharField(max_length=200, help_text="Who, as the audit log names them")
+    fields = models.JSONField(default=list, help_text="The fields changed (all of them when created)")
+    campaign_status = models.CharField(max_length=20, help_text="The campaign's status when it was changed")
+    edited_at = models.DateTimeField(default=timezone.now)
+    approved_at = models.DateTimeField(null=True, blank=True, help_text="When an approval covered this edit")
+
+    class Meta:
+        ordering = ["edited_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.editor_label} changed {', '.join(self.fields)}"
+
+
 class MessageStatus(models.TextChoices):
     """Where one outgoing message stands. Progress only moves forward (see ``STATUS_RANK``)."""
 

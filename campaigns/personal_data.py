@@ -9,6 +9,7 @@ from django.db.models import Q
 
 from campaigns.models import (
     Campaign,
+    CampaignEdit,
     Click,
     Event,
     FrequencyCapPolicy,
@@ -91,3 +92,4 @@ def register() -> None:
     )
     personal_data_none(Campaign, Segment, FrequencyCapPolicy, reason="the business's own campaigns, rules and limits")
     personal_data_none(StaffTestNumber, reason="links a staff account to its own contact, whose data the contact holds")
+    personal_data_none(CampaignEdit, reason="which staff account changed a campaign (four eyes), as the audit log keeps it")

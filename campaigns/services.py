@@ -20,7 +20,16 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from campaigns.models import STATUS_RANK, Campaign, Event, FrequencyCapPolicy, Message, MessageStatus, Segment
+from campaigns.models import (
+    STATUS_RANK,
+    Campaign,
+    CampaignEdit,
+    Event,
+    FrequencyCapPolicy,
+    Message,
+    MessageStatus,
+    Segment,
+)
 from campaigns.parameters import ParameterMappingError, parameters_validate
 from campaigns.segments import segment_rules_validate
 from campaigns.sending.claims import dispatcher_active, leases_expire, messages_claimable_exist
@@ -167,6 +176,9 @@ def segment_update(*, segment: Segment, actor: Actor = SYSTEM, **changes: Any) -
         setattr(segment, attr, value)
     segment.save()
     audit_record(actor=actor, action="segment.update", object_type="segment", object_id=segment.pk, details={"changes": sorted(changes)})
+    if "rules" in changes:  # who changed a campaign's audience changed the campaign (four eyes)
+        for campaign in Campaign.objects.select_for_update().filter(segment=segment, status__in=_CHANGEABLE):
+            _edit_record(campaign, actor=actor, fields=["segment rules"])
     for campaign in Campaign.objects.select_for_update().filter(segment=segment, status__in=_APPROVAL_PINNED):
         _approval_recheck(campaign, actor=actor, what=f"segment {segment.name!r}")
     return segment
@@ -189,6 +201,10 @@ EDITABLE_FIELDS = (
 # States whose approval (or pending review) is pinned to the snapshot of what was submitted.
 _APPROVAL_PINNED = (Campaign.Status.PENDING_APPROVAL, Campaign.Status.APPROVED, Campaign.Status.SCHEDULED, Campaign.Status.PAUSED)
 _FINISHED = (Campaign.Status.COMPLETED, Campaign.Status.CANCELLED)
+# States in which the definition may change (a sending campaign is paused first).
+_CHANGEABLE = (Campaign.Status.DRAFT, *_APPROVAL_PINNED)
+# States holding an approval: any change voids it.
+_APPROVED = (Campaign.Status.APPROVED, Campaign.Status.SCHEDULED, Campaign.Status.PAUSED)
 
 
 def campaign_snapshot_hash(campaign: Campaign) -> str:
@@ -280,8 +296,25 @@ def campaign_create(
     )
     campaign_validate(campaign)
     campaign.save()
+    _edit_record(campaign, actor=actor, fields=list(EDITABLE_FIELDS))
     audit_record(actor=actor, action="campaign.create", object_type="campaign", object_id=campaign.pk, details={"name": name})
     return campaign
+
+
+def _edit_record(campaign: Campaign, *, actor: Actor, fields: list[str]) -> None:
+    """Remember who changed the campaign: none of them may approve it (``campaign_edits_unapproved``)."""
+    CampaignEdit.objects.create(
+        campaign=campaign, editor=_user(actor), editor_label=actor.display[:200], fields=fields, campaign_status=campaign.status
+    )
+
+
+def campaign_edits_unapproved(campaign: Campaign) -> list[CampaignEdit]:
+    """The edits no approval has covered yet, oldest first: their editors may not approve the campaign."""
+    return list(campaign.edits.filter(approved_at__isnull=True).select_related("editor"))
+
+
+def _editor_name(edit: CampaignEdit) -> str:
+    return edit.editor.get_username() if edit.editor is not None else edit.editor_label
 
 
 def _back_to_draft(campaign: Campaign, *, reason: str, actor: Actor) -> None:
@@ -310,17 +343,24 @@ def campaign_update(*, campaign: Campaign, actor: Actor, **changes: Any) -> Camp
     if unknown:
         raise CampaignError(f"Cannot change {', '.join(sorted(unknown))}; editable: {', '.join(EDITABLE_FIELDS)}.")
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
-    if campaign.status in _FINISHED or campaign.status == Campaign.Status.SENDING:
+    if campaign.status not in _CHANGEABLE:
         raise CampaignError(
             f"A {campaign.get_status_display().lower()} campaign cannot be changed"
             + (": pause it first." if campaign.status == Campaign.Status.SENDING else ".")
         )
+    changes = {attr: value for attr, value in changes.items() if getattr(campaign, attr) != value}
+    if not changes:  # the same values again (e.g. a form saved unchanged): nothing to approve anew
+        return campaign
+    status_before = campaign.status
     for attr, value in changes.items():
         setattr(campaign, attr, value)
     campaign_validate(campaign)
     campaign.save()
+    _edit_record(campaign, actor=actor, fields=sorted(changes))
     audit_record(actor=actor, action="campaign.update", object_type="campaign", object_id=campaign.pk, details={"changes": sorted(changes)})
-    _approval_recheck(campaign, actor=actor, what="the campaign")
+    if _approval_recheck(campaign, actor=actor, what="the campaign") and status_before in _APPROVED:
+        # Four eyes: the approver saw the campaign before this change, whatever it was.
+        _back_to_draft(campaign, reason=f"The campaign changed after its approval ({', '.join(sorted(changes))}): submit it for approval again.", actor=actor)
     return campaign
 
 
@@ -338,13 +378,19 @@ def _require_status(campaign: Campaign, *allowed: str, action: str) -> None:
 
 
 def user_may_approve(user: User | AnonymousUser | None, campaign: Campaign) -> bool:
-    """Four eyes: an approver, and never the campaign's author."""
+    """Four eyes: an approver, and never the campaign's author nor anyone who changed it since its last approval."""
     return bool(
         user is not None
         and user.is_authenticated
         and user.has_perm("campaigns.approve_campaign")
         and user.pk != campaign.created_by_id
+        and not user_changed_campaign(user, campaign)
     )
+
+
+def user_changed_campaign(user: User | AnonymousUser | None, campaign: Campaign) -> bool:
+    """Whether ``user`` changed the campaign since its last approval (superusers alike)."""
+    return user is not None and user.pk is not None and campaign.edits.filter(approved_at__isnull=True, editor_id=user.pk).exists()
 
 
 @transaction.atomic
@@ -368,6 +414,8 @@ def campaign_approve(*, campaign: Campaign, actor: Actor) -> Campaign:
     campaign = _locked(campaign)
     if actor.user is not None and actor.user.pk == campaign.created_by_id:
         raise CampaignForbidden("You wrote this campaign: a second person must approve it (four-eyes rule).")
+    if user_changed_campaign(actor.user, campaign):
+        raise CampaignForbidden("You changed this campaign since it was last approved: a second person must approve it (four-eyes rule).")
     if not user_may_approve(actor.user, campaign):
         raise CampaignForbidden("Approving campaigns needs the Approver role.")
     _require_status(campaign, Campaign.Status.PENDING_APPROVAL, action="approved")
@@ -381,7 +429,13 @@ def campaign_approve(*, campaign: Campaign, actor: Actor) -> Campaign:
     campaign.status_reason = ""
     campaign.rejection_comment = ""
     campaign.save()
-    audit_record(actor=actor, action="campaign.approve", object_type="campaign", object_id=campaign.pk, details={"hash": campaign.approval_hash})
+    edits = campaign_edits_unapproved(campaign)
+    editors = list(dict.fromkeys([*(_editor_name(edit) for edit in edits), *([campaign.created_by.get_username()] if campaign.created_by else [])]))
+    CampaignEdit.objects.filter(pk__in=[edit.pk for edit in edits]).update(approved_at=now)
+    audit_record(
+        actor=actor, action="campaign.approve", object_type="campaign", object_id=campaign.pk,
+        details={"hash": campaign.approval_hash, "editors": editors},
+    )  # fmt: skip
     if campaign.send_at is None or campaign.send_at <= now:
         _launch_enqueue(campaign.pk)
     return campaign
@@ -599,16 +653,27 @@ def _message_id_from_callback(callback_data: str) -> uuid.UUID | None:
         return None
 
 
+def _failure_comes_too_late(message: Message, report: StatusReport) -> bool:
+    """A ``failed`` for a message already delivered or read: it reached the person, so it stays so."""
+    return report.status == MessageStatus.FAILED and STATUS_RANK.get(message.status, 0) >= STATUS_RANK[MessageStatus.DELIVERED]
+
+
 def _status_report_merge(message: Message, report: StatusReport) -> set[str]:
     """Move ``message`` forward by ``report``, in memory; returns the fields that changed.
 
     Statuses only move forward (sent < delivered < read), so a late ``delivered`` after ``read``
-    only fills in its timestamp; ``failed`` is final.
+    only fills in its timestamp. ``failed`` is final, and comes only before delivery: a ``failed``
+    arriving after the message was delivered or read is ignored (logged), alone or within a batch.
     """
     changed = set()
     if not message.wamid:  # found through its callback data: the send was never recorded
         message.wamid = report.wamid
         changed.add("wamid")
+    if _failure_comes_too_late(message, report):
+        logger.warning(
+            "status failed (error %s) for message %s ignored: it was %s already", report.error_code, report.wamid, message.status
+        )
+        return changed
     timestamp_field = _STATUS_TIMESTAMP_FIELD.get(report.status)
     if timestamp_field and getattr(message, timestamp_field) is None:
         setattr(message, timestamp_field, report.at)

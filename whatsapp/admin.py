@@ -17,5 +17,5 @@ class MessageTemplateAdmin(ReadOnlyAdmin):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(ReadOnlyAdmin):
-    list_display = ("id", "received_at", "processed_at", "repeat_count", "attempts")
+    list_display = ("id", "received_at", "processed_at", "repeat_count", "attempts", "foreign_items")
     list_filter = ("processed_at",)

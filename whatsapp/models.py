@@ -78,6 +78,10 @@ class WebhookDelivery(models.Model):
     processed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    # A database default too: a process still running the previous release inserts without this column.
+    foreign_items = models.PositiveIntegerField(
+        default=0, db_default=0, help_text="Items for a phone number or business account that is not ours: stored, never applied"
+    )
 
     class Meta:
         ordering = ["-id"]  # arrival order, on the primary key

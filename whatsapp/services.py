@@ -1,7 +1,8 @@
 """Webhook deliveries: stored before Meta gets its 200, then handed to the apps' handlers.
 
 A delivery is stored as received (deduplicated by its body) and its items are handed to the
-handlers registered in whatsapp.handlers. Items a handler marks urgent (opt-outs) are applied at
+handlers registered in whatsapp.handlers; items for a number or account that is not ours
+(whatsapp.numbers) are counted on the delivery (``foreign_items``) and handed to no handler. Items a handler marks urgent (opt-outs) are applied at
 once, in the request (``webhook_delivery_receive``), so nothing is sent to that person after we
 answered; the rest is drained by workers in batches. Handlers are idempotent: statuses by
 (wamid, status) receipts, inbound messages by their id, preference notices by their content.
@@ -44,31 +45,38 @@ def webhook_delivery_receive(*, body: bytes, envelope: dict) -> int:
     Returns the delivery's id.
     """
     digest = hashlib.sha256(body).hexdigest()
+    foreign = webhooks.envelope_foreign(envelope)
+    foreign_items = sum(change.items for change in foreign)
     if _carries_optouts(envelope):
         with transaction.atomic():
-            delivery_id, pending = _delivery_store(digest, body)
+            delivery_id, pending = _delivery_store(digest, body, foreign_items=foreign_items)
             if pending:
                 _optouts_apply_now(envelope, WebhookDelivery.objects.get(pk=delivery_id))
     else:  # statuses, nearly every delivery: one statement, no transaction held open
-        delivery_id, pending = _delivery_store(digest, body)
+        delivery_id, pending = _delivery_store(digest, body, foreign_items=foreign_items)
+    if foreign:
+        logger.warning(
+            "webhook delivery %s: ignored %s item(s) not for our numbers (%s)", delivery_id, foreign_items,
+            ", ".join(sorted({f"{change.field} for {change.owner}" for change in foreign})),
+        )  # fmt: skip
     if pending:
         # robust: the delivery is stored; if the broker is down the sweeper queues it later.
         transaction.on_commit(_drain_request, robust=True)
     return delivery_id
 
 
-def _delivery_store(digest: str, body: bytes) -> tuple[int, bool]:
+def _delivery_store(digest: str, body: bytes, *, foreign_items: int) -> tuple[int, bool]:
     """Insert the delivery, or count one more arrival of it: (its id, whether it still needs processing)."""
     table = WebhookDelivery._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            INSERT INTO {table} (body_sha256, body, received_at, repeat_count, attempts, last_error)
-            VALUES (%s, %s, %s, 0, 0, '')
+            INSERT INTO {table} (body_sha256, body, received_at, repeat_count, attempts, last_error, foreign_items)
+            VALUES (%s, %s, %s, 0, 0, '', %s)
             ON CONFLICT (body_sha256) DO UPDATE SET repeat_count = {table}.repeat_count + 1
             RETURNING id, processed_at
             """,
-            [digest, body.decode("utf-8"), timezone.now()],
+            [digest, body.decode("utf-8"), timezone.now(), foreign_items],
         )
         delivery_id, processed_at = cursor.fetchone()
     return delivery_id, processed_at is None

@@ -1,6 +1,8 @@
 """Reading Meta's webhook deliveries: the signature, the envelope and the items inside it.
 
-Pure functions without database access; whatsapp.services decides what each item does.
+Pure functions without database access; whatsapp.services decides what each item does. Items of
+changes for a phone number or business account that is not ours (whatsapp.numbers) are never
+yielded as items: they are only counted (``envelope_foreign``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from whatsapp import numbers
 
 ENVELOPE_OBJECT = "whatsapp_business_account"
 
@@ -69,13 +73,6 @@ def envelope_parse(body: bytes) -> dict[str, Any]:
             if not isinstance(change, dict) or not isinstance(change.get("field"), str) or not isinstance(change.get("value"), dict):
                 raise InvalidEnvelope(f"entry[{i}].changes[{j}] must have a 'field' string and a 'value' object.")
     return envelope
-
-
-def envelope_changes(envelope: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every (field, value) of every entry, in order."""
-    for entry in envelope["entry"]:
-        for change in entry["changes"]:
-            yield change["field"], change["value"]
 
 
 def unix_time(value: Any, *, default: datetime | None = None) -> datetime:
@@ -310,18 +307,64 @@ class ItemKind:
 WebhookItem = StatusItem | InboundItem | PreferenceItem | ChangeItem
 
 
+def _change_items(field: str, value: dict[str, Any]) -> Iterator[tuple[str, WebhookItem]]:
+    if field == "messages":
+        if _dict_list(value, "errors"):  # out-of-band errors of the account or number, not of one message
+            yield ItemKind.CHANGE, ChangeItem(field=OUT_OF_BAND_ERRORS, value=value)
+        for status in statuses(value):
+            yield ItemKind.STATUS, status
+        for message in inbound_messages(value):
+            yield ItemKind.INBOUND, message
+    elif field == "user_preferences":
+        for preference in preferences(value):
+            yield ItemKind.PREFERENCE, preference
+    else:
+        yield ItemKind.CHANGE, ChangeItem(field=field, value=value)
+
+
+@dataclass(frozen=True)
+class ForeignChange:
+    """A change for a phone number or business account that is not ours: stored, counted, ignored."""
+
+    field: str
+    owner: str  # "phone_number_id <id>" or "account <id>"
+    items: int
+
+
+def _change_owner(entry: dict[str, Any], value: dict[str, Any]) -> tuple[str, bool]:
+    """Who a change concerns, and whether that is us.
+
+    Messages, statuses and preferences name the business number in ``value.metadata.phone_number_id``;
+    account and template changes only the WhatsApp Business Account, as the entry's ``id``
+    (Meta's webhook reference: https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/button/;
+    pywa drops updates for other numbers the same way: https://github.com/david-lev/pywa/releases/tag/1.12.1).
+    """
+    metadata = value.get("metadata")
+    if isinstance(metadata, dict) and metadata.get("phone_number_id") is not None:
+        phone_number_id = str(metadata["phone_number_id"])
+        return f"phone_number_id {phone_number_id}", numbers.is_our_phone_number_id(phone_number_id)
+    account_id = str(entry.get("id") or "")
+    return f"account {account_id or '(none)'}", numbers.is_our_business_account_id(account_id)
+
+
+def _entry_changes(envelope: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str, dict[str, Any]]]:
+    for entry in envelope["entry"]:
+        for change in entry["changes"]:
+            yield entry, change["field"], change["value"]
+
+
 def envelope_items(envelope: dict[str, Any]) -> Iterator[tuple[str, WebhookItem]]:
-    """Every item of the envelope as (kind, typed item), in the order Meta sent them."""
-    for field, value in envelope_changes(envelope):
-        if field == "messages":
-            if _dict_list(value, "errors"):  # out-of-band errors of the account or number, not of one message
-                yield ItemKind.CHANGE, ChangeItem(field=OUT_OF_BAND_ERRORS, value=value)
-            for status in statuses(value):
-                yield ItemKind.STATUS, status
-            for message in inbound_messages(value):
-                yield ItemKind.INBOUND, message
-        elif field == "user_preferences":
-            for preference in preferences(value):
-                yield ItemKind.PREFERENCE, preference
-        else:
-            yield ItemKind.CHANGE, ChangeItem(field=field, value=value)
+    """Every item of the envelope for our numbers as (kind, typed item), in the order Meta sent them."""
+    for entry, field, value in _entry_changes(envelope):
+        if _change_owner(entry, value)[1]:
+            yield from _change_items(field, value)
+
+
+def envelope_foreign(envelope: dict[str, Any]) -> list[ForeignChange]:
+    """The changes of the envelope that concern a number or account that is not ours."""
+    foreign = []
+    for entry, field, value in _entry_changes(envelope):
+        owner, ours = _change_owner(entry, value)
+        if not ours:
+            foreign.append(ForeignChange(field=field, owner=owner, items=sum(1 for _ in _change_items(field, value))))
+    return foreign

@@ -97,3 +97,14 @@ def test_a_contact_last_inbound_time_opens_the_service_window(deliver, opted_in_
     inbound = InboundMessage.objects.get()
     assert (inbound.type, inbound.text, inbound.answered) == ("image", "Is this shoe in stock?", False)
     assert opted_in_contact.phone == PHONE
+
+
+@pytest.mark.parametrize("reached", ["status_read.json", "status_delivered.json"])
+def test_a_failed_status_after_delivery_is_ignored_and_logged(deliver, campaign_message, reached, caplog):
+    deliver(payload(reached))
+    deliver(payload("status_failed_131026.json"))
+
+    campaign_message.refresh_from_db()
+    assert campaign_message.status == reached.removeprefix("status_").removesuffix(".json")
+    assert (campaign_message.failed_at, campaign_message.error_code, campaign_message.error_title) == (None, None, "")
+    assert "status failed (error 131026) for message wamid.XYZ ignored" in caplog.text

@@ -64,3 +64,15 @@ def test_a_message_known_only_by_its_callback_data_gets_its_wamid(deliver, opted
 
     message.refresh_from_db()
     assert (message.wamid, message.status) == ("wamid.LATE", MessageStatus.SENT)
+
+
+def test_a_failure_after_read_in_the_same_batch_is_ignored(deliver, campaign_message):
+    deliver(payload("status_sent.json"), process=False)
+    deliver(payload("status_read.json"), process=False)
+    deliver(payload("status_failed_131026.json"), process=False)
+    drain()
+
+    campaign_message.refresh_from_db()
+    assert campaign_message.status == MessageStatus.READ
+    assert (campaign_message.failed_at, campaign_message.error_code) == (None, None)
+    assert WebhookReceipt.objects.filter(key="status:wamid.XYZ:failed").exists()  # seen once, applied never
