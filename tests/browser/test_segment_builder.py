@@ -5,6 +5,7 @@ Screenshots go to var/screenshots/ (git-ignored)."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from campaigns.models import Event, Segment
+from consent.models import Contact
 from tests.browser.conftest import SCREENSHOTS
 from tests.factories import contacts_create
 
@@ -175,3 +177,24 @@ def test_the_builder_fits_a_390_px_wide_phone(live_server, page, login, marketer
     assert overflow <= 0, f"the page scrolls sideways by {overflow} px at 390 px"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "segment_builder_390px.png"), full_page=True)
+
+
+def test_a_group_of_none_of_these_is_built_from_tags_and_countries(live_server, page, login, marketer, shoppers):
+    Contact.objects.get(name="Ben").tags.create(name="vip")
+    login(marketer)
+    open_builder(page, live_server)
+
+    page.get_by_role("button", name="Add a group").click()
+    group = page.get_by_role("group", name="Group 1", exact=True)
+    group.get_by_label("Group 1 matches").select_option(label="none of these")
+    group.get_by_role("button", name="Add a condition").click()
+    group.get_by_label("Condition 1.1: what").select_option(label="A tag")
+    group.get_by_label("Condition 1.1: tag", exact=True).select_option("vip")  # the tags come from the data
+    group.get_by_role("button", name="Add a condition").click()
+    group.get_by_label("Condition 1.2: what").select_option(label="Country")
+    group.get_by_label("Condition 1.2: countries (two-letter codes, commas between)").fill("FR, AT")
+
+    expect(page.locator("#segment-live-count")).to_have_text("3 contacts match now.")  # all but Ben
+    page.get_by_role("button", name="Edit as JSON (advanced)").click()
+    saved = json.loads(page.locator("#id_rules").input_value())
+    assert saved == {"all": [{"not": {"any": [{"tag": "vip"}, {"country": ["FR", "AT"]}]}}]}

@@ -291,9 +291,10 @@
     return wrap;
   }
 
-  function drawGroup(node, isRoot) {
+  // Numbers follow the nesting ("Condition 2.1" is the first one in group 2), so every label is unique.
+  function drawGroup(node, isRoot, label) {
     const box = el("div", { class: "sb-group" + (isRoot ? " sb-root" : ""), role: "group", "data-node": node.id });
-    const number = isRoot ? "" : " " + (find(node.id).parent.children.indexOf(node) + 1);
+    const number = isRoot ? "" : " " + label;
     box.setAttribute("aria-label", isRoot ? "All conditions" : "Group" + number);
     const head = el("div", { class: "sb-group-head" }, [
       words(isRoot ? "People who match" : "A group: people who match"),
@@ -306,7 +307,8 @@
     box.append(head, el("p", { class: "sb-error", id: "sb-error-" + node.id, role: "alert", hidden: true }));
     const items = el("ol", { class: "sb-items" });
     node.children.forEach(function (child, index) {
-      items.append(el("li", {}, [child.type === "group" ? drawGroup(child, false) : drawCondition(child, index + 1)]));
+      items.append(el("li", {}, [child.type === "group" ? drawGroup(child, false, (label ? label + "." : "") + (index + 1))
+        : drawCondition(child, (label ? label + "." : "") + (index + 1))]));
     });
     if (!node.children.length) items.append(el("li", { class: "sb-empty", text: isRoot ? "No conditions yet: everyone matches." : "No conditions in this group yet." }));
     box.append(items);
@@ -429,7 +431,7 @@
     const lists = el("div", { hidden: true }, [
       datalist("sb-countries", vocabulary.countries), datalist("sb-languages", vocabulary.languages),
     ]);
-    tree.replaceChildren(drawGroup(model, true), lists);
+    tree.replaceChildren(drawGroup(model, true, ""), lists);
     if (focusKey) {
       const target = tree.querySelector('[data-focus="' + focusKey + '"]');
       if (target) target.focus();
