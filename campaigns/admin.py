@@ -19,12 +19,13 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from campaigns import admin_pages, selectors, services
+from campaigns import admin_pages, segment_pages, selectors, services
 from campaigns.models import Campaign, Event, FrequencyCapPolicy, Message, Segment, StaffTestNumber
 from campaigns.segments import SegmentRuleError, segment_rules_validate
 from core.admin import ReadOnlyAdmin
 from core.audit import Actor
 from core.client_ip import client_ip
+from core.logging import mask_phone
 from core.redirects import safe_next
 
 admin.site.site_header = "Retarget"
@@ -39,13 +40,24 @@ def _pretty_json(value: Any) -> str:
     return format_html("<pre style='white-space: pre-wrap'>{}</pre>", json.dumps(value, indent=2, sort_keys=True, default=str))
 
 
+def _page_of(model_admin: admin.ModelAdmin) -> Any:
+    """Wrap a page function ``view(request, model_admin, **kwargs)`` as an admin view of ``model_admin``."""
+
+    def page(view: Any) -> Any:
+        return model_admin.admin_site.admin_view(lambda request, **kwargs: view(request, model_admin, **kwargs))
+
+    return page
+
+
 # --- segments -----------------------------------------------------------------------------------
 
 
 class SegmentForm(forms.ModelForm):
+    # The visual builder (segment_builder.js) writes this field; its "Edit as JSON" switch shows it.
     rules = forms.JSONField(
+        initial={"all": []},
         help_text=Segment._meta.get_field("rules").help_text + " See the README (Segment rules) for every condition.",
-        widget=forms.Textarea(attrs={"rows": 14, "cols": 90, "style": "font-family: monospace"}),
+        widget=forms.Textarea(attrs={"rows": 14, "cols": 90, "class": "rt-rules-json", "spellcheck": "false"}),
     )
 
     class Meta:
@@ -72,13 +84,21 @@ class SegmentAdmin(admin.ModelAdmin):
     @admin.display(description="Audience now")
     def audience_now(self, segment: Segment) -> str:
         if segment.pk is None:
-            return "Save to see the count; the box below the rules counts as you type."
+            return "Save to see the count here; the live count below follows the rules as you build them."
         sample = selectors.segment_sample(segment)
         return format_html(
             "<strong>{}</strong> contacts match. Sample: {}",
             selectors.segment_count(segment),
-            format_html_join(", ", "{} (#{})", ((c.name or c.phone, c.pk) for c in sample)) or "none",
+            format_html_join(", ", "{} (#{})", ((c.name or mask_phone(c.phone or ""), c.pk) for c in sample)) or "none",
         )
+
+    def get_urls(self) -> list:
+        page = _page_of(self)
+        return [
+            path("builder/vocabulary/", page(segment_pages.vocabulary_view), name="campaigns_segment_vocabulary"),
+            path("builder/preview/", page(segment_pages.preview_view), name="campaigns_segment_preview"),
+            *super().get_urls(),
+        ]
 
     def save_model(self, request: HttpRequest, obj: Segment, form: forms.ModelForm, change: bool) -> None:
         data = {name: form.cleaned_data[name] for name in ("name", "description", "rules")}
@@ -202,9 +222,7 @@ class CampaignAdmin(admin.ModelAdmin):
     # --- lifecycle buttons ---
 
     def get_urls(self) -> list:
-        def page(view: Any) -> Any:
-            return self.admin_site.admin_view(lambda request, **kwargs: view(request, self, **kwargs))
-
+        page = _page_of(self)
         return [
             path(
                 "<int:campaign_id>/lifecycle/<str:action>/",

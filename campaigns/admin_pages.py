@@ -20,6 +20,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from campaigns import analytics, selectors, services
@@ -35,6 +36,7 @@ from consent.models import Contact
 from core.audit import Actor, audit_record
 from core.client_ip import client_ip
 from whatsapp.account import AccountProblemError, account_problem_clear, account_problems_open, messaging_limit_current
+from whatsapp.sandbox_links import sandbox_phone_url
 
 if TYPE_CHECKING:
     from campaigns.admin import CampaignAdmin
@@ -170,7 +172,15 @@ def test_send_view(request: HttpRequest, model_admin: ModelAdmin, campaign_id: i
     except TestSendRefused as exc:
         messages.error(request, f"Test not sent: {exc}")
     else:
-        messages.success(request, f"Test sent to your number ({message.contact}). Check WhatsApp on your phone.")
+        phone_page = sandbox_phone_url(phone=message.contact.phone, bsuid=message.contact.bsuid)
+        if phone_page:
+            messages.success(request, format_html(
+                'Test sent to your number ({}). This stack talks to the WhatsApp sandbox: <a href="{}" target="_blank" '
+                'rel="noopener">see it on the sandbox phone</a>, where its buttons and STOP can be pressed.',
+                message.contact, phone_page,
+            ))  # fmt: skip
+        else:
+            messages.success(request, f"Test sent to your number ({message.contact}). Check WhatsApp on your phone.")
     return HttpResponseRedirect(reverse("admin:campaigns_campaign_build", args=[campaign.pk]))
 
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign
 from core.models import AuditEntry
-from tests.campaigns.conftest import api_client, contacts_create
+from tests.factories import api_client, contacts_create
 
 pytestmark = pytest.mark.django_db
 
@@ -106,7 +106,7 @@ def test_an_edit_in_the_admin_keeps_the_editor_from_approving_there(client, supe
 def test_an_approver_who_edits_in_the_builder_cannot_approve(marketer, approver, submitted, spring_sale, everyone):
     contacts_create(1)
     approver.groups.add(Group.objects.get(name="Marketer"))  # may edit campaigns too
-    from tests.ui.conftest import client_for
+    from tests.factories import client_for
     from tests.ui.test_builder import form_data
 
     client = client_for(approver)

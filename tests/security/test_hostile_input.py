@@ -180,7 +180,7 @@ def test_a_saved_segments_count_running_past_the_timeout_is_stopped_with_a_503(a
 
 
 def test_the_admin_live_count_gets_the_clear_error_as_json(admin_client_for, marketer):
-    """The segment editor's live count (segment_count.js) shows ``detail`` from the preview endpoint."""
+    """The REST preview endpoint names the bad part of too deep a tree in ``detail``."""
     client = admin_client_for(marketer)
 
     response = client.post("/api/v1/segments/preview", {"rules": _groups(9)}, content_type="application/json")

@@ -13,7 +13,6 @@ from consent.models import ConsentStatus
 from consent.selectors import contact_consent_status
 from conversations.models import InboundMessage
 from core.models import AuditEntry
-from tests.campaigns.conftest import templates  # noqa: F401 (fixture)
 from whatsapp.models import MessageTemplate, WebhookDelivery
 from whatsapp.services import webhook_deliveries_drain
 

@@ -28,6 +28,11 @@ Control (``/_sandbox/...``, no token):
   the sandbox's copy of the template (a PAUSED template then refuses sends with 132015).
 - ``GET /_sandbox/health``.
 
+Phones (HTML for people, see ``phones.py``): ``GET /_sandbox/phones`` lists the numbers the app wrote to;
+``GET /_sandbox/phones/<number or BSUID>`` shows what that phone received as a chat (header, body, footer,
+buttons); its forms (``POST /_sandbox/phones/<number>/reply``: a quick-reply press, STOP or a text) come
+back to the app as signed ``messages`` webhooks, like ``/_sandbox/inbound``.
+
 Behaviour switches (``POST /_sandbox/config``; all off by default, ``reset`` turns them off again):
 - ``username_users``: ``[{"number"|"suffix", "user_id"?, "username"?, "parent_user_id"?, "country"?,
   "hide_phone"?: true}]``: these people have a WhatsApp username. Their webhooks carry ``user_id`` /
@@ -84,7 +89,7 @@ from typing import Any
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
 
-from whatsapp.sandbox import business_events
+from whatsapp.sandbox import business_events, phones
 from whatsapp.sandbox.catalog import default_templates
 from whatsapp.sandbox.errors import api_error_body, describe, webhook_error
 from whatsapp.sandbox.people import (
@@ -293,6 +298,7 @@ class Sandbox:
         self.webhooks_failed = 0
         self.webhooks_redelivered = 0  # redelivery attempts, whatever their outcome
         self.refused: dict[str, int] = {}
+        self.inbound_log: list[dict] = []  # what people "wrote", for the phone pages
         self.fault_uses: list[int] = [0] * len(config.send_faults)
         self.changed_user_ids: dict[str, str] = {}  # phone number -> its BSUID after user_changed_user_id
         self.people_by_user_id: dict[str, Person] = {}
@@ -331,6 +337,7 @@ class Sandbox:
         self.webhook_log.clear()
         self.webhooks_pending = self.webhooks_delivered = self.webhooks_failed = self.webhooks_redelivered = 0
         self.refused.clear()
+        self.inbound_log.clear()
         self.changed_user_ids.clear()
         self.people_by_user_id.clear()
         self.configure_from(self.initial_config)
@@ -776,6 +783,10 @@ class Sandbox:
             message["text"] = {"body": str(spec.get("text", ""))}
         if context_id:
             message["context"] = {"from": self.config.display_phone_number, "id": context_id}
+        self.inbound_log.append({
+            "key": person.wa_id or person.user_id, "id": message["id"], "type": message["type"], "at": time.time(),
+            "text": message["button"]["text"] if message["type"] == "button" else message["text"]["body"],
+        })  # fmt: skip
         return message
 
     def _inbound_value(self, person: Person, message: dict) -> dict:
@@ -1002,6 +1013,66 @@ class Sandbox:
     async def health_view(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
+    # --- phones (HTML) --------------------------------------------------------------------------
+
+    def _chat(self, key: str) -> list[phones.Bubble]:
+        sends = [s for s in self.sends if (s["wa_id"] or s.get("user_id")) == key]
+        inbound = [m for m in self.inbound_log if m["key"] == key]
+        return phones.chat_bubbles(sends, inbound, self.config.templates)
+
+    async def phones_view(self, request: web.Request) -> web.Response:
+        latest: dict[str, tuple[float, int, str]] = {}  # key -> (last activity, messages, last text)
+        items = [(s["wa_id"] or s.get("user_id", ""), s["accepted_at"], s.get("text") or (s.get("template") or {}).get("name", ""))
+                 for s in self.sends] + [(m["key"], m["at"], m["text"]) for m in self.inbound_log]  # fmt: skip
+        for key, at, text in items:
+            if key:
+                _, count, _ = latest.get(key, (0.0, 0, ""))
+                latest[key] = (at, count + 1, str(text))
+        ordered = sorted(latest.items(), key=lambda item: item[1][0], reverse=True)
+        return _html(phones.phones_index_html([(key, count, text) for key, (_, count, text) in ordered]))
+
+    async def phone_view(self, request: web.Request) -> web.Response:
+        key = request.match_info["key"]
+        return _html(phones.phone_html(key, self._chat(key)))
+
+    async def phone_reply_view(self, request: web.Request) -> web.Response:
+        """A press or a message on a phone page: a signed ``messages`` webhook, then back to the chat."""
+        key = request.match_info["key"]
+        if _cross_site(request):
+            return _html(phones.phone_html(key, self._chat(key), error="Refused: this form only works from the sandbox's own page."), 403)
+        if key.isdigit() and 6 <= len(key) <= 15:
+            person = self.person_for_phone(key)
+        elif BSUID_RE.match(key):
+            person = self.person_for_user_id(key)
+        else:
+            return _html(phones.phone_html(key, [], error="Not a phone number (digits only) or a business-scoped user id."), 404)
+        try:
+            spec = phones.reply_spec(await request.post())
+        except ValueError as exc:
+            return _html(phones.phone_html(key, self._chat(key), error=str(exc)), 400)
+        if not self.config.webhook_url:
+            error = "The sandbox has no webhook_url, so nothing can reach the app: start it with --webhook-url."
+            return _html(phones.phone_html(key, self._chat(key), error=error), 409)
+        message = self._inbound_message(person, spec, context_id=spec.get("context_id"))
+        self._later(0, "messages", self._inbound_value(person, message))
+        raise web.HTTPSeeOther(phones.phone_path(key))
+
+
+def _html(text: str, status: int = 200) -> web.Response:
+    response = web.Response(text=text, status=status, content_type="text/html")
+    response.headers["Content-Security-Policy"] = phones.PAGE_POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _cross_site(request: web.Request) -> bool:
+    """A form posted from another site (a page could make a phone "press" buttons): refused."""
+    fetch_site = request.headers.get("Sec-Fetch-Site", "")
+    if fetch_site and fetch_site not in ("same-origin", "none"):
+        return True
+    origin = request.headers.get("Origin")
+    return origin is not None and origin.split("://", 1)[-1] != request.host
+
 
 def _summary(field_name: str, value: dict) -> dict:
     if value.get("statuses"):
@@ -1037,6 +1108,9 @@ def build_app(config: SandboxConfig) -> web.Application:
     app.router.add_post("/_sandbox/user_id_change", sandbox.user_id_change_view)
     app.router.add_post("/_sandbox/notify", sandbox.notify_view)
     app.router.add_get("/_sandbox/health", sandbox.health_view)
+    app.router.add_get("/_sandbox/phones", sandbox.phones_view)
+    app.router.add_get("/_sandbox/phones/{key}", sandbox.phone_view)
+    app.router.add_post("/_sandbox/phones/{key}/reply", sandbox.phone_reply_view)
     return app
 
 
