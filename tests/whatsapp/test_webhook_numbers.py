@@ -13,10 +13,9 @@ from consent.models import ConsentStatus
 from consent.selectors import contact_consent_status
 from conversations.models import InboundMessage
 from core.models import AuditEntry
+from tests.factories import payload, post_webhook, process_pending_deliveries
 from whatsapp.models import MessageTemplate, WebhookDelivery
 from whatsapp.services import webhook_deliveries_drain
-
-from .conftest import payload, post_webhook, process_pending_deliveries
 
 pytestmark = pytest.mark.django_db
 
