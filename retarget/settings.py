@@ -381,6 +381,8 @@ CAMPAIGN_LOCK_TIMEOUT_SECONDS = env_int("CAMPAIGN_LOCK_TIMEOUT_SECONDS", 30, min
 CAMPAIGN_MAX_ATTEMPTS = env_int("CAMPAIGN_MAX_ATTEMPTS", 5, minimum=1)
 CAMPAIGN_RETRY_BASE_SECONDS = env_float("CAMPAIGN_RETRY_BASE_SECONDS", 30.0, minimum=0.0)
 CAMPAIGN_THROTTLE_BACKOFF_SECONDS = env_float("CAMPAIGN_THROTTLE_BACKOFF_SECONDS", 2.0, minimum=0.0)
+# Too many messages to one person in a short time (131056): that person is tried again after this.
+CAMPAIGN_PAIR_RATE_RETRY_SECONDS = env_float("CAMPAIGN_PAIR_RATE_RETRY_SECONDS", 300.0, minimum=0.0)
 CAMPAIGN_TICK_SECONDS = env_float("CAMPAIGN_TICK_SECONDS", 2.0, minimum=0.2)
 # Segment rules (campaigns/segments.py): the largest tree accepted, and how long a count or preview may run.
 SEGMENT_MAX_DEPTH = env_int("SEGMENT_MAX_DEPTH", 6, minimum=1)

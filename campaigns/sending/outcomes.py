@@ -104,7 +104,7 @@ def outcome_apply(message: Message, outcome: Outcome, now: datetime) -> tuple[st
             message.status, message.failed_at = MessageStatus.FAILED, now
             record["outcome"] = f"failed after {message.attempts} attempts"
         else:
-            delay = timedelta(minutes=5) if error.is_pair_rate_limit else retry_delay(message.attempts)
+            delay = timedelta(seconds=settings.CAMPAIGN_PAIR_RATE_RETRY_SECONDS) if error.is_pair_rate_limit else retry_delay(message.attempts)
             message.status, message.send_after = MessageStatus.QUEUED, now + delay
             record["outcome"] = f"retry after {int(delay.total_seconds())} s"
     else:
