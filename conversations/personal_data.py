@@ -18,7 +18,7 @@ from consent.personal_data import (
 )
 from consent.services import suppression_hash
 from conversations.models import InboundMessage, OptInConfirmation
-from whatsapp.models import MessageTemplate, WebhookDelivery, WebhookReceipt
+from whatsapp.models import AccountProblem, MessageTemplate, MessagingLimit, WebhookDelivery, WebhookReceipt
 from whatsapp.personal_data import webhook_data_erase
 
 
@@ -105,3 +105,4 @@ def register() -> None:
         )
     )
     personal_data_none(MessageTemplate, reason="the business's own templates")
+    personal_data_none(AccountProblem, MessagingLimit, reason="the business account's own state as Meta reports it")

@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 
 from campaigns.models import FrequencyCapPolicy, Segment
 from consent.models import OptInForm, Purpose
+from consent.services import purpose_get
 from core.append_only import TEST_FLUSH_SETTING
 from tests import factories
 from whatsapp.models import MessageTemplate
@@ -127,7 +128,7 @@ def optin_form(db) -> OptInForm:
         privacy_policy_url="https://acme.example/privacy",
         notice_text=factories.NOTICE_TEXT,
         notice_version="2026-11",
-        purpose=Purpose.objects.get(code=Purpose.MARKETING),
+        purpose=purpose_get(Purpose.MARKETING),  # recreated after a flush by another transactional test
     )
 
 
