@@ -19,6 +19,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from consent.bulk import BulkRefused, BulkResult, contacts_opt_out, contacts_tag, contacts_untag
 from consent.forms import (
     ContactAdminForm,
     ContactEraseForm,
@@ -147,6 +148,57 @@ class ContactAdmin(PhoneSearchMixin, admin.ModelAdmin):
     readonly_fields = ("country", "last_inbound_at", "created_at", "updated_at", "erased_at")
     change_form_template = "admin/consent/contact/change_form.html"
     change_list_template = "admin/consent/contact/change_list.html"
+    actions = ("tag_action", "untag_action", "opt_out_action")
+
+    def has_record_consent_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(RECORD_CONSENT_PERMISSION)
+
+    # --- Bulk actions on the selected (or all filtered) contacts -----------------------------------
+
+    def _bulk(self, request: HttpRequest, queryset: QuerySet[Contact], title: str, label: str, run: Any) -> HttpResponse | None:
+        """Ask for the tag or reason on a page of its own, then run; the selection and filters ride along."""
+        value = request.POST.get("bulk_value", "")
+        if request.POST.get("bulk_apply"):
+            try:
+                result = run(queryset, value)
+            except BulkRefused as exc:
+                self.message_user(request, f"Nothing changed: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"{title}: {result.changed} changed, {result.unchanged} already so.", messages.SUCCESS)
+                return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": title,
+            "label": label,
+            "value": value,
+            "count": queryset.count(),
+            "action": request.POST.get("action", ""),
+            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across", "0"),
+        }
+        return TemplateResponse(request, "admin/consent/contact/bulk_action.html", context)
+
+    @admin.action(description="Tag the selected contacts", permissions=["change"])
+    def tag_action(self, request: HttpRequest, queryset: QuerySet[Contact]) -> HttpResponse | None:
+        def run(contacts: QuerySet[Contact], value: str) -> BulkResult:
+            return contacts_tag(contacts=contacts, tag_name=value, actor=staff_actor(request))
+
+        return self._bulk(request, queryset, "Tag contacts", "Tag to add", run)
+
+    @admin.action(description="Remove a tag from the selected contacts", permissions=["change"])
+    def untag_action(self, request: HttpRequest, queryset: QuerySet[Contact]) -> HttpResponse | None:
+        def run(contacts: QuerySet[Contact], value: str) -> BulkResult:
+            return contacts_untag(contacts=contacts, tag_name=value, actor=staff_actor(request))
+
+        return self._bulk(request, queryset, "Remove a tag", "Tag to remove", run)
+
+    @admin.action(description="Record an opt-out for the selected contacts", permissions=["record_consent"])
+    def opt_out_action(self, request: HttpRequest, queryset: QuerySet[Contact]) -> HttpResponse | None:
+        def run(contacts: QuerySet[Contact], value: str) -> BulkResult:
+            return contacts_opt_out(contacts=contacts, reason=value, actor=staff_actor(request))
+
+        return self._bulk(request, queryset, "Record opt-outs", "Why (who asked, where, a ticket number)", run)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Contact]:
         return contacts_with_consent_status(super().get_queryset(request)).prefetch_related("tags")
