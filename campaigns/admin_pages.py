@@ -16,6 +16,7 @@ from django.contrib.admin import ModelAdmin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -222,10 +223,8 @@ def _actions(model_admin: CampaignAdmin, request: HttpRequest, campaign: Campaig
     return [a for a in model_admin.allowed_actions(request, campaign) if a in ("pause", "resume", "cancel")]
 
 
-def live_view(request: HttpRequest, model_admin: CampaignAdmin, campaign_id: int) -> HttpResponse:
-    _require(request, "campaigns.view_campaign")
-    campaign = _campaign(campaign_id)
-    progress = analytics.campaign_progress(campaign)
+def _results(campaign: Campaign) -> dict[str, Any]:
+    """The funnel and chart of the live page: rendered with it, and again by the progress poll."""
     funnel = analytics.campaign_funnel(campaign)
     series = analytics.campaign_time_series(campaign)
     report = selectors.campaign_report(campaign)
@@ -239,11 +238,20 @@ def live_view(request: HttpRequest, model_admin: CampaignAdmin, campaign_id: int
         labels=[timezone.localtime(moment).strftime(label_format) for moment in series.buckets],
         series=series.series, css=SERIES_CSS,
     ) if series.buckets else None  # fmt: skip
+    return {
+        "funnel": funnel, "chart": chart, "report": report, "held_back_text": held_back_text,
+        "skipped": [(analytics.REASON_LABELS.get(reason, reason or "other"), n) for reason, n in funnel.skipped.items()],
+    }  # fmt: skip
+
+
+def live_view(request: HttpRequest, model_admin: CampaignAdmin, campaign_id: int) -> HttpResponse:
+    _require(request, "campaigns.view_campaign")
+    campaign = _campaign(campaign_id)
+    progress = analytics.campaign_progress(campaign)
     return _page(
         request, model_admin, "campaigns/live.html", campaign.name,
-        crumb="Progress and results", campaign=campaign, progress=progress, funnel=funnel, chart=chart, actions=_actions(model_admin, request, campaign),
-        report=report, held_back_text=held_back_text,
-        skipped=[(analytics.REASON_LABELS.get(reason, reason or "other"), n) for reason, n in funnel.skipped.items()],
+        crumb="Progress and results", campaign=campaign, progress=progress, actions=_actions(model_admin, request, campaign),
+        **_results(campaign),
         control_buttons=[
             {"name": name, "label": label, "style": style, "url": reverse("admin:campaigns_campaign_lifecycle", args=[campaign.pk, name])}
             for name, label, style in (("pause", "Pause", "rt-plain"), ("resume", "Resume", "rt-primary"), ("cancel", "Cancel for good", "rt-danger"))
@@ -256,10 +264,19 @@ def live_view(request: HttpRequest, model_admin: CampaignAdmin, campaign_id: int
 
 
 def progress_json_view(request: HttpRequest, model_admin: CampaignAdmin, campaign_id: int) -> JsonResponse:
-    """Polled every 2 seconds by the live page: a single grouped count over the campaign's index."""
+    """Polled every 2 seconds by the live page: a single grouped count over the campaign's index.
+
+    With ``?full=1`` (every few polls, and at the end) also the funnel and the chart, rendered as on
+    the page, so bar, funnel and chart change together.
+    """
     _require(request, "campaigns.view_campaign")
     campaign = get_object_or_404(Campaign, pk=campaign_id)
-    return JsonResponse({**analytics.campaign_progress(campaign).as_dict(), "actions": _actions(model_admin, request, campaign)})
+    data = {**analytics.campaign_progress(campaign).as_dict(), "actions": _actions(model_admin, request, campaign)}
+    if request.GET.get("full"):
+        results = _results(campaign)
+        data["funnel_html"] = render_to_string("campaigns/_funnel.html", results, request=request)
+        data["chart_html"] = render_to_string("campaigns/_chart_or_empty.html", results, request=request)
+    return JsonResponse(data)
 
 
 def export_view(request: HttpRequest, model_admin: ModelAdmin, campaign_id: int) -> StreamingHttpResponse:

@@ -21,10 +21,28 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Exists, F, IntegerField, Max, Min, Model, OuterRef, Q, QuerySet, Subquery
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    Max,
+    Min,
+    Model,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce, Trunc, TruncDate
 from django.utils import timezone
 
+from campaigns.caps import cap_limits
 from campaigns.models import Campaign, Click, Message, MessageStatus
 from consent.models import ConsentAction, ConsentEvent, ConsentState, ConsentStatus, Purpose
 from whatsapp.models import MessageTemplate
@@ -110,6 +128,58 @@ def _status_counts(campaign: Campaign) -> dict[str, int]:
 # --- progress while sending -----------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Deferral:
+    """Queued messages that wait for a time, grouped by why: quiet hours, caps, the daily limit, a hold-back."""
+
+    reason: str
+    count: int
+    first_at: datetime  # the earliest of them may go then
+    last_at: datetime
+    text: str
+
+
+def _local(moment: datetime) -> str:
+    return f"{timezone.localtime(moment):%d %b %H:%M %Z}"
+
+
+def campaign_deferrals(campaign: Campaign, now: datetime | None = None) -> list[Deferral]:
+    """Why the campaign's waiting messages wait: one grouped query over its queued, deferred messages."""
+    now = now or timezone.now()
+    rows = (
+        Message.objects.filter(campaign=campaign, status=MessageStatus.QUEUED, send_after__gt=now)
+        .annotate(
+            why=Case(
+                When(decision__has_key="held_back", then=Value("held_back")),
+                default=KT("decision__reason"),
+                output_field=CharField(),
+            )
+        )
+        .order_by()
+        .values("why")
+        .annotate(n=Count("pk"), first=Min("send_after"), last=Max("send_after"))
+    )
+    found = sorted(rows, key=lambda row: (-row["n"], row["why"] or ""))
+    if not found:
+        return []
+    quiet_end = cap_limits(campaign=campaign).quiet_end
+    deferrals = []
+    for row in found:
+        n, why = row["n"], row["why"] or ""
+        if why == "quiet_hours_deferral":
+            text = f"{n} waiting for quiet hours to end at {quiet_end:%H:%M} in the recipient's time zone"
+        elif why == "frequency_cap":
+            text = f"{n} waiting for the frequency cap to allow another message (the first from {_local(row['first'])})"
+        elif why == "messaging_limit":
+            text = f"{n} waiting for tomorrow: the account's daily messaging limit is used up (from {_local(row['first'])})"
+        elif why == "held_back":
+            text = f"{n} held back by WhatsApp, retrying from {_local(row['first'])}"
+        else:
+            text = f"{n} waiting until {_local(row['first'])}"
+        deferrals.append(Deferral(why, n, row["first"], row["last"], text))
+    return deferrals
+
+
 @dataclass
 class Progress:
     status: str
@@ -123,6 +193,11 @@ class Progress:
     waiting: int
     rate_per_second: float | None
     eta_seconds: int | None
+    deferrals: list[Deferral] = field(default_factory=list)
+
+    @property
+    def deferred(self) -> int:
+        return sum(d.count for d in self.deferrals)
 
     @property
     def done(self) -> int:
@@ -142,6 +217,11 @@ class Progress:
             "total": self.total, "done": self.done, "sent": self.sent, "skipped": self.skipped, "failed": self.failed,
             "unknown": self.unknown, "waiting": self.waiting, "percent": self.percent,
             "rate_per_second": self.rate_per_second, "eta_seconds": self.eta_seconds, "eta_text": self.eta_text,
+            "deferred": self.deferred, "ready": self.waiting - self.deferred,
+            "deferrals": [
+                {"reason": d.reason, "count": d.count, "first_at": d.first_at.isoformat(), "last_at": d.last_at.isoformat(), "text": d.text}
+                for d in self.deferrals
+            ],
         }  # fmt: skip
 
 
@@ -182,10 +262,18 @@ def campaign_progress(campaign: Campaign) -> Progress:
     counts = _status_counts(campaign)
     total = sum(counts.values())
     waiting = sum(counts.get(s, 0) for s in WAITING_STATUSES)
+    now = timezone.now()
+    deferrals = campaign_deferrals(campaign, now) if counts.get(MessageStatus.QUEUED) else []
+    # Deferred messages go at their time, whatever the rate: the rate sends the rest, and the time
+    # left is whichever ends later.
+    ready = waiting - sum(d.count for d in deferrals)
     rate = None
     if campaign.status == Campaign.Status.SENDING:
         rate = _live_rate(campaign, total - waiting)
-    eta = int(waiting / rate) if rate and waiting else None
+    eta = int(ready / rate) if rate and ready else None
+    if deferrals:
+        until_last = int((max(d.last_at for d in deferrals) - now).total_seconds())
+        eta = max(eta or 0, until_last)
     return Progress(
         status=campaign.status,
         status_label=campaign.get_status_display(),
@@ -198,6 +286,7 @@ def campaign_progress(campaign: Campaign) -> Progress:
         waiting=waiting,
         rate_per_second=round(rate, 1) if rate is not None else None,
         eta_seconds=eta,
+        deferrals=deferrals,
     )
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import secrets
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from django.contrib import admin, messages
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Q, QuerySet
@@ -17,6 +19,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from consent.bulk import BulkRefused, BulkResult, contacts_opt_out, contacts_tag, contacts_untag
 from consent.forms import (
     ContactAdminForm,
     ContactEraseForm,
@@ -25,7 +28,15 @@ from consent.forms import (
     SupportOptInForm,
     SupportOptOutForm,
 )
-from consent.imports import ImportFileError, contacts_import
+from consent.imports import (
+    ATTRIBUTE,
+    MAPPING_TARGETS,
+    SAMPLE_CSV,
+    ImportFileError,
+    contacts_import,
+    file_headers,
+    mapping_guess,
+)
 from consent.models import (
     ConsentEvent,
     ConsentSource,
@@ -68,6 +79,11 @@ IMPORT_PERMISSION = "consent.import_contacts"
 EXPORT_PERMISSION = "consent.export_contact"
 ERASE_PERMISSION = "consent.erase_contact"
 RECTIFY_PERMISSION = "consent.rectify_contact"
+IMPORT_KEPT_SECONDS = 30 * 60
+
+
+def _import_cache_key(request: HttpRequest, token: str) -> str:
+    return f"contact-import:{request.user.pk}:{token}"
 
 
 class PhoneSearchMixin:
@@ -132,6 +148,57 @@ class ContactAdmin(PhoneSearchMixin, admin.ModelAdmin):
     readonly_fields = ("country", "last_inbound_at", "created_at", "updated_at", "erased_at")
     change_form_template = "admin/consent/contact/change_form.html"
     change_list_template = "admin/consent/contact/change_list.html"
+    actions = ("tag_action", "untag_action", "opt_out_action")
+
+    def has_record_consent_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(RECORD_CONSENT_PERMISSION)
+
+    # --- Bulk actions on the selected (or all filtered) contacts -----------------------------------
+
+    def _bulk(self, request: HttpRequest, queryset: QuerySet[Contact], title: str, label: str, run: Any) -> HttpResponse | None:
+        """Ask for the tag or reason on a page of its own, then run; the selection and filters ride along."""
+        value = request.POST.get("bulk_value", "")
+        if request.POST.get("bulk_apply"):
+            try:
+                result = run(queryset, value)
+            except BulkRefused as exc:
+                self.message_user(request, f"Nothing changed: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"{title}: {result.changed} changed, {result.unchanged} already so.", messages.SUCCESS)
+                return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": title,
+            "label": label,
+            "value": value,
+            "count": queryset.count(),
+            "action": request.POST.get("action", ""),
+            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across", "0"),
+        }
+        return TemplateResponse(request, "admin/consent/contact/bulk_action.html", context)
+
+    @admin.action(description="Tag the selected contacts", permissions=["change"])
+    def tag_action(self, request: HttpRequest, queryset: QuerySet[Contact]) -> HttpResponse | None:
+        def run(contacts: QuerySet[Contact], value: str) -> BulkResult:
+            return contacts_tag(contacts=contacts, tag_name=value, actor=staff_actor(request))
+
+        return self._bulk(request, queryset, "Tag contacts", "Tag to add", run)
+
+    @admin.action(description="Remove a tag from the selected contacts", permissions=["change"])
+    def untag_action(self, request: HttpRequest, queryset: QuerySet[Contact]) -> HttpResponse | None:
+        def run(contacts: QuerySet[Contact], value: str) -> BulkResult:
+            return contacts_untag(contacts=contacts, tag_name=value, actor=staff_actor(request))
+
+        return self._bulk(request, queryset, "Remove a tag", "Tag to remove", run)
+
+    @admin.action(description="Record an opt-out for the selected contacts", permissions=["record_consent"])
+    def opt_out_action(self, request: HttpRequest, queryset: QuerySet[Contact]) -> HttpResponse | None:
+        def run(contacts: QuerySet[Contact], value: str) -> BulkResult:
+            return contacts_opt_out(contacts=contacts, reason=value, actor=staff_actor(request))
+
+        return self._bulk(request, queryset, "Record opt-outs", "Why (who asked, where, a ticket number)", run)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Contact]:
         return contacts_with_consent_status(super().get_queryset(request)).prefetch_related("tags")
@@ -285,28 +352,68 @@ class ContactAdmin(PhoneSearchMixin, admin.ModelAdmin):
     # --- CSV upload --------------------------------------------------------------------------------
 
     def import_view(self, request: HttpRequest) -> HttpResponse:
+        """Upload, map the file's columns, preview (a dry run), then import exactly what was previewed.
+
+        Between the steps the file waits in the cache under a random token, for the uploader only.
+        """
         if not request.user.has_perm(IMPORT_PERMISSION):
             raise PermissionDenied
+        if request.GET.get("sample"):
+            response = HttpResponse(SAMPLE_CSV, content_type="text/csv; charset=utf-8")
+            response["Content-Disposition"] = 'attachment; filename="contacts-sample.csv"'
+            return response
         form = ContactImportForm(request.POST or None, request.FILES or None)
-        report = None
-        if request.method == "POST" and form.is_valid():
+        context: dict[str, Any] = {}
+        step = request.POST.get("step", "")
+        if request.method == "POST" and step in ("preview", "import"):
+            context = self._import_mapped(request, step == "preview")
+            if "report" not in context and "file_lost" in context:
+                form.add_error("file", context.pop("file_lost"))
+        elif request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
-            stream = io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline="")
             try:
-                report = contacts_import(file=stream, actor=staff_actor(request), file_name=upload.name)
-            except ImportFileError as exc:
-                form.add_error("file", f"{exc} Nothing was imported.")
-            finally:
-                stream.detach()
+                text = upload.read().decode("utf-8-sig")
+            except UnicodeDecodeError:
+                form.add_error("file", "The file is not UTF-8 text: save it as 'CSV UTF-8' and upload it again.")
+            else:
+                token = secrets.token_urlsafe(16)
+                cache.set(_import_cache_key(request, token), {"text": text, "name": upload.name}, IMPORT_KEPT_SECONDS)
+                headers = file_headers(text.splitlines()[0] if text else "")
+                guess = mapping_guess(headers)
+                context = {"token": token, "file_name": upload.name, "columns": [(i, name, guess[name]) for i, name in enumerate(headers)]}
+        report = context.get("report")
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": "Import contacts from CSV",
             "form": form,
-            "report": report,
+            "targets": MAPPING_TARGETS,
             "unlisted_problems": report.rejected - len(report.problems) if report else 0,
+            **context,
         }
         return TemplateResponse(request, "admin/consent/contact/import.html", context)
+
+    def _import_mapped(self, request: HttpRequest, dry_run: bool) -> dict[str, Any]:
+        token = request.POST.get("token", "")
+        stored = cache.get(_import_cache_key(request, token)) if token else None
+        if stored is None:
+            return {"file_lost": "The uploaded file is no longer kept (it waits 30 minutes); upload it again."}
+        headers = file_headers(stored["text"].splitlines()[0] if stored["text"] else "")
+        mapping = {name: request.POST.get(f"map_{i}", ATTRIBUTE) for i, name in enumerate(headers)}
+        context: dict[str, Any] = {"file_name": stored["name"], "token": token, "columns": [(i, name, mapping[name]) for i, name in enumerate(headers)]}
+        try:
+            report = contacts_import(
+                file=io.StringIO(stored["text"], newline=""), actor=staff_actor(request), file_name=stored["name"],
+                mapping=mapping, dry_run=dry_run,
+            )  # fmt: skip
+        except ImportFileError as exc:
+            context["mapping_error"] = f"{exc} Nothing was imported."
+            return context
+        if not dry_run:
+            cache.delete(_import_cache_key(request, token))
+            context.pop("token")
+        context["report"] = report
+        return context
 
 
 @admin.register(ConsentEvent)

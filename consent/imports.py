@@ -4,11 +4,16 @@ Columns: ``phone`` (required), ``name``, ``language``, ``tags`` (separated by ``
 columns below, and any other column, stored as a contact attribute under its own name. Row numbers
 count the header as row 1, like a spreadsheet. A bad row is reported and skipped; the others are
 imported. Importing the same file again changes nothing.
+
+A file with other headers is imported through a column mapping (its header -> one of the columns
+above, ATTRIBUTE or IGNORE). A dry run does the whole import in a transaction that is rolled back,
+so its report (what would be imported, what rejected and why) is exactly what the import would do.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -48,6 +53,18 @@ KEPT_PROBLEMS = 1000
 ANALYZE_AFTER_ROWS = 10_000
 
 _TAG = re.compile(r"^[-a-z0-9_]+$")
+KEPT_ACCEPTED = 200  # accepted rows listed in a report (the dry run's preview)
+# Column mapping targets besides CONTACT_COLUMNS and CONSENT_COLUMNS.
+ATTRIBUTE = "attribute"  # kept as a contact attribute under the file's own header
+IGNORE = "ignore"
+MAPPING_TARGETS = (*CONTACT_COLUMNS, *CONSENT_COLUMNS, ATTRIBUTE, IGNORE)
+_IGNORED_PREFIX = "__ignored_column_"
+SAMPLE_CSV = (
+    "phone,name,language,tags,city,consent_source,consent_opted_in_at,consent_notice_version,consent_notice_text,consent_evidence\n"
+    '+4915123456789,Ana Example,de,vip;newsletter,Berlin,web_form,2026-01-05T10:30:00+01:00,v3,'
+    '"Yes, Acme may send me offers on WhatsApp, up to 4 a month.",checkout page screenshot 2026-01-05\n'
+    "+447911123456,Ben Example,en_GB,,London,,,,,\n"
+)
 
 
 def _max_length(model: type[Model], name: str) -> int:
@@ -75,6 +92,16 @@ class RowProblem:
         return f"row {self.row}: {self.reason}"
 
 
+@dataclass(frozen=True)
+class AcceptedRow:
+    row: int
+    phone: str
+    name: str
+    outcome: str  # imported, updated or unchanged
+    tags: tuple[str, ...]
+    opt_in: bool
+
+
 @dataclass
 class ImportReport:
     imported: int = 0
@@ -82,7 +109,9 @@ class ImportReport:
     unchanged: int = 0
     rejected: int = 0
     problems: list[RowProblem] = field(default_factory=list)
+    accepted: list[AcceptedRow] = field(default_factory=list)  # the first KEPT_ACCEPTED
     file_error: str = ""
+    dry_run: bool = False
 
     @property
     def summary(self) -> str:
@@ -113,10 +142,40 @@ class _RowError(ValueError):
     pass
 
 
-def _header_read(first_line: str) -> tuple[str, list[str]]:
-    """The delimiter (``,`` or, as spreadsheets in many locales write, ``;``) and the column names."""
+def _header_split(first_line: str) -> tuple[str, list[str]]:
+    """The delimiter (``,`` or, as spreadsheets in many locales write, ``;``) and the headers as written."""
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
-    header = [name.strip() for name in next(csv.reader([first_line], delimiter=delimiter))]
+    return delimiter, [name.strip() for name in next(csv.reader([first_line], delimiter=delimiter), [])]
+
+
+def file_headers(first_line: str) -> list[str]:
+    """The file's column headers, for the mapping step."""
+    return _header_split(first_line)[1]
+
+
+def mapping_guess(headers: list[str]) -> dict[str, str]:
+    """A known column by its (case-insensitive) name, anything else an attribute."""
+    known = CONTACT_COLUMNS + CONSENT_COLUMNS
+    return {name: name.lower() if name.lower() in known else ATTRIBUTE for name in headers}
+
+
+def _header_mapped(first_line: str, mapping: dict[str, str]) -> str:
+    """The header line with each column renamed to what it is mapped to."""
+    delimiter, headers = _header_split(first_line)
+    renamed = []
+    for index, name in enumerate(headers):
+        target = mapping.get(name, ATTRIBUTE)
+        if target not in MAPPING_TARGETS:
+            raise ImportFileError(f"Column {name!r} is mapped to {target!r}, which is not one of: {', '.join(MAPPING_TARGETS)}.")
+        renamed.append(f"{_IGNORED_PREFIX}{index}" if target == IGNORE else name if target == ATTRIBUTE else target)
+    out = io.StringIO()
+    csv.writer(out, delimiter=delimiter).writerow(renamed)
+    return out.getvalue()
+
+
+def _header_read(first_line: str) -> tuple[str, list[str]]:
+    """The delimiter and the column names, checked."""
+    delimiter, header = _header_split(first_line)
     for index, name in enumerate(header, start=1):
         if _NUL in name:
             raise ImportFileError(f"Column {index}'s name holds a NUL character (\\0); is this a text CSV file?")
@@ -198,7 +257,9 @@ def _row_parse(number: int, header: list[str], values: list[str]) -> _Row:
         if len(tag) > _TAG_MAX or not _TAG.match(tag):
             raise _RowError(f"tag {tag!r} may only hold letters, digits, - and _ (at most {_TAG_MAX}).")
     attributes = {
-        column: value for column, value in cells.items() if value and column not in CONTACT_COLUMNS + CONSENT_COLUMNS
+        column: value
+        for column, value in cells.items()
+        if value and column not in CONTACT_COLUMNS + CONSENT_COLUMNS and not column.startswith(_IGNORED_PREFIX)
     }
     return _Row(number, e164, name, language, tags, attributes, _opt_in_parse(cells))
 
@@ -211,13 +272,27 @@ def contacts_import(
     on_problem: Callable[[RowProblem], None] | None = None,
     chunk_rows: int = CHUNK_ROWS,
     analyze_after_rows: int = ANALYZE_AFTER_ROWS,
+    mapping: dict[str, str] | None = None,
+    dry_run: bool = False,
 ) -> ImportReport:
     """Import contacts and opt-ins from a CSV text stream; never reads more than a chunk into memory.
+
+    ``mapping`` renames the file's columns (see ``_header_mapped``). ``dry_run`` reports what the
+    import would do and writes nothing: the same import, rolled back.
 
     Opt-ins are recorded with ``can_lift_suppression=False``: a row opting in a number that opted out
     is rejected, because only the person can opt in again. An opt-in already in the ledger (same
     contact, source, time and notice version) is not recorded twice.
     """
+    if dry_run:
+        with transaction.atomic():
+            report = contacts_import(
+                file=file, actor=actor, file_name=file_name, on_problem=on_problem, chunk_rows=chunk_rows,
+                analyze_after_rows=10**12, mapping=mapping,
+            )  # fmt: skip
+            transaction.set_rollback(True)
+        report.dry_run = True
+        return report
     report = ImportReport()
 
     def problem(number: int, reason: str) -> None:
@@ -231,6 +306,8 @@ def contacts_import(
     lines = iter(file)
     try:
         first_line = next(lines, "")
+        if mapping is not None:
+            first_line = _header_mapped(first_line, mapping)
         delimiter, header = _header_read(first_line)
     except UnicodeDecodeError:
         raise ImportFileError(_NOT_UTF8) from None
@@ -356,6 +433,9 @@ def _chunk_write(rows: list[_Row], *, actor: Actor, report: ImportReport, proble
     for state in outcome.values():
         if state != "rejected":
             setattr(report, state, getattr(report, state) + 1)
+    for row in accepted:
+        if outcome[row.number] != "rejected" and len(report.accepted) < KEPT_ACCEPTED:
+            report.accepted.append(AcceptedRow(row.number, row.e164, row.name, outcome[row.number], row.tags, bool(row.opt_in)))
 
 
 def _suppressed_numbers(numbers: list[str]) -> set[str]:

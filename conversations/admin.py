@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from conversations.models import InboundMessage, OptInConfirmation
+from conversations.models import CannedReply, InboundMessage, OptInConfirmation
 from core.admin import ReadOnlyAdmin
 
 
@@ -22,3 +22,11 @@ class OptInConfirmationAdmin(ReadOnlyAdmin):
     list_filter = ("confirmed_at",)
     list_select_related = ("contact", "form")
     raw_id_fields = ("contact", "message", "consent_event")
+
+
+@admin.register(CannedReply)
+class CannedReplyAdmin(admin.ModelAdmin):
+    """Reusable answers support inserts into the reply form (and edits before sending)."""
+
+    list_display = ("title", "body", "updated_at")
+    search_fields = ("title", "body")

@@ -72,6 +72,27 @@ def inbox_page(*, show: str = "all", before: InboxCursor | None = None, limit: i
     return InboxPage(items=items[:limit], older=older)
 
 
+def inbox_answers(items: list[InboundMessage]) -> dict[int, Message]:
+    """For each answered message, the first reply sent to its writer after it (who answered is in its decision)."""
+    answered = [m for m in items if m.answered and m.contact_id and not m.keyword_action]
+    if not answered:
+        return {}
+    replies = Message.objects.filter(
+        kind=Message.Kind.REPLY,
+        contact_id__in={m.contact_id for m in answered},
+        created_at__gte=min(m.sent_at for m in answered),
+    ).order_by("created_at", "pk")
+    by_contact: dict[int, list[Message]] = {}
+    for reply in replies:
+        by_contact.setdefault(reply.contact_id, []).append(reply)
+    found = {}
+    for item in answered:
+        later = [r for r in by_contact.get(item.contact_id or 0, []) if r.created_at >= item.sent_at]
+        if later:
+            found[item.pk] = later[0]
+    return found
+
+
 def inbox_waiting_count(*, cap: int = 100) -> int:
     """How many messages wait for an answer, counted up to ``cap`` (the badge says "99+" beyond)."""
     return len(InboundMessage.objects.filter(answered=False).order_by("-sent_at").values_list("pk", flat=True)[:cap])

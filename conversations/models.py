@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -92,3 +93,30 @@ class OptInConfirmation(models.Model):
 
     def is_open(self, now=None) -> bool:
         return self.confirmed_at is None and (now or timezone.now()) < self.expires_at
+
+
+class ConversationAssignment(models.Model):
+    """Which support agent looks after a person's conversation; one agent at a time."""
+
+    contact = models.OneToOneField("consent.Contact", on_delete=models.CASCADE, related_name="assignment")
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    assigned_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    assigned_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"contact #{self.contact_id} assigned to {self.agent}"
+
+
+class CannedReply(models.Model):
+    """A reusable answer support inserts into the reply form and edits before sending."""
+
+    title = models.CharField(max_length=100, unique=True)
+    body = models.TextField(max_length=4096)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["title"]
+        verbose_name_plural = "canned replies"
+
+    def __str__(self) -> str:
+        return self.title

@@ -13,21 +13,36 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from campaigns.analytics import REASON_LABELS
+from campaigns.caps import zone
+from campaigns.eligibility import ELIGIBLE, FREQUENCY_CAP, QUIET_HOURS
+from campaigns.sending.decide import Verdict, queued_forecast
 from consent.models import ConsentStatus, Contact
 from consent.phones import InvalidPhoneNumber, phone_normalize
 from consent.selectors import contact_find_by_phone, contacts_with_consent_status, phone_search_numbers
 from consent.services import contact_is_suppressed
 from consent.unsubscribe import unsubscribe_url
-from conversations.inbox import SHOW_CHOICES, InboxCursor, ReplyRefused, inbox_page, inbox_waiting_count, support_reply
+from conversations.assignment import AssignmentRefused, conversation_assign, conversation_unassign, support_agents
+from conversations.inbox import (
+    SHOW_CHOICES,
+    InboxCursor,
+    ReplyRefused,
+    inbox_answers,
+    inbox_page,
+    inbox_waiting_count,
+    support_reply,
+)
+from conversations.models import CannedReply, ConversationAssignment
 from conversations.timeline import contact_timeline
 from core.audit import Actor
 from core.client_ip import client_ip
@@ -74,7 +89,19 @@ def find_view(request: HttpRequest) -> HttpResponse:
     return _page(request, "support/find.html", "Find a person", phone=raw, problem=problem)
 
 
-def _message_view(message: Any) -> dict[str, Any]:
+def _forecast_text(verdict: Verdict | None) -> str:
+    """What the send-time check would decide now, in the recipient's own time for a wait."""
+    if verdict is None or verdict.reason == ELIGIBLE:
+        return ""
+    if verdict.send_after is None:
+        return f"will be skipped: {REASON_LABELS.get(verdict.reason, verdict.reason).lower()}"
+    zone_name = verdict.row.get("time_zone") or "UTC"
+    local = verdict.send_after.astimezone(zone(zone_name))
+    why = {QUIET_HOURS: "quiet hours", FREQUENCY_CAP: "frequency cap"}.get(verdict.reason, verdict.reason)
+    return f"will wait: {why} until {local:%Y-%m-%d %H:%M} {zone_name} (the recipient's time)"
+
+
+def _message_view(message: Any, verdict: Verdict | None = None) -> dict[str, Any]:
     decision = message.decision or {}
     result = decision.get("result")
     result = result if isinstance(result, dict) else {}
@@ -85,6 +112,7 @@ def _message_view(message: Any) -> dict[str, Any]:
         "consent_event": decision.get("consent_event"),
         "deferred_until": decision.get("deferred_until", ""),
         "json": json.dumps(decision, indent=2, sort_keys=True, cls=DjangoJSONEncoder),
+        "forecast": _forecast_text(verdict),
     }
 
 
@@ -98,7 +126,14 @@ def timeline_view(request: HttpRequest, contact_id: int) -> HttpResponse:
         except ValueError:
             before = None
     page = contact_timeline(contact, before=before, with_messages=request.user.has_perm(VIEW_MESSAGES_PERMISSION))
-    entries = [{"entry": e, **(_message_view(e.item) if e.kind == "message" else {})} for e in page.entries]
+    messages_shown = [e.item for e in page.entries if e.kind == "message"]
+    for message in messages_shown:
+        message.contact = contact  # the page's own person: no query per message
+    forecast = queued_forecast(messages_shown, timezone.now())
+    entries = [
+        {"entry": e, **(_message_view(e.item, forecast.get(e.item.pk)) if e.kind == "message" else {})}
+        for e in page.entries
+    ]
     user = request.user
     here = request.get_full_path()
     erased = bool(contact.erased_at)
@@ -115,6 +150,9 @@ def timeline_view(request: HttpRequest, contact_id: int) -> HttpResponse:
         can_answer=user.has_perm(ANSWER_PERMISSION) and not erased,
         unsubscribe_link=unsubscribe_url(contact) if user.has_perm(ANSWER_PERMISSION) and not erased else "",
         here=here, with_messages=user.has_perm(VIEW_MESSAGES_PERMISSION),
+        assignment=ConversationAssignment.objects.filter(contact=contact).select_related("agent").first(),
+        agents=support_agents() if user.has_perm(ANSWER_PERMISSION) else [],
+        canned_replies=CannedReply.objects.all() if user.has_perm(ANSWER_PERMISSION) else [],
     )  # fmt: skip
 
 
@@ -124,9 +162,19 @@ def inbox_view(request: HttpRequest) -> HttpResponse:
     show = show if show in SHOW_CHOICES else "all"
     cursor = InboxCursor.decode(request.GET.get("before", ""))
     page = inbox_page(show=show, before=cursor)
+    answers = inbox_answers(page.items)
+    assignments = {
+        a.contact_id: a
+        for a in ConversationAssignment.objects.filter(
+            contact_id__in={m.contact_id for m in page.items if m.contact_id}
+        ).select_related("agent")
+    }
+    rows = [
+        {"item": m, "answer": answers.get(m.pk), "assignment": assignments.get(m.contact_id or 0)} for m in page.items
+    ]
     return _page(
         request, "support/inbox.html", "Inbox: what people wrote",
-        items=page.items, older=page.older.encode() if page.older else "", show=show, shows=SHOW_CHOICES,
+        rows=rows, canned_replies=CannedReply.objects.all(), older=page.older.encode() if page.older else "", show=show, shows=SHOW_CHOICES,
         waiting=inbox_waiting_count(), here=request.get_full_path(), newer=cursor is not None,
     )  # fmt: skip
 
@@ -142,4 +190,27 @@ def reply_view(request: HttpRequest, contact_id: int) -> HttpResponse:
         messages.error(request, f"Not sent: {exc}")
     else:
         messages.success(request, f"Answer to {contact} queued; its status shows on the timeline.")
+    return HttpResponseRedirect(safe_next(request, reverse("support-timeline", args=[contact.pk])))
+
+
+@require_POST
+def assign_view(request: HttpRequest, contact_id: int) -> HttpResponse:
+    """Assign the person's conversation to an agent (``agent``: a user id, empty for oneself), or free it (``unassign``)."""
+    _require(request, ANSWER_PERMISSION)
+    contact = get_object_or_404(Contact, pk=contact_id)
+    actor = Actor(user=request.user, ip_address=client_ip(request))
+    if request.POST.get("unassign"):
+        conversation_unassign(contact=contact, actor=actor)
+        messages.success(request, f"{contact}'s conversation is no longer assigned.")
+    else:
+        raw = request.POST.get("agent", "")
+        agent = User.objects.filter(pk=raw).first() if raw.isdigit() else request.user
+        try:
+            if not isinstance(agent, User):
+                raise AssignmentRefused("That agent does not exist (any more).")
+            conversation_assign(contact=contact, agent=agent, actor=actor)
+        except AssignmentRefused as exc:
+            messages.error(request, f"Not assigned: {exc}")
+        else:
+            messages.success(request, f"{contact}'s conversation is assigned to {agent.get_username()}.")
     return HttpResponseRedirect(safe_next(request, reverse("support-timeline", args=[contact.pk])))

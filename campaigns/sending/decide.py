@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from campaigns import eligibility
-from campaigns.caps import CAP_COUNTED_Q, CapLimits, cap_release_time, quiet_hours_end
-from campaigns.models import Campaign, Message
+from campaigns.caps import CAP_COUNTED_Q, CapLimits, cap_limits, cap_release_time, quiet_hours_end
+from campaigns.models import Campaign, Message, MessageStatus
 from consent.models import Contact
 
 logger = logging.getLogger(__name__)
@@ -75,3 +75,20 @@ def decision_record(campaign: Campaign, verdict: Verdict, limits: CapLimits, now
     if verdict.reason == eligibility.ELIGIBLE:
         record["parameters"] = values
     return record
+
+
+def queued_forecast(messages: list[Message], now: datetime) -> dict[Any, Verdict]:
+    """What the send-time check would decide ``now`` for queued campaign messages, by message id.
+
+    The same check the sender runs (one query per campaign), so support sees "will be skipped:
+    opted out" before the worker gets there. Messages need ``contact`` and ``campaign`` loaded.
+    """
+    by_campaign: dict[int, tuple[Campaign, list[Message]]] = {}
+    for message in messages:
+        if message.campaign is not None and message.status == MessageStatus.QUEUED:
+            by_campaign.setdefault(message.campaign.pk, (message.campaign, []))[1].append(message)
+    forecast: dict[Any, Verdict] = {}
+    for campaign, batch in by_campaign.values():
+        for verdict in decisions(campaign, batch, cap_limits(campaign=campaign), now):
+            forecast[verdict.message.pk] = verdict
+    return forecast

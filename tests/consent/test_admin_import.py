@@ -16,8 +16,20 @@ CSV = (
 ).encode()
 
 
-def _upload(client, content: bytes = CSV, name: str = "shop-export.csv"):
-    return client.post(IMPORT, {"file": SimpleUploadedFile(name, content, content_type="text/csv")})
+def _upload(client, content: bytes = CSV, name: str = "shop-export.csv", mapping: dict[int, str] | None = None, steps=("preview", "import")):
+    """Upload, keep the guessed column mapping (or change some columns), preview, then import."""
+    response = client.post(IMPORT, {"file": SimpleUploadedFile(name, content, content_type="text/csv")})
+    if response.status_code != 200 or 'name="token"' not in response.content.decode():
+        return response
+    html = response.content.decode()
+    token = html.split('name="token" value="')[1].split('"')[0]
+    fields = {"token": token}
+    for chunk in html.split('<select name="map_')[1:]:
+        index = int(chunk.split('"')[0])
+        fields[f"map_{index}"] = (mapping or {}).get(index) or chunk.split(" selected>")[0].rsplit('value="', 1)[1].split('"')[0]
+    for step in steps:
+        response = client.post(IMPORT, {**fields, "step": step})
+    return response
 
 
 def test_a_marketer_uploads_a_csv_and_sees_what_was_imported_and_what_was_not(admin_client_for, marketer, visitor_ip):
@@ -44,7 +56,7 @@ def test_uploading_the_same_file_again_changes_nothing(admin_client_for, markete
     assert ConsentEvent.objects.count() == 1
 
 
-def test_a_file_without_a_phone_column_is_refused_next_to_the_upload_field(admin_client_for, marketer):
+def test_a_file_without_a_phone_column_is_refused_at_the_mapping_step(admin_client_for, marketer):
     response = _upload(admin_client_for(marketer), b"mobile,name\n+4915123456789,Ana\n")
 
     html = response.content.decode()
@@ -64,3 +76,54 @@ def test_other_roles_cannot_import(request, admin_client_for, role):
     assert client.get(IMPORT).status_code == 403
     assert _upload(client).status_code == 403
     assert not Contact.objects.exists()
+
+
+SHOP_EXPORT = (
+    b"Mobile;Full name;Segment;Internal id;Lang\n"
+    b"+49 151 2345 6789;Ana;vip;A-1;de\n"
+    b"12ab;Broken;;A-2;\n"
+    b"+44 7911 123456;Ben;newsletter;A-3;en\n"
+)
+SHOP_MAPPING = {0: "phone", 1: "name", 2: "tags", 3: "ignore", 4: "language"}
+
+
+def test_the_mapping_step_offers_the_files_own_headers_with_a_guess(admin_client_for, marketer):
+    response = admin_client_for(marketer).post(IMPORT, {"file": SimpleUploadedFile("shop.csv", CSV, content_type="text/csv")})
+    html = response.content.decode()
+    assert '<label for="map_0">phone</label>' in html and '<label for="map_3">city</label>' in html
+    assert '<option value="phone" selected>' in html and '<option value="attribute" selected>' in html
+    assert not Contact.objects.exists()
+
+
+def test_a_dry_run_shows_what_would_be_imported_and_rejected_and_writes_nothing(admin_client_for, marketer):
+    client = admin_client_for(marketer)
+    preview = _upload(client, SHOP_EXPORT, mapping=SHOP_MAPPING, steps=("preview",)).content.decode()
+    assert "Preview: nothing has been imported yet" in preview and "Would be: imported 2, updated 0, unchanged 0, rejected 1" in preview
+    accepted = preview.split('id="import-accepted"')[1].split("</table>")[0]
+    assert "<td>2</td><td>+4915123456789</td><td>Ana</td><td>new contact</td><td>vip</td>" in accepted
+    assert "<td>4</td><td>+447911123456</td><td>Ben</td>" in accepted and "Broken" not in accepted
+    rejected = preview.split('id="import-rejected"')[1].split("</table>")[0]
+    assert "<td>3</td><td>&#x27;12ab&#x27; is not a phone number." in rejected
+    assert "Import the 2 accepted rows" in preview
+    assert not Contact.objects.exists() and not AuditEntry.objects.filter(action="contacts.import").exists()
+
+
+def test_the_real_import_after_a_preview_writes_exactly_the_accepted_rows(admin_client_for, marketer):
+    client = admin_client_for(marketer)
+    result = _upload(client, SHOP_EXPORT, mapping=SHOP_MAPPING).content.decode()
+    assert "imported 2, updated 0, unchanged 0, rejected 1" in result and "Preview" not in result
+    people = {c.phone: c for c in Contact.objects.prefetch_related("tags")}
+    assert set(people) == {"+4915123456789", "+447911123456"}
+    ana = people["+4915123456789"]
+    assert (ana.name, ana.language, [t.name for t in ana.tags.all()], ana.attributes) == ("Ana", "de", ["vip"], {})
+    assert AuditEntry.objects.filter(action="contacts.import", actor=marketer).count() == 1
+
+
+def test_a_sample_file_can_be_downloaded_and_imports_cleanly(admin_client_for, marketer):
+    client = admin_client_for(marketer)
+    assert 'href="?sample=1"' in client.get(IMPORT).content.decode()
+    sample = client.get(IMPORT, {"sample": "1"})
+    assert sample["Content-Disposition"] == 'attachment; filename="contacts-sample.csv"'
+    result = _upload(client, sample.content).content.decode()
+    assert "imported 2, updated 0, unchanged 0, rejected 0" in result
+    assert ConsentEvent.objects.filter(contact__phone="+4915123456789", source="web_form").count() == 1

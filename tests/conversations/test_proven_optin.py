@@ -118,7 +118,7 @@ def test_an_expired_code_confirms_nothing_and_the_timeline_says_so(visitor, opti
     assert "does not match a sign-up for this number" in latest_reply()
     timeline = client_for(support).get(f"/admin/support/people/{contact.pk}/").content.decode()
     assert "rt-entry-optin_request" in timeline
-    assert re.search(r"<strong>expired</strong> unconfirmed on [\d-]+ [\d:]+: never counted as consent", timeline)
+    assert re.search(r"<strong>expired</strong> unconfirmed on [\d-]+ [\d:]+ UTC: never counted as consent", timeline)
 
 
 def test_a_pending_sign_up_shows_on_the_timeline_as_pending_then_confirmed(visitor, optin_form, number, deliver, support):  # noqa: F811
