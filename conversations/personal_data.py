@@ -17,7 +17,7 @@ from consent.personal_data import (
     rows,
 )
 from consent.services import suppression_hash
-from conversations.models import InboundMessage, OptInConfirmation
+from conversations.models import CannedReply, ConversationAssignment, InboundMessage, OptInConfirmation
 from whatsapp.models import AccountProblem, MessageTemplate, MessagingLimit, WebhookDelivery, WebhookReceipt
 from whatsapp.personal_data import webhook_data_erase
 
@@ -51,7 +51,9 @@ def _erase(contact: Any, traces: PersonTraces) -> dict[str, int]:
     confirmed = OptInConfirmation.objects.filter(contact=contact).update(
         page_url="", ip_address=None, user_agent="", confirmed_by_wamid="", number_hash="", join_code_hash=""
     )
+    assignments = ConversationAssignment.objects.filter(contact=contact).delete()[0]  # who looked after them
     return {
+        "conversation_assignments": assignments,
         "inbound_messages": inbound,
         "pending_optin_confirmations": pending,
         "optin_confirmations": confirmed,
@@ -70,7 +72,7 @@ def register() -> None:
     personal_data_register(
         PersonalData(
             name="conversations",
-            models=(InboundMessage, OptInConfirmation, WebhookDelivery, WebhookReceipt),
+            models=(InboundMessage, OptInConfirmation, ConversationAssignment, WebhookDelivery, WebhookReceipt),
             export=_export,
             erase=_erase,
             message_ids=_message_ids,
@@ -105,4 +107,5 @@ def register() -> None:
         )
     )
     personal_data_none(MessageTemplate, reason="the business's own templates")
+    personal_data_none(CannedReply, reason="the business's own reusable answers")
     personal_data_none(AccountProblem, MessagingLimit, reason="the business account's own state as Meta reports it")
