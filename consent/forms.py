@@ -86,6 +86,16 @@ class ContactAdminForm(forms.ModelForm):
         model = Contact
         fields = ["phone", "name", "language", "time_zone", "wa_id", "attributes", "tags"]
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "phone" in self.fields:  # read-only once the contact exists
+            region = settings.PHONE_DEFAULT_REGION
+            self.fields["phone"].help_text = (
+                f"Any format: +49 151 23456789, 0049 151 23456789, or national ({phone_example(region)}) for a number of {region}."
+                if region
+                else "With the country code, in any format: +49 151 23456789, 0049 151 23456789."
+            )
+
     def clean_phone(self) -> str:
         return _clean_phone(self.cleaned_data["phone"])
 

@@ -80,3 +80,14 @@ def test_the_import_page_says_which_national_numbers_it_reads(marketer, settings
     settings.PHONE_DEFAULT_REGION = "DE"
     html = client_for(marketer).get("/admin/consent/contact/import/").content.decode()
     assert "national ones, read as numbers of DE" in html
+
+
+def test_the_contact_form_takes_a_national_number_and_says_so(superuser, settings):
+    settings.PHONE_DEFAULT_REGION = "DE"
+    admin = client_for(superuser)
+    assert "or national (01512 3456789) for a number of DE" in admin.get("/admin/consent/contact/add/").content.decode()
+
+    response = admin.post("/admin/consent/contact/add/", {"phone": NATIONAL, "name": "Ana", "language": "de", "attributes": "{}"})
+    assert response.status_code == 302, response.context["adminform"].form.errors
+
+    assert list(Contact.objects.values_list("phone", flat=True)) == [E164]
