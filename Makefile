@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-DEV_ENV := DEBUG=1
+# The demo business sells in Germany: national numbers (0151…) are read as German ones.
+PHONE_DEFAULT_REGION ?= DE
+DEV_ENV := DEBUG=1 PHONE_DEFAULT_REGION=$(PHONE_DEFAULT_REGION)
 
 .PHONY: run test lint typecheck audit bench chaos install install-dev clean
 

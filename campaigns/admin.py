@@ -146,7 +146,7 @@ class CampaignForm(forms.ModelForm):
         return cleaned
 
 
-ACTIONS = ("submit", "approve", "reject", "pause", "resume", "cancel")
+ACTIONS = ("submit", "approve", "reject", "pause", "resume", "cancel", "clone")
 
 
 @admin.register(Campaign)
@@ -155,6 +155,7 @@ class CampaignAdmin(admin.ModelAdmin):
     list_display = ("name", "status", "template", "segment", "send_at", "created_by", "approved_by", "figures", "page_links")
     list_filter = ("status",)
     list_select_related = ("template", "segment", "created_by", "approved_by")
+    actions = ("clone_selected",)
     search_fields = ("name",)
     change_form_template = "admin/campaigns/campaign/change_form.html"
     change_list_template = "admin/campaigns/campaign/change_list.html"
@@ -260,6 +261,8 @@ class CampaignAdmin(admin.ModelAdmin):
             allowed.append("resume")
         if can_change and status not in (Campaign.Status.COMPLETED, Campaign.Status.CANCELLED):
             allowed.append("cancel")
+        if user.has_perm("campaigns.add_campaign"):
+            allowed.append("clone")
         return allowed
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None) -> HttpResponse:
@@ -273,10 +276,36 @@ class CampaignAdmin(admin.ModelAdmin):
             ]
         return super().change_view(request, object_id, form_url, extra_context)
 
+    def _clone(self, request: HttpRequest, campaign: Campaign) -> HttpResponse:
+        if not request.user.has_perm("campaigns.add_campaign"):
+            raise PermissionDenied
+        try:
+            clone = services.campaign_clone(campaign=campaign, actor=_actor(request))
+        except services.CampaignError as exc:
+            messages.error(request, f"{campaign} cannot be cloned: {exc}")
+            return HttpResponseRedirect(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+        messages.success(request, f"{clone}: a new draft with the settings of {campaign}. Change what you need and submit it.")
+        return HttpResponseRedirect(reverse("admin:campaigns_campaign_change", args=[clone.pk]))
+
+    @admin.action(description="Clone the selected campaigns as new drafts", permissions=["add"])
+    def clone_selected(self, request: HttpRequest, queryset: Any) -> None:
+        cloned, failed = [], []
+        for campaign in queryset.order_by("pk"):
+            try:
+                cloned.append(str(services.campaign_clone(campaign=campaign, actor=_actor(request))))
+            except services.CampaignError as exc:
+                failed.append(f"{campaign}: {exc}")
+        if cloned:
+            messages.success(request, f"New drafts: {', '.join(cloned)}.")
+        for problem in failed:
+            messages.error(request, f"Not cloned: {problem}")
+
     def lifecycle_view(self, request: HttpRequest, campaign_id: int, action: str) -> HttpResponse:
         campaign = get_object_or_404(Campaign, pk=campaign_id)
         if request.method != "POST" or action not in ACTIONS:
             return HttpResponseRedirect(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+        if action == "clone":
+            return self._clone(request, campaign)
         if not (request.user.has_perm("campaigns.change_campaign") or request.user.has_perm("campaigns.approve_campaign")):
             raise PermissionDenied
         actor = _actor(request)

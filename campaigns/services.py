@@ -30,6 +30,7 @@ from campaigns.models import (
     MessageStatus,
     Segment,
 )
+from campaigns.notifications import campaign_decided_notify, campaign_submitted_notify
 from campaigns.parameters import ParameterMappingError, parameters_validate
 from campaigns.segments import segment_rules_validate
 from campaigns.sending.claims import dispatcher_active, leases_expire, messages_claimable_exist
@@ -301,6 +302,28 @@ def campaign_create(
     return campaign
 
 
+@transaction.atomic
+def campaign_clone(*, campaign: Campaign, actor: Actor) -> Campaign:
+    """A new draft by ``actor`` with ``campaign``'s template, segment, parameters and schedule (to change and submit)."""
+    clone = campaign_create(
+        actor=actor,
+        name=f"Copy of {campaign.name}"[: Campaign._meta.get_field("name").max_length],
+        **{name: getattr(campaign, name) for name in EDITABLE_FIELDS if name != "name"},
+    )
+    audit_record(
+        actor=actor, action="campaign.clone", object_type="campaign", object_id=clone.pk, details={"cloned_from": campaign.pk}
+    )  # fmt: skip
+    return clone
+
+
+def campaigns_waiting_for(user: User | AnonymousUser | None) -> list[Campaign]:
+    """Submitted campaigns ``user`` may approve now, oldest submission first (for the admin home)."""
+    if user is None or not user.is_authenticated or not user.has_perm("campaigns.approve_campaign"):
+        return []
+    pending = Campaign.objects.filter(status=Campaign.Status.PENDING_APPROVAL).select_related("created_by").order_by("submitted_at", "pk")
+    return [campaign for campaign in pending if user_may_approve(user, campaign)]
+
+
 def _edit_record(campaign: Campaign, *, actor: Actor, fields: list[str]) -> None:
     """Remember who changed the campaign: none of them may approve it (``campaign_edits_unapproved``)."""
     CampaignEdit.objects.create(
@@ -405,6 +428,7 @@ def campaign_submit(*, campaign: Campaign, actor: Actor) -> Campaign:
     campaign.approval_hash = campaign_snapshot_hash(campaign)
     campaign.save()
     audit_record(actor=actor, action="campaign.submit", object_type="campaign", object_id=campaign.pk, details={"hash": campaign.approval_hash})
+    campaign_submitted_notify(campaign, may_approve=user_may_approve)
     return campaign
 
 
@@ -438,6 +462,7 @@ def campaign_approve(*, campaign: Campaign, actor: Actor) -> Campaign:
     )  # fmt: skip
     if campaign.send_at is None or campaign.send_at <= now:
         _launch_enqueue(campaign.pk)
+    campaign_decided_notify(campaign, approved=True)
     return campaign
 
 
@@ -457,6 +482,7 @@ def campaign_reject(*, campaign: Campaign, actor: Actor, comment: str) -> Campai
     campaign.approval_hash = ""
     campaign.save()
     audit_record(actor=actor, action="campaign.reject", object_type="campaign", object_id=campaign.pk, details={"comment": comment})
+    campaign_decided_notify(campaign, approved=False)
     return campaign
 
 

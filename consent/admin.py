@@ -462,7 +462,7 @@ class OptInFormAdmin(admin.ModelAdmin):
     search_fields = ("slug", "business_name")
     prepopulated_fields = {"slug": ("business_name",)}
     fieldsets = (
-        (None, {"fields": ("business_name", "slug", "is_active", "purpose")}),
+        (None, {"fields": ("business_name", "slug", "is_active", "purpose", "country")}),
         ("What people are told", {"fields": ("message_description", "frequency", "privacy_policy_url", "notice_text", "notice_version")}),
         ("Double opt-in", {"fields": ("double_opt_in", "confirmation_template", "confirmation_template_language")}),
     )

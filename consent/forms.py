@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 
 from consent.models import Contact, OptInForm, validate_time_zone
-from consent.phones import InvalidPhoneNumber, phone_normalize
+from consent.phones import InvalidPhoneNumber, phone_example, phone_normalize
 
 
 def _clean_phone(raw: str) -> str:
@@ -22,17 +23,10 @@ class OptInPageForm(forms.Form):
 
     NOTICE_CHANGED = "notice_changed"
 
-    # Spoken to the person: they cannot change our settings, only what they typed.
-    PHONE_INVALID = "That does not look like a phone number; include your country code, for example +49 151 23456789."
-
     phone = forms.CharField(
         label="Your WhatsApp number",
         max_length=40,
-        error_messages={
-            "required": "Enter your WhatsApp number, with its country code.",
-            "max_length": PHONE_INVALID,
-        },
-        widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel", "inputmode": "tel", "placeholder": "+49 151 23456789"}),
+        widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel", "inputmode": "tel"}),
     )
     consent = forms.BooleanField(
         required=True, error_messages={"required": "Tick the box if you want these messages."}
@@ -44,12 +38,28 @@ class OptInPageForm(forms.Form):
         kwargs.setdefault("initial", {})["notice_version"] = optin_form.notice_version
         super().__init__(*args, **kwargs)
         self.optin_form = optin_form
+        # The page's own country reads national numbers ("0151 ..."); without one, the installation's.
+        self.region = optin_form.country or settings.PHONE_DEFAULT_REGION
+        example = phone_example(self.region)
+        if self.region:
+            # Spoken to the person: they cannot change our settings, only what they typed.
+            self.phone_hint = f"For example {example}; from another country, start with + and the country code."
+            self.phone_invalid = f"That does not look like a phone number. Write it like {example}, or with + and the country code."
+            required = "Enter your WhatsApp number."
+        else:
+            self.phone_hint = f"With the country code, for example {example}."
+            self.phone_invalid = f"That does not look like a phone number; include your country code, for example {example}."
+            required = "Enter your WhatsApp number, with its country code."
+        phone = self.fields["phone"]
+        phone.error_messages = {**phone.error_messages, "required": required, "max_length": self.phone_invalid}
+        phone.widget.attrs["placeholder"] = example
+        phone.help_text = self.phone_hint
 
     def clean_phone(self) -> str:
         try:
-            return phone_normalize(self.cleaned_data["phone"])
+            return phone_normalize(self.cleaned_data["phone"], region=self.region)
         except InvalidPhoneNumber:
-            raise forms.ValidationError(self.PHONE_INVALID, code="invalid") from None
+            raise forms.ValidationError(self.phone_invalid, code="invalid") from None
 
     def clean(self) -> dict[str, Any]:
         super().clean()
@@ -75,6 +85,16 @@ class ContactAdminForm(forms.ModelForm):
     class Meta:
         model = Contact
         fields = ["phone", "name", "language", "time_zone", "wa_id", "attributes", "tags"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "phone" in self.fields:  # read-only once the contact exists
+            region = settings.PHONE_DEFAULT_REGION
+            self.fields["phone"].help_text = (
+                f"Any format: +49 151 23456789, 0049 151 23456789, or national ({phone_example(region)}) for a number of {region}."
+                if region
+                else "With the country code, in any format: +49 151 23456789, 0049 151 23456789."
+            )
 
     def clean_phone(self) -> str:
         return _clean_phone(self.cleaned_data["phone"])
@@ -108,6 +128,16 @@ class ContactImportForm(forms.Form):
         "consent_opted_in_at, consent_notice_version, consent_notice_text, consent_evidence; any other column "
         "becomes an attribute.",
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        region = settings.PHONE_DEFAULT_REGION
+        numbers = (
+            f"Numbers with their country code (+49 151…, 0049 151…) or national ones, read as numbers of {region} ({phone_example(region)})."
+            if region
+            else "Numbers with their country code: +49 151…, 0049 151… or 49151…."
+        )
+        self.fields["file"].help_text = f"{self.fields['file'].help_text} {numbers}"
 
 
 class ContactEraseForm(forms.Form):

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from consent.phones import phone_region_known
 from core.append_only import AppendOnlyQuerySet
 from core.models import AppendOnlyError
 
@@ -284,6 +285,11 @@ class OptInForm(models.Model):
     )
     confirmation_template = models.CharField(max_length=200, blank=True)
     confirmation_template_language = models.CharField(max_length=15, blank=True, default="en_US")
+    country = models.CharField(
+        max_length=2, blank=True,
+        help_text="Two-letter country of the page's visitors, e.g. DE: a number typed without its country code "
+        "(0151 23456789) is read as a number of this country. Empty: the installation's PHONE_DEFAULT_REGION.",
+    )  # fmt: skip
 
     class Meta:
         verbose_name = "opt-in page"
@@ -293,6 +299,9 @@ class OptInForm(models.Model):
 
     def clean(self) -> None:
         errors = {}
+        self.country = (self.country or "").strip().upper()
+        if self.country and not phone_region_known(self.country):
+            errors["country"] = f"{self.country!r} is not a two-letter country code with phone numbers, such as DE or US."
         if self.double_opt_in and not self.confirmation_template:
             errors["confirmation_template"] = "Double opt-in needs a confirmation template."
         if self.pk is not None:

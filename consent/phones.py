@@ -73,6 +73,19 @@ def phone_parse(raw: str, *, region: str | None = None) -> phonenumbers.PhoneNum
     return number
 
 
+def phone_region_known(region: str) -> bool:
+    """Whether ``region`` (e.g. "DE") is a country libphonenumber can read national numbers of."""
+    return region.upper() in phonenumbers.SUPPORTED_REGIONS
+
+
+def phone_example(region: str | None) -> str:
+    """A mobile number as people of ``region`` write it ("0151 23456789"), or an international one without a region."""
+    number = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE) if region else None
+    if number is None:
+        return "+49 151 23456789"
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+
+
 def phone_normalize(raw: str, *, region: str | None = None) -> str:
     """Return ``raw`` in E.164 (``+4915123456789``) or raise InvalidPhoneNumber with the reason."""
     return phonenumbers.format_number(phone_parse(raw, region=region), phonenumbers.PhoneNumberFormat.E164)

@@ -80,6 +80,20 @@ def contact_consent_events(contact: Contact) -> QuerySet[ConsentEvent]:
     return contact.consent_events.select_related("purpose", "recorded_by").order_by("-occurred_at", "-id")
 
 
+NAME_MATCHES_SHOWN = 20
+
+
+def contacts_named(term: str, *, limit: int = NAME_MATCHES_SHOWN) -> list[Contact]:
+    """People whose name contains every word of ``term`` (any case), alphabetically; erased people have no name."""
+    words = term.split()
+    if not words:
+        return []
+    condition = Q()
+    for word in words:
+        condition &= Q(name__icontains=word)
+    return list(Contact.objects.filter(condition, erased_at__isnull=True).order_by("name", "pk")[:limit])
+
+
 def phone_search_numbers(term: str) -> list[str]:
     """The E.164 numbers a search term typed in any format may stand for (none if it is no number).
 

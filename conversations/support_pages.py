@@ -1,4 +1,4 @@
-"""Support's admin pages: find a person by number, their one timeline, the inbox of replies, answering.
+"""Support's admin pages: find a person by number or name, their one timeline, the inbox of replies, answering.
 
 Routed under /admin/support/ (consent/support_urls.py) with the admin's login and look. Recording
 an opt-out or opt-in, export, correction and erasure are the contact admin's own pages
@@ -12,6 +12,7 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
@@ -29,7 +30,13 @@ from campaigns.eligibility import ELIGIBLE, FREQUENCY_CAP, QUIET_HOURS
 from campaigns.sending.decide import Verdict, queued_forecast
 from consent.models import ConsentStatus, Contact
 from consent.phones import InvalidPhoneNumber, phone_normalize
-from consent.selectors import contact_find_by_phone, contacts_with_consent_status, phone_search_numbers
+from consent.selectors import (
+    NAME_MATCHES_SHOWN,
+    contact_find_by_phone,
+    contacts_named,
+    contacts_with_consent_status,
+    phone_search_numbers,
+)
 from consent.services import contact_is_suppressed
 from consent.unsubscribe import unsubscribe_url
 from conversations.assignment import AssignmentRefused, conversation_assign, conversation_unassign, support_agents
@@ -65,7 +72,7 @@ def _page(request: HttpRequest, template: str, title: str, **context: Any) -> Te
 
 
 def find_view(request: HttpRequest) -> HttpResponse:
-    """Find a person by a number typed in any format; found: straight to their timeline.
+    """Find a person by a number typed in any format or by name; one found: straight to their timeline.
 
     The form posts the number, so it stays out of URLs, browser history and the web server's
     access log; a ``?phone=`` link still works (the access log masks it, see retarget/gunicorn_conf.py).
@@ -73,20 +80,32 @@ def find_view(request: HttpRequest) -> HttpResponse:
     _require(request, "consent.view_contact")
     raw = (request.POST if request.method == "POST" else request.GET).get("phone", "").strip()
     problem = ""
+    named: list[Contact] = []
     if raw:
         # "+49 151…" and "0151…" (read with PHONE_DEFAULT_REGION) directly; "49151…" as WhatsApp writes it too.
         numbers = phone_search_numbers(raw)
         contact = contact_find_by_phone(raw) or Contact.objects.filter(phone__in=numbers).order_by("pk").first()
+        if contact is None and not numbers and any(ch.isalpha() for ch in raw):
+            named = contacts_named(raw)
+            if len(named) == 1:
+                contact = named[0]
         if contact is not None:
             return HttpResponseRedirect(reverse("support-timeline", args=[contact.pk]))
         if numbers:
             problem = f"No one with the number {' or '.join(numbers)} is in Retarget. (An erased person cannot be found by number.)"
+        elif named:
+            pass  # several people of that name: the page lists them
+        elif any(ch.isalpha() for ch in raw) and not any(ch.isdigit() for ch in raw):
+            problem = f"No one named “{raw}” is in Retarget. Try part of the name, or their number."
         else:
             try:
                 phone_normalize(raw)
             except InvalidPhoneNumber as exc:
                 problem = f"“{raw}” is not a phone number we can read: {exc}"
-    return _page(request, "support/find.html", "Find a person", phone=raw, problem=problem)
+    return _page(
+        request, "support/find.html", "Find a person",
+        phone=raw, problem=problem, named=named, named_limit=NAME_MATCHES_SHOWN, default_region=settings.PHONE_DEFAULT_REGION,
+    )  # fmt: skip
 
 
 def _forecast_text(verdict: Verdict | None) -> str:

@@ -403,6 +403,19 @@ UNSUBSCRIBE_RATE_LIMIT_PER_MINUTE = env_int("UNSUBSCRIBE_RATE_LIMIT_PER_MINUTE",
 # The admin dashboard's figures are computed at most this often (0: on every view).
 DASHBOARD_CACHE_SECONDS = env_int("DASHBOARD_CACHE_SECONDS", 120, minimum=0)
 
+# --- E-mail (campaigns/notifications.py: approvers hear of submissions, authors of decisions) --------
+# The console backend prints mails to the server's output; set EMAIL_BACKEND (e.g.
+# django.core.mail.backends.smtp.EmailBackend) and EMAIL_HOST/PORT/HOST_USER/HOST_PASSWORD/USE_TLS to send them.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Retarget <retarget@localhost>")
+
 # --- Retention (consent/retention.py): personal details kept this many days ----------------------
 MESSAGE_DETAIL_RETENTION_DAYS = env_int("MESSAGE_DETAIL_RETENTION_DAYS", 365, minimum=1)
 INBOUND_TEXT_RETENTION_DAYS = env_int("INBOUND_TEXT_RETENTION_DAYS", 90, minimum=1)

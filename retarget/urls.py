@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from campaigns.admin_pages import guide_view
+from retarget.site_pages import favicon_view, home_view
 
 urlpatterns = [
     # Purpose-built admin pages outside any one model's admin (same login and permissions).
@@ -16,6 +17,8 @@ urlpatterns = [
     path("api/v1/", include("whatsapp.api_urls")),
     path("api/v1/", include("campaigns.api_urls")),
     path("webhooks/", include("whatsapp.urls")),
+    path("", home_view, name="home"),
+    path("favicon.ico", favicon_view, name="favicon"),
     path("", include("consent.urls")),
     path("", include("conversations.urls")),
     path("", include("campaigns.urls")),

@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 mkdir -p var/log
+# The demo business's country (manage.py demo_data): national numbers typed anywhere are read as its numbers.
+export PHONE_DEFAULT_REGION="${PHONE_DEFAULT_REGION:-DE}"
 
 pids=()
 stop() {
@@ -22,7 +24,10 @@ pids+=($!)
 $PY manage.py runserver 127.0.0.1:8000 --noreload &
 pids+=($!)
 # The WhatsApp sandbox stands in for Meta's Cloud API: sends go to it, its signed webhooks come back here.
-$PY manage.py whatsapp_sandbox --port 8765 --webhook-url http://127.0.0.1:8000/webhooks/whatsapp >var/log/sandbox.log 2>&1 &
+# With the demo's templates (written by manage.py demo_data), among them one whose link points at this installation.
+sandbox_config=()
+[ -f var/demo-sandbox.json ] && sandbox_config=(--config @var/demo-sandbox.json)
+$PY manage.py whatsapp_sandbox --port 8765 --webhook-url http://127.0.0.1:8000/webhooks/whatsapp "${sandbox_config[@]}" >var/log/sandbox.log 2>&1 &
 pids+=($!)
 $PY - <<'WAIT'
 import time, urllib.request
