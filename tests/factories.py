@@ -18,6 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
@@ -230,3 +231,22 @@ def send_to(message: Message):
 
 def queued(contact: Contact) -> Message:
     return Message.objects.create(kind=Message.Kind.TEST, contact=contact, status=MessageStatus.SENDING)
+
+
+CSV_IMPORT_URL = "/admin/consent/contact/import/"
+
+
+def csv_import_through_admin(client: Client, content: bytes, name: str = "shop-export.csv", mapping: dict[int, str] | None = None, steps=("preview", "import")):
+    """Upload, keep the guessed column mapping (or change some columns), preview, then import."""
+    response = client.post(CSV_IMPORT_URL, {"file": SimpleUploadedFile(name, content, content_type="text/csv")})
+    if response.status_code != 200 or 'name="token"' not in response.content.decode():
+        return response
+    html = response.content.decode()
+    token = html.split('name="token" value="')[1].split('"')[0]
+    fields = {"token": token}
+    for chunk in html.split('<select name="map_')[1:]:
+        index = int(chunk.split('"')[0])
+        fields[f"map_{index}"] = (mapping or {}).get(index) or chunk.split(" selected>")[0].rsplit('value="', 1)[1].split('"')[0]
+    for step in steps:
+        response = client.post(CSV_IMPORT_URL, {**fields, "step": step})
+    return response

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import redis
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns import eligibility
@@ -40,6 +40,8 @@ from whatsapp.account import account_problem_record, account_sending_blocked, me
 from whatsapp.client import HELD_BACK_RETRY_BEFORE, UNKNOWN_CODE_PAUSE_AFTER, ErrorScope, WhatsAppError
 
 logger = logging.getLogger(__name__)
+
+MESSAGING_LIMIT_LOCK = 0x72656C69  # pg_advisory_xact_lock key of the day's headroom count under the messaging limit
 
 _MESSAGE_WRITE_FIELDS = [
     "status", "skip_reason", "decision", "wamid", "attempts", "error_code", "error_title", "error_detail",
@@ -176,10 +178,13 @@ def batch_send(*, campaign_id: int, token: uuid.UUID, messages: list[Message]) -
     outcomes: list[Outcome] = []
     with consent_locks(sorted({m.contact_id for m in messages})):
         now = timezone.now()
-        verdicts = messaging_limit_defer(decisions(campaign, messages, limits, now), now)
+        verdicts = decisions(campaign, messages, limits, now)
         to_send: list[tuple[Message, list[dict]]] = []
         inflight.batch_open(token)  # before any row is SENDING: recovery can then tell unknown from unsent
         with transaction.atomic():
+            # Counted and marked in one transaction under a lock: batches side by side never both take
+            # the last of the day's headroom.
+            verdicts = messaging_limit_defer(verdicts, now)
             owned = set(
                 Message.objects.select_for_update()
                 .filter(pk__in=[m.pk for m in messages], claim_token=token, status=MessageStatus.QUEUED)
@@ -245,12 +250,16 @@ def messaging_limit_defer(verdicts: list[Verdict], now: datetime) -> list[Verdic
     Meta's limit counts business-initiated messages to unique people per 24 hours (the notes'
     "Limits" section); a campaign larger than it is spread over days instead of being refused.
     Today is the UTC day; the headroom is the limit less the campaign messages dispatched today.
-    Dispatchers working at the same moment may overshoot by a batch or so.
+    Call it inside the transaction that marks the batch SENDING: the count is taken under a lock
+    held until then, so dispatchers working side by side never overshoot.
     """
     eligible = [verdict for verdict in verdicts if verdict.reason == eligibility.ELIGIBLE]
     limit = messaging_limit_current() if eligible else None
     if limit is None or limit.daily_limit is None:
         return verdicts
+    if connection.vendor == "postgresql":  # held until the caller's transaction marks the batch SENDING
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [MESSAGING_LIMIT_LOCK])
     day_start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     used = Message.objects.filter(kind=Message.Kind.CAMPAIGN, dispatched_at__gte=day_start).count()
     headroom = max(limit.daily_limit - used, 0)

@@ -3,7 +3,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from consent.models import ConsentEvent, Contact
 from core.models import AuditEntry
-from tests.factories import NOTICE_TEXT
+from tests.factories import NOTICE_TEXT, csv_import_through_admin
 
 pytestmark = pytest.mark.django_db
 
@@ -16,24 +16,8 @@ CSV = (
 ).encode()
 
 
-def _upload(client, content: bytes = CSV, name: str = "shop-export.csv", mapping: dict[int, str] | None = None, steps=("preview", "import")):
-    """Upload, keep the guessed column mapping (or change some columns), preview, then import."""
-    response = client.post(IMPORT, {"file": SimpleUploadedFile(name, content, content_type="text/csv")})
-    if response.status_code != 200 or 'name="token"' not in response.content.decode():
-        return response
-    html = response.content.decode()
-    token = html.split('name="token" value="')[1].split('"')[0]
-    fields = {"token": token}
-    for chunk in html.split('<select name="map_')[1:]:
-        index = int(chunk.split('"')[0])
-        fields[f"map_{index}"] = (mapping or {}).get(index) or chunk.split(" selected>")[0].rsplit('value="', 1)[1].split('"')[0]
-    for step in steps:
-        response = client.post(IMPORT, {**fields, "step": step})
-    return response
-
-
 def test_a_marketer_uploads_a_csv_and_sees_what_was_imported_and_what_was_not(admin_client_for, marketer, visitor_ip):
-    response = _upload(admin_client_for(marketer))
+    response = csv_import_through_admin(admin_client_for(marketer), CSV)
 
     assert response.status_code == 200
     html = response.content.decode()
@@ -48,16 +32,16 @@ def test_a_marketer_uploads_a_csv_and_sees_what_was_imported_and_what_was_not(ad
 
 def test_uploading_the_same_file_again_changes_nothing(admin_client_for, marketer):
     client = admin_client_for(marketer)
-    _upload(client)
+    csv_import_through_admin(client, CSV)
 
-    response = _upload(client)
+    response = csv_import_through_admin(client, CSV)
 
     assert "imported 0, updated 0, unchanged 2, rejected 1" in response.content.decode()
     assert ConsentEvent.objects.count() == 1
 
 
 def test_a_file_without_a_phone_column_is_refused_at_the_mapping_step(admin_client_for, marketer):
-    response = _upload(admin_client_for(marketer), b"mobile,name\n+4915123456789,Ana\n")
+    response = csv_import_through_admin(admin_client_for(marketer), b"mobile,name\n+4915123456789,Ana\n")
 
     html = response.content.decode()
     assert "The file has no &#x27;phone&#x27; column; its columns are: mobile, name. Nothing was imported." in html
@@ -74,7 +58,7 @@ def test_other_roles_cannot_import(request, admin_client_for, role):
     client = admin_client_for(request.getfixturevalue(role))
 
     assert client.get(IMPORT).status_code == 403
-    assert _upload(client).status_code == 403
+    assert csv_import_through_admin(client, CSV).status_code == 403
     assert not Contact.objects.exists()
 
 
@@ -97,7 +81,7 @@ def test_the_mapping_step_offers_the_files_own_headers_with_a_guess(admin_client
 
 def test_a_dry_run_shows_what_would_be_imported_and_rejected_and_writes_nothing(admin_client_for, marketer):
     client = admin_client_for(marketer)
-    preview = _upload(client, SHOP_EXPORT, mapping=SHOP_MAPPING, steps=("preview",)).content.decode()
+    preview = csv_import_through_admin(client, SHOP_EXPORT, mapping=SHOP_MAPPING, steps=("preview",)).content.decode()
     assert "Preview: nothing has been imported yet" in preview and "Would be: imported 2, updated 0, unchanged 0, rejected 1" in preview
     accepted = preview.split('id="import-accepted"')[1].split("</table>")[0]
     assert "<td>2</td><td>+4915123456789</td><td>Ana</td><td>new contact</td><td>vip</td>" in accepted
@@ -110,7 +94,7 @@ def test_a_dry_run_shows_what_would_be_imported_and_rejected_and_writes_nothing(
 
 def test_the_real_import_after_a_preview_writes_exactly_the_accepted_rows(admin_client_for, marketer):
     client = admin_client_for(marketer)
-    result = _upload(client, SHOP_EXPORT, mapping=SHOP_MAPPING).content.decode()
+    result = csv_import_through_admin(client, SHOP_EXPORT, mapping=SHOP_MAPPING).content.decode()
     assert "imported 2, updated 0, unchanged 0, rejected 1" in result and "Preview" not in result
     people = {c.phone: c for c in Contact.objects.prefetch_related("tags")}
     assert set(people) == {"+4915123456789", "+447911123456"}
@@ -124,6 +108,6 @@ def test_a_sample_file_can_be_downloaded_and_imports_cleanly(admin_client_for, m
     assert 'href="?sample=1"' in client.get(IMPORT).content.decode()
     sample = client.get(IMPORT, {"sample": "1"})
     assert sample["Content-Disposition"] == 'attachment; filename="contacts-sample.csv"'
-    result = _upload(client, sample.content).content.decode()
+    result = csv_import_through_admin(client, sample.content).content.decode()
     assert "imported 2, updated 0, unchanged 0, rejected 0" in result
     assert ConsentEvent.objects.filter(contact__phone="+4915123456789", source="web_form").count() == 1

@@ -4,12 +4,11 @@ import and in support's find all mean the same person; the help text says what i
 from __future__ import annotations
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from consent.models import Contact
 from conversations.models import OptInConfirmation
-from tests.factories import client_for
+from tests.factories import client_for, csv_import_through_admin
 
 pytestmark = pytest.mark.django_db
 
@@ -39,9 +38,7 @@ def test_a_national_number_on_a_german_page_in_an_import_and_in_find_is_one_pers
 
     settings.PHONE_DEFAULT_REGION = "DE"
     csv = f"phone,name\n{NATIONAL},Ana\n".encode()
-    imported = client_for(marketer).post(
-        "/admin/consent/contact/import/", {"file": SimpleUploadedFile("shop.csv", csv, content_type="text/csv")}
-    )
+    imported = csv_import_through_admin(client_for(marketer), csv, name="shop.csv")
     assert "imported 0, updated 1" in imported.content.decode()
     assert list(Contact.objects.values_list("phone", "name")) == [(E164, "Ana")]
 
