@@ -113,7 +113,10 @@ def test_the_templates_api_lists_templates_with_their_status_for_staff(sandbox, 
 
     api.force_authenticate(marketer)
     approved = api.get("/api/v1/templates", {"status": "approved", "category": "marketing"}).json()["results"]
-    assert {(t["name"], t["language"]) for t in approved} == {("spring_sale", "en_US"), ("spring_sale", "de"), ("welcome_back", "en_US")}
+    assert {(t["name"], t["language"]) for t in approved} == {
+        ("spring_sale", "en_US"), ("spring_sale", "de"), ("welcome_back", "en_US"),
+        ("summer_drop", "en_US"), ("trail_picks_carousel", "en_US"), ("flash_offer", "en_US"), ("vip_invite", "en_US"),
+    }  # fmt: skip
     sale = next(t for t in approved if t["language"] == "en_US" and t["name"] == "spring_sale")
     assert sale["sendable"] is True and sale["parameter_count"] == 2 and sale["status"] == "APPROVED"
 
