@@ -163,7 +163,8 @@ def _media_entry(source: Any, path: str, kind: str) -> dict:
 
 def _header_media(header: Any, path: str, kind: str) -> dict:
     if not isinstance(header, dict) or set(header) != {kind}:
-        raise ParameterMappingError(f'{path}: the template\'s header is a {kind}; expected {{"{kind}": {{"link": "https://..."}}}}.')
+        article = "an" if kind == "image" else "a"
+        raise ParameterMappingError(f'{path}: the template\'s header is {article} {kind}; expected {{"{kind}": {{"link": "https://..."}}}}.')
     return _media_entry(header[kind], f"{path}.{kind}", kind)
 
 
@@ -179,30 +180,46 @@ def _expiry_ms(offer: Any, path: str) -> str:
     return str(int(expires.timestamp() * 1000))
 
 
+def _media_source_entry(header: Any) -> dict | None:
+    if not isinstance(header, dict) or len(header) != 1:
+        return None
+    (source,) = header.values()
+    if not isinstance(source, dict):
+        return None
+    return {"value": source["link"]} if "link" in source else source
+
+
+def _entry_list(entries: Any, prefix: str) -> list[tuple[str, dict]]:
+    return [(f"{prefix}.{i}", entry) for i, entry in enumerate(entries)] if isinstance(entries, list) else []
+
+
 def mapping_entries(mapping: Any) -> list[tuple[str, dict]]:
-    """The mapping's value entries keyed like ``template_slots`` (no validation: see parameters_validate)."""
+    """The mapping's value entries keyed like ``template_slots``; parameters_validate says what is wrong with it."""
     if isinstance(mapping, list):
-        return [(f"body.{i}", entry) for i, entry in enumerate(mapping)]
+        return _entry_list(mapping, "body")
     if not isinstance(mapping, dict):
         return []
-    entries: list[tuple[str, dict]] = []
     header = mapping.get("header")
-    if isinstance(header, list):
-        entries += [(f"header.{i}", entry) for i, entry in enumerate(header)]
-    elif isinstance(header, dict) and len(header) == 1:
-        (kind, source), = header.items()
-        entries.append(("header.media", {"value": source["link"]} if "link" in source else source))
-    entries += [(f"body.{i}", entry) for i, entry in enumerate(mapping.get("body") or [])]
-    if "coupon_code" in mapping:
+    entries = _entry_list(header, "header")
+    media = _media_source_entry(header)
+    if media is not None:
+        entries.append(("header.media", media))
+    entries += _entry_list(mapping.get("body"), "body")
+    if isinstance(mapping.get("coupon_code"), dict):
         entries.append(("coupon_code", mapping["coupon_code"]))
     if "limited_time_offer" in mapping:
-        entries.append(("limited_time_offer", {"value": _expiry_ms(mapping["limited_time_offer"], "limited_time_offer")}))
-    for index, card in enumerate(mapping.get("cards") or []):
-        card_header = card.get("header") or {}
-        if len(card_header) == 1:
-            (kind, source), = card_header.items()
-            entries.append((f"card.{index}.header.media", {"value": source["link"]} if "link" in source else source))
-        entries += [(f"card.{index}.body.{i}", entry) for i, entry in enumerate(card.get("body") or [])]
+        try:
+            entries.append(("limited_time_offer", {"value": _expiry_ms(mapping["limited_time_offer"], "limited_time_offer")}))
+        except ParameterMappingError:
+            entries.append(("limited_time_offer", {"value": ""}))  # shown as missing until the expiry is fixed
+    cards = mapping.get("cards")
+    for index, card in enumerate(cards if isinstance(cards, list) else []):
+        if not isinstance(card, dict):
+            continue
+        card_media = _media_source_entry(card.get("header"))
+        if card_media is not None:
+            entries.append((f"card.{index}.header.media", card_media))
+        entries += _entry_list(card.get("body"), f"card.{index}.body")
     return entries
 
 
@@ -319,7 +336,8 @@ def parameter_values(mapping: Any, row: dict[str, Any]) -> list[str | None]:
     values: list[str | None] = []
     for index, (_key, entry) in enumerate(mapping_entries(mapping)):
         if "value" in entry:
-            values.append(entry["value"])
+            constant = entry["value"]
+            values.append(constant if isinstance(constant, str) and constant else None)
             continue
         raw = row.get(f"param_{index}")
         text = str(raw).strip() if raw is not None else ""

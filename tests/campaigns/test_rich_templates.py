@@ -113,15 +113,28 @@ def test_named_parameters_go_in_the_text_header_and_the_body(sandbox, templates,
     ]
 
 
-def test_a_mapping_that_misses_a_card_is_refused_with_a_clear_reason(templates, everyone, marketer):
-    mapping = {"body": [{"field": "name"}], "cards": [{"header": {"image": {"link": SUMMER_IMAGE}}, "body": [{"value": "x"}]}] * 2}
+@pytest.mark.parametrize(
+    ("template", "mapping", "reason"),
+    [
+        (
+            "trail_picks_carousel",
+            {"body": [{"field": "name"}], "cards": [{"header": {"image": {"link": SUMMER_IMAGE}}, "body": [{"value": "x"}]}] * 2},
+            "the carousel has 3 cards",
+        ),
+        ("summer_drop", {**SUMMER, "header": {"image": {"link": "http://cdn.example.com/a.jpg"}}}, "public https:// address"),
+        ("summer_drop", {**SUMMER, "header": {"video": {"link": SUMMER_IMAGE}}}, "the template's header is an image"),
+        ("summer_drop", [{"field": "name"}, {"value": "15%"}], "this template also needs header image"),
+        ("flash_offer", {**SUMMER, "body": [{"field": "name"}, {"value": "X"}], "coupon_code": {"value": "X"}}, "limited_time_offer: the template needs it"),
+    ],
+)
+def test_a_mapping_that_does_not_fit_the_template_is_refused_with_a_clear_reason(templates, everyone, marketer, template, mapping, reason):
     response = api_client(marketer).post(
         "/api/v1/campaigns",
-        {"name": "Trail", "template": "trail_picks_carousel", "language": "en_US", "segment": everyone.pk, "parameters": mapping},
+        {"name": "Rich", "template": template, "language": "en_US", "segment": everyone.pk, "parameters": mapping},
         format="json",
     )
     assert response.status_code == 400
-    assert "the carousel has 3 cards" in response.json()["detail"]
+    assert reason in response.json()["detail"]
 
 
 def stale_copy(template: MessageTemplate) -> MessageTemplate:
