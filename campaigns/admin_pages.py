@@ -30,7 +30,7 @@ from campaigns.eligibility import EXCLUSION_REASONS
 from campaigns.exports import csv_stream
 from campaigns.forms import FIELD_HELP, SOURCE_CHOICES, CampaignBuilderForm
 from campaigns.models import Campaign, FrequencyCapPolicy
-from campaigns.parameters import ParameterMappingError, parameters_validate
+from campaigns.parameters import ParameterMappingError, parameters_validate, template_has_tracked_link
 from campaigns.previews import TestSendRefused, campaign_test_send, message_preview
 from consent.keywords import HELP_KEYWORDS, OPTIN_KEYWORDS, OPTOUT_KEYWORDS
 from consent.models import Contact
@@ -85,7 +85,7 @@ def _preview_for(form: CampaignBuilderForm, contact: Contact | None) -> tuple[di
         return None, "Choose a template to see the message."
     mapping = form.mapping(template.parameter_count)
     try:
-        parameters_validate(mapping, parameter_names=list(template.parameter_names))
+        parameters_validate(mapping, parameter_names=list(template.parameter_names), components=template.components)
     except ParameterMappingError as exc:
         return None, f"Complete the values: {exc}"
     tracked_url = (form.data.get("tracked_url", "") if form.is_bound else form.initial.get("tracked_url", "")) or ""
@@ -120,7 +120,7 @@ def builder_view(request: HttpRequest, model_admin: ModelAdmin, campaign_id: int
         source_help=FIELD_HELP, sources=SOURCE_CHOICES, policy=FrequencyCapPolicy.current(), time_zone=settings.TIME_ZONE,
         segment_count=selectors.segment_count(segment) if segment else None, samples=samples, preview_contact=contact,
         preview=preview, preview_note=preview_note, link_base=f"{settings.PUBLIC_BASE_URL.rstrip('/')}/r/",
-        template_link=selected_template is not None and selected_template.url_button_index is not None,
+        template_link=selected_template is not None and template_has_tracked_link(selected_template),
         pages=campaign_pages(campaign, request.user) if campaign else [],
         test_number=getattr(request.user, "test_number", None) if campaign else None,
         paused_template=campaign is not None and campaign.template is not None and not campaign.template.is_sendable,
@@ -161,7 +161,8 @@ def preview_json_view(request: HttpRequest, model_admin: ModelAdmin) -> JsonResp
     segment = form.selected_segment()
     contact = _preview_contact(request, selectors.segment_sample(segment) if segment else [])
     preview, note = _preview_for(form, contact)
-    return JsonResponse({"preview": preview, "note": note, "contact": str(contact) if contact else ""})
+    html = render_to_string("campaigns/_preview.html", {"preview": preview, "preview_note": note})
+    return JsonResponse({"preview": preview, "note": note, "contact": str(contact) if contact else "", "html": html})
 
 
 @require_POST

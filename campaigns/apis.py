@@ -37,7 +37,10 @@ RULES_HELP = (
 PARAMETERS_HELP = (
     "One entry per template body parameter, in order: "
     '{"field": "name", "fallback": "there"}, {"attribute": "first_name"}, '
-    '{"event": "product_viewed", "property": "sku"} or {"value": "20%"}.'
+    '{"event": "product_viewed", "property": "sku"} or {"value": "20%"}. '
+    "A template with a media or text-variable header, a coupon code, a limited-time offer or carousel cards "
+    'takes an object: {"header": {"image": {"link": "https://..."}}, "body": [...], "coupon_code": {...}, '
+    '"limited_time_offer": {"expires_at": "2026-12-24T23:00:00Z"}, "cards": [{"header": ..., "body": [...]}]}.'
 )
 
 
@@ -289,7 +292,7 @@ class CampaignInputSerializer(serializers.Serializer):
     template = serializers.CharField(help_text="Template name, e.g. spring_sale")
     language = serializers.CharField(help_text="Template language, e.g. en_US")
     segment = serializers.IntegerField(help_text="Segment id")
-    parameters = serializers.ListField(child=serializers.DictField(), default=list, help_text=PARAMETERS_HELP)
+    parameters = serializers.JSONField(default=list, help_text=PARAMETERS_HELP)  # type: ignore[arg-type]  # a list or an object
     tracked_url = serializers.URLField(required=False, allow_blank=True, default="")
     send_at = serializers.DateTimeField(required=False, allow_null=True, default=None, help_text="Empty: as soon as approved")
     local_time = serializers.TimeField(

@@ -8,7 +8,7 @@ from typing import Any
 from django import forms
 
 from campaigns.models import Campaign, Segment
-from campaigns.parameters import CONTACT_FIELDS
+from campaigns.parameters import CONTACT_FIELDS, template_has_tracked_link
 from whatsapp.models import MessageTemplate
 from whatsapp.selectors import templates_sendable
 
@@ -32,7 +32,7 @@ class TemplateSelect(forms.Select):
             option["attrs"].update(
                 {
                     "data-params": json.dumps(list(template.parameter_names)),
-                    "data-link": "1" if template.url_button_index is not None else "0",
+                    "data-link": "1" if template_has_tracked_link(template) else "0",
                     "data-link-base": template.url_button_base,
                 }
             )
@@ -73,6 +73,13 @@ class CampaignBuilderForm(forms.Form):
     )  # fmt: skip
     max_per_day = forms.IntegerField(required=False, min_value=1, label="Stricter daily cap")
     max_per_week = forms.IntegerField(required=False, min_value=1, label="Stricter 7-day cap")
+    # Media headers, text-header variables, coupon code, offer expiry and carousel cards, as the API takes
+    # them (campaigns.parameters); the body rows above stay the body's.
+    parameters_more = forms.CharField(
+        required=False, label="Header, coupon, offer and cards", widget=forms.Textarea(attrs={"rows": 4}),
+        help_text='For templates with a media header, a coupon, a limited-time offer or cards, e.g. '
+        '{"header": {"image": {"link": "https://..."}}, "cards": [{"header": {"image": {"link": "https://..."}}}]}.',
+    )  # fmt: skip
 
     def __init__(self, *args: Any, campaign: Campaign | None = None, **kwargs: Any) -> None:
         if campaign is not None and (not args or args[0] is None) and "initial" not in kwargs:
@@ -91,9 +98,14 @@ class CampaignBuilderForm(forms.Form):
             name: getattr(campaign, name)
             for name in ("name", "template", "segment", "tracked_url", "send_at", "local_time", "expires_at", "max_per_day", "max_per_week")
         }
-        for i, entry in enumerate(campaign.parameters or []):
+        parameters = campaign.parameters or []
+        body = parameters.get("body", []) if isinstance(parameters, dict) else parameters
+        for i, entry in enumerate(body):
             for key, value in _entry_to_row(entry).items():
                 initial[f"param_{i}_{key}"] = value
+        if isinstance(parameters, dict):
+            more = {key: value for key, value in parameters.items() if key != "body"}
+            initial["parameters_more"] = json.dumps(more, indent=1) if more else ""
         return initial
 
     # --- what the page shows ---
@@ -128,8 +140,19 @@ class CampaignBuilderForm(forms.Form):
             for i in range(MAX_PARAMETERS)
         ]
 
-    def mapping(self, count: int) -> list[dict[str, str]]:
-        """The parameter mapping the first ``count`` rows describe (read from the raw data)."""
+    def mapping(self, count: int) -> Any:
+        """The parameter mapping: the first ``count`` body rows, and the other parts when given (raw data)."""
+        body = self._body_mapping(count)
+        raw = (self.data.get("parameters_more", "") if self.is_bound else self.initial.get("parameters_more", "")) or ""
+        if not str(raw).strip():
+            return body
+        try:
+            more = json.loads(raw)
+        except ValueError:
+            return {"body": body, "(the header, coupon, offer and cards box: not valid JSON)": raw}
+        return {"body": body, **more} if isinstance(more, dict) else {"body": body, "(the header, coupon, offer and cards box: not an object)": more}
+
+    def _body_mapping(self, count: int) -> list[dict[str, str]]:
         source_of = (lambda name: self.data.get(name, "")) if self.is_bound else (lambda name: self.initial.get(name, ""))
         entries = []
         for i in range(count):
@@ -149,7 +172,7 @@ class CampaignBuilderForm(forms.Form):
         data = {name: self.cleaned_data[name] for name in ("name", "template", "segment", "send_at", "local_time", "expires_at", "max_per_day", "max_per_week")}
         template = self.cleaned_data["template"]
         data["parameters"] = self.mapping(template.parameter_count)
-        data["tracked_url"] = self.cleaned_data["tracked_url"] if template.url_button_index is not None else ""
+        data["tracked_url"] = self.cleaned_data["tracked_url"] if template_has_tracked_link(template) else ""
         return data
 
 

@@ -10,6 +10,7 @@ toward no campaign figure and no frequency cap.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -17,13 +18,23 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns.models import Campaign, Message, MessageStatus, StaffTestNumber
-from campaigns.parameters import parameter_expressions, parameter_values, template_components, template_render_body
+from campaigns.parameters import (
+    MEDIA_KINDS,
+    parameter_expressions,
+    parameter_values,
+    template_components,
+    template_fill,
+    template_render_body,
+    template_slots,
+    template_values,
+)
 from campaigns.sending.service import TemplateContent, service_message_queue, service_message_send
 from campaigns.tracking import click_token
 from consent.models import Contact
 from consent.selectors import contacts_marketable
 from core.audit import Actor, audit_record
 from core.logging import mask_phone
+from whatsapp import template_shape
 from whatsapp.models import MessageTemplate
 
 
@@ -34,9 +45,13 @@ class TestSendRefused(ValueError):
 @dataclass
 class MessagePreview:
     header: str = ""
+    # A media header as the phone shows it: {"kind": "image", "link": "https://..."}.
+    header_media: dict[str, str] = field(default_factory=dict)
     body: str = ""
     footer: str = ""
     buttons: list[dict[str, str]] = field(default_factory=list)
+    offer: dict[str, str] = field(default_factory=dict)  # a limited-time offer: text, expires_at, coupon code
+    cards: list[dict[str, Any]] = field(default_factory=list)
     values: list[str | None] = field(default_factory=list)
 
     @property
@@ -45,7 +60,29 @@ class MessagePreview:
         return [index for index, value in enumerate(self.values) if value is None]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"header": self.header, "body": self.body, "footer": self.footer, "buttons": self.buttons, "missing": self.missing}
+        return {
+            "header": self.header, "header_media": self.header_media, "body": self.body, "footer": self.footer,
+            "buttons": self.buttons, "offer": self.offer, "cards": self.cards, "missing": self.missing,
+        }  # fmt: skip
+
+
+def _buttons_preview(buttons: list[dict], *, tracked_url: str, coupon_code: str | None = None) -> list[dict[str, str]]:
+    shown = []
+    for button in buttons:
+        kind = str(button.get("type", "")).lower()
+        url = button.get("url", "")
+        if url and "{{" in url:
+            url = f"{tracked_url} (tracked)" if tracked_url else "no destination set"
+        text = button.get("text", "") or ("Copy offer code" if kind == "copy_code" else "")
+        entry = {"type": kind, "text": text, "url": url}
+        if kind == "copy_code":
+            entry["code"] = coupon_code or "[missing coupon code]"
+        shown.append(entry)
+    return shown
+
+
+def _media_preview(kind: str, link: str | None) -> dict[str, str]:
+    return {"kind": kind, "link": link or ""}
 
 
 def contact_parameter_values(parameters: list[dict], contact: Contact | None) -> list[str | None]:
@@ -60,19 +97,29 @@ def contact_parameter_values(parameters: list[dict], contact: Contact | None) ->
 def message_preview(*, template: MessageTemplate, parameters: list[dict], contact: Contact | None, tracked_url: str = "") -> MessagePreview:
     """The message as ``contact`` would see it. The mapping must fit the template (see parameters_validate)."""
     values = contact_parameter_values(parameters, contact)
+    by_slot = template_values(template, values)
+    shape = list(template.components or [])
     preview = MessagePreview(body=template_render_body(template, values), values=values)
-    for component in template.components:
-        kind = str(component.get("type", "")).upper()
-        if kind == "HEADER" and str(component.get("format", "TEXT")).upper() == "TEXT":
-            preview.header = component.get("text", "")
-        elif kind == "FOOTER":
-            preview.footer = component.get("text", "")
-        elif kind == "BUTTONS":
-            for button in component.get("buttons", []):
-                url = button.get("url", "")
-                if url and "{{" in url:
-                    url = f"{tracked_url} (tracked)" if tracked_url else "no destination set"
-                preview.buttons.append({"type": str(button.get("type", "")).lower(), "text": button.get("text", ""), "url": url})
+    header_names = template_shape.header_parameter_names(shape)
+    preview.header = template_fill(template_shape.header_text(shape), header_names, [by_slot.get(f"header.{i}") for i in range(len(header_names))])
+    media = template_shape.header_format(shape).lower()
+    if media in MEDIA_KINDS:
+        preview.header_media = _media_preview(media, by_slot.get("header.media"))
+    preview.footer = template_shape.component_text(shape, "FOOTER")
+    preview.buttons = _buttons_preview(template_shape.buttons(shape), tracked_url=tracked_url, coupon_code=by_slot.get("coupon_code"))
+    offer = template_shape.limited_time_offer(shape)
+    if offer is not None:
+        expiry = by_slot.get("limited_time_offer")
+        expires_at = datetime.fromtimestamp(int(expiry) / 1000, tz=UTC).isoformat() if expiry else ""
+        preview.offer = {"text": str(offer.get("text", "")), "expires_at": expires_at}
+    for index, card in enumerate(template_shape.carousel_cards(shape)):
+        names = template_shape.body_parameter_names(card)
+        card_media = template_shape.header_format(card).lower()
+        preview.cards.append({
+            "header_media": _media_preview(card_media, by_slot.get(f"card.{index}.header.media")) if card_media in MEDIA_KINDS else {},
+            "body": template_fill(template_shape.component_text(card, "BODY"), names, [by_slot.get(f"card.{index}.body.{i}") for i in range(len(names))]),
+            "buttons": _buttons_preview(template_shape.buttons(card), tracked_url=tracked_url),
+        })  # fmt: skip
     return preview
 
 
@@ -109,11 +156,9 @@ def campaign_test_send(*, campaign: Campaign, actor: Actor) -> Message:
         raise TestSendRefused(refusal)
     template = campaign.template_chosen()
     values = contact_parameter_values(campaign.parameters, contact)
-    missing = [name for name, value in zip(template.parameter_names, values, strict=False) if value is None]
+    missing = [slot.label for slot, value in zip(template_slots(template.components, template.parameter_names), values, strict=False) if value is None]
     if missing:
-        raise TestSendRefused(
-            f"Your contact has no value for {', '.join('{{' + name + '}}' for name in missing)} and the mapping gives no fallback."
-        )
+        raise TestSendRefused(f"Your contact has no value for {', '.join(missing)} and the mapping gives no fallback.")
     with transaction.atomic():
         message = service_message_queue(
             contact=contact,

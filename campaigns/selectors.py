@@ -12,7 +12,7 @@ from django.utils import timezone
 from campaigns import eligibility
 from campaigns.caps import cap_limits
 from campaigns.models import Campaign, Message, MessageStatus, Segment
-from campaigns.parameters import parameter_values, template_render_body
+from campaigns.parameters import parameter_fields, parameter_values, template_render_body
 from campaigns.segments import segment_contacts
 from consent.models import Contact
 from whatsapp.account import messaging_limit_current
@@ -120,7 +120,7 @@ def campaign_dry_run(campaign: Campaign) -> DryRun:
     exclusions = {reason: by_reason.get(reason, 0) for reason in eligibility.EXCLUSION_REASONS}
     eligible = by_reason.get(eligibility.ELIGIBLE, 0)
     audience = sum(by_reason.values())
-    value_fields = [f"param_{i}" for i, entry in enumerate(campaign.parameters) if "value" not in entry]
+    value_fields = parameter_fields(campaign.parameters)
     samples = [
         {
             "contact": row["pk"],

@@ -31,7 +31,7 @@ from campaigns.models import (
     Segment,
 )
 from campaigns.notifications import campaign_decided_notify, campaign_submitted_notify
-from campaigns.parameters import ParameterMappingError, parameters_validate
+from campaigns.parameters import ParameterMappingError, parameters_validate, template_has_tracked_link
 from campaigns.segments import segment_rules_validate
 from campaigns.sending.claims import dispatcher_active, leases_expire, messages_claimable_exist
 from campaigns.sending.materialise import messages_materialise
@@ -241,10 +241,10 @@ def campaign_validate(campaign: Campaign, *, for_sending: bool = False) -> None:
     if campaign.segment_id is None:
         raise CampaignError("Choose a segment (the audience).", field="segment")
     try:
-        parameters_validate(campaign.parameters, parameter_names=list(template.parameter_names))
+        parameters_validate(campaign.parameters, parameter_names=list(template.parameter_names), components=template.components)
     except ParameterMappingError as exc:
         raise CampaignError(str(exc), field="parameters") from None
-    if campaign.tracked_url and template.url_button_index is None:
+    if campaign.tracked_url and not template_has_tracked_link(template):
         raise CampaignError(
             f"Template {template} has no link button with a dynamic suffix, so its link cannot be tracked.",
             field="tracked_url",

@@ -26,7 +26,11 @@ HELP_KEYWORDS = ("HELP", "INFO")
 # Meta's opt-out button is labelled "Stop promotions" in English; its payload is not documented
 # precisely, so any of these values (normalised like keywords) counts, as does any opt-out keyword
 # and anything starting with "stop promotion".
+# Our own payload on the opt-out quick reply of every template we send (campaigns.parameters): a
+# press carries it back whatever the button's label or language.
+STOP_PROMOTIONS_PAYLOAD = "RETARGET_STOP_PROMOTIONS"
 OPTOUT_BUTTON_VALUES = (
+    STOP_PROMOTIONS_PAYLOAD,
     "Stop promotions",
     "Stop promotion",
     "Stop marketing",

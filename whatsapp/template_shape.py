@@ -70,3 +70,44 @@ def dynamic_url_button(components: list[dict]) -> UrlButton | None:
 
 def quick_reply_indexes(components: list[dict]) -> list[int]:
     return [i for i, b in enumerate(buttons(components)) if str(b.get("type", "")).upper() == "QUICK_REPLY"]
+
+
+MEDIA_FORMATS = ("IMAGE", "VIDEO", "DOCUMENT")
+
+
+def header_format(components: list[dict]) -> str:
+    """``TEXT``, ``IMAGE``, ``VIDEO``, ``DOCUMENT`` or ``LOCATION``; empty when the template has no header."""
+    header = _component(components, "HEADER")
+    return str(header.get("format", "TEXT")).upper() if header else ""
+
+
+def header_text(components: list[dict]) -> str:
+    header = _component(components, "HEADER")
+    return str(header.get("text", "")) if header and header_format(components) == "TEXT" else ""
+
+
+def component_text(components: list[dict], kind: str) -> str:
+    component = _component(components, kind)
+    return str(component.get("text", "")) if component else ""
+
+
+def copy_code_index(components: list[dict]) -> int | None:
+    for index, button in enumerate(buttons(components)):
+        if str(button.get("type", "")).upper() == "COPY_CODE":
+            return index
+    return None
+
+
+def limited_time_offer(components: list[dict]) -> dict | None:
+    """The template's ``limited_time_offer`` settings (``text``, ``has_expiration``), if it is an LTO template."""
+    component = _component(components, "LIMITED_TIME_OFFER")
+    if component is None:
+        return None
+    return dict(component.get("limited_time_offer") or {})
+
+
+def carousel_cards(components: list[dict]) -> list[list[dict]]:
+    """Each carousel card's own components (header, body, buttons); empty for other templates."""
+    component = _component(components, "CAROUSEL")
+    cards = (component or {}).get("cards", [])
+    return [list(card.get("components", [])) for card in cards if isinstance(card, dict)]

@@ -10,6 +10,7 @@ from typing import Any
 from campaigns import eligibility
 from campaigns.caps import CAP_COUNTED_Q, CapLimits, cap_limits, cap_release_time, quiet_hours_end
 from campaigns.models import Campaign, Message, MessageStatus
+from campaigns.parameters import parameter_fields
 from consent.models import Contact
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ def decisions(campaign: Campaign, messages: list[Message], limits: CapLimits, no
         for row in eligibility.eligibility_annotate(
             Contact.objects.filter(pk__in=list(by_contact)), campaign=campaign, limits=limits, now=now, zones=zones
         ).values("pk", "verdict", "consent_status", "consent_event_id", "day_count", "week_count", "time_zone",
-                 *[f"param_{i}" for i, entry in enumerate(campaign.parameters) if "value" not in entry])  # fmt: skip
+                 *parameter_fields(campaign.parameters))  # fmt: skip
     }
     capped = [cid for cid, row in rows.items() if row["verdict"] == eligibility.FREQUENCY_CAP]
     dispatched: dict[int, list[datetime]] = {}

@@ -79,7 +79,7 @@ def test_opt_out_rate_per_campaign_and_messages_by_outcome(marketer, spring_sale
 def test_template_statuses_are_listed(marketer, templates):
     page = client_for(marketer).get("/admin/campaigns/campaign/dashboard/").content.decode()
     assert "restock_alert" in page and "Paused</span>" in page
-    assert dict(dashboard().templates_by_status)["APPROVED"] == 5
+    assert dict(dashboard().templates_by_status)["APPROVED"] == 9
 
 
 def test_the_dashboard_is_computed_at_most_once_per_period(marketer, spring_sale, settings):

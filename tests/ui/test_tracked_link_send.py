@@ -18,7 +18,7 @@ def test_each_message_carries_its_own_signed_token_and_a_click_on_it_counts_for_
     assert len(sends) == 2
     tokens = {}
     for message in Message.objects.filter(campaign=campaign):
-        (button,) = [c for c in sends[message.callback_data]["components"] if c["type"] == "button"]
+        (button,) = [c for c in sends[message.callback_data]["components"] if c.get("sub_type") == "url"]
         assert (button["sub_type"], button["index"]) == ("url", "0")
         token = button["parameters"][0]["text"]
         assert message.pk.hex not in token and len(token) < 100

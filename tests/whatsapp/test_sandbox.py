@@ -98,7 +98,7 @@ def test_the_template_list_pages_with_limit_and_cursor(sandbox):
         page = requests.get(url, headers=headers, timeout=5).json()
         pages.append(len(page["data"]))
         url = page["paging"].get("next")
-    assert pages == [3, 3, 1]
+    assert pages == [3, 3, 3, 2]
 
 
 def test_config_changes_are_validated_and_reset_restores_everything(sandbox):

@@ -19,8 +19,8 @@ pytestmark = pytest.mark.django_db
 def test_sync_templates_stores_every_template_with_its_parameters(sandbox, capsys):
     call_command("sync_templates")
 
-    assert "7 new, 0 updated, 0 marked deleted" in capsys.readouterr().out
-    assert MessageTemplate.objects.count() == 7
+    assert "11 new, 0 updated, 0 marked deleted" in capsys.readouterr().out
+    assert MessageTemplate.objects.count() == 11
     sale = MessageTemplate.objects.get(name="spring_sale", language="en_US")
     assert (sale.category, sale.status, sale.quality_score, sale.external_id) == ("MARKETING", "APPROVED", "GREEN", "900000000000001")
     assert sale.parameter_names == ["1", "2"] and sale.parameter_format == "POSITIONAL"
@@ -65,7 +65,7 @@ def test_sync_updates_a_changed_template(sandbox):
 
     sale = MessageTemplate.objects.get(name="spring_sale", language="en_US")
     assert (sale.status, sale.quality_score) == ("PAUSED", "RED")
-    assert MessageTemplate.objects.count() == 7
+    assert MessageTemplate.objects.count() == 11
 
 
 def test_a_failed_sync_says_why_and_changes_nothing(sandbox, settings):
@@ -75,7 +75,7 @@ def test_a_failed_sync_says_why_and_changes_nothing(sandbox, settings):
     with pytest.raises(CommandError, match="#190"):
         call_command("sync_templates")
     templates_sync_task()  # the periodic task logs and carries on
-    assert MessageTemplate.objects.filter(status="APPROVED").count() == 5
+    assert MessageTemplate.objects.filter(status="APPROVED").count() == 9
 
 
 def test_template_status_and_quality_webhooks_update_the_stored_template(sandbox, deliver):
@@ -109,11 +109,14 @@ def test_the_templates_api_lists_templates_with_their_status_for_staff(sandbox, 
         api.force_authenticate(user)
         response = api.get("/api/v1/templates")
         assert response.status_code == 200
-        assert response.json()["count"] == 7
+        assert response.json()["count"] == 11
 
     api.force_authenticate(marketer)
     approved = api.get("/api/v1/templates", {"status": "approved", "category": "marketing"}).json()["results"]
-    assert {(t["name"], t["language"]) for t in approved} == {("spring_sale", "en_US"), ("spring_sale", "de"), ("welcome_back", "en_US")}
+    assert {(t["name"], t["language"]) for t in approved} == {
+        ("spring_sale", "en_US"), ("spring_sale", "de"), ("welcome_back", "en_US"),
+        ("summer_drop", "en_US"), ("trail_picks_carousel", "en_US"), ("flash_offer", "en_US"), ("vip_invite", "en_US"),
+    }  # fmt: skip
     sale = next(t for t in approved if t["language"] == "en_US" and t["name"] == "spring_sale")
     assert sale["sendable"] is True and sale["parameter_count"] == 2 and sale["status"] == "APPROVED"
 

@@ -101,14 +101,28 @@ from whatsapp.sandbox.people import (
     rule_matches,
     validate_username_users,
 )
-from whatsapp.template_shape import body_parameter_names, dynamic_url_button, header_parameter_names
+from whatsapp.template_shape import (
+    MEDIA_FORMATS,
+    body_parameter_names,
+    buttons,
+    carousel_cards,
+    dynamic_url_button,
+    header_format,
+    header_parameter_names,
+    limited_time_offer,
+)
 
 logger = logging.getLogger("whatsapp.sandbox")
 
 VERSION_RE = re.compile(r"^v\d+\.\d+$")
 MAX_TEXT_BODY = 4096
-PARAMETER_TYPES = {"text", "currency", "date_time", "image", "document", "video", "payload", "location", "coupon_code", "action"}
-COMPONENT_TYPES = {"header", "body", "button"}
+PARAMETER_TYPES = {
+    "text", "currency", "date_time", "image", "document", "video", "payload", "location", "coupon_code", "action",
+    "limited_time_offer",
+}  # fmt: skip
+COMPONENT_TYPES = {"header", "body", "button", "limited_time_offer", "carousel"}
+# The parameter each button kind takes when sent (Meta's send reference; carousel and limited-time offer pages).
+BUTTON_PARAMETER = {"url": "text", "quick_reply": "payload", "copy_code": "coupon_code"}
 BUTTON_SUB_TYPES = {"url", "quick_reply", "copy_code", "flow", "catalog"}
 STATUSES = {"sent", "delivered", "read", "played"}
 # Meta's pricing.type values (status webhook reference; pywa PricingType). pywa reads the key as
@@ -252,6 +266,14 @@ class CatalogError(GraphError):
 
 def _invalid(details: str) -> GraphError:
     return GraphError(400, 100, "(#100) Invalid parameter", details=details)
+
+
+def _count_mismatch(details: str) -> GraphError:
+    return GraphError(400, 132000, "(#132000) Number of parameters does not match the expected number of params", details=details)
+
+
+def _format_mismatch(details: str) -> GraphError:
+    return GraphError(400, 132012, "(#132012) Parameter format does not match format in the created template", details=details)
 
 
 def _missing(details: str) -> GraphError:
@@ -549,70 +571,143 @@ class Sandbox:
         self._check_parameters(stored, given)
         return {"template": {"name": name, "language": code, "category": stored["category"]}, "components": components}
 
-    def _components_by_slot(self, components: list) -> dict[str, dict]:
+    def _components_by_slot(self, components: list, where: str = "components") -> dict[str, dict]:
         slots: dict[str, dict] = {}
         for position, component in enumerate(components):
+            path = f"{where}[{position}]"
             if not isinstance(component, dict):
-                raise _invalid(f"components[{position}] must be an object.")
+                raise _invalid(f"{path} must be an object.")
             kind = str(component.get("type", "")).lower()
             if kind not in COMPONENT_TYPES:
-                raise _invalid(f"components[{position}]['type'] must be one of header, body, button; got {kind!r}.")
-            parameters = component.get("parameters", [])
-            if not isinstance(parameters, list):
-                raise _invalid(f"components[{position}]['parameters'] must be a list.")
-            for index, parameter in enumerate(parameters):
-                if not isinstance(parameter, dict) or parameter.get("type") not in PARAMETER_TYPES:
-                    raise _invalid(f"components[{position}]['parameters'][{index}]['type'] is not a valid parameter type.")
-                value_key = parameter["type"]
-                if value_key not in parameter:
-                    raise _missing(f"components[{position}]['parameters'][{index}]['{value_key}'] is required.")
-                if value_key == "text" and (not isinstance(parameter["text"], str) or not parameter["text"].strip()):
-                    raise GraphError(
-                        400, 131009, "(#131009) Parameter value is not valid",
-                        details=f"components[{position}]['parameters'][{index}]['text'] must be a non-empty string.",
-                    )
+                raise _invalid(f"{path}['type'] must be one of header, body, button, limited_time_offer, carousel; got {kind!r}.")
+            if kind == "carousel":
+                if not isinstance(component.get("cards"), list):
+                    raise _missing(f"{path}['cards'] is required for a carousel.")
+            else:
+                self._check_parameter_values(component, path)
             slot = kind
             if kind == "button":
                 sub_type = str(component.get("sub_type", "")).lower()
                 if sub_type not in BUTTON_SUB_TYPES:
-                    raise _invalid(f"components[{position}]['sub_type'] is required for buttons (url, quick_reply...).")
+                    raise _invalid(f"{path}['sub_type'] is required for buttons (url, quick_reply...).")
                 try:
                     button_index = int(component["index"])
                 except (KeyError, TypeError, ValueError):
-                    raise _invalid(f"components[{position}]['index'] must be a button index 0-9.") from None
+                    raise _invalid(f"{path}['index'] must be a button index 0-9.") from None
                 slot = f"button:{button_index}:{sub_type}"
             if slot in slots:
                 raise _invalid(f"Duplicate component {slot}.")
             slots[slot] = component
         return slots
 
+    @staticmethod
+    def _check_parameter_values(component: dict, path: str) -> None:
+        parameters = component.get("parameters", [])
+        if not isinstance(parameters, list):
+            raise _invalid(f"{path}['parameters'] must be a list.")
+        for index, parameter in enumerate(parameters):
+            if not isinstance(parameter, dict) or parameter.get("type") not in PARAMETER_TYPES:
+                raise _invalid(f"{path}['parameters'][{index}]['type'] is not a valid parameter type.")
+            value_key = parameter["type"]
+            if value_key not in parameter:
+                raise _missing(f"{path}['parameters'][{index}]['{value_key}'] is required.")
+            value = parameter[value_key]
+            if value_key in ("text", "payload", "coupon_code") and (not isinstance(value, str) or not value.strip()):
+                raise GraphError(
+                    400, 131009, "(#131009) Parameter value is not valid",
+                    details=f"{path}['parameters'][{index}]['{value_key}'] must be a non-empty string.",
+                )
+            if value_key in ("image", "video", "document") and (
+                not isinstance(value, dict) or not (isinstance(value.get("link"), str) and value["link"].startswith("https://") or value.get("id"))
+            ):
+                raise GraphError(
+                    400, 131009, "(#131009) Parameter value is not valid",
+                    details=f"{path}['parameters'][{index}]['{value_key}'] needs a link (https://...) or a media id.",
+                )
+
     def _check_parameters(self, stored: dict, given: dict[str, dict]) -> None:
-        template_components = stored["components"]
         named = stored.get("parameter_format") == "NAMED"
-        for slot, expected in (("header", header_parameter_names(template_components)), ("body", body_parameter_names(template_components))):
-            parameters = given.get(slot, {}).get("parameters", [])
-            if len(parameters) != len(expected):
-                raise GraphError(
-                    400, 132000, "(#132000) Number of parameters does not match the expected number of params",
-                    details=f"{slot}: number of localizable_params ({len(parameters)}) does not match the expected number of params ({len(expected)})",
-                )
-            if named and sorted(p.get("parameter_name", "") for p in parameters) != sorted(expected):
-                raise GraphError(
-                    400, 132012, "(#132012) Parameter format does not match format in the created template",
-                    details=f"{slot}: expected parameter_name values {expected}",
-                )
+        template_components = stored["components"]
+        self._check_component_set(template_components, given, named=named, where="")
+        offer = limited_time_offer(template_components)
+        offer_given = given.get("limited_time_offer")
+        if offer_given is not None and offer is None:
+            raise _count_mismatch("limited_time_offer: the template is not a limited-time offer")
+        if offer is not None and offer.get("has_expiration"):
+            # The send carries the offer's expiry (Meta's limited-time offer page: "limited_time_offer" with
+            # "expiration_time_ms", a UNIX time in milliseconds).
+            parameters = (offer_given or {}).get("parameters", [])
+            expiry = (parameters[0].get("limited_time_offer") or {}).get("expiration_time_ms") if len(parameters) == 1 else None
+            if not isinstance(expiry, int) or isinstance(expiry, bool) or expiry <= 0:
+                raise _format_mismatch("limited_time_offer: expiration_time_ms (a UNIX time in milliseconds) is required")
+        cards = carousel_cards(template_components)
+        carousel = given.get("carousel")
+        if carousel is None:
+            if cards:
+                raise _format_mismatch(f"carousel: the template has {len(cards)} cards; none were sent")
+            return
+        if not cards:
+            raise _count_mismatch("carousel: the template has no carousel")
+        sent_cards = carousel["cards"]
+        if len(sent_cards) != len(cards):
+            # An approved carousel is sent with exactly its number of cards (Kapso's carousel page notes Meta
+            # answers 132012 when the count differs: docs.kapso.ai/docs/whatsapp/templates/carousel).
+            raise _format_mismatch(f"carousel: the template has {len(cards)} cards, the message has {len(sent_cards)}")
+        for position, card in enumerate(sent_cards):
+            if not isinstance(card, dict) or card.get("card_index") != position or not isinstance(card.get("components"), list):
+                raise _invalid(f"carousel.cards[{position}] needs card_index {position} and its components.")
+            card_given = self._components_by_slot(card["components"], f"carousel.cards[{position}].components")
+            self._check_component_set(cards[position], card_given, named=named, where=f"card {position}: ")
+
+    def _check_component_set(self, template_components: list[dict], given: dict[str, dict], *, named: bool, where: str) -> None:
+        """One message's (or one carousel card's) header, body and button parameters against the template's."""
+        media = header_format(template_components)
+        header_parameters = given.get("header", {}).get("parameters", [])
+        if media in MEDIA_FORMATS:
+            # Meta's answer to a media header sent without its media (or with another kind), as reported in
+            # github.com/netflie/laravel-notification-whatsapp/issues/36 and chatwoot/chatwoot#15622.
+            received = str(header_parameters[0].get("type", "")).upper() if len(header_parameters) == 1 else "UNKNOWN"
+            if len(header_parameters) > 1:
+                raise _count_mismatch(f"{where}header: a {media} header takes exactly one parameter")
+            if received != media:
+                raise _format_mismatch(f"{where}header: Format mismatch, expected {media}, received {received}")
+        else:
+            self._check_texts(f"{where}header", header_parameters, header_parameter_names(template_components), named=named)
+        self._check_texts(f"{where}body", given.get("body", {}).get("parameters", []), body_parameter_names(template_components), named=named)
+        template_buttons = buttons(template_components)
         url_button = dynamic_url_button(template_components)
         for slot, component in given.items():
-            if slot.startswith("button:") and slot.endswith(":url"):
-                if url_button is None or slot != f"button:{url_button.index}:url":
-                    raise _invalid(f"The template has no URL button with a dynamic suffix at {slot}.")
-                if len(component.get("parameters", [])) != 1:
-                    raise GraphError(
-                        400, 132000, "(#132000) Number of parameters does not match the expected number of params",
-                        details="buttons: a URL button takes exactly one text parameter",
-                    )
+            if not slot.startswith("button:"):
+                continue
+            _, index_text, sub_type = slot.split(":")
+            index = int(index_text)
+            kind = str(template_buttons[index].get("type", "")).lower() if index < len(template_buttons) else ""
+            if sub_type == "url" and (url_button is None or url_button.index != index):
+                raise _invalid(f"{where}The template has no URL button with a dynamic suffix at {slot}.")
+            if sub_type != kind:
+                raise _invalid(f"{where}buttons: the template's button {index} is {kind or 'missing'}, not {sub_type}.")
+            parameters = component.get("parameters", [])
+            expected_type = BUTTON_PARAMETER.get(sub_type)
+            if len(parameters) != 1:
+                raise _count_mismatch(f"{where}buttons: a {sub_type} button takes exactly one parameter")
+            if expected_type and parameters[0].get("type") != expected_type:
+                raise _format_mismatch(f"{where}buttons: a {sub_type} button takes a {expected_type} parameter")
         if url_button is not None and f"button:{url_button.index}:url" not in given:
-            raise _missing(f"buttons: Button at index {url_button.index} of type Url requires a parameter")
+            raise _missing(f"{where}buttons: Button at index {url_button.index} of type Url requires a parameter")
+        for index, button in enumerate(template_buttons):
+            if str(button.get("type", "")).upper() == "COPY_CODE" and f"button:{index}:copy_code" not in given:
+                raise _missing(f"{where}buttons: Button at index {index} of type Copy_code requires a coupon_code parameter")
+
+    @staticmethod
+    def _check_texts(slot: str, parameters: list, expected: list[str], *, named: bool) -> None:
+        if len(parameters) != len(expected):
+            raise _count_mismatch(
+                f"{slot}: number of localizable_params ({len(parameters)}) does not match the expected number of params ({len(expected)})"
+            )
+        if any(p.get("type") != "text" for p in parameters) and slot.endswith("header"):
+            raise _format_mismatch(f"{slot}: a text header takes text parameters")
+        if named and sorted(p.get("parameter_name", "") for p in parameters) != sorted(expected):
+            raise _format_mismatch(f"{slot}: expected parameter_name values {expected}")
 
     def _record(self, send: dict, *, answered: str = "") -> dict:
         """Log an accepted send and schedule its statuses (and the person's reply, if a rule says so)."""

@@ -47,15 +47,10 @@
     const data = await response.json();
     note.textContent = data.note || "";
     if (!data.preview) { show("header", ""); show("body", data.note); show("footer", ""); preview.querySelector("[data-part=buttons]").replaceChildren(); return; }
-    show("header", data.preview.header);
-    show("body", data.preview.body);
-    show("footer", data.preview.footer);
-    preview.querySelector("[data-part=buttons]").replaceChildren(...data.preview.buttons.map(function (button) {
-      const box = document.createElement("div");
-      box.textContent = button.text;
-      if (button.url) { const url = document.createElement("small"); url.textContent = button.url; box.appendChild(url); }
-      return box;
-    }));
+    // The server draws the message (media header, offer, buttons, carousel cards) in the same
+    // template as the page itself; its HTML is escaped by Django.
+    const drawn = new DOMParser().parseFromString(data.html, "text/html").getElementById("message-preview");
+    if (drawn) preview.replaceChildren(...drawn.childNodes);
   }
 
   function later() { clearTimeout(timer); timer = setTimeout(refreshPreview, 300); }
