@@ -63,7 +63,7 @@ bench: install
 
 # Fault drills (issue 8): the real stack (gunicorn, Celery workers and beat, the sandbox) on PostgreSQL and
 # Redis under failure, one line of figures per drill; fails on any duplicate, loss or consent violation.
-# Databases retarget_chaos_<drill> (recreated), Redis dbs 10-13; one drill restarts the machine's Redis.
+# Databases retarget_chaos_<drill> (recreated), Redis dbs 10-13; the Redis-restart drill restarts a Redis of its own.
 # CHAOS_SCALE=0.25 for a quicker run; CHAOS_ARGS="worker_kills cap_race" for some drills.
 chaos: install
 	$(PY) -m chaos $(CHAOS_ARGS)

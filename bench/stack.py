@@ -27,10 +27,12 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -46,12 +48,6 @@ import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
-
-# Where the machine's Redis is started again by ``restart_redis`` (the same command as .ci/run).
-REDIS_START_COMMAND = [
-    "redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379", "--save", "",
-    "--appendonly", "no", "--dir", "/var/lib/redis", "--logfile", "/var/log/redis/ci.log",
-]  # fmt: skip
 
 # Settings of the campaign sender used unless the caller overrides them (fast recovery for drills).
 DEFAULT_CAMPAIGN_ENV = {
@@ -496,23 +492,13 @@ class Stack:
 
     # --- Redis ----------------------------------------------------------------------------------
 
-    def restart_redis(self, *, down_seconds: float = 0.0) -> float:
-        """Shut the machine's Redis down (no save: queued tasks are lost) and start it again.
-
-        Other people's Redis databases on this server go down too, for a moment. Returns the
-        seconds Redis did not answer.
-        """
-        parsed = urllib.parse.urlparse(self.redis_url)
-        host, port = parsed.hostname or "127.0.0.1", str(parsed.port or 6379)
-        client = redis.Redis(host=host, port=int(port), socket_timeout=2)
+    def restart_redis(self, server: OwnRedis, *, down_seconds: float = 0.0) -> float:
+        """Shut ``server`` (a Redis of the drill's own, never the machine's) down without saving, so
+        queued tasks are lost, and start it again on the same port. Returns the seconds it did not answer."""
         started = time.monotonic()
-        subprocess.run(["redis-cli", "-h", host, "-p", port, "shutdown", "nosave"], capture_output=True, timeout=30)
-        wait_until(lambda: not _redis_answers(client), timeout=30, what="Redis to stop", interval=0.05)
+        server.stop()
         time.sleep(down_seconds)
-        Path("/var/lib/redis").mkdir(parents=True, exist_ok=True)
-        Path("/var/log/redis").mkdir(parents=True, exist_ok=True)
-        subprocess.run(REDIS_START_COMMAND, check=True, capture_output=True, timeout=30)
-        wait_until(lambda: _redis_answers(client), timeout=30, what="Redis to answer again", interval=0.05)
+        server.start()
         return time.monotonic() - started
 
     # --- manage.py and campaigns ----------------------------------------------------------------
@@ -588,3 +574,42 @@ def _redis_answers(client: redis.Redis) -> bool:
         return bool(client.ping())
     except (redis.ConnectionError, redis.TimeoutError, OSError):
         return False
+
+
+class OwnRedis:
+    """A Redis server of a drill's own, on a free port and in a directory of its own: restarting it
+    touches nobody else's data (the machine's Redis is never restarted by a drill or a test)."""
+
+    def __init__(self) -> None:
+        self.directory = Path(tempfile.mkdtemp(prefix="retarget-own-redis-"))
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
+             "--dir", str(self.directory), "--logfile", str(self.directory / "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2)
+        wait_until(lambda: _redis_answers(client), timeout=30, what="the drill's Redis to answer", interval=0.05)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()  # SIGTERM without "save": nothing is written, queued tasks are lost
+            self.process.wait(timeout=30)
+            self.process = None
+
+    def __enter__(self) -> OwnRedis:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)

@@ -27,7 +27,7 @@ from urllib.parse import urlparse
 
 import requests
 
-from bench.stack import FINISHED_CAMPAIGN_STATES, ROOT, Stack, wait_until
+from bench.stack import FINISHED_CAMPAIGN_STATES, ROOT, OwnRedis, Stack, wait_until
 from chaos.accounting import Audience, DrillResult, account
 from chaos.webhooks import SIGNATURE_HEADER, WebhookRecorder, inbound_text_envelope, post, signature
 
@@ -57,11 +57,14 @@ def scaled(count: int, scale: float) -> int:
 # --- set-up shared by the drills ----------------------------------------------------------------
 
 
-def drill_stack(name: str, redis_db: int, **options) -> Stack:
-    """The drill's stack, with Django in this process set up on the same database and settings."""
+def drill_stack(name: str, redis_db: int, *, redis_server: str = "", **options) -> Stack:
+    """The drill's stack, with Django in this process set up on the same database and settings.
+
+    ``redis_server``: a Redis of the drill's own (OwnRedis.url) instead of the machine's.
+    """
     log_dir = LOG_ROOT / name
     shutil.rmtree(log_dir, ignore_errors=True)
-    stack = Stack(f"{DATABASE_SERVER}/retarget_chaos_{name}", f"{REDIS_SERVER}/{redis_db}", log_dir=log_dir, **options)
+    stack = Stack(f"{DATABASE_SERVER}/retarget_chaos_{name}", f"{redis_server or REDIS_SERVER}/{redis_db}", log_dir=log_dir, **options)
     os.environ.update(stack.env)
     import django
 
@@ -194,9 +197,12 @@ def worker_kills(scale: float, redis_db: int) -> DrillResult:
 # --- 2 and 3: the broker and the database fail under a running campaign ---------------------------
 
 
-def _campaign_under_fault(key: str, result: DrillResult, size: int, redis_db: int, fault: Callable[[Stack, int, int], str]) -> DrillResult:
+def _campaign_under_fault(
+    key: str, result: DrillResult, size: int, redis_db: int, fault: Callable[[Stack, int, int], str], *, redis_server: str = ""
+) -> DrillResult:
     """Launch a campaign to ``size`` people, run ``fault(stack, campaign_id, size)`` while it sends, count."""
-    with drill_stack(key, redis_db, workers=2, worker_concurrency=3, sandbox_latency_ms=20, sandbox_config=SENT_STATUS_ONLY) as stack:
+    with drill_stack(key, redis_db, redis_server=redis_server, workers=2, worker_concurrency=3, sandbox_latency_ms=20,
+                     sandbox_config=SENT_STATUS_ONLY) as stack:  # fmt: skip
         audience = audience_create(size)
         started = time.monotonic()
         campaign_id = Desk(stack).campaign_launched(result.drill)
@@ -206,14 +212,21 @@ def _campaign_under_fault(key: str, result: DrillResult, size: int, redis_db: in
 
 
 def redis_restart(scale: float, redis_db: int) -> DrillResult:
-    """Restart the broker (Redis, without saving: queued tasks are lost) in the middle of a campaign."""
+    """Restart the broker (Redis, without saving: queued tasks are lost) in the middle of a campaign.
 
-    def restart(stack: Stack, campaign_id: int, recipients: int) -> str:
-        wait_for_share_sent(stack, campaign_id, 0.3, recipients)
-        down = stack.restart_redis()
-        return f"Redis down {down:.1f} s at {accepted_count(stack, campaign_id)} sent"
+    The drill's own Redis server (broker, limiter, record of calls), started and restarted on a port of
+    its own: the machine's Redis, shared with others, is never touched.
+    """
+    with OwnRedis() as server:
 
-    return _campaign_under_fault("redis_restart", DrillResult("2 Redis restart"), scaled(10_000, scale), redis_db, restart)
+        def restart(stack: Stack, campaign_id: int, recipients: int) -> str:
+            wait_for_share_sent(stack, campaign_id, 0.3, recipients)
+            down = stack.restart_redis(server)
+            return f"Redis down {down:.1f} s at {accepted_count(stack, campaign_id)} sent"
+
+        return _campaign_under_fault(
+            "redis_restart", DrillResult("2 Redis restart"), scaled(10_000, scale), redis_db, restart, redis_server=server.url
+        )
 
 
 def db_terminate(scale: float, redis_db: int) -> DrillResult:
