@@ -533,7 +533,9 @@ def lifecycle_faults(scale: float, redis_db: int) -> DrillResult:
         stack.sandbox_request("POST", "/_sandbox/notify", {"field": "template_category_update", "template": "spring_sale",
                                                            "new_category": "MARKETING", "correct_category": "UTILITY", "impending": True})  # fmt: skip
         # A template error of the campaign's own: it pauses with the reason, and a person resumes it.
-        stack.sandbox_config(send_faults=[{"code": 132000, "times": 1}, *faults])
+        # Reconfiguring restarts each fault's count: the unknown code stays out, so all the campaign ever
+        # sees of it is UNKNOWN_CODES answers, fewer than pause it, however the batches interleave.
+        stack.sandbox_config(send_faults=[{"code": 132000, "times": 1}, *[f for f in faults if f.get("code") != 139999]])
         status = stack.wait_for_campaign(campaign_id, timeout=120, states=("paused", "completed"))
         reason = stack.sql("SELECT status_reason FROM campaigns_campaign WHERE id = %s", [campaign_id])[0][0]
         if status != "paused" or "132000" not in reason:
