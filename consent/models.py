@@ -57,9 +57,10 @@ class Contact(models.Model):
     # Null when unknown (or erased); unique when set. Sends use the phone when we hold it, else this.
     bsuid = models.CharField("business-scoped user id", max_length=140, unique=True, null=True, blank=True)
     # HMAC of the BSUID like phone_hash: a suppressed BSUID stays recognisable after erasure.
-    bsuid_hash = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
-    parent_bsuid = models.CharField("parent business-scoped user id", max_length=140, blank=True)
-    username = models.CharField("WhatsApp username", max_length=100, blank=True)
+    # Database defaults too: rows written by set-based SQL (COPY, INSERT ... SELECT) need not name them.
+    bsuid_hash = models.CharField(max_length=64, blank=True, db_index=True, editable=False, default="", db_default="")
+    parent_bsuid = models.CharField("parent business-scoped user id", max_length=140, blank=True, default="", db_default="")
+    username = models.CharField("WhatsApp username", max_length=100, blank=True, default="", db_default="")
     # Set when a later webhook showed this person to be another contact too: that contact holds their ids now.
     merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False)
     name = models.CharField(max_length=200, blank=True)
