@@ -83,8 +83,10 @@ def _identifiers_learn(item: StatusItem, message: Message) -> None:
     Meta adds ``recipient_user_id`` to statuses of sends to a phone number too, and the number
     (``recipient_id``) to those of sends to a BSUID while it may share it (whatsapp.webhooks).
     """
+    if not item.recipient_user_id:  # checked first: loading the contact would cost a query per status
+        return
     contact = message.contact
-    if not item.recipient_user_id or contact.erased_at is not None:
+    if contact.erased_at is not None:
         return
     if contact.bsuid == item.recipient_user_id and (contact.phone or not item.recipient_id):
         return  # nothing new
