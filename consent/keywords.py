@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 import unicodedata
+from functools import lru_cache
 
 from django.conf import settings
 
@@ -55,12 +56,14 @@ def keyword_normalize(text: str) -> str:
     return "".join(ch for ch in decomposed if unicodedata.category(ch)[0] not in ("M", "P", "S", "Z", "C"))
 
 
-def _normalized_set(words) -> frozenset[str]:
+@lru_cache(maxsize=32)
+def _normalized_set(words: tuple[str, ...]) -> frozenset[str]:
+    """Cached: sends check every quick reply of every message against these lists."""
     return frozenset(keyword_normalize(word) for word in words)
 
 
 def optout_keywords() -> frozenset[str]:
-    return _normalized_set([*OPTOUT_KEYWORDS, *settings.WHATSAPP_OPTOUT_KEYWORDS])
+    return _normalized_set((*OPTOUT_KEYWORDS, *settings.WHATSAPP_OPTOUT_KEYWORDS))
 
 
 def keyword_match(text: str) -> KeywordAction | None:
@@ -70,16 +73,16 @@ def keyword_match(text: str) -> KeywordAction | None:
         return None
     if word in optout_keywords():
         return KeywordAction.OPT_OUT
-    if word in _normalized_set(OPTIN_KEYWORDS):
+    if word in _normalized_set(tuple(OPTIN_KEYWORDS)):
         return KeywordAction.OPT_IN
-    if word in _normalized_set(HELP_KEYWORDS):
+    if word in _normalized_set(tuple(HELP_KEYWORDS)):
         return KeywordAction.HELP
     return None
 
 
 def optout_button_match(*values: str) -> bool:
     """True when a pressed button's payload or text is a marketing opt-out."""
-    button_values = _normalized_set(OPTOUT_BUTTON_VALUES) | optout_keywords()
+    button_values = _normalized_set(tuple(OPTOUT_BUTTON_VALUES)) | optout_keywords()
     for value in values:
         word = keyword_normalize(value)
         if word and (word in button_values or word.startswith("stoppromotion")):
