@@ -380,6 +380,8 @@ CAMPAIGN_LEASE_SECONDS = env_int("CAMPAIGN_LEASE_SECONDS", 120, minimum=2)
 CAMPAIGN_LOCK_TIMEOUT_SECONDS = env_int("CAMPAIGN_LOCK_TIMEOUT_SECONDS", 30, minimum=1)
 CAMPAIGN_MAX_ATTEMPTS = env_int("CAMPAIGN_MAX_ATTEMPTS", 5, minimum=1)
 CAMPAIGN_RETRY_BASE_SECONDS = env_float("CAMPAIGN_RETRY_BASE_SECONDS", 30.0, minimum=0.0)
+# The longest wait between two attempts (the waits double from CAMPAIGN_RETRY_BASE_SECONDS up to this).
+CAMPAIGN_RETRY_MAX_SECONDS = env_float("CAMPAIGN_RETRY_MAX_SECONDS", 3600.0, minimum=0.0)
 CAMPAIGN_THROTTLE_BACKOFF_SECONDS = env_float("CAMPAIGN_THROTTLE_BACKOFF_SECONDS", 2.0, minimum=0.0)
 # Too many messages to one person in a short time (131056): that person is tried again after this.
 CAMPAIGN_PAIR_RATE_RETRY_SECONDS = env_float("CAMPAIGN_PAIR_RATE_RETRY_SECONDS", 300.0, minimum=0.0)

@@ -28,7 +28,7 @@ class Outcome:
 
 def retry_delay(attempts: int) -> timedelta:
     base = settings.CAMPAIGN_RETRY_BASE_SECONDS * (2 ** max(attempts - 1, 0))
-    return timedelta(seconds=min(base, 3600) * random.uniform(0.5, 1.5))
+    return timedelta(seconds=min(base, settings.CAMPAIGN_RETRY_MAX_SECONDS) * random.uniform(0.5, 1.5))
 
 
 def held_back_requeue(message: Message, now: datetime) -> str:
