@@ -8,7 +8,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from consent.models import ConsentEvent, ConsentState, ConsentStatus, Contact, Purpose, Suppression
-from consent.phones import InvalidPhoneNumber, phone_normalize
+from consent.phones import InvalidPhoneNumber, phone_normalize, wa_id_numbers
 
 
 class ConsentStatusAnnotation(TypedDict):
@@ -125,7 +125,8 @@ def contact_find_by_wa_id(wa_id: str) -> Contact | None:
     """The (not erased) contact with this WhatsApp id, or whose number it is; None when unknown."""
     if not wa_id:
         return None
-    return Contact.objects.filter(Q(wa_id=wa_id) | Q(phone=f"+{wa_id}"), erased_at__isnull=True).order_by("pk").first()
+    # wa_id_numbers: WhatsApp ids of some countries leave out or add a digit (Brazil's ninth, Mexico's 1).
+    return Contact.objects.filter(Q(wa_id=wa_id) | Q(phone__in=wa_id_numbers(wa_id)), erased_at__isnull=True).order_by("pk").first()
 
 
 def contact_find_by_bsuid(user_id: str) -> Contact | None:

@@ -40,7 +40,7 @@ def unsubscribe_contact(token: str) -> Contact | None:
 
 def unsubscribe_needed(contact: Contact) -> bool:
     """False when there is nothing left to do: erased, or opted out with the number suppressed."""
-    if contact.erased_at or not contact.phone:
+    if contact.erased_at or not contact.whatsapp_address():
         return False
     return not (contact_consent_status(contact) == ConsentStatus.OPTED_OUT and contact_is_suppressed(contact))
 

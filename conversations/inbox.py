@@ -112,7 +112,7 @@ def support_reply(*, contact: Contact, body: str, actor: Actor, now: datetime | 
         raise ReplyRefused("Write the answer first.")
     if len(text) > MAX_REPLY_LENGTH:
         raise ReplyRefused(f"WhatsApp takes at most {MAX_REPLY_LENGTH} characters; this answer has {len(text)}.")
-    if contact.erased_at or not contact.phone:
+    if contact.erased_at or not contact.whatsapp_address():
         raise ReplyRefused("This person's data was erased: there is no number to answer.")
     if not contact.service_window_open(now):
         closes_at = contact.service_window_closes_at()
