@@ -21,7 +21,7 @@ from django.db.models import Q
 
 from campaigns.models import Campaign
 from campaigns.services import CampaignError, campaign_pause
-from core.audit import Actor, audit_record
+from core.audit import PLATFORM_ACTOR, Actor, audit_record
 from whatsapp.account import account_sending_blocked
 from whatsapp.handlers import ItemPairs
 from whatsapp.models import AccountProblem, MessageTemplate
@@ -30,7 +30,6 @@ from whatsapp.webhooks import OUT_OF_BAND_ERRORS
 
 logger = logging.getLogger(__name__)
 
-PLATFORM_ACTOR = Actor(label="whatsapp platform")
 SENDER = Actor(label="campaign sender")
 _ACTIVE = (Campaign.Status.SENDING, Campaign.Status.SCHEDULED)
 # Template events after which nothing may be sent with it (REINSTATED/APPROVED change nothing here).

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from campaigns.lifecycle import PLATFORM_ACTOR, account_sending_stop, campaign_stop
+from campaigns.lifecycle import account_sending_stop, campaign_stop
 from campaigns.models import Campaign, Message
 from campaigns.services import StatusReport, message_statuses_apply
 from consent.selectors import contact_find_by_bsuid, contact_find_by_wa_id
 from consent.services import contact_for_whatsapp_user, platform_optout_record
+from core.audit import PLATFORM_ACTOR
 from whatsapp.account import account_problem_record
 from whatsapp.client import ErrorScope, WhatsAppError
 from whatsapp.handlers import ItemPairs

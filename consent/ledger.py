@@ -8,7 +8,6 @@ from consent.models import ConsentAction, ConsentEvent, ConsentState, ConsentSta
 from core.audit_chain import GENESIS_HASH, ChainBreak, ChainReport
 
 # Kept for callers that name the ledger's report by its old name.
-LedgerReport = ChainReport
 
 
 def _break(event_id: int | None, problem: str) -> ChainBreak:

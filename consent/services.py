@@ -35,7 +35,7 @@ from consent.models import (
 )
 from consent.phones import InvalidPhoneNumber, phone_country, phone_normalize, phone_time_zone, phone_to_wa_id
 from consent.selectors import contact_consent_status, contact_find_by_bsuid, contact_find_by_wa_id
-from core.audit import SYSTEM, Actor, audit_append, audit_entry, audit_head_lock, audit_record
+from core.audit import PLATFORM_ACTOR, SYSTEM, Actor, audit_append, audit_entry, audit_head_lock, audit_record
 from core.logging import mask_phone
 from core.models import AuditEntry
 
@@ -433,11 +433,6 @@ def consent_record_by_phone(*, phone: str, **kwargs: Any) -> ConsentEvent:
     return consent_record(contact=contact, can_lift_suppression=False, **kwargs)
 
 
-def contact_for_wa_id(*, wa_id: str, profile_name: str = "") -> Contact | None:
-    """The contact who writes from ``wa_id``; an unknown sender becomes a contact without consent."""
-    return contact_for_whatsapp_user(wa_id=wa_id, profile_name=profile_name)
-
-
 IDENTITY_ACTOR = Actor(label="whatsapp webhook")
 
 
@@ -572,7 +567,6 @@ def contact_bsuid_change(*, old_user_id: str, new_user_id: str, wa_id: str = "",
     return contact
 
 
-PLATFORM_ACTOR = Actor(label="whatsapp platform")
 PLATFORM_OPTOUT_CODE = 131050
 
 

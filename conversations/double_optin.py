@@ -28,14 +28,13 @@ from campaigns.sending.service import TemplateContent, service_message_queue
 from consent import keywords
 from consent.models import ConsentSource, Contact, OptInForm
 from consent.services import Evidence, consent_grant
-from conversations.models import InboundMessage, OptInConfirmation
+from conversations.models import CONFIRM_PAYLOAD_PREFIX, InboundMessage, OptInConfirmation
 from core.audit import Actor, audit_record
 from whatsapp import template_shape
 from whatsapp.models import MessageTemplate
 
 logger = logging.getLogger(__name__)
 
-CONFIRM_PAYLOAD_PREFIX = "optin-confirm:"
 YES_WORDS = frozenset(keywords.keyword_normalize(w) for w in ("YES", "Y", "CONFIRM", "I CONFIRM", "JA", "SI", "SÍ", "OUI"))
 DOUBLE_OPTIN_ACTOR = Actor(label="whatsapp double opt-in")
 

@@ -31,11 +31,7 @@ logger = logging.getLogger(__name__)
 
 def is_optout(item: InboundItem) -> bool:
     """An opt-out keyword or the opt-out button: applied before the delivery is acknowledged."""
-    if item.type == "text":
-        return keywords.keyword_match(item.text) is keywords.KeywordAction.OPT_OUT
-    if item.type in ("button", "interactive"):
-        return keywords.optout_button_match(item.payload, item.text)
-    return False
+    return _keyword_action(item)[0] is keywords.KeywordAction.OPT_OUT
 
 
 def inbound_items_handle(pairs: ItemPairs) -> None:

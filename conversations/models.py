@@ -8,6 +8,9 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+# The confirmation template's button payload: this prefix and the confirmation's id.
+CONFIRM_PAYLOAD_PREFIX = "optin-confirm:"
+
 
 class InboundMessage(models.Model):
     """A message a person sent to our number: kept for the support inbox and as evidence."""
@@ -89,7 +92,7 @@ class OptInConfirmation(models.Model):
 
     @property
     def button_payload(self) -> str:
-        return f"optin-confirm:{self.pk}"
+        return f"{CONFIRM_PAYLOAD_PREFIX}{self.pk}"
 
     def is_open(self, now=None) -> bool:
         return self.confirmed_at is None and (now or timezone.now()) < self.expires_at

@@ -39,7 +39,13 @@ from consent.selectors import (
 )
 from consent.services import contact_is_suppressed
 from consent.unsubscribe import unsubscribe_url
-from conversations.assignment import AssignmentRefused, conversation_assign, conversation_unassign, support_agents
+from conversations.assignment import (
+    ANSWER_PERMISSION,
+    AssignmentRefused,
+    conversation_assign,
+    conversation_unassign,
+    support_agents,
+)
 from conversations.inbox import (
     SHOW_CHOICES,
     InboxCursor,
@@ -51,14 +57,12 @@ from conversations.inbox import (
 )
 from conversations.models import CannedReply, ConversationAssignment
 from conversations.timeline import contact_timeline
-from core.audit import Actor
-from core.client_ip import client_ip
+from core.admin import staff_actor
 from core.redirects import safe_next
 
 if TYPE_CHECKING:
     from consent.selectors import ContactWithConsent
 
-ANSWER_PERMISSION = "campaigns.answer_inbound"
 VIEW_MESSAGES_PERMISSION = "campaigns.view_message"
 
 
@@ -202,7 +206,7 @@ def inbox_view(request: HttpRequest) -> HttpResponse:
 def reply_view(request: HttpRequest, contact_id: int) -> HttpResponse:
     _require(request, ANSWER_PERMISSION)
     contact = get_object_or_404(Contact, pk=contact_id)
-    actor = Actor(user=request.user, ip_address=client_ip(request))
+    actor = staff_actor(request)
     try:
         support_reply(contact=contact, body=request.POST.get("body", ""), actor=actor)
     except ReplyRefused as exc:
@@ -217,7 +221,7 @@ def assign_view(request: HttpRequest, contact_id: int) -> HttpResponse:
     """Assign the person's conversation to an agent (``agent``: a user id, empty for oneself), or free it (``unassign``)."""
     _require(request, ANSWER_PERMISSION)
     contact = get_object_or_404(Contact, pk=contact_id)
-    actor = Actor(user=request.user, ip_address=client_ip(request))
+    actor = staff_actor(request)
     if request.POST.get("unassign"):
         conversation_unassign(contact=contact, actor=actor)
         messages.success(request, f"{contact}'s conversation is no longer assigned.")

@@ -27,6 +27,8 @@ class Actor:
 
 
 SYSTEM = Actor(label="system")
+# What WhatsApp itself reported (account problems, platform opt-outs, template changes).
+PLATFORM_ACTOR = Actor(label="whatsapp platform")
 
 
 def audit_entry(

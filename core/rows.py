@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from django.db import connection
 from django.db.models import Field, Model
 from django.db.models.options import Options
+from psycopg2.extras import execute_values
 
 
 def rows_update(model: type[Model], objects: Sequence[Model], fields: Sequence[str]) -> None:
@@ -21,8 +22,6 @@ def rows_update(model: type[Model], objects: Sequence[Model], fields: Sequence[s
     if connection.vendor != "postgresql":
         model._default_manager.bulk_update(objects, fields)
         return
-    from psycopg2.extras import execute_values
-
     meta = model._meta
     columns = [_column(meta, meta.pk.name), *(_column(meta, name) for name in fields)]
     names = ", ".join(f'"{field.column}"' for field in columns)

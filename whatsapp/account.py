@@ -15,11 +15,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from core.audit import Actor, audit_record
+from core.audit import PLATFORM_ACTOR, Actor, audit_record
 from whatsapp.client import ErrorScope, WhatsAppError
 from whatsapp.models import AccountProblem, MessagingLimit
-
-PLATFORM_ACTOR = Actor(label="whatsapp platform")
 
 
 class AccountProblemError(ValueError):

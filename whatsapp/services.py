@@ -20,14 +20,13 @@ from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from core.audit import Actor, audit_record
+from core.audit import PLATFORM_ACTOR, audit_record
 from whatsapp import account, handlers, template_sync, webhooks
 from whatsapp.models import WebhookDelivery, WebhookReceipt
 from whatsapp.webhooks import ItemKind
 
 logger = logging.getLogger(__name__)
 
-PLATFORM_ACTOR = Actor(label="whatsapp platform")
 
 
 class WebhookProcessingError(Exception):
@@ -51,7 +50,7 @@ def webhook_delivery_receive(*, body: bytes, envelope: dict) -> int:
         with transaction.atomic():
             delivery_id, pending = _delivery_store(digest, body, foreign_items=foreign_items)
             if pending:
-                _optouts_apply_now(envelope, WebhookDelivery.objects.get(pk=delivery_id))
+                _optouts_apply_now(envelope, WebhookDelivery(pk=delivery_id))  # handlers read only its id
     else:  # statuses, nearly every delivery: one statement, no transaction held open
         delivery_id, pending = _delivery_store(digest, body, foreign_items=foreign_items)
     if foreign:
