@@ -254,3 +254,14 @@ def test_a_confirmation_whose_task_was_lost_is_queued_again(deliver, sandbox, op
     assert service_messages_sweep(older_than_seconds=60) == []  # too fresh: its own task may still be coming
     Message.objects.filter(pk=reply.pk).update(created_at=timezone.now() - timezone.timedelta(minutes=5))
     assert service_messages_sweep(older_than_seconds=60) == [str(reply.pk)]
+
+
+@pytest.mark.django_db
+def test_a_stop_from_a_brazilian_whatsapp_id_without_the_ninth_digit_opts_out_the_contact(deliver, contact_factory):
+    # WhatsApp names some Brazilian numbers without their ninth digit: +55 11 98765-4321 writes as 551187654321.
+    contact = contact_factory("+5511987654321", "Bruna")
+    deliver(payload("inbound_text_stop.json", {"4915123456789": "551187654321", "Ana": "Bruna"}))
+
+    assert contact_consent_status(contact) == ConsentStatus.OPTED_OUT
+    assert number_is_suppressed("+5511987654321")
+    assert Contact.objects.count() == 1  # no second, invalid contact for the id
