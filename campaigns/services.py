@@ -758,10 +758,7 @@ def message_statuses_apply(reports: list[StatusReport]) -> list[Message | None]:
         return []
     callback_ids = {report: _message_id_from_callback(report.callback_data) for report in reports}
     found = list(
-        # The contact too (in the same query, unlocked): status handling reads it when a status names a
-        # business-scoped user id or reports a platform opt-out.
-        Message.objects.select_for_update(of=("self",))
-        .select_related("contact")
+        Message.objects.select_for_update()
         .filter(Q(wamid__in={report.wamid for report in reports}) | Q(pk__in={i for i in callback_ids.values() if i}))
         .order_by("pk")  # the lock order of every writer of message rows
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from django.db.models import prefetch_related_objects
+
 from campaigns.lifecycle import account_sending_stop, campaign_stop
 from campaigns.models import Campaign, Message
 from campaigns.services import StatusReport, message_statuses_apply
@@ -32,6 +34,10 @@ def statuses_handle(pairs: ItemPairs) -> None:
             claimed.discard(key)  # a status repeated within the batch is applied once
             todo.append((item, *_status_report(item)))
     messages = message_statuses_apply([report for _, report, _ in todo])
+    # Contacts in one query, and only for the statuses that read them (a BSUID to link, a platform opt-out).
+    needing = [m for (item, _, error), m in zip(todo, messages, strict=True)
+               if m is not None and (item.recipient_user_id or (error is not None and error.records_platform_optout))]  # fmt: skip
+    prefetch_related_objects(needing, "contact")
     for (item, _, error), message in zip(todo, messages, strict=True):
         _status_applied(item, error, message)
 
