@@ -1,4 +1,5 @@
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -14,4 +15,6 @@ def test_a_wrong_password_is_refused_with_a_message(live_server, page, marketer)
     page.fill("#id_username", marketer.get_username())
     page.fill("#id_password", "wrong")
     page.click("input[type=submit]")
-    assert page.locator(".errornote").is_visible()
+    # expect() waits for the answer page; is_visible() would read the page before the POST returned.
+    expect(page.locator(".errornote")).to_be_visible()
+    expect(page.locator(".errornote")).to_contain_text("correct username and password")
