@@ -233,6 +233,7 @@ class CampaignAdmin(admin.ModelAdmin):
             path("build/", page(admin_pages.builder_view), name="campaigns_campaign_build_new"),
             path("build/preview/", page(admin_pages.preview_json_view), name="campaigns_campaign_preview"),
             path("dashboard/", page(admin_pages.dashboard_view), name="campaigns_campaign_dashboard"),
+            path("schedule/", page(admin_pages.schedule_view), name="campaigns_campaign_schedule"),
             path(
                 "account-problems/<int:problem_id>/clear/", page(admin_pages.account_problem_clear_view),
                 name="campaigns_account_problem_clear",
@@ -265,6 +266,12 @@ class CampaignAdmin(admin.ModelAdmin):
             allowed.append("clone")
         return allowed
 
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None) -> HttpResponse:
+        """One way to create a campaign: the builder (the generic form took the mapping as raw JSON)."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        return HttpResponseRedirect(reverse("admin:campaigns_campaign_build_new"))
+
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None) -> HttpResponse:
         campaign = self.get_object(request, object_id)
         extra_context = dict(extra_context or {})
@@ -285,7 +292,7 @@ class CampaignAdmin(admin.ModelAdmin):
             messages.error(request, f"{campaign} cannot be cloned: {exc}")
             return HttpResponseRedirect(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
         messages.success(request, f"{clone}: a new draft with the settings of {campaign}. Change what you need and submit it.")
-        return HttpResponseRedirect(reverse("admin:campaigns_campaign_change", args=[clone.pk]))
+        return HttpResponseRedirect(reverse("admin:campaigns_campaign_build", args=[clone.pk]))
 
     @admin.action(description="Clone the selected campaigns as new drafts", permissions=["add"])
     def clone_selected(self, request: HttpRequest, queryset: Any) -> None:

@@ -28,9 +28,9 @@ from campaigns import analytics, selectors, services
 from campaigns.charts import line_chart, stacked_bar_chart
 from campaigns.eligibility import EXCLUSION_REASONS
 from campaigns.exports import csv_stream
-from campaigns.forms import FIELD_HELP, SOURCE_CHOICES, CampaignBuilderForm
+from campaigns.forms import FIELD_HELP, SOURCE_CHOICES, CampaignBuilderForm, template_cards
 from campaigns.models import Campaign, FrequencyCapPolicy
-from campaigns.parameters import ParameterMappingError, parameters_validate, template_has_tracked_link
+from campaigns.parameters import mapping_for_preview, template_has_tracked_link
 from campaigns.previews import TestSendRefused, campaign_test_send, message_preview
 from consent.keywords import HELP_KEYWORDS, OPTIN_KEYWORDS, OPTOUT_KEYWORDS
 from consent.models import Contact
@@ -79,18 +79,19 @@ def campaign_pages(campaign: Campaign, user: Any) -> list[tuple[str, str]]:
 
 
 def _preview_for(form: CampaignBuilderForm, contact: Contact | None) -> tuple[dict[str, Any] | None, str]:
-    """The rendered message for the form's template and mapping, or an explanation why there is none."""
+    """The rendered message for the form's template and mapping, and what is still to fill in words.
+
+    An unfinished mapping still shows the message: unfilled placeholders as written, fallbacks
+    where no person is there to read values from (campaigns.parameters.mapping_for_preview).
+    """
     template = form.selected_template()
     if template is None:
         return None, "Choose a template to see the message."
-    mapping = form.mapping(template.parameter_count)
-    try:
-        parameters_validate(mapping, parameter_names=list(template.parameter_names), components=template.components)
-    except ParameterMappingError as exc:
-        return None, f"Complete the values: {exc}"
+    mapping, still_to_fill = mapping_for_preview(form.mapping(template.parameter_count), template, with_contact=contact is not None)
     tracked_url = (form.data.get("tracked_url", "") if form.is_bound else form.initial.get("tracked_url", "")) or ""
     preview = message_preview(template=template, parameters=mapping, contact=contact, tracked_url=tracked_url)
-    return preview.as_dict(), ""
+    note = f"Still to fill: {'; '.join(still_to_fill)}." if still_to_fill else ""
+    return preview.as_dict(), note
 
 
 def _preview_contact(request: HttpRequest, samples: list[Contact]) -> Contact | None:
@@ -100,13 +101,31 @@ def _preview_contact(request: HttpRequest, samples: list[Contact]) -> Contact | 
     return samples[0] if samples else None
 
 
+# While these hold, the Build tab shows the campaign read-only: sending ones are paused first, finished ones cloned.
+BUILD_LOCKED = (Campaign.Status.SENDING, Campaign.Status.COMPLETED, Campaign.Status.CANCELLED)
+
+
+def audience_warning(count: int | None, messaging_limit: int) -> str:
+    """The builder's warning beside the segment count (builder.js words it the same way as the count changes)."""
+    if count == 0:
+        return "No one is in this segment now: a campaign to it would send nothing."
+    if count is not None and messaging_limit and count > messaging_limit:
+        return (f"{count} people are more than the account's messaging limit of {messaging_limit} a day: "
+                "if they all may be messaged, sending takes several days.")  # fmt: skip
+    return ""
+
+
 def builder_view(request: HttpRequest, model_admin: ModelAdmin, campaign_id: int | None = None) -> HttpResponse:
     campaign = _campaign(campaign_id) if campaign_id else None
     _require(request, "campaigns.change_campaign" if campaign else "campaigns.add_campaign")
+    locked = campaign is not None and campaign.status in BUILD_LOCKED
     form = CampaignBuilderForm(request.POST or None, campaign=campaign)
     action = request.POST.get("action", "save")
-    if request.method == "POST" and action in ("save", "submit") and form.is_valid():
-        done = _builder_save(request, form, campaign, submit=action == "submit")
+    if request.method == "POST" and locked:
+        messages.error(request, f"A {campaign.get_status_display().lower()} campaign cannot be changed here.")  # type: ignore[union-attr]
+        return HttpResponseRedirect(request.path)
+    if request.method == "POST" and action in ("save", "submit", "submit_anyway") and form.is_valid():
+        done = _builder_save(request, form, campaign, submit=action != "save", confirmed=action == "submit_anyway")
         if done is not None:
             return done
     segment, selected_template = form.selected_segment(), form.selected_template()
@@ -114,22 +133,36 @@ def builder_view(request: HttpRequest, model_admin: ModelAdmin, campaign_id: int
     contact = _preview_contact(request, samples)
     preview, preview_note = _preview_for(form, contact)
     rows = form.parameter_rows()
+    segment_count = selectors.segment_count(segment) if segment else None
+    messaging_limit, _tier = selectors.messaging_limit_daily()
+    draft = campaign is not None and campaign.status == Campaign.Status.DRAFT and not form.is_bound
     return _page(
         request, model_admin, "campaigns/builder.html", f"Campaign: {campaign.name}" if campaign else "New campaign",
         crumb="Build", campaign=campaign, form=form, parameter_rows=rows, parameter_count=sum(row["shown"] for row in rows),
+        template_cards=template_cards(selected_template),
         source_help=FIELD_HELP, sources=SOURCE_CHOICES, policy=FrequencyCapPolicy.current(), time_zone=settings.TIME_ZONE,
-        segment_count=selectors.segment_count(segment) if segment else None, samples=samples, preview_contact=contact,
+        segment_count=segment_count, samples=samples, preview_contact=contact,
+        audience_warning=audience_warning(segment_count, messaging_limit), messaging_limit=messaging_limit,
+        submit_warnings=selectors.campaign_submit_warnings(campaign) if draft and campaign else [],
+        confirm_submit=draft and request.GET.get("confirm") == "1",
         preview=preview, preview_note=preview_note, link_base=f"{settings.PUBLIC_BASE_URL.rstrip('/')}/r/",
         template_link=selected_template is not None and template_has_tracked_link(selected_template),
         pages=campaign_pages(campaign, request.user) if campaign else [],
         test_number=getattr(request.user, "test_number", None) if campaign else None,
         paused_template=campaign is not None and campaign.template is not None and not campaign.template.is_sendable,
+        locked=locked,
+        pause_url=reverse("admin:campaigns_campaign_lifecycle", args=[campaign.pk, "pause"]) if locked and campaign else "",
+        clone_url=reverse("admin:campaigns_campaign_lifecycle", args=[campaign.pk, "clone"])
+        if locked and campaign and request.user.has_perm("campaigns.add_campaign") else "",
     )  # fmt: skip
 
 
-def _builder_save(request: HttpRequest, form: CampaignBuilderForm, campaign: Campaign | None, *, submit: bool) -> HttpResponse | None:
+def _builder_save(
+    request: HttpRequest, form: CampaignBuilderForm, campaign: Campaign | None, *, submit: bool, confirmed: bool = False
+) -> HttpResponse | None:
     data = form.campaign_fields()
     actor = _actor(request)
+    warnings: list[str] = []
     try:
         if campaign is None:
             campaign = services.campaign_create(actor=actor, **data)
@@ -137,19 +170,26 @@ def _builder_save(request: HttpRequest, form: CampaignBuilderForm, campaign: Cam
             changed = {name: value for name, value in data.items() if getattr(campaign, name) != value}
             if changed:
                 campaign = services.campaign_update(campaign=campaign, actor=actor, **changed)
-        if submit:
+        if submit and not confirmed:
+            warnings = selectors.campaign_submit_warnings(campaign)
+        if submit and not warnings:
             campaign = services.campaign_submit(campaign=campaign, actor=actor)
     except (services.CampaignError, services.CampaignForbidden) as exc:
         field = getattr(exc, "field", None)
         form.add_error(field if field in form.fields else None, str(exc))
         return None
+    build_url = reverse("admin:campaigns_campaign_build", args=[campaign.pk])
+    if warnings:
+        # Saved, not submitted: the page lists the warnings and offers "Submit anyway".
+        messages.warning(request, "Saved, not submitted yet: read the warnings below before you submit.")
+        return HttpResponseRedirect(f"{build_url}?confirm=1#submit-warnings")
     if submit:
         messages.success(request, "Submitted for approval. An approver (another person) reviews it next.")
         return HttpResponseRedirect(reverse("admin:campaigns_campaign_review", args=[campaign.pk]))
     if campaign.status == Campaign.Status.DRAFT and campaign.status_reason:
         messages.warning(request, campaign.status_reason)
     messages.success(request, "Draft saved.")
-    return HttpResponseRedirect(reverse("admin:campaigns_campaign_build", args=[campaign.pk]))
+    return HttpResponseRedirect(build_url)
 
 
 @require_POST
@@ -315,6 +355,19 @@ def dashboard_view(request: HttpRequest, model_admin: ModelAdmin) -> HttpRespons
         figures=figures, opted_in_chart=opted_in, status_chart=statuses, rates=rates,
         opt_ins_total=sum(figures.opt_ins_per_day), opt_outs_total=sum(figures.opt_outs_per_day),
         attribution_hours=int(analytics.ATTRIBUTION_WINDOW.total_seconds() // 3600),
+    )  # fmt: skip
+
+
+def schedule_view(request: HttpRequest, model_admin: ModelAdmin) -> HttpResponse:
+    """The schedule: campaigns to come and under way, by the day they start, with their local-time windows."""
+    _require(request, "campaigns.view_campaign")
+    days: dict[str, list[selectors.ScheduleEntry]] = {}
+    for entry in selectors.campaign_schedule():
+        day = f"{timezone.localtime(entry.starts_at):%A %d %B %Y}" if entry.starts_at else "Starts as soon as it is approved"
+        days.setdefault(day, []).append(entry)
+    return _page(
+        request, model_admin, "campaigns/schedule.html", "Schedule of campaigns",
+        days=list(days.items()), policy=FrequencyCapPolicy.current(), time_zone=settings.TIME_ZONE,
     )  # fmt: skip
 
 

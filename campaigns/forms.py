@@ -6,9 +6,11 @@ import json
 from typing import Any
 
 from django import forms
+from django.db.models import Case, IntegerField, QuerySet, When
 
 from campaigns.models import Campaign, Segment
-from campaigns.parameters import CONTACT_FIELDS, template_has_tracked_link
+from campaigns.parameters import CONTACT_FIELDS, mapping_for_preview, template_has_tracked_link
+from campaigns.previews import message_preview
 from whatsapp.models import MessageTemplate
 from whatsapp.selectors import templates_sendable
 
@@ -22,21 +24,34 @@ SOURCE_CHOICES = [
 _SOURCES = {value for value, _ in SOURCE_CHOICES}
 
 
-class TemplateSelect(forms.Select):
-    """A template choice whose options carry what the page needs to adapt without a round trip."""
+def templates_usable() -> QuerySet[MessageTemplate]:
+    """The templates a campaign can be built on: approved at WhatsApp, marketing or utility (an
+    authentication template only carries one-time codes), marketing ones first."""
+    category = MessageTemplate.Category
+    return (
+        templates_sendable()
+        .filter(category__in=[category.MARKETING, category.UTILITY])
+        .annotate(utility_last=Case(When(category=category.UTILITY, then=1), default=0, output_field=IntegerField()))
+        .order_by("utility_last", "name", "language")
+    )
 
-    def create_option(self, name: str, value: Any, label: Any, selected: Any, index: int, subindex: Any = None, attrs: Any = None) -> dict:
-        option = super().create_option(name, value, label, selected, index, subindex, attrs)
-        template = getattr(value, "instance", None)
-        if isinstance(template, MessageTemplate):
-            option["attrs"].update(
-                {
-                    "data-params": json.dumps(list(template.parameter_names)),
-                    "data-link": "1" if template_has_tracked_link(template) else "0",
-                    "data-link-base": template.url_button_base,
-                }
-            )
-        return option
+
+def template_cards(selected: MessageTemplate | None) -> list[dict[str, Any]]:
+    """The template browser's cards: each usable template with its message as written (placeholders
+    unfilled) and what the page needs to adapt without a round trip."""
+    cards = []
+    for template in templates_usable():
+        as_written, _ = mapping_for_preview([], template, with_contact=False)
+        cards.append({
+            "template": template,
+            "selected": selected is not None and template.pk == selected.pk,
+            "utility": template.category == MessageTemplate.Category.UTILITY,
+            "preview": message_preview(template=template, parameters=as_written, contact=None).as_dict(),
+            "params": json.dumps(list(template.parameter_names)),
+            "link": "1" if template_has_tracked_link(template) else "0",
+            "link_base": template.url_button_base,
+        })  # fmt: skip
+    return cards
 
 
 def _entry_to_row(entry: dict) -> dict[str, str]:
@@ -50,8 +65,10 @@ def _entry_to_row(entry: dict) -> dict[str, str]:
 
 class CampaignBuilderForm(forms.Form):
     name = forms.CharField(max_length=200, help_text="For your team; people never see it.")
+    # The page draws this choice as the template browser (campaigns/_template_browser.html).
     template = forms.ModelChoiceField(
-        queryset=templates_sendable(), widget=TemplateSelect, empty_label="Choose an approved template",
+        queryset=templates_usable(), widget=forms.RadioSelect, empty_label=None,
+        error_messages={"required": "Choose a template.", "invalid_choice": "This template cannot be used (any more): choose another one."},
         help_text="Only templates WhatsApp approved can be sent. Templates are written and approved in Meta's WhatsApp Manager.",
     )  # fmt: skip
     segment = forms.ModelChoiceField(queryset=Segment.objects.all(), empty_label="Choose a segment", help_text="Who receives it.")

@@ -472,3 +472,50 @@ def template_render_body(template: Any, values: Sequence[str | None]) -> str:
     by_slot = template_values(template, values)
     names = list(template.parameter_names)
     return template_fill(template.body_text, names, [by_slot.get(f"body.{i}") for i in range(len(names))])
+
+
+def _slot_entry_problem(key: str, entry: Any) -> str | None:
+    """Why ``entry`` cannot fill slot ``key`` yet, in words (no path into the JSON); None when it can."""
+    sources = [entry.get(name) for name in ("field", "attribute", "event", "value")] if isinstance(entry, dict) else []
+    if entry is None or (sources and not any(isinstance(text, str) and text.strip() for text in sources)):
+        return "no value chosen yet"
+    if key == "limited_time_offer" or (key.endswith("header.media") and isinstance(entry, dict) and set(entry) == {"value"}):
+        text = entry.get("value") if isinstance(entry, dict) else None
+        if not isinstance(text, str) or not text:
+            return "no value chosen yet" if key == "limited_time_offer" else "no https:// link yet"
+        if key.endswith("header.media") and (urlparse(text).scheme != "https" or not urlparse(text).netloc):
+            return "WhatsApp fetches media from a public https:// address"
+        return None
+    try:
+        _entry_validate(entry, "value")
+    except ParameterMappingError as exc:
+        # "value.field: unknown field ..." -> "unknown field ..."; "value: use exactly one..." -> "use exactly one..."
+        return re.sub(r"^value(\.\w+)?: ", "", str(exc)).rstrip(".")
+    return None
+
+
+def mapping_for_preview(mapping: Any, template: Any, *, with_contact: bool) -> tuple[list[dict], list[str]]:
+    """A mapping the preview can always render, one entry per slot of ``template`` in slot order,
+    and what is still to fill, in words.
+
+    An entry that cannot be used yet shows its placeholder as written (``{{2}}``) or, for a media
+    link or offer expiry, as missing; without a contact to read values from, an entry's fallback
+    stands in for the person's value. So an unfinished mapping never turns into an error.
+    """
+    given = dict(mapping_entries(mapping))
+    entries: list[dict] = []
+    problems: list[str] = []
+    for slot in template_slots(list(template.components or []), list(template.parameter_names)):
+        entry = given.get(slot.key)
+        problem = _slot_entry_problem(slot.key, entry)
+        if problem is not None:
+            problems.append(f"{slot.label}: {problem}")
+            placeholder = _PLACEHOLDER_RE.search(slot.label)
+            entries.append({"value": placeholder.group(0) if placeholder else ""})
+        elif not with_contact and isinstance(entry, dict) and "value" not in entry:
+            fallback = entry.get("fallback")
+            placeholder = _PLACEHOLDER_RE.search(slot.label)
+            entries.append({"value": fallback or (placeholder.group(0) if placeholder else "")})
+        else:
+            entries.append(dict(entry) if isinstance(entry, dict) else entry)
+    return entries, problems

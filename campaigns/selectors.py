@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Min, QuerySet
+from django.db.models import Count, F, Min, Q, QuerySet
 from django.utils import timezone
 
 from campaigns import eligibility
-from campaigns.caps import cap_limits
+from campaigns.caps import cap_limits, next_local_time
 from campaigns.models import Campaign, Message, MessageStatus, Segment
 from campaigns.parameters import parameter_fields, parameter_values, template_render_body
 from campaigns.segments import segment_contacts
@@ -103,6 +104,15 @@ class DryRun:
         }
 
 
+def messaging_limit_daily() -> tuple[int, str]:
+    """The account's messaging limit (people per 24 hours) and tier: what Meta last said, the
+    WHATSAPP_MESSAGING_LIMIT setting until it said anything."""
+    reported = messaging_limit_current()
+    if reported is None:
+        return settings.WHATSAPP_MESSAGING_LIMIT, ""
+    return reported.daily_limit or 0, reported.tier
+
+
 def campaign_dry_run(campaign: Campaign) -> DryRun:
     """What sending now would do, with the same checks the sender makes, counted in SQL.
 
@@ -135,9 +145,7 @@ def campaign_dry_run(campaign: Campaign) -> DryRun:
     warnings = []
     if not template.is_sendable:
         warnings.append(f"Template {template} is {template.get_status_display().lower()}: nothing can be sent.")
-    reported = messaging_limit_current()  # what Meta last said; the setting until it said anything
-    tier = reported.tier if reported else ""
-    limit = (reported.daily_limit or 0) if reported else settings.WHATSAPP_MESSAGING_LIMIT
+    limit, tier = messaging_limit_daily()
     days_needed = -(-sendable // limit) if limit and sendable else 1
     if days_needed > 1:
         warnings.append(
@@ -157,6 +165,98 @@ def campaign_dry_run(campaign: Campaign) -> DryRun:
         days_needed=days_needed,
         warnings=warnings,
     )
+
+
+# Why people of a segment are not messaged, as the pre-submit warning names them.
+_NOT_MESSAGED = {
+    eligibility.NO_CONSENT: "never opted in", eligibility.OPTED_OUT: "opted out",
+    eligibility.SUPPRESSED: "on the do-not-message list", eligibility.INVALID_NUMBER: "without a valid number",
+    eligibility.US_MARKETING_BLOCKED: "US numbers (no marketing templates there)",
+    eligibility.MISSING_PARAMETER: "missing a template value that has no fallback",
+}  # fmt: skip
+
+
+def campaign_submit_warnings(campaign: Campaign) -> list[str]:
+    """What the marketer should know before submitting: nobody would get it, the account's messaging
+    limit spreads it over days, or frequency caps hold part of the audience back. Empty when nothing
+    stands out (or the campaign has no template or segment yet)."""
+    if campaign.template is None or campaign.segment is None:
+        return []
+    dry_run = campaign_dry_run(campaign)
+    reachable = dry_run.eligible + sum(dry_run.exclusions[reason] for reason in eligibility.DEFER_REASONS)
+    warnings = []
+    if dry_run.audience == 0:
+        warnings.append("No one is in this segment now: the campaign would send nothing.")
+    elif reachable == 0:
+        reasons = ", ".join(f"{n} {_NOT_MESSAGED[reason]}" for reason, n in dry_run.exclusions.items() if n and reason in _NOT_MESSAGED)
+        warnings.append(f"None of the segment's {dry_run.audience} people can receive it now ({reasons}): the campaign would send nothing.")
+    warnings += dry_run.warnings
+    capped = dry_run.exclusions[eligibility.FREQUENCY_CAP]
+    if capped:
+        warnings.append(
+            f"{capped} of them already had as many messages as the frequency caps allow: they get this one only "
+            "once their cap allows it" + (", or not at all if the campaign gives up first." if campaign.expires_at else ".")
+        )
+    return warnings
+
+
+ON_THE_SCHEDULE = (
+    Campaign.Status.PENDING_APPROVAL, Campaign.Status.APPROVED, Campaign.Status.SCHEDULED,
+    Campaign.Status.SENDING, Campaign.Status.PAUSED,
+)  # fmt: skip
+
+
+@dataclass
+class ScheduleEntry:
+    """A campaign on the schedule: when it starts and, with a local time, when that time comes in the
+    first and the last of its recipients' time zones (the window in which it sends)."""
+
+    campaign: Campaign
+    starts_at: datetime | None  # None: as soon as it is approved
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    first_zone: str = ""
+    last_zone: str = ""
+    zone_count: int = 0
+
+
+def _local_time_window(campaign: Campaign, start: datetime) -> tuple[datetime, datetime, str, str, int] | None:
+    """When the campaign's local time comes in each of its recipients' zones, earliest and latest."""
+    assert campaign.local_time is not None
+    if campaign.status in (Campaign.Status.SENDING, Campaign.Status.PAUSED):
+        # Launched: each message already holds its moment.
+        waiting = Message.objects.filter(campaign=campaign, status=MessageStatus.QUEUED, send_after__isnull=False)
+        zone_names = list(waiting.values_list("contact__time_zone", flat=True).distinct())
+    elif campaign.segment is not None:
+        zone_names = list(segment_contacts(campaign.segment.rules).order_by().values_list("time_zone", flat=True).distinct())
+    else:
+        zone_names = []
+    moments = sorted((next_local_time(name, start, campaign.local_time), name or "UTC") for name in set(zone_names))
+    if not moments:
+        return None
+    return moments[0][0], moments[-1][0], moments[0][1], moments[-1][1], len(moments)
+
+
+def campaign_schedule(*, now: datetime | None = None) -> list[ScheduleEntry]:
+    """Campaigns waiting for approval, scheduled, sending or paused, in the order they start (those
+    starting as soon as they are approved first); drafts with a start time too."""
+    now = now or timezone.now()
+    campaigns = (
+        Campaign.objects.filter(Q(status__in=ON_THE_SCHEDULE) | Q(status=Campaign.Status.DRAFT, send_at__isnull=False))
+        .select_related("template", "segment", "created_by")
+        .order_by(F("send_at").asc(nulls_first=True), "pk")
+    )
+    entries = []
+    for campaign in campaigns:
+        starts_at = campaign.send_at or campaign.launched_at
+        entry = ScheduleEntry(campaign=campaign, starts_at=starts_at)
+        if campaign.local_time is not None:
+            # Launched: the moment materialise counted from; not yet: its start, or now when that has passed.
+            window = _local_time_window(campaign, campaign.launched_at or max(campaign.send_at or now, now))
+            if window is not None:
+                entry.window_start, entry.window_end, entry.first_zone, entry.last_zone, entry.zone_count = window
+        entries.append(entry)
+    return entries
 
 
 def contact_messages(contact: Contact) -> QuerySet[Message]:

@@ -118,7 +118,7 @@ def test_clone_makes_a_draft_of_the_cloning_user_with_the_same_settings(author, 
     response = admin_client_for(colleague).post(f"/admin/campaigns/campaign/{submitted}/lifecycle/clone/")
 
     clone = Campaign.objects.exclude(pk=submitted).get()
-    assert response.status_code == 302 and response["Location"] == f"/admin/campaigns/campaign/{clone.pk}/change/"
+    assert response.status_code == 302 and response["Location"] == f"/admin/campaigns/campaign/{clone.pk}/build/"
     assert clone.status == Campaign.Status.DRAFT and clone.created_by == colleague and clone.name == "Copy of Spring sale"
     for field in ("template", "segment", "parameters", "tracked_url", "send_at", "local_time", "expires_at", "max_per_day", "max_per_week"):
         assert getattr(clone, field) == getattr(original, field), field

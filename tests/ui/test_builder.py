@@ -30,9 +30,9 @@ def test_a_marketer_builds_a_draft_step_by_step(marketer, spring_sale, templates
     client = client_for(marketer)
     page = client.get(BUILD).content.decode()
     # Only approved templates are offered, each telling the page its placeholders and link button.
-    assert f'value="{spring_sale.pk}" data-params="[&quot;1&quot;, &quot;2&quot;]" data-link="1"' in page
+    assert 'data-params="[&quot;1&quot;, &quot;2&quot;]" data-link="1"' in page.split(f'id="template-{spring_sale.pk}"')[1].split(">")[0]
     paused = templates[("restock_alert", "en_US")]
-    assert f'value="{paused.pk}"' not in page
+    assert f'id="template-{paused.pk}"' not in page
 
     response = client.post(BUILD, form_data(spring_sale, everyone, send_at="2030-05-01T10:00", max_per_day="1"))
     campaign = Campaign.objects.get()
@@ -100,7 +100,15 @@ def test_the_live_preview_renders_the_message_for_the_chosen_person(marketer, sp
     assert preview(preview_contact=nameless.pk)["preview"]["body"].startswith("Hi there,")  # the fallback
     without_fallback = preview(preview_contact=nameless.pk, param_0_fallback="")
     assert without_fallback["preview"]["body"].startswith("Hi [missing 1],") and without_fallback["preview"]["missing"] == [0]
-    assert "Complete the values" in preview(param_1_key="")["note"]
+    # Unfinished values never turn into an error: the placeholder stays as written, the note says what is left.
+    unfinished = preview(param_1_key="", preview_contact=ana.pk)
+    assert unfinished["preview"]["body"] == "Hi Person 0, our spring sale is on: {{2}} off everything until Sunday."
+    assert unfinished["note"] == "Still to fill: {{2}}: no value chosen yet."
+    unknown = preview(param_0_key="shoe_size", preview_contact=ana.pk)
+    assert unknown["preview"]["body"].startswith("Hi {{1}}, our spring sale is on: 20% off")
+    assert unknown["note"] == "Still to fill: {{1}}: unknown field 'shoe_size'; use one of: name, language, country, time_zone."
+    # With no one in the audience yet, the fallbacks stand in for the person's values.
+    assert preview(segment="")["preview"]["body"] == "Hi there, our spring sale is on: 20% off everything until Sunday."
     assert preview(template="")["note"] == "Choose a template to see the message."
 
 

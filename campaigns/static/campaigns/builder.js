@@ -5,7 +5,9 @@
   "use strict";
   const form = document.getElementById("campaign-builder");
   if (!form) return;
-  const template = form.querySelector("[name=template]");
+  const find = document.getElementById("template-find");
+  const audienceWarning = document.getElementById("audience-warning");
+  const messagingLimit = Number(form.dataset.messagingLimit || 0);
   const segment = form.querySelector("[name=segment]");
   const previewFor = document.getElementById("preview-contact");
   const preview = document.getElementById("message-preview");
@@ -13,12 +15,12 @@
   const count = document.getElementById("segment-count");
   let timer = null;
 
-  function selectedOption(select) {
-    return select && select.selectedIndex >= 0 ? select.options[select.selectedIndex] : null;
+  function chosenTemplate() {
+    return form.querySelector("[name=template]:checked");
   }
 
   function adaptToTemplate() {
-    const option = selectedOption(template);
+    const option = chosenTemplate();
     const names = option && option.dataset.params ? JSON.parse(option.dataset.params) : [];
     form.querySelectorAll("tr[data-row]").forEach(function (row) {
       const index = Number(row.dataset.row);
@@ -33,6 +35,15 @@
     linkStep.hidden = !(option && option.dataset.link === "1");
     const base = option ? option.dataset.linkBase || "" : "";
     document.getElementById("link-base-note").textContent = base ? "This template's button opens " + base + "{{1}} now." : "";
+    renumberSteps();
+  }
+
+  // Each shown step once, in order: the link step appears only for templates with a tracked link.
+  function renumberSteps() {
+    let number = 0;
+    form.querySelectorAll(".rt-steps > .rt-step").forEach(function (step) {
+      if (!step.hidden) step.querySelector(".rt-step-no").textContent = String(++number);
+    });
   }
 
   function show(part, text) {
@@ -56,7 +67,7 @@
   function later() { clearTimeout(timer); timer = setTimeout(refreshPreview, 300); }
 
   async function countSegment() {
-    if (!segment.value) { count.textContent = "Choose a segment to see how many people it reaches."; return; }
+    if (!segment.value) { count.textContent = "Choose a segment to see how many people it reaches."; warnAudience(null); return; }
     count.textContent = "Counting…";
     const url = form.dataset.countUrl.replace(/\/0\/count$/, "/" + encodeURIComponent(segment.value) + "/count");
     const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
@@ -65,6 +76,7 @@
     const strong = document.createElement("strong");
     strong.textContent = data.count.toLocaleString();
     count.replaceChildren(strong, document.createTextNode(" contacts match now."));
+    warnAudience(data.count);
     previewFor.replaceChildren(...data.sample.map(function (person) {
       const option = document.createElement("option");
       option.value = person.id;
@@ -74,7 +86,36 @@
     refreshPreview();
   }
 
-  template.addEventListener("change", function () { adaptToTemplate(); later(); });
+  // The browser's search: hides the cards whose name, language and text lack every typed word.
+  function filterTemplates() {
+    const words = find.value.toLowerCase().split(/\s+/).filter(Boolean);
+    let shown = 0;
+    form.querySelectorAll(".rt-template-card").forEach(function (card) {
+      const text = card.dataset.find || "";
+      card.hidden = !words.every(function (word) { return text.includes(word); }) && !card.querySelector("input").checked;
+      if (!card.hidden) shown += 1;
+    });
+    document.getElementById("template-find-none").hidden = shown > 0;
+  }
+
+  // Words the same as campaigns.admin_pages.audience_warning.
+  function warnAudience(total) {
+    let text = "";
+    if (total === 0) text = "No one is in this segment now: a campaign to it would send nothing.";
+    else if (messagingLimit && total > messagingLimit) {
+      text = total + " people are more than the account's messaging limit of " + messagingLimit +
+        " a day: if they all may be messaged, sending takes several days.";
+    }
+    audienceWarning.textContent = text;
+    audienceWarning.hidden = !text;
+  }
+
+  form.addEventListener("change", function (event) {
+    if (event.target.name === "template") { adaptToTemplate(); later(); }
+  });
+  if (find) find.addEventListener("input", filterTemplates);
+  // Enter in the search box would submit the whole form.
+  if (find) find.addEventListener("keydown", function (event) { if (event.key === "Enter") event.preventDefault(); });
   segment.addEventListener("change", countSegment);
   previewFor.addEventListener("change", later);
   form.addEventListener("input", function (event) {
@@ -84,4 +125,8 @@
     if (event.target.closest("#mapping-step")) later();
   });
   adaptToTemplate();
+  // The chosen template's card in view inside the browser's scrolling list.
+  const chosen = chosenTemplate();
+  const list = document.getElementById("template-list");
+  if (chosen && list) list.scrollTop = chosen.closest(".rt-template-card").offsetTop - list.offsetTop;
 })();
