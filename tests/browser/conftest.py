@@ -1,6 +1,7 @@
 """Browser tests: Playwright driving Debian's Chromium against a live server.
 
-A failing test leaves a screenshot in var/screenshots/ (git-ignored).
+A failing test leaves a screenshot in var/screenshots/ (git-ignored); the ``journey`` fixture keeps one
+of each key step of a user's journey there too (CI keeps var/screenshots/ as its artifact).
 """
 
 from __future__ import annotations
@@ -65,3 +66,27 @@ def login(live_server, page):
         page.wait_for_url(f"{live_server.url}/admin/")
 
     return _login
+
+
+def _file_name(text: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", text).strip("_")
+
+
+@pytest.fixture
+def journey(page, request):
+    """``journey("step")`` saves a screenshot of the page (or of ``on=`` another page) as
+    var/screenshots/<test name>-<nn>-<step>.png; where the journey ended is kept as <test name>.png."""
+    name = _file_name(request.node.name)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SCREENSHOTS.glob(f"{name}-[0-9][0-9]-*.png"):  # a shorter run must not leave older steps behind
+        old.unlink()
+    taken = []
+
+    def shot(step: str, *, on=None) -> None:
+        taken.append(step)
+        (on or page).screenshot(path=str(SCREENSHOTS / f"{name}-{len(taken):02d}-{_file_name(step)}.png"), full_page=True)
+
+    yield shot
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.passed:
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)

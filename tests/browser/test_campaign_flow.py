@@ -29,7 +29,7 @@ def test_a_campaign_is_built_submitted_approved_and_watched_until_done(sandbox, 
     login(marketer)
     page.get_by_role("link", name="Build a campaign").click()
     page.fill("#id_name", "Spring sale")
-    page.select_option("#id_template", label="spring_sale (en_US)")
+    page.locator("label.rt-template-card", has_text="spring_sale (en_US)").click()
     page.select_option("#id_segment", label="Everyone")
     expect(page.locator("#segment-count")).to_have_text(f"{AUDIENCE + 3} contacts match now.")
     page.select_option("[name=param_0_source]", "field")

@@ -53,9 +53,8 @@ def condition(page, number: int):
     return page.get_by_role("group", name=f"Condition {number}", exact=True)
 
 
-def test_a_new_marketer_builds_viewed_sku7_did_not_buy_with_the_pickers(live_server, page, login, marketer, shoppers):
-    login(marketer)
-    open_builder(page, live_server)
+def build_viewed_sku7_did_not_buy(page) -> None:
+    """On the segment page: "viewed SKU-7 in the last 7 days, did not buy" with the pickers alone."""
     count = page.locator("#segment-live-count")
     page.fill("#id_name", "Viewed SKU-7, did not buy")
 
@@ -77,6 +76,12 @@ def test_a_new_marketer_builds_viewed_sku7_did_not_buy_with_the_pickers(live_ser
     second.get_by_label("Condition 2: in the last how many days (empty: ever)").fill("7")
 
     expect(count).to_have_text("1 contact matches now.")
+
+
+def test_a_new_marketer_builds_viewed_sku7_did_not_buy_with_the_pickers(live_server, page, login, marketer, shoppers):
+    login(marketer)
+    open_builder(page, live_server)
+    build_viewed_sku7_did_not_buy(page)
     samples = page.locator("#segment-live-sample li")
     expect(samples).to_have_count(1)
     masked = "+" + "*" * (len(shoppers.phone) - 3) + shoppers.phone[-2:]
