@@ -1,4 +1,5 @@
-"""At 390 px (a phone) every admin list and page fits: wide tables scroll inside their box, never the page."""
+"""At 390 px (a phone) every admin list and page fits: wide tables scroll inside their box, never the page.
+A screenshot of each page: var/screenshots/<test name>-<nn>-<page>.png."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def _page_scrolls_sideways(page) -> int:
     return page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
 
 
-def test_every_page_fits_a_390_pixel_screen(live_server, page, login, superuser, spring_sale):
+def test_every_page_fits_a_390_pixel_screen(live_server, page, login, journey, superuser, spring_sale):
     FrequencyCapPolicy.objects.update_or_create(pk=1, defaults={"quiet_hours_start": time(0), "quiet_hours_end": time(23, 59)})
     campaign, messages = campaign_with_messages(spring_sale, outcomes={"read": 3, "queued": 2, "skipped:no_consent": 1, "failed:131026": 1})
     person = messages[0].contact
@@ -34,6 +35,10 @@ def test_every_page_fits_a_390_pixel_screen(live_server, page, login, superuser,
         "/admin/consent/contact/import/",
         "/admin/consent/consentevent/",
         "/admin/campaigns/campaign/",
+        "/admin/campaigns/campaign/build/",
+        f"/admin/campaigns/campaign/{campaign.pk}/build/",
+        "/admin/campaigns/campaign/schedule/",
+        "/admin/campaigns/segment/add/",
         f"/admin/campaigns/campaign/{campaign.pk}/live/",
         f"/admin/campaigns/campaign/{campaign.pk}/review/",
         "/admin/campaigns/message/",
@@ -47,6 +52,7 @@ def test_every_page_fits_a_390_pixel_screen(live_server, page, login, superuser,
         page.goto(f"{live_server.url}{url}")
         assert "Server Error" not in page.title(), url
         extra = _page_scrolls_sideways(page)
+        journey(url.strip("/").replace("/", "-") or "home")
         if extra > 0:
             too_wide[url] = extra
     assert too_wide == {}
