@@ -87,7 +87,10 @@ def _preview_for(form: CampaignBuilderForm, contact: Contact | None) -> tuple[di
     template = form.selected_template()
     if template is None:
         return None, "Choose a template to see the message."
-    mapping, still_to_fill = mapping_for_preview(form.mapping(template.parameter_count), template, with_contact=contact is not None)
+    given = form.mapping(template.parameter_count)
+    mapping, still_to_fill = mapping_for_preview(given, template, with_contact=contact is not None)
+    if isinstance(given, dict):  # the header, coupon, offer and cards box, when it cannot be read
+        still_to_fill += [key.strip("()") for key in given if key.startswith("(")]
     tracked_url = (form.data.get("tracked_url", "") if form.is_bound else form.initial.get("tracked_url", "")) or ""
     preview = message_preview(template=template, parameters=mapping, contact=contact, tracked_url=tracked_url)
     note = f"Still to fill: {'; '.join(still_to_fill)}." if still_to_fill else ""

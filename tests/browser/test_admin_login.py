@@ -1,7 +1,9 @@
 import pytest
 from playwright.sync_api import expect
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# serialized_rollback like the other browser tests: a plain flush re-creates the role groups (post_migrate), which
+# the next serialized_rollback test would then load a second time.
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 def test_a_marketer_logs_into_the_admin_and_sees_contacts(live_server, page, login, marketer):

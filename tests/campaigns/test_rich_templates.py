@@ -208,9 +208,11 @@ def test_the_builder_preview_draws_header_media_body_footer_buttons_and_cards(te
     assert data["html"].count('class="rt-card"') == 3 and '<img src="https://cdn.example.com/shoe2.jpg"' in data["html"]
     assert [b["text"] for b in data["preview"]["cards"][0]["buttons"]] == ["More like this", "Shop"]
 
+    # Cards not given yet: the carousel is still drawn, and the note says in words what each card needs.
     form.update(parameters_more='{"cards": []}')
     data = client.post("/admin/campaigns/campaign/build/preview/", form).json()
-    assert data["preview"] is None and "the carousel has 3 cards" in data["note"]
+    assert [card["body"] for card in data["preview"]["cards"]] == ["{{1}}: light and fast."] * 3
+    assert data["note"].startswith("Still to fill: card 1 image: no value chosen yet; card 1 {{1}}: no value chosen yet; card 2 image:")
 
 
 # --- the sandbox checks every component against the template, as Meta does -------------------------

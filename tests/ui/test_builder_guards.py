@@ -158,3 +158,32 @@ def test_the_schedule_lists_campaigns_by_day_with_their_local_time_windows(marke
     assert re.sub(r"\s+", " ", window).strip() == (
         f"At 09:00 local time: from {start:%d %b} 08:00 (Europe/Berlin) to {start:%d %b} 14:00 (America/New_York), 2 time zones"
     )
+
+
+def test_the_preview_of_a_rich_template_shows_what_is_left_in_words_never_an_error(marketer, templates, everyone):
+    (ana,) = contacts_create(1)
+    flash = templates[("flash_offer", "en_US")]
+    client = client_for(marketer)
+
+    def preview(**changes) -> dict:
+        data = form_data(flash, everyone, preview_contact=ana.pk, param_1_source="value", param_1_key="FLASH25", **changes)
+        return client.post("/admin/campaigns/campaign/build/preview/", data).json()
+
+    started = preview(parameters_more='{"header": {"image": {"link": "http://insecure.example/a.jpg"}}}')
+    assert started["preview"]["body"] == "Good news, Person 0! Use code FLASH25 to get 25% off everything."
+    assert started["note"] == (
+        "Still to fill: header image: WhatsApp fetches media from a public https:// address; "
+        "coupon code: no value chosen yet; offer expiry: no value chosen yet."
+    )
+    assert [b["code"] for b in started["preview"]["buttons"] if b["type"] == "copy_code"] == ["[missing coupon code]"]
+    assert "parameters" not in started["note"]  # no path into the JSON
+
+    broken = preview(parameters_more='{"header": ')
+    assert broken["preview"]["body"].startswith("Good news, Person 0!")
+    assert broken["note"].endswith("; the header, coupon, offer and cards box: not valid JSON.")
+
+    done = preview(parameters_more=(
+        '{"header": {"image": {"link": "https://cdn.example.com/a.jpg"}}, "coupon_code": {"value": "FLASH25"},'
+        ' "limited_time_offer": {"expires_at": "2030-01-01T00:00:00Z"}}'
+    ))  # fmt: skip
+    assert done["note"] == "" and done["preview"]["header_media"] == {"kind": "image", "link": "https://cdn.example.com/a.jpg"}
