@@ -508,14 +508,13 @@ def mapping_for_preview(mapping: Any, template: Any, *, with_contact: bool) -> t
     for slot in template_slots(list(template.components or []), list(template.parameter_names)):
         entry = given.get(slot.key)
         problem = _slot_entry_problem(slot.key, entry)
-        if problem is not None:
-            problems.append(f"{slot.label}: {problem}")
-            placeholder = _PLACEHOLDER_RE.search(slot.label)
-            entries.append({"value": placeholder.group(0) if placeholder else ""})
-        elif not with_contact and isinstance(entry, dict) and "value" not in entry:
-            fallback = entry.get("fallback")
-            placeholder = _PLACEHOLDER_RE.search(slot.label)
-            entries.append({"value": fallback or (placeholder.group(0) if placeholder else "")})
+        placeholder = _PLACEHOLDER_RE.search(slot.label)
+        as_written = placeholder.group(0) if placeholder else ""
+        if problem is not None or not isinstance(entry, dict):
+            problems.append(f"{slot.label}: {problem or 'no value chosen yet'}")
+            entries.append({"value": as_written})
+        elif not with_contact and "value" not in entry:
+            entries.append({"value": entry.get("fallback") or as_written})
         else:
-            entries.append(dict(entry) if isinstance(entry, dict) else entry)
+            entries.append(dict(entry))
     return entries, problems
