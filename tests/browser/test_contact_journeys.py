@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from consent.models import ConsentEvent, ConsentStatus, Contact, Tag
+from consent.models import ConsentEvent, ConsentStatus, Contact
 from consent.selectors import contacts_by_consent_status
-from tests.factories import contacts_create
+from tests.consent.test_admin_bulk import people  # noqa: F401 (fixture: vips opted in, others, a vip never opted in)
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -49,17 +49,6 @@ def test_a_marketer_imports_a_csv_through_the_mapping_and_a_dry_run(live_server,
     assert set(Contact.objects.values_list("phone", flat=True)) == {"+4915123456789", "+447911123456"}
 
 
-@pytest.fixture
-def vips(db):
-    """Three opted-in vips, two opted-in others, one vip who never opted in."""
-    vip = Tag.objects.create(name="vip")
-    opted_in = contacts_create(5, start=700)
-    never = contacts_create(1, start=720, opted_in=False)
-    for contact in opted_in[:3] + never:
-        contact.tags.add(vip)
-    return opted_in[:3]
-
-
 def _filter(page, title: str, choice: str) -> None:
     page.locator("#changelist-filter details", has_text=f"By {title}").get_by_role("link", name=choice, exact=True).click()
 
@@ -71,17 +60,18 @@ def _apply_to_all_shown(page, action: str, value: str) -> None:
     page.fill("#bulk-value", value)
 
 
-def test_a_marketer_tags_and_support_opts_out_a_filtered_list(live_server, page, login, journey, marketer, support, vips):
+def test_a_marketer_tags_and_support_opts_out_a_filtered_list(live_server, page, login, journey, marketer, support, people):  # noqa: F811
+    vips = people["vip_opted_in"]
     login(marketer)
     page.goto(f"{live_server.url}/admin/consent/contact/")
     _filter(page, "marketing consent", "Opted in")
     _filter(page, "tags", "vip")
-    expect(page.locator("#result_list tbody tr")).to_have_count(3)
+    expect(page.locator("#result_list tbody tr")).to_have_count(len(vips))
     journey("filtered list")
     _apply_to_all_shown(page, "Tag the selected contacts", "spring-2026")
     journey("tag to add")
     page.get_by_role("button", name="Tag contacts").click()
-    expect(page.locator(".messagelist")).to_contain_text("Tag contacts: 3 changed, 0 already so.")
+    expect(page.locator(".messagelist")).to_contain_text(f"Tag contacts: {len(vips)} changed, 0 already so.")
     assert set(Contact.objects.filter(tags__name="spring-2026").values_list("pk", flat=True)) == {c.pk for c in vips}
 
     page.context.clear_cookies()
@@ -90,7 +80,7 @@ def test_a_marketer_tags_and_support_opts_out_a_filtered_list(live_server, page,
     _filter(page, "tags", "spring-2026")
     _apply_to_all_shown(page, "Record an opt-out for the selected contacts", "Asked at the shop counter, list of 3 March")
     page.get_by_role("button", name="Record opt-outs").click()
-    expect(page.locator(".messagelist")).to_contain_text("Record opt-outs: 3 changed, 0 already so.")
+    expect(page.locator(".messagelist")).to_contain_text(f"Record opt-outs: {len(vips)} changed, 0 already so.")
     journey("opt-outs recorded")
     opted_out = contacts_by_consent_status(Contact.objects.all(), ConsentStatus.OPTED_OUT)
     assert set(opted_out.values_list("pk", flat=True)) == {c.pk for c in vips}

@@ -15,7 +15,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from campaigns.models import Campaign, Segment, StaffTestNumber
-from tests.browser.test_sandbox_phone import phone_sandbox  # noqa: F401 (fixture: the sandbox posting webhooks to the live server)
+from tests.browser.test_sandbox_phone import phone_sandbox, send_a_test_and_open_the_sandbox_phone  # noqa: F401 (fixture: the sandbox posting webhooks to the live server)
 from tests.browser.test_segment_builder import VIEWED_SKU7_DID_NOT_BUY, build_viewed_sku7_did_not_buy, shoppers  # noqa: F401
 from tests.factories import contacts_create
 
@@ -87,12 +87,7 @@ def test_a_new_marketer_builds_previews_test_sends_and_submits_and_an_approver_a
     assert campaign.parameters == [{"field": "name", "fallback": "there"}, {"value": "20%"}]
 
     # A test to the marketer's own phone, seen on the sandbox's phone page.
-    page.get_by_role("button", name="Send a test to my number").click()
-    expect(page.locator(".messagelist")).to_contain_text("Test sent to your number")
-    with page.context.expect_page() as opened:
-        page.get_by_role("link", name="see it on the sandbox phone").click()
-    phone = opened.value
-    phone.wait_for_load_state()
+    phone = send_a_test_and_open_the_sandbox_phone(page)
     expect(phone.get_by_role("article", name="From the business")).to_contain_text(
         "Hi Mara Marketer, our spring sale is on: 20% off everything until Sunday."
     )

@@ -29,6 +29,17 @@ def wait_until(check, timeout: float = 15.0) -> None:
         time.sleep(0.1)
 
 
+def send_a_test_and_open_the_sandbox_phone(page):
+    """On a campaign's Build tab: send a test to my number and open the sandbox phone it links to."""
+    page.get_by_role("button", name="Send a test to my number").click()
+    expect(page.locator(".messagelist")).to_contain_text("Test sent to your number")
+    with page.context.expect_page() as opened:
+        page.get_by_role("link", name="see it on the sandbox phone").click()
+    phone = opened.value
+    phone.wait_for_load_state()
+    return phone
+
+
 @pytest.fixture
 def phone_sandbox(sandbox, live_server, monkeypatch):
     """The sandbox posting its webhooks to the live server, whose request threads keep no connection open."""
@@ -50,13 +61,7 @@ def test_a_test_send_appears_on_the_sandbox_phone_and_its_stop_opts_out(
 
     login(marketer)
     page.goto(f"{live_server.url}/admin/campaigns/campaign/{campaign.pk}/build/")
-    page.get_by_role("button", name="Send a test to my number").click()
-    expect(page.locator(".messagelist")).to_contain_text("Test sent to your number")
-
-    with page.context.expect_page() as opened:
-        page.get_by_role("link", name="see it on the sandbox phone").click()
-    phone = opened.value
-    phone.wait_for_load_state()
+    phone = send_a_test_and_open_the_sandbox_phone(page)
     assert phone.url == f"{sandbox.url}/_sandbox/phones/{mara.phone[1:]}"
     message = phone.get_by_role("article", name="From the business")
     expect(message).to_contain_text("Spring sale")
