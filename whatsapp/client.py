@@ -62,18 +62,14 @@ _R, _C, _A = ErrorScope.RECIPIENT, ErrorScope.CAMPAIGN, ErrorScope.ACCOUNT
 # the reason of every campaign it pauses. The setting is the default number's switch; a sending number
 # configured in the admin has its own "Marketing Messages API" field.
 MARKETING_BLOCKED_ON_CLOUD_API = (
-    "Meta no longer accepts marketing templates from this business on the Cloud API (/messages): they must go "
-    "through the Marketing Messages API. Switch the number to the Marketing Messages API: tick its \"Marketing "
-    "Messages API\" field in the admin, or set WHATSAPP_MARKETING_MESSAGES_API=1 for the number configured in "
-    "the settings (the business must have finished Marketing Messages API onboarding in WhatsApp Manager). "
-    "Utility and service messages keep using the Cloud API."
+    "Meta refuses marketing templates from this business on the Cloud API. Switch the number to the Marketing "
+    "Messages API: tick its \"Marketing Messages API\" field in the admin, or set WHATSAPP_MARKETING_MESSAGES_API=1 "
+    "for the number in the settings (after onboarding in WhatsApp Manager)."
 )
 MARKETING_MESSAGES_API_REFUSED = (
-    "The Marketing Messages API refused this number: the business has not finished Marketing Messages API "
-    "onboarding (its terms are not accepted in WhatsApp Manager), the number or account is not eligible, or "
-    "the template is no longer a marketing template (sync the templates). Finish onboarding in WhatsApp "
-    "Manager, or switch the number back to the Cloud API: untick its \"Marketing Messages API\" field in the "
-    "admin, or set WHATSAPP_MARKETING_MESSAGES_API=0 for the number configured in the settings."
+    "The Marketing Messages API refused this number: it has not finished Marketing Messages API onboarding in "
+    "WhatsApp Manager, or is not eligible. Finish onboarding, or switch back to the Cloud API: untick the number's "
+    "\"Marketing Messages API\" field, or set WHATSAPP_MARKETING_MESSAGES_API=0."
 )
 
 # Meta's error codes as of November 2026: scope and what the admin should know. Sources:
