@@ -14,11 +14,12 @@ from collections import Counter
 import pytest
 from django.db import connections
 
-from campaigns.models import Campaign, Message, MessageStatus
-from campaigns.services import campaigns_tick
+from campaigns.models import Campaign, Message, MessageStatus, StaffTestNumber
+from campaigns.services import campaign_create, campaigns_tick
+from core.audit import Actor
 from tests.campaigns.test_sending import eager, run  # noqa: F401 (eager: autouse fixture, tasks run in this process)
 from tests.campaigns.test_workers import wait_until
-from tests.factories import api_client, contacts_create
+from tests.factories import api_client, client_for, contacts_create
 from whatsapp.models import AccountProblem
 
 pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.postgres, pytest.mark.redis]
@@ -132,3 +133,16 @@ def test_a_number_not_onboarded_pauses_with_its_explanation_and_never_repeats_a_
     assert Counter(send["to"] for send in sandbox.sends()) == Counter(person.phone.lstrip("+") for person in people)
     assert endpoints(sandbox) == {"marketing_messages": len(people)}
     assert sandbox.refused()["131055"] == refused
+
+
+def test_a_test_send_of_a_marketing_template_takes_the_same_endpoint_as_the_campaign(settings, sandbox, spring_sale, everyone, marketer):
+    settings.WHATSAPP_MARKETING_MESSAGES_API = True
+    (mara,) = contacts_create(1, start=900, name="Mara")
+    StaffTestNumber.objects.create(user=marketer, contact=mara)
+    campaign = campaign_create(actor=Actor(user=marketer), name="Spring", template=spring_sale, segment=everyone, parameters=SALE_PARAMETERS)
+
+    page = client_for(marketer).post(f"/admin/campaigns/campaign/{campaign.pk}/test-send/", follow=True).content.decode()
+
+    assert "Test not sent" not in page
+    (send,) = sandbox.sends()
+    assert send["endpoint"] == "marketing_messages" and send["to"] == mara.phone.lstrip("+")
