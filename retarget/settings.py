@@ -328,6 +328,10 @@ WHATSAPP_BUSINESS_ACCOUNT_ID = _whatsapp_account_value("WHATSAPP_BUSINESS_ACCOUN
 WHATSAPP_APP_SECRET = _whatsapp_account_value("WHATSAPP_APP_SECRET")
 WHATSAPP_VERIFY_TOKEN = _whatsapp_account_value("WHATSAPP_VERIFY_TOKEN")
 
+# Marketing templates of the number above go through Meta's Marketing Messages API (/marketing_messages)
+# instead of /messages (whatsapp.numbers.marketing_messages_api_for); utility and service messages never do.
+WHATSAPP_MARKETING_MESSAGES_API = env_bool("WHATSAPP_MARKETING_MESSAGES_API", False)
+
 WHATSAPP_CONNECT_TIMEOUT = env_float("WHATSAPP_CONNECT_TIMEOUT", 3.05, minimum=0.1)
 WHATSAPP_READ_TIMEOUT = env_float("WHATSAPP_READ_TIMEOUT", 15.0, minimum=0.1)
 # Extra opt-out words on top of STOP, UNSUBSCRIBE...; comma-separated.
