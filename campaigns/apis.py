@@ -502,7 +502,8 @@ class CampaignReportApi(_Protected):
         responses={200: CampaignReportSerializer},
     )
     def get(self, request: Request, campaign_id: int) -> Response:
-        return Response(selectors.campaign_report(get_object_or_404(Campaign, pk=campaign_id)))
+        campaign = get_object_or_404(Campaign, pk=campaign_id)
+        return Response({**selectors.campaign_report(campaign), **selectors.campaign_cost(campaign)})
 
 
 class CampaignDryRunSerializer(serializers.Serializer):

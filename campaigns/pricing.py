@@ -161,14 +161,15 @@ def rate_card_load(path: str | Path) -> RateCard:
     return rate_card_parse(text, source=str(path))
 
 
-_loaded: dict[tuple[str, float], RateCard] = {}
+_loaded: dict[tuple[str, int, int], RateCard] = {}
 
 
 def rate_card_current() -> RateCard:
     """The card of ``settings.WHATSAPP_RATE_CARD_FILE``, read again when the file changes."""
     path = Path(settings.WHATSAPP_RATE_CARD_FILE)
     try:
-        key = (str(path), path.stat().st_mtime)
+        stat = path.stat()
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
     except OSError as exc:
         raise RateCardError(f"{path}: cannot read the rate card ({exc.strerror}).") from exc
     if key not in _loaded:

@@ -84,6 +84,7 @@ def _status(message: Message, status: str, pricing: dict) -> dict:
 
 
 def test_the_results_show_the_actual_cost_from_the_status_webhooks_pricing(admin_client, marketer, spring_sale, rate_card, deliver):
+    """Marketing priced by country, free windows at no cost; a card broken later shows its error there."""
     campaign, messages = campaign_with_messages(spring_sale, outcomes={"accepted": 5})
     regular = {"billable": True, "pricing_model": "PMP", "category": "marketing", "type": "regular"}
     deliver(_status(messages[0], "delivered", regular))
@@ -96,3 +97,7 @@ def test_the_results_show_the_actual_cost_from_the_status_webhooks_pricing(admin
     page = admin_client.get(f"/admin/campaigns/campaign/{campaign.pk}/live/").content.decode()
     assert '<div class="rt-figure" id="actual-cost">EUR 0.26</div>' in page
     assert "<td>Free (customer service or entry-point window)</td><td class=\"rt-num\">1</td>" in page
+
+    rate_card.write_text(CARD + "Austria,DE,EUR,0.0600,0.0300,0.0300,,0\n")
+    page = admin_client.get(f"/admin/campaigns/campaign/{campaign.pk}/live/").content.decode()
+    assert f"Cost not computed: {rate_card}, row 6: DE is already in the market &#x27;Germany&#x27;." in page
