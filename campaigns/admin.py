@@ -201,12 +201,13 @@ class CampaignAdmin(admin.ModelAdmin):
         rows = format_html_join("", "<tr><td>{}</td><td>{}</td></tr>", sorted(result.exclusions.items()))
         samples = format_html_join("", "<li>{}</li>", ((sample["body"],) for sample in result.samples))
         warnings = format_html_join("", "<li style='color: #ba2121'>{}</li>", ((w,) for w in result.warnings))
+        cost = result.estimated_cost
         return format_html(
-            "<p>Audience <strong>{}</strong>, eligible now <strong>{}</strong>, about {} s at {}/s.</p>"
+            "<p>Audience <strong>{}</strong>, eligible now <strong>{}</strong>, about {} s at {}/s; estimated cost <strong>{}</strong>.</p>"
             "<table><tr><th>Excluded or deferred</th><th>Contacts</th></tr>{}</table>"
             "<p>Samples:</p><ul>{}</ul><ul>{}</ul>",
             result.audience, result.eligible, round(result.estimated_duration_seconds), result.send_rate_per_second,
-            rows, samples, warnings,
+            f"{cost['currency']} {cost['total']}" if cost else "?", rows, samples, warnings,
         )  # fmt: skip
 
     def save_model(self, request: HttpRequest, obj: Campaign, form: forms.ModelForm, change: bool) -> None:

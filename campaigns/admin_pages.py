@@ -252,7 +252,7 @@ def live_view(request: HttpRequest, model_admin: CampaignAdmin, campaign_id: int
     return _page(
         request, model_admin, "campaigns/live.html", campaign.name,
         crumb="Progress and results", campaign=campaign, progress=progress, actions=_actions(model_admin, request, campaign),
-        **_results(campaign),
+        **_results(campaign), **selectors.campaign_cost(campaign),
         control_buttons=[
             {"name": name, "label": label, "style": style, "url": reverse("admin:campaigns_campaign_lifecycle", args=[campaign.pk, name])}
             for name, label, style in (("pause", "Pause", "rt-plain"), ("resume", "Resume", "rt-primary"), ("cancel", "Cancel for good", "rt-danger"))

@@ -459,6 +459,24 @@ class CampaignCancelApi(_CampaignActionApi):
         return services.campaign_cancel(campaign=campaign, actor=_actor(request))
 
 
+class CostSerializer(serializers.Serializer):
+    """A cost priced with the rate card (``WHATSAPP_RATE_CARD_FILE``); amounts are decimal strings."""
+
+    currency = serializers.CharField()
+    total = serializers.DecimalField(max_digits=14, decimal_places=2, coerce_to_string=True)
+    by_market = inline_serializer(
+        "CostLine",
+        {
+            "market": serializers.CharField(), "category": serializers.CharField(), "messages": serializers.IntegerField(),
+            "rate": serializers.DecimalField(max_digits=14, decimal_places=6, coerce_to_string=True),
+            "amount": serializers.DecimalField(max_digits=14, decimal_places=2, coerce_to_string=True),
+        },
+        many=True,
+    )  # fmt: skip
+    free = serializers.IntegerField(help_text="Messages in a free customer service or entry-point window")
+    unpriced = serializers.IntegerField(help_text="Messages to countries or of categories the rate card has no rate for")
+
+
 class CampaignReportSerializer(serializers.Serializer):
     status = serializers.CharField()
     status_reason = serializers.CharField()
@@ -468,6 +486,9 @@ class CampaignReportSerializer(serializers.Serializer):
     )
     skipped_by_reason = serializers.DictField(child=serializers.IntegerField())
     failed_by_code = serializers.DictField(child=serializers.IntegerField())
+    sent_by_pricing_category = serializers.DictField(child=serializers.IntegerField())
+    cost = CostSerializer(allow_null=True, help_text="Delivered messages priced by the category and type their statuses report")
+    cost_error = serializers.CharField(help_text="Why the cost is missing (a rate card that cannot be read); empty otherwise")
 
 
 class CampaignReportApi(_Protected):
@@ -481,7 +502,8 @@ class CampaignReportApi(_Protected):
         responses={200: CampaignReportSerializer},
     )
     def get(self, request: Request, campaign_id: int) -> Response:
-        return Response(selectors.campaign_report(get_object_or_404(Campaign, pk=campaign_id)))
+        campaign = get_object_or_404(Campaign, pk=campaign_id)
+        return Response({**selectors.campaign_report(campaign), **selectors.campaign_cost(campaign)})
 
 
 class CampaignDryRunSerializer(serializers.Serializer):
@@ -492,6 +514,10 @@ class CampaignDryRunSerializer(serializers.Serializer):
     estimated_duration_seconds = serializers.FloatField()
     send_rate_per_second = serializers.FloatField()
     messaging_limit = serializers.IntegerField()
+    messaging_headroom = serializers.IntegerField(allow_null=True, help_text="People the messaging limit still allows today; null: no limit")
+    estimated_cost = CostSerializer(
+        allow_null=True, help_text="The eligible and deferred recipients by country x the template's category x the rate card; null if the card cannot be read"
+    )
     warnings = serializers.ListField(child=serializers.CharField())
 
 
@@ -503,7 +529,8 @@ class CampaignDryRunApi(_Protected):
         summary="What sending now would do",
         description="Audience size, exclusions by reason (no_consent, opted_out, suppressed, frequency_cap, "
         "quiet_hours_deferral, invalid_number, missing_parameter; the last-but-two and -three are deferrals), "
-        "rendered samples and the estimated duration at the configured rate.",
+        "rendered samples, the estimated duration at the configured rate, the messaging limit's headroom today and "
+        "the estimated cost (if every message is delivered).",
         responses={200: CampaignDryRunSerializer},
     )
     def get(self, request: Request, campaign_id: int) -> Response:

@@ -397,6 +397,8 @@ SEGMENT_MAX_LIST_ITEMS = env_int("SEGMENT_MAX_LIST_ITEMS", 1000, minimum=1)
 SEGMENT_QUERY_TIMEOUT_SECONDS = env_float("SEGMENT_QUERY_TIMEOUT_SECONDS", 5.0, minimum=0.001)
 # Business-initiated conversations per rolling 24 h of the WhatsApp account (its messaging tier).
 WHATSAPP_MESSAGING_LIMIT = env_int("WHATSAPP_MESSAGING_LIMIT", 1000, minimum=1)
+# What WhatsApp charges per message by market and category (campaigns/pricing.py); read at start-up.
+WHATSAPP_RATE_CARD_FILE = env_str("WHATSAPP_RATE_CARD_FILE") or str(BASE_DIR / "campaigns" / "whatsapp_rate_card.csv")
 CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
 CELERY_BEAT_SCHEDULE["campaigns-tick"] = {"task": "campaigns.tasks.campaigns_tick_task", "schedule": CAMPAIGN_TICK_SECONDS}
 # Replies, confirmations and test sends a lost task or a broker outage left queued (campaigns/sending/service.py).
