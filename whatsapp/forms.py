@@ -1,0 +1,169 @@
+"""The template creation form: fields a person fills in, turned into the body of Meta's create call."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+
+from whatsapp.models import MessageTemplate
+from whatsapp.template_rules import (
+    MAX_BODY,
+    MAX_BUTTON_TEXT,
+    MAX_FOOTER,
+    MAX_HEADER_TEXT,
+    MAX_NAME,
+    definition_problems,
+)
+from whatsapp.template_shape import text_placeholders
+
+BUTTON_ROWS = 4
+HEADER_CHOICES = [("", "No header"), ("TEXT", "Text"), ("IMAGE", "Image"), ("VIDEO", "Video"), ("DOCUMENT", "Document")]
+BUTTON_CHOICES = [
+    ("", "(none)"),
+    ("QUICK_REPLY", "Quick reply"),
+    ("URL", "Link (URL)"),
+    ("COPY_CODE", "Copy code (coupon)"),
+    ("PHONE_NUMBER", "Call a number"),
+]
+CAROUSEL_EXAMPLE = (
+    '[{"type": "BODY", "text": "Hi {{1}}, picked for you:", "example": {"body_text": [["Ana"]]}},\n'
+    ' {"type": "CAROUSEL", "cards": [{"components": [\n'
+    '   {"type": "HEADER", "format": "IMAGE", "example": {"header_handle": ["4::..."]}},\n'
+    '   {"type": "BODY", "text": "{{1}} on sale", "example": {"body_text": [["Trail runner"]]}},\n'
+    '   {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "More like this"}]}]}, ...]}]'
+)
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+class TemplateCreateForm(forms.Form):
+    name = forms.CharField(
+        max_length=MAX_NAME, help_text="Lowercase letters, digits and underscores, e.g. summer_sale_2026. People never see it.",
+    )  # fmt: skip
+    language = forms.CharField(max_length=15, initial="en_US", help_text="The locale code, e.g. en, en_US, de, pt_BR.")
+    category = forms.ChoiceField(
+        choices=MessageTemplate.Category.choices, initial=MessageTemplate.Category.MARKETING,
+        help_text="Marketing needs marketing consent to send; Meta may move a template to another category.",
+    )  # fmt: skip
+    parameter_format = forms.ChoiceField(
+        choices=[("POSITIONAL", "Numbered: {{1}}, {{2}}"), ("NAMED", "Named: {{first_name}}")], initial="POSITIONAL",
+        label="Variables",
+    )  # fmt: skip
+    header_format = forms.ChoiceField(choices=HEADER_CHOICES, required=False, label="Header")
+    header_text = forms.CharField(
+        required=False, max_length=MAX_HEADER_TEXT, label="Header text",
+        help_text=f"Up to {MAX_HEADER_TEXT} characters and one variable.",
+    )  # fmt: skip
+    header_example = forms.CharField(
+        required=False, max_length=500, label="Header example",
+        help_text="For a text header with a variable: an example value. For an image, video or document: "
+        "the media handle Meta's upload API gave for a sample file.",
+    )  # fmt: skip
+    body_text = forms.CharField(
+        required=False, max_length=MAX_BODY, widget=forms.Textarea(attrs={"rows": 4}), label="Body",
+        help_text=f"Up to {MAX_BODY} characters; variables as chosen above, not at the very start or end.",
+    )  # fmt: skip
+    body_examples = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Body examples",
+        help_text="One example value per line, for each variable in the order they appear. Meta reviews the template with them.",
+    )  # fmt: skip
+    footer_text = forms.CharField(required=False, max_length=MAX_FOOTER, label="Footer", help_text=f"Up to {MAX_FOOTER} characters, no variables.")
+    components_json = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 6}), label="Advanced: components as JSON",
+        help_text="Replaces the header, body, footer and buttons above with Meta's components list, e.g. for a carousel: "
+        + CAROUSEL_EXAMPLE,
+    )  # fmt: skip
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for i in range(BUTTON_ROWS):
+            self.fields[f"button_{i}_type"] = forms.ChoiceField(choices=BUTTON_CHOICES, required=False, label="Kind")
+            self.fields[f"button_{i}_text"] = forms.CharField(required=False, max_length=MAX_BUTTON_TEXT, label="Text")
+            self.fields[f"button_{i}_value"] = forms.CharField(required=False, max_length=2000, label="URL, number or code")
+            self.fields[f"button_{i}_example"] = forms.CharField(required=False, max_length=2000, label="Example URL")
+
+    def button_rows(self) -> list[list[forms.BoundField]]:
+        return [[self[f"button_{i}_{part}"] for part in ("type", "text", "value", "example")] for i in range(BUTTON_ROWS)]
+
+    # --- building Meta's body -----------------------------------------------------------------
+
+    def _header(self, data: dict[str, Any], named: bool) -> dict | None:
+        kind = data.get("header_format") or ""
+        if not kind:
+            return None
+        example = (data.get("header_example") or "").strip()
+        if kind != "TEXT":
+            return {"type": "HEADER", "format": kind, "example": {"header_handle": [example] if example else []}}
+        header: dict[str, Any] = {"type": "HEADER", "format": "TEXT", "text": data.get("header_text") or ""}
+        names = text_placeholders(header["text"])
+        if names:
+            header["example"] = (
+                {"header_text_named_params": [{"param_name": names[0], "example": example}]} if named else {"header_text": [example]}
+            )
+        return header
+
+    def _body(self, data: dict[str, Any], named: bool) -> dict:
+        body: dict[str, Any] = {"type": "BODY", "text": data.get("body_text") or ""}
+        names = text_placeholders(body["text"])
+        examples = _lines(data.get("body_examples") or "")
+        if names:
+            if named:
+                body["example"] = {"body_text_named_params": [
+                    {"param_name": name, "example": examples[i] if i < len(examples) else ""} for i, name in enumerate(names)
+                ]}  # fmt: skip
+            else:
+                body["example"] = {"body_text": [examples]}
+        return body
+
+    def _buttons(self, data: dict[str, Any]) -> list[dict]:
+        buttons: list[dict] = []
+        for i in range(BUTTON_ROWS):
+            kind = data.get(f"button_{i}_type") or ""
+            text, value = data.get(f"button_{i}_text") or "", (data.get(f"button_{i}_value") or "").strip()
+            if kind == "QUICK_REPLY":
+                buttons.append({"type": kind, "text": text})
+            elif kind == "URL":
+                button: dict[str, Any] = {"type": kind, "text": text, "url": value}
+                if text_placeholders(value):
+                    button["example"] = [(data.get(f"button_{i}_example") or "").strip()]
+                buttons.append(button)
+            elif kind == "PHONE_NUMBER":
+                buttons.append({"type": kind, "text": text, "phone_number": value})
+            elif kind == "COPY_CODE":
+                buttons.append({"type": kind, "example": value})
+        return buttons
+
+    def _components(self, data: dict[str, Any], named: bool) -> list[dict]:
+        components = [c for c in (self._header(data, named), self._body(data, named)) if c]
+        if (data.get("footer_text") or "").strip():
+            components.append({"type": "FOOTER", "text": data["footer_text"]})
+        buttons = self._buttons(data)
+        if buttons:
+            components.append({"type": "BUTTONS", "buttons": buttons})
+        return components
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.errors:
+            return data
+        named = data.get("parameter_format") == "NAMED"
+        raw = (data.get("components_json") or "").strip()
+        if raw:
+            try:
+                components = json.loads(raw)
+            except ValueError as exc:
+                raise forms.ValidationError(f"Advanced JSON: not valid JSON ({exc}).") from None
+        else:
+            components = self._components(data, named)
+        self.definition = {
+            "name": data["name"], "language": data["language"], "category": data["category"],
+            "parameter_format": data["parameter_format"], "components": components,
+        }  # fmt: skip
+        problems = definition_problems(self.definition)
+        if problems:
+            raise forms.ValidationError([forms.ValidationError(problem) for problem in problems])
+        return data
