@@ -85,6 +85,16 @@ class TemplateCreateForm(forms.Form):
             self.fields[f"button_{i}_text"] = forms.CharField(required=False, max_length=MAX_BUTTON_TEXT, label="Text")
             self.fields[f"button_{i}_value"] = forms.CharField(required=False, max_length=2000, label="URL, number or code")
             self.fields[f"button_{i}_example"] = forms.CharField(required=False, max_length=2000, label="Example URL")
+            for part in ("type", "text", "value", "example"):  # the table's cells have no label of their own
+                field = self.fields[f"button_{i}_{part}"]
+                field.widget.attrs["aria-label"] = f"Button {i + 1}: {str(field.label).lower()}"
+
+    def field_groups(self) -> list[tuple[str, list[forms.BoundField]]]:
+        """The form's sections above the buttons, as the page shows them."""
+        return [
+            ("Name, language and category", [self[name] for name in ("name", "language", "category", "parameter_format")]),
+            ("Message", [self[name] for name in ("header_format", "header_text", "header_example", "body_text", "body_examples", "footer_text")]),
+        ]
 
     def button_rows(self) -> list[list[forms.BoundField]]:
         return [[self[f"button_{i}_{part}"] for part in ("type", "text", "value", "example")] for i in range(BUTTON_ROWS)]

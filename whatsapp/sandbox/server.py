@@ -402,6 +402,13 @@ class Sandbox:
         if not VERSION_RE.match(version):
             raise GraphError(400, 2500, f"Unknown path components: /{version}")
 
+    def _check_call(self, request: web.Request, object_id: str) -> None:
+        """The token, the version and the object (our phone number or account) of an API call."""
+        self._check_token(request)
+        self._check_version(request.match_info["version"])
+        if request.match_info["object_id"] != object_id:
+            raise self._unknown_object(request.match_info["object_id"])
+
     def _unknown_object(self, object_id: str) -> GraphError:
         return GraphError(
             400, 100,
@@ -444,10 +451,7 @@ class Sandbox:
         if self.config.latency:
             await asyncio.sleep(self.config.latency)
         try:
-            self._check_token(request)
-            self._check_version(request.match_info["version"])
-            if request.match_info["object_id"] != self.config.phone_number_id:
-                raise self._unknown_object(request.match_info["object_id"])
+            self._check_call(request, self.config.phone_number_id)
             try:
                 body = json.loads(raw_body)
             except ValueError:
@@ -772,10 +776,7 @@ class Sandbox:
         if self.config.latency:
             await asyncio.sleep(self.config.latency)
         try:
-            self._check_token(request)
-            self._check_version(request.match_info["version"])
-            if request.match_info["object_id"] != self.config.waba_id:
-                raise self._unknown_object(request.match_info["object_id"])
+            self._check_call(request, self.config.waba_id)
             try:
                 limit = int(request.query.get("limit", "25"))
                 start = int(base64.urlsafe_b64decode(request.query["after"]).decode()) if "after" in request.query else 0
@@ -799,10 +800,7 @@ class Sandbox:
     async def message_template_create(self, request: web.Request) -> web.Response:
         """A new template, checked by Meta's rules (``template_rules``), stored PENDING until a notify reviews it."""
         try:
-            self._check_token(request)
-            self._check_version(request.match_info["version"])
-            if request.match_info["object_id"] != self.config.waba_id:
-                raise self._unknown_object(request.match_info["object_id"])
+            self._check_call(request, self.config.waba_id)
             try:
                 definition = json.loads(await request.read())
             except ValueError:
