@@ -72,6 +72,13 @@ class TemplateCreateForm(forms.Form):
         help_text="One example value per line, for each variable in the order they appear. Meta reviews the template with them.",
     )  # fmt: skip
     footer_text = forms.CharField(required=False, max_length=MAX_FOOTER, label="Footer", help_text=f"Up to {MAX_FOOTER} characters, no variables.")
+    security_recommendation = forms.BooleanField(
+        required=False, label="Security advice", help_text="Authentication only: add “For your security, do not share this code.”",
+    )  # fmt: skip
+    code_expiration_minutes = forms.IntegerField(
+        required=False, min_value=1, max_value=90, label="Code expires after (minutes)",
+        help_text="Authentication only: WhatsApp writes the message and its copy-code button; header, body and buttons above are not used.",
+    )  # fmt: skip
     components_json = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 6}), label="Advanced: components as JSON",
         help_text="Replaces the header, body, footer and buttons above with Meta's components list, e.g. for a carousel: "
@@ -94,6 +101,7 @@ class TemplateCreateForm(forms.Form):
         return [
             ("Name, language and category", [self[name] for name in ("name", "language", "category", "parameter_format")]),
             ("Message", [self[name] for name in ("header_format", "header_text", "header_example", "body_text", "body_examples", "footer_text")]),
+            ("Authentication code", [self["security_recommendation"], self["code_expiration_minutes"]]),
         ]
 
     def button_rows(self) -> list[list[forms.BoundField]]:
@@ -147,7 +155,17 @@ class TemplateCreateForm(forms.Form):
                 buttons.append({"type": kind, "example": value})
         return buttons
 
+    def _authentication_components(self, data: dict[str, Any]) -> list[dict]:
+        # Meta's copy-code authentication template: preset body and footer, one OTP button.
+        components: list[dict] = [{"type": "BODY", "add_security_recommendation": bool(data.get("security_recommendation"))}]
+        if data.get("code_expiration_minutes"):
+            components.append({"type": "FOOTER", "code_expiration_minutes": data["code_expiration_minutes"]})
+        components.append({"type": "BUTTONS", "buttons": [{"type": "OTP", "otp_type": "COPY_CODE", "text": "Copy code"}]})
+        return components
+
     def _components(self, data: dict[str, Any], named: bool) -> list[dict]:
+        if data.get("category") == MessageTemplate.Category.AUTHENTICATION:
+            return self._authentication_components(data)
         components = [c for c in (self._header(data, named), self._body(data, named)) if c]
         if (data.get("footer_text") or "").strip():
             components.append({"type": "FOOTER", "text": data["footer_text"]})
@@ -157,7 +175,7 @@ class TemplateCreateForm(forms.Form):
         return components
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if self.errors:
             return data
         named = data.get("parameter_format") == "NAMED"

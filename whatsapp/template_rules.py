@@ -21,7 +21,10 @@ Sources (checked November 2026; Meta's own pages are the reference, provider cop
   15 characters); a URL may end in one ``{{1}}`` suffix, with an example URL (Meta's "Template components").
 - Carousel: a body and 2-10 cards; each card an image or video header, an optional body of at most 160
   characters, 1-2 buttons, and every card with the same components (Meta's "Media card carousel templates").
-Authentication templates (one-time-password buttons) are checked only for name, language and body here.
+- Authentication: Meta writes the text itself ("<code> is your verification code.", an optional security
+  recommendation in the body, an optional expiry of 1-90 minutes in the footer); the template has one OTP
+  button (copy code, one tap or zero tap) and no header, URL, media or other button (Meta's "Copy code
+  button authentication templates"; https://docs.360dialog.com/docs/messaging/template-messaging/authentication-templates-with-one-time-password).
 """
 
 from __future__ import annotations
@@ -58,6 +61,11 @@ def _kind(component: Any) -> str:
     return str(component.get("type", "")).upper() if isinstance(component, dict) else ""
 
 
+def _example(component: dict) -> dict:
+    example = component.get("example")
+    return example if isinstance(example, dict) else {}
+
+
 def _placeholders_problems(text: str, *, named: bool, where: str) -> list[str]:
     names = text_placeholders(text)
     problems: list[str] = []
@@ -77,7 +85,7 @@ def _examples_problems(component: dict, names: list[str], *, named: bool, where:
     """A text with variables needs one example per variable, positional or named as declared."""
     if not names:
         return []
-    example = component.get("example") if isinstance(component.get("example"), dict) else {}
+    example = _example(component)
     if named:
         given = example.get(named_key)
         found = {str(e.get("param_name")): e.get("example") for e in given if isinstance(e, dict)} if isinstance(given, list) else {}
@@ -110,7 +118,7 @@ def _header_problems(header: dict, *, named: bool, where: str = "Header") -> lis
         return problems
     if kind == "LOCATION":
         return []
-    example = header.get("example") if isinstance(header.get("example"), dict) else {}
+    example = _example(header)
     handles = example.get("header_handle")
     if not isinstance(handles, list) or not handles or not all(str(h).strip() for h in handles):
         return [f"{where}: an {kind.lower()} header needs an example (a media handle from Meta's upload API) in example.header_handle."]
@@ -219,6 +227,33 @@ def _carousel_problems(component: dict, *, named: bool) -> list[str]:
     return problems
 
 
+OTP_TYPES = ("COPY_CODE", "ONE_TAP", "ZERO_TAP")
+MAX_CODE_EXPIRATION = 90
+
+
+def _authentication_problems(components: list[dict]) -> list[str]:
+    kinds = [_kind(c) for c in components]
+    problems: list[str] = []
+    if set(kinds) - {"BODY", "FOOTER", "BUTTONS"}:
+        problems.append("Authentication: only a body, a footer and the code button (no header, media or carousel).")
+    for component in components:
+        kind = _kind(component)
+        if kind in ("BODY", "FOOTER") and component.get("text"):
+            problems.append(f"Authentication {kind.lower()}: WhatsApp writes the text itself; leave it out.")
+        expiry = component.get("code_expiration_minutes") if kind == "FOOTER" else None
+        if expiry is not None and (not isinstance(expiry, int) or not 1 <= expiry <= MAX_CODE_EXPIRATION):
+            problems.append(f"Authentication footer: the code expires after 1 to {MAX_CODE_EXPIRATION} minutes.")
+    buttons = next((c.get("buttons") for c in components if _kind(c) == "BUTTONS"), None)
+    otp = [b for b in buttons or [] if isinstance(b, dict) and str(b.get("type", "")).upper() == "OTP"]
+    if len(otp) != 1 or len(buttons or []) != 1:
+        problems.append("Authentication: exactly one one-time-password button (copy code, one tap or zero tap).")
+    elif str(otp[0].get("otp_type", "")).upper() not in OTP_TYPES:
+        problems.append(f"Authentication button: otp_type must be one of {', '.join(t.lower() for t in OTP_TYPES)}.")
+    if "BODY" not in kinds:
+        problems.append("Authentication: the body is required (with or without the security recommendation).")
+    return problems
+
+
 def definition_problems(definition: Any) -> list[str]:
     """What Meta would refuse in a template definition (empty: it may be submitted)."""
     if not isinstance(definition, dict):
@@ -243,6 +278,8 @@ def definition_problems(definition: Any) -> list[str]:
     if not isinstance(components, list) or not all(isinstance(c, dict) for c in components):
         return [*problems, "Components: expected a list of objects (header, body, footer, buttons, carousel)."]
     kinds = [_kind(c) for c in components]
+    if str(definition.get("category") or "").upper() == "AUTHENTICATION":
+        return problems + _authentication_problems(components)
     for kind in set(kinds):
         if kinds.count(kind) > 1:
             problems.append(f"Components: only one {kind.lower()}.")

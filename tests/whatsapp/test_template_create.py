@@ -137,3 +137,35 @@ def test_a_rejection_arrives_by_webhook_with_its_reason(live_sandbox, marketer, 
 
     template = MessageTemplate.objects.get(name="autumn_drop")
     assert (template.status, template.status_reason) == ("REJECTED", "INCORRECT_CATEGORY")
+
+
+@pytest.mark.django_db
+def test_an_authentication_template_is_meta_s_preset_with_a_copy_code_button(sandbox, marketer, admin_client_for):
+    response = admin_client_for(marketer).post(CREATE_URL, {
+        "name": "login_code", "language": "en_US", "category": "AUTHENTICATION", "parameter_format": "POSITIONAL",
+        "security_recommendation": "on", "code_expiration_minutes": "10",
+        "body_text": "Ignored: WhatsApp writes the text",
+    })  # fmt: skip
+
+    assert response.status_code == 302
+    template = MessageTemplate.objects.get(name="login_code")
+    assert (template.status, template.category) == ("PENDING", "AUTHENTICATION")
+    assert template.components == [
+        {"type": "BODY", "add_security_recommendation": True},
+        {"type": "FOOTER", "code_expiration_minutes": 10},
+        {"type": "BUTTONS", "buttons": [{"type": "OTP", "otp_type": "COPY_CODE", "text": "Copy code"}]},
+    ]
+
+
+@pytest.mark.django_db
+def test_an_authentication_template_with_its_own_text_or_links_is_refused(sandbox, marketer, admin_client_for):
+    components = [{"type": "BODY", "text": "Your code is {{1}} - visit us!"}, {"type": "BUTTONS", "buttons": [{"type": "URL", "text": "Go", "url": "https://a.example"}]}]
+    response = admin_client_for(marketer).post(CREATE_URL, {
+        "name": "login_code", "language": "en_US", "category": "AUTHENTICATION", "parameter_format": "POSITIONAL",
+        "components_json": json.dumps(components),
+    })  # fmt: skip
+
+    page = response.content.decode()
+    assert "Authentication body: WhatsApp writes the text itself; leave it out." in page
+    assert "Authentication: exactly one one-time-password button" in page
+    assert not MessageTemplate.objects.exists()
