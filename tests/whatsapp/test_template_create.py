@@ -169,3 +169,14 @@ def test_an_authentication_template_with_its_own_text_or_links_is_refused(sandbo
     assert "Authentication body: WhatsApp writes the text itself; leave it out." in page
     assert "Authentication: exactly one one-time-password button" in page
     assert not MessageTemplate.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_submission_without_an_answer_says_it_may_have_been_created(sandbox, marketer, admin_client_for, settings):
+    settings.WHATSAPP_READ_TIMEOUT = 0.2
+    sandbox.configure(latency=1.0)
+
+    page = admin_client_for(marketer).post(CREATE_URL, SUMMER).content.decode()
+
+    assert "No readable answer from WhatsApp: the template may have been created. Sync the templates before trying again." in page
+    assert not MessageTemplate.objects.exists()

@@ -799,10 +799,13 @@ class Sandbox:
 
     async def message_template_create(self, request: web.Request) -> web.Response:
         """A new template, checked by Meta's rules (``template_rules``), stored PENDING until a notify reviews it."""
+        raw_body = await request.read()
+        if self.config.latency:
+            await asyncio.sleep(self.config.latency)
         try:
             self._check_call(request, self.config.waba_id)
             try:
-                definition = json.loads(await request.read())
+                definition = json.loads(raw_body)
             except ValueError:
                 raise _invalid("The request body is not valid JSON.") from None
             problems = definition_problems(definition)
