@@ -14,6 +14,7 @@ from whatsapp.template_rules import (
     MAX_FOOTER,
     MAX_HEADER_TEXT,
     MAX_NAME,
+    MAX_OFFER_TEXT,
     definition_problems,
 )
 from whatsapp.template_shape import text_placeholders
@@ -71,6 +72,11 @@ class TemplateCreateForm(forms.Form):
         required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Body examples",
         help_text="One example value per line, for each variable in the order they appear. Meta reviews the template with them.",
     )  # fmt: skip
+    offer_text = forms.CharField(
+        required=False, max_length=MAX_OFFER_TEXT, label="Limited-time offer",
+        help_text=f"Marketing only, instead of a footer: a short offer title (up to {MAX_OFFER_TEXT} characters), e.g. Expiring offer!",
+    )  # fmt: skip
+    offer_expires = forms.BooleanField(required=False, label="Offer shows a countdown", help_text="Each campaign then sets when its offer ends.")
     footer_text = forms.CharField(required=False, max_length=MAX_FOOTER, label="Footer", help_text=f"Up to {MAX_FOOTER} characters, no variables.")
     security_recommendation = forms.BooleanField(
         required=False, label="Security advice", help_text="Authentication only: add “For your security, do not share this code.”",
@@ -100,7 +106,7 @@ class TemplateCreateForm(forms.Form):
         """The form's sections above the buttons, as the page shows them."""
         return [
             ("Name, language and category", [self[name] for name in ("name", "language", "category", "parameter_format")]),
-            ("Message", [self[name] for name in ("header_format", "header_text", "header_example", "body_text", "body_examples", "footer_text")]),
+            ("Message", [self[name] for name in ("header_format", "header_text", "header_example", "offer_text", "offer_expires", "body_text", "body_examples", "footer_text")]),
             ("Authentication code", [self["security_recommendation"], self["code_expiration_minutes"]]),
         ]
 
@@ -123,6 +129,12 @@ class TemplateCreateForm(forms.Form):
                 {"header_text_named_params": [{"param_name": names[0], "example": example}]} if named else {"header_text": [example]}
             )
         return header
+
+    def _offer(self, data: dict[str, Any]) -> dict | None:
+        text = (data.get("offer_text") or "").strip()
+        if not text:
+            return None
+        return {"type": "LIMITED_TIME_OFFER", "limited_time_offer": {"text": text, "has_expiration": bool(data.get("offer_expires"))}}
 
     def _body(self, data: dict[str, Any], named: bool) -> dict:
         body: dict[str, Any] = {"type": "BODY", "text": data.get("body_text") or ""}
@@ -166,7 +178,7 @@ class TemplateCreateForm(forms.Form):
     def _components(self, data: dict[str, Any], named: bool) -> list[dict]:
         if data.get("category") == MessageTemplate.Category.AUTHENTICATION:
             return self._authentication_components(data)
-        components = [c for c in (self._header(data, named), self._body(data, named)) if c]
+        components = [c for c in (self._header(data, named), self._offer(data), self._body(data, named)) if c]
         if (data.get("footer_text") or "").strip():
             components.append({"type": "FOOTER", "text": data["footer_text"]})
         buttons = self._buttons(data)

@@ -21,6 +21,9 @@ Sources (checked November 2026; Meta's own pages are the reference, provider cop
   15 characters); a URL may end in one ``{{1}}`` suffix, with an example URL (Meta's "Template components").
 - Carousel: a body and 2-10 cards; each card an image or video header, an optional body of at most 160
   characters, 1-2 buttons, and every card with the same components (Meta's "Media card carousel templates").
+- Limited-time offer: marketing only, no footer, an offer text of at most 16 characters, a body of at most 600
+  (Meta's "Limited-time offer templates",
+  https://developers.facebook.com/documentation/business-messaging/whatsapp/templates/marketing-templates/limited-time-offer-templates/).
 - Authentication: Meta writes the text itself ("<code> is your verification code.", an optional security
   recommendation in the body, an optional expiry of 1-90 minutes in the footer); the template has one OTP
   button (copy code, one tap or zero tap) and no header, URL, media or other button (Meta's "Copy code
@@ -55,6 +58,8 @@ MAX_URL_BUTTONS = 2
 MAX_COUPON = 15
 MAX_CARD_BODY = 160
 MIN_CARDS, MAX_CARDS = 2, 10
+MAX_OFFER_TEXT = 16
+MAX_OFFER_BODY = 600
 
 
 def _kind(component: Any) -> str:
@@ -306,4 +311,21 @@ def definition_problems(definition: Any) -> list[str]:
             problems += _buttons_problems(component)
         elif kind == "CAROUSEL":
             problems += _carousel_problems(component, named=named)
+        elif kind == "LIMITED_TIME_OFFER":
+            problems += _offer_problems(definition, component, kinds)
+    return problems
+
+
+def _offer_problems(definition: dict, component: dict, kinds: list[str]) -> list[str]:
+    offer = component.get("limited_time_offer")
+    offer = offer if isinstance(offer, dict) else {}
+    text = str(offer.get("text") or "")
+    problems = [] if 0 < len(text) <= MAX_OFFER_TEXT else [f"Limited-time offer: a text of 1 to {MAX_OFFER_TEXT} characters."]
+    if str(definition.get("category") or "").upper() != "MARKETING":
+        problems.append("Limited-time offer: marketing templates only.")
+    if "FOOTER" in kinds:
+        problems.append("Limited-time offer: a template with an offer has no footer.")
+    body = next((c for c in definition["components"] if _kind(c) == "BODY"), {})
+    if len(str(body.get("text") or "")) > MAX_OFFER_BODY:
+        problems.append(f"Limited-time offer: the body is at most {MAX_OFFER_BODY} characters.")
     return problems

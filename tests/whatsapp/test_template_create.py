@@ -180,3 +180,45 @@ def test_a_submission_without_an_answer_says_it_may_have_been_created(sandbox, m
 
     assert "No readable answer from WhatsApp: the template may have been created. Sync the templates before trying again." in page
     assert not MessageTemplate.objects.exists()
+
+
+@pytest.mark.django_db
+def test_named_variables_in_a_text_header_and_the_body_carry_their_named_examples(sandbox, marketer, admin_client_for):
+    admin_client_for(marketer).post(CREATE_URL, {
+        "name": "vip_evening", "language": "de", "category": "MARKETING", "parameter_format": "NAMED",
+        "header_format": "TEXT", "header_text": "Für {{first_name}}", "header_example": "Ana",
+        "body_text": "Unser VIP-Abend ist am {{event_date}} ab {{event_time}} Uhr. Bring jemanden mit!", "body_examples": "Freitag\n19",
+    })  # fmt: skip
+
+    template = MessageTemplate.objects.get(name="vip_evening")
+    assert (template.parameter_format, template.parameter_names) == ("NAMED", ["event_date", "event_time"])
+    assert template.components == [
+        {"type": "HEADER", "format": "TEXT", "text": "Für {{first_name}}",
+         "example": {"header_text_named_params": [{"param_name": "first_name", "example": "Ana"}]}},
+        {"type": "BODY", "text": "Unser VIP-Abend ist am {{event_date}} ab {{event_time}} Uhr. Bring jemanden mit!",
+         "example": {"body_text_named_params": [{"param_name": "event_date", "example": "Freitag"}, {"param_name": "event_time", "example": "19"}]}},
+    ]  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_a_limited_time_offer_with_a_coupon_is_submitted_and_a_footer_beside_it_is_refused(sandbox, marketer, admin_client_for):
+    offer = {
+        "name": "flash_sale", "language": "en_US", "category": "MARKETING", "parameter_format": "POSITIONAL",
+        "offer_text": "Expiring offer!", "offer_expires": "on",
+        "body_text": "Good news, {{1}}! Use code {{2}} to get 25% off everything.", "body_examples": "Ana\nFLASH25",
+        "button_0_type": "COPY_CODE", "button_0_value": "FLASH25",
+        "button_1_type": "URL", "button_1_text": "Shop now", "button_1_value": "https://shop.example.com/r/{{1}}",
+        "button_1_example": "https://shop.example.com/r/tok123",
+    }  # fmt: skip
+    client = admin_client_for(marketer)
+
+    refused = client.post(CREATE_URL, {**offer, "footer_text": "Terms apply"}).content.decode()
+    assert "Limited-time offer: a template with an offer has no footer." in refused
+
+    client.post(CREATE_URL, offer)
+    template = MessageTemplate.objects.get(name="flash_sale")
+    assert template.components[0] == {"type": "LIMITED_TIME_OFFER", "limited_time_offer": {"text": "Expiring offer!", "has_expiration": True}}
+    assert template.components[2] == {"type": "BUTTONS", "buttons": [
+        {"type": "COPY_CODE", "example": "FLASH25"},
+        {"type": "URL", "text": "Shop now", "url": "https://shop.example.com/r/{{1}}", "example": ["https://shop.example.com/r/tok123"]},
+    ]}  # fmt: skip
