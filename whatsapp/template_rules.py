@@ -325,7 +325,7 @@ def _offer_problems(definition: dict, component: dict, kinds: list[str]) -> list
         problems.append("Limited-time offer: marketing templates only.")
     if "FOOTER" in kinds:
         problems.append("Limited-time offer: a template with an offer has no footer.")
-    body = next((c for c in definition["components"] if _kind(c) == "BODY"), {})
+    body: dict = next((c for c in definition["components"] if _kind(c) == "BODY"), {})
     if len(str(body.get("text") or "")) > MAX_OFFER_BODY:
         problems.append(f"Limited-time offer: the body is at most {MAX_OFFER_BODY} characters.")
     return problems
