@@ -16,7 +16,7 @@ from whatsapp.template_create import TemplateRefused, template_submit
 
 @admin.register(MessageTemplate)
 class MessageTemplateAdmin(ReadOnlyAdmin):
-    list_display = ("name", "language", "category", "status", "quality_score", "parameter_count", "synced_at")
+    list_display = ("name", "language", "category", "status", "status_reason", "quality_score", "parameter_count", "synced_at")
     list_filter = ("status", "category", "quality_score", "language")
     search_fields = ("name",)
     change_list_template = "admin/whatsapp/messagetemplate/change_list.html"

@@ -106,7 +106,9 @@ def test_a_carousel_is_submitted_through_the_advanced_json(sandbox, marketer, ad
 
 
 @pytest.mark.django_db
-def test_only_people_allowed_to_add_templates_reach_the_page(sandbox, approver, admin_client_for):
+def test_only_people_allowed_to_add_templates_reach_the_page(sandbox, marketer, approver, admin_client_for):
+    assert f'href="{CREATE_URL}">Create a message template' in admin_client_for(marketer).get("/admin/").content.decode()
+    assert "Create a message template" not in admin_client_for(approver).get("/admin/").content.decode()
     assert admin_client_for(approver).get(CREATE_URL).status_code == 403
     assert admin_client_for(approver).post(CREATE_URL, SUMMER).status_code == 403
     assert _remote(sandbox, "autumn_drop") == []
