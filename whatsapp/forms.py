@@ -11,15 +11,20 @@ from whatsapp.models import MessageTemplate
 from whatsapp.template_rules import (
     MAX_BODY,
     MAX_BUTTON_TEXT,
+    MAX_CARD_BODY,
+    MAX_CARDS,
     MAX_FOOTER,
     MAX_HEADER_TEXT,
     MAX_NAME,
     MAX_OFFER_TEXT,
+    MIN_CARDS,
     definition_problems,
 )
 from whatsapp.template_shape import text_placeholders
 
 BUTTON_ROWS = 4
+CARD_BUTTON_ROWS = 2  # a carousel card has one or two buttons
+CARD_BUTTON_CHOICES = [("", "(none)"), ("QUICK_REPLY", "Quick reply"), ("URL", "Link (URL)")]
 HEADER_CHOICES = [("", "No header"), ("TEXT", "Text"), ("IMAGE", "Image"), ("VIDEO", "Video"), ("DOCUMENT", "Document")]
 BUTTON_CHOICES = [
     ("", "(none)"),
@@ -85,9 +90,26 @@ class TemplateCreateForm(forms.Form):
         required=False, min_value=1, max_value=90, label="Code expires after (minutes)",
         help_text="Authentication only: WhatsApp writes the message and its copy-code button; header, body and buttons above are not used.",
     )  # fmt: skip
+    card_count = forms.IntegerField(
+        required=False, min_value=MIN_CARDS, max_value=MAX_CARDS, label="Carousel cards",
+        help_text=f"{MIN_CARDS} to {MAX_CARDS} cards, shown side by side under the body; leave empty for no carousel. "
+        "A carousel has no header, footer or buttons of its own.",
+    )  # fmt: skip
+    card_header_format = forms.ChoiceField(choices=[("IMAGE", "Image"), ("VIDEO", "Video")], required=False, label="Card header")
+    card_header_example = forms.CharField(
+        required=False, max_length=500, label="Card header example", help_text="A media handle for a sample file (used for every card).",
+    )  # fmt: skip
+    card_bodies = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}), label="Card texts",
+        help_text=f"One line per card, up to {MAX_CARD_BODY} characters each; variables as chosen above.",
+    )  # fmt: skip
+    card_body_examples = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}), label="Card examples",
+        help_text="One line per card: its example values in order, separated by | (e.g. Trail runner | 15%).",
+    )  # fmt: skip
     components_json = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 6}), label="Advanced: components as JSON",
-        help_text="Replaces the header, body, footer and buttons above with Meta's components list, e.g. for a carousel: "
+        help_text="Replaces everything above with Meta's components list, e.g. for a carousel whose cards differ: "
         + CAROUSEL_EXAMPLE,
     )  # fmt: skip
 
@@ -98,9 +120,16 @@ class TemplateCreateForm(forms.Form):
             self.fields[f"button_{i}_text"] = forms.CharField(required=False, max_length=MAX_BUTTON_TEXT, label="Text")
             self.fields[f"button_{i}_value"] = forms.CharField(required=False, max_length=2000, label="URL, number or code")
             self.fields[f"button_{i}_example"] = forms.CharField(required=False, max_length=2000, label="Example URL")
-            for part in ("type", "text", "value", "example"):  # the table's cells have no label of their own
-                field = self.fields[f"button_{i}_{part}"]
-                field.widget.attrs["aria-label"] = f"Button {i + 1}: {str(field.label).lower()}"
+        for i in range(CARD_BUTTON_ROWS):
+            self.fields[f"card_button_{i}_type"] = forms.ChoiceField(choices=CARD_BUTTON_CHOICES, required=False, label="Kind")
+            self.fields[f"card_button_{i}_text"] = forms.CharField(required=False, max_length=MAX_BUTTON_TEXT, label="Text")
+            self.fields[f"card_button_{i}_value"] = forms.CharField(required=False, max_length=2000, label="URL")
+            self.fields[f"card_button_{i}_example"] = forms.CharField(required=False, max_length=2000, label="Example URL")
+        for prefix, rows, name in (("button", BUTTON_ROWS, "Button"), ("card_button", CARD_BUTTON_ROWS, "Card button")):
+            for i in range(rows):
+                for part in ("type", "text", "value", "example"):  # the table's cells have no label of their own
+                    field = self.fields[f"{prefix}_{i}_{part}"]
+                    field.widget.attrs["aria-label"] = f"{name} {i + 1}: {str(field.label).lower()}"
 
     def field_groups(self) -> list[tuple[str, list[forms.BoundField]]]:
         """The form's sections above the buttons, as the page shows them."""
@@ -110,8 +139,14 @@ class TemplateCreateForm(forms.Form):
             ("Authentication code", [self["security_recommendation"], self["code_expiration_minutes"]]),
         ]
 
-    def button_rows(self) -> list[list[forms.BoundField]]:
-        return [[self[f"button_{i}_{part}"] for part in ("type", "text", "value", "example")] for i in range(BUTTON_ROWS)]
+    def button_rows(self, prefix: str = "button", rows: int = BUTTON_ROWS) -> list[list[forms.BoundField]]:
+        return [[self[f"{prefix}_{i}_{part}"] for part in ("type", "text", "value", "example")] for i in range(rows)]
+
+    def card_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in ("card_count", "card_header_format", "card_header_example", "card_bodies", "card_body_examples")]
+
+    def card_button_rows(self) -> list[list[forms.BoundField]]:
+        return self.button_rows("card_button", CARD_BUTTON_ROWS)
 
     # --- building Meta's body -----------------------------------------------------------------
 
@@ -149,17 +184,17 @@ class TemplateCreateForm(forms.Form):
                 body["example"] = {"body_text": [examples]}
         return body
 
-    def _buttons(self, data: dict[str, Any]) -> list[dict]:
+    def _buttons(self, data: dict[str, Any], prefix: str = "button", rows: int = BUTTON_ROWS) -> list[dict]:
         buttons: list[dict] = []
-        for i in range(BUTTON_ROWS):
-            kind = data.get(f"button_{i}_type") or ""
-            text, value = data.get(f"button_{i}_text") or "", (data.get(f"button_{i}_value") or "").strip()
+        for i in range(rows):
+            kind = data.get(f"{prefix}_{i}_type") or ""
+            text, value = data.get(f"{prefix}_{i}_text") or "", (data.get(f"{prefix}_{i}_value") or "").strip()
             if kind == "QUICK_REPLY":
                 buttons.append({"type": kind, "text": text})
             elif kind == "URL":
                 button: dict[str, Any] = {"type": kind, "text": text, "url": value}
                 if text_placeholders(value):
-                    button["example"] = [(data.get(f"button_{i}_example") or "").strip()]
+                    button["example"] = [(data.get(f"{prefix}_{i}_example") or "").strip()]
                 buttons.append(button)
             elif kind == "PHONE_NUMBER":
                 buttons.append({"type": kind, "text": text, "phone_number": value})
@@ -184,7 +219,27 @@ class TemplateCreateForm(forms.Form):
         buttons = self._buttons(data)
         if buttons:
             components.append({"type": "BUTTONS", "buttons": buttons})
+        if data.get("card_count"):
+            components.append({"type": "CAROUSEL", "cards": self._cards(data, named)})
         return components
+
+    def _cards(self, data: dict[str, Any], named: bool) -> list[dict]:
+        """Cards alike but for their texts (Meta wants the same components on every card)."""
+        handle = (data.get("card_header_example") or "").strip()
+        texts = _lines(data.get("card_bodies") or "")
+        examples = [[value.strip() for value in line.split("|")] for line in _lines(data.get("card_body_examples") or "")]
+        buttons = self._buttons(data, "card_button", CARD_BUTTON_ROWS)
+        cards = []
+        for index in range(data["card_count"]):
+            parts: list[dict] = [{"type": "HEADER", "format": data.get("card_header_format") or "IMAGE",
+                                  "example": {"header_handle": [handle] if handle else []}}]  # fmt: skip
+            if index < len(texts):
+                body_data = {"body_text": texts[index], "body_examples": "\n".join(examples[index] if index < len(examples) else [])}
+                parts.append(self._body(body_data, named))
+            if buttons:
+                parts.append({"type": "BUTTONS", "buttons": buttons})
+            cards.append({"components": parts})
+        return cards
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -224,3 +224,45 @@ def test_a_limited_time_offer_with_a_coupon_is_submitted_and_a_footer_beside_it_
         {"type": "COPY_CODE", "example": "FLASH25"},
         {"type": "URL", "text": "Shop now", "url": "https://shop.example.com/r/{{1}}", "example": ["https://shop.example.com/r/tok123"]},
     ]}  # fmt: skip
+
+
+CAROUSEL = {
+    "name": "trail_picks", "language": "en_US", "category": "MARKETING", "parameter_format": "POSITIONAL",
+    "body_text": "Hi {{1}}, three picks for you.", "body_examples": "Ana",
+    "card_count": "3", "card_header_format": "IMAGE", "card_header_example": "4::card",
+    "card_bodies": "The {{1}} is light and fast.\nThe {{1}} grips on rock.\nThe {{1}} is {{2}} off.",
+    "card_body_examples": "Trail runner\nMountain grip\nForest lite | 15%",
+    "card_button_0_type": "QUICK_REPLY", "card_button_0_text": "More like this",
+    "card_button_1_type": "URL", "card_button_1_text": "Shop", "card_button_1_value": "https://shop.example.com/r/{{1}}",
+    "card_button_1_example": "https://shop.example.com/r/tok",
+}  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_a_carousel_is_built_from_the_form_one_card_per_line(sandbox, marketer, admin_client_for):
+    response = admin_client_for(marketer).post(CREATE_URL, CAROUSEL)
+
+    assert response.status_code == 302
+    body, carousel = MessageTemplate.objects.get(name="trail_picks").components
+    assert body == {"type": "BODY", "text": "Hi {{1}}, three picks for you.", "example": {"body_text": [["Ana"]]}}
+    buttons = {"type": "BUTTONS", "buttons": [
+        {"type": "QUICK_REPLY", "text": "More like this"},
+        {"type": "URL", "text": "Shop", "url": "https://shop.example.com/r/{{1}}", "example": ["https://shop.example.com/r/tok"]},
+    ]}  # fmt: skip
+    header = {"type": "HEADER", "format": "IMAGE", "example": {"header_handle": ["4::card"]}}
+    assert carousel == {"type": "CAROUSEL", "cards": [
+        {"components": [header, {"type": "BODY", "text": "The {{1}} is light and fast.", "example": {"body_text": [["Trail runner"]]}}, buttons]},
+        {"components": [header, {"type": "BODY", "text": "The {{1}} grips on rock.", "example": {"body_text": [["Mountain grip"]]}}, buttons]},
+        {"components": [header, {"type": "BODY", "text": "The {{1}} is {{2}} off.", "example": {"body_text": [["Forest lite", "15%"]]}}, buttons]},
+    ]}  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_a_carousel_with_a_card_missing_its_text_or_a_footer_of_its_own_is_refused(sandbox, marketer, admin_client_for):
+    client = admin_client_for(marketer)
+
+    missing = client.post(CREATE_URL, {**CAROUSEL, "card_bodies": "The {{1}} is light and fast.\nThe {{1}} grips on rock."})
+    assert "Carousel: every card needs the same components" in missing.content.decode()
+    footer = client.post(CREATE_URL, {**CAROUSEL, "footer_text": "Terms apply"})
+    assert "Carousel: a carousel template has a body and cards only" in footer.content.decode()
+    assert not MessageTemplate.objects.exists()
