@@ -13,6 +13,7 @@ from whatsapp.template_rules import (
     MAX_BUTTON_TEXT,
     MAX_CARD_BODY,
     MAX_CARDS,
+    MAX_CODE_EXPIRATION,
     MAX_FOOTER,
     MAX_HEADER_TEXT,
     MAX_NAME,
@@ -87,7 +88,7 @@ class TemplateCreateForm(forms.Form):
         required=False, label="Security advice", help_text="Authentication only: add “For your security, do not share this code.”",
     )  # fmt: skip
     code_expiration_minutes = forms.IntegerField(
-        required=False, min_value=1, max_value=90, label="Code expires after (minutes)",
+        required=False, min_value=1, max_value=MAX_CODE_EXPIRATION, label="Code expires after (minutes)",
         help_text="Authentication only: WhatsApp writes the message and its copy-code button; header, body and buttons above are not used.",
     )  # fmt: skip
     card_count = forms.IntegerField(
