@@ -307,7 +307,8 @@ class WhatsAppError(Exception):
             title=str(error.get("title") or error.get("error_user_title") or error.get("type") or ""),
             trace_id=str(error.get("fbtrace_id") or ""),
             http_status=http_status,
-            details=str(error_data.get("details") or "") if isinstance(error_data, dict) else "",
+            # Template refusals explain themselves in error_user_msg instead of error_data.details.
+            details=str((error_data.get("details") if isinstance(error_data, dict) else "") or error.get("error_user_msg") or ""),
             reached_provider=False,
         )
 
@@ -559,3 +560,16 @@ def list_templates(*, page_size: int = 100) -> list[dict]:
         paging = payload.get("paging")
         url, params = paging.get("next") if isinstance(paging, dict) else None, None  # the next link carries limit and cursor
     return templates
+
+
+def create_template(definition: dict[str, Any]) -> dict[str, Any]:
+    """Submit a new message template for review; Meta answers ``{"id", "status", "category"}``.
+
+    ``POST /{waba-id}/message_templates`` with ``name``, ``language``, ``category``, ``components`` (and
+    ``parameter_format``). The answer's status is PENDING for a template Meta reviews (sources: see
+    whatsapp/template_rules.py). Raises WhatsAppError, with Meta's words in ``details`` when it refuses.
+    """
+    payload = _request("POST", _url(f"{settings.WHATSAPP_BUSINESS_ACCOUNT_ID}/message_templates"), json_body=definition)
+    if not str(payload.get("id") or ""):
+        raise WhatsAppError("The WhatsApp API accepted the template but its answer has no template id.", reached_provider=True)
+    return payload

@@ -11,6 +11,10 @@ API (``/{version}/...``, bearer token required):
   body (plus ``product_policy``, ``message_activity_sharing``) and answer; marketing templates only
   (others: 134100, a non-template: 100). Each send records the ``endpoint`` that took it.
 - ``GET /{version}/{waba_id}/message_templates?limit=&after=``: the template list, paged.
+- ``POST /{version}/{waba_id}/message_templates``: create a template (Meta's rules in ``template_rules``;
+  a name taken in that language is refused with code 100 / subcode 2388024); it answers ``{"id", "status":
+  "PENDING", "category"}`` and stays PENDING until ``/_sandbox/notify`` sends its review
+  (``{"field": "message_template_status_update", "template", "language", "event": "APPROVED" | "REJECTED"}``).
 
 Control (``/_sandbox/...``, no token):
 - ``GET /_sandbox/sends``: every accepted send, in order (``?offset=N`` for the rest).
@@ -108,6 +112,7 @@ from whatsapp.sandbox.people import (
     rule_matches,
     validate_username_users,
 )
+from whatsapp.template_rules import definition_problems
 from whatsapp.template_shape import (
     MEDIA_FORMATS,
     body_parameter_names,
@@ -249,10 +254,13 @@ def _validate_behaviour(values: dict[str, Any]) -> None:
 class GraphError(Exception):
     """An error answered in Meta's shape."""
 
-    def __init__(self, http_status: int, code: int, message: str, *, details: str = "", subcode: int | None = None, title: str = ""):
+    def __init__(
+        self, http_status: int, code: int, message: str, *, details: str = "", subcode: int | None = None, title: str = "",
+        user_message: str = "",
+    ) -> None:
         super().__init__(message)
         self.http_status, self.code, self.message = http_status, code, message
-        self.details, self.subcode, self.title = details, subcode, title
+        self.details, self.subcode, self.title, self.user_message = details, subcode, title, user_message
 
     def response(self) -> web.Response:
         error: dict[str, Any] = {"message": self.message, "type": "OAuthException", "code": self.code}
@@ -260,6 +268,8 @@ class GraphError(Exception):
             error["error_subcode"] = self.subcode
         if self.title:
             error["error_user_title"] = self.title
+        if self.user_message:
+            error["error_user_msg"] = self.user_message
         if self.details:
             error["error_data"] = {"messaging_product": "whatsapp", "details": self.details}
         error["fbtrace_id"] = "A" + uuid.uuid4().hex[:22]
@@ -405,6 +415,13 @@ class Sandbox:
         if not VERSION_RE.match(version):
             raise GraphError(400, 2500, f"Unknown path components: /{version}")
 
+    def _check_call(self, request: web.Request, object_id: str) -> None:
+        """The token, the version and the object (our phone number or account) of an API call."""
+        self._check_token(request)
+        self._check_version(request.match_info["version"])
+        if request.match_info["object_id"] != object_id:
+            raise self._unknown_object(request.match_info["object_id"])
+
     def _unknown_object(self, object_id: str) -> GraphError:
         return GraphError(
             400, 100,
@@ -454,10 +471,7 @@ class Sandbox:
         if self.config.latency:
             await asyncio.sleep(self.config.latency)
         try:
-            self._check_token(request)
-            self._check_version(request.match_info["version"])
-            if request.match_info["object_id"] != self.config.phone_number_id:
-                raise self._unknown_object(request.match_info["object_id"])
+            self._check_call(request, self.config.phone_number_id)
             try:
                 body = json.loads(raw_body)
             except ValueError:
@@ -823,10 +837,7 @@ class Sandbox:
         if self.config.latency:
             await asyncio.sleep(self.config.latency)
         try:
-            self._check_token(request)
-            self._check_version(request.match_info["version"])
-            if request.match_info["object_id"] != self.config.waba_id:
-                raise self._unknown_object(request.match_info["object_id"])
+            self._check_call(request, self.config.waba_id)
             try:
                 limit = int(request.query.get("limit", "25"))
                 start = int(base64.urlsafe_b64decode(request.query["after"]).decode()) if "after" in request.query else 0
@@ -846,6 +857,41 @@ class Sandbox:
         if start + len(page) < len(templates):
             paging["next"] = str(request.url.with_query({"limit": str(limit), "after": cursor(start + len(page))}))
         return web.json_response({"data": page, "paging": paging})
+
+    async def message_template_create(self, request: web.Request) -> web.Response:
+        """A new template, checked by Meta's rules (``template_rules``), stored PENDING until a notify reviews it."""
+        raw_body = await request.read()
+        if self.config.latency:
+            await asyncio.sleep(self.config.latency)
+        try:
+            self._check_call(request, self.config.waba_id)
+            try:
+                definition = json.loads(raw_body)
+            except ValueError:
+                raise _invalid("The request body is not valid JSON.") from None
+            problems = definition_problems(definition)
+            if problems:
+                # Meta answers a template it refuses with code 100, a title and a message for people.
+                raise GraphError(400, 100, "Invalid parameter", title="Template not valid", user_message=" ".join(problems))
+            name, language = definition["name"], definition["language"]
+            if any(t["name"] == name and t["language"] == language for t in self.config.templates):
+                # Code 100 with subcode 2388024 is what integrators' code handles for a name that exists in the
+                # language; Meta's error page gives no text for it, so the title and message are our choice.
+                raise GraphError(
+                    400, 100, "Invalid parameter", subcode=2388024, title="Message template already exists",
+                    user_message=f"There is already {language} content for this template. You can create a new template and try again.",
+                )  # fmt: skip
+        except GraphError as error:
+            return error.response()
+        template_id = str(max(int(t["id"]) for t in self.config.templates) + 1 if self.config.templates else 900000000000001)
+        category = str(definition["category"]).upper()
+        stored = {
+            "id": template_id, "name": name, "language": language, "status": "PENDING", "category": category,
+            "parameter_format": str(definition.get("parameter_format") or "POSITIONAL").upper(),
+            "components": definition["components"], "quality_score": {"score": "UNKNOWN"}, "rejected_reason": "NONE",
+        }  # fmt: skip
+        self.config = dataclasses.replace(self.config, templates=[*self.config.templates, stored])
+        return web.json_response({"id": template_id, "status": "PENDING", "category": category})
 
     # --- webhooks -----------------------------------------------------------------------------
 
@@ -1261,6 +1307,7 @@ def build_app(config: SandboxConfig) -> web.Application:
     app.router.add_post("/{version}/{object_id}/messages", sandbox.messages)
     app.router.add_post("/{version}/{object_id}/marketing_messages", sandbox.marketing_messages)
     app.router.add_get("/{version}/{object_id}/message_templates", sandbox.message_templates)
+    app.router.add_post("/{version}/{object_id}/message_templates", sandbox.message_template_create)
     app.router.add_get("/_sandbox/sends", sandbox.sends_view)
     app.router.add_get("/_sandbox/webhooks", sandbox.webhooks_view)
     app.router.add_get("/_sandbox/config", sandbox.config_view)
