@@ -234,7 +234,10 @@ class Campaign(models.Model):
         parent = self.follow_up_of
         if parent is None or parent.launched_at is None or self.follow_up_delay_days is None:
             return None
-        return parent.launched_at + timedelta(days=self.follow_up_delay_days)
+        # Up to the whole minute: the schedule's form fields show minutes, and may not land before it.
+        earliest = parent.launched_at + timedelta(days=self.follow_up_delay_days)
+        whole_minute = earliest.replace(second=0, microsecond=0)
+        return whole_minute if whole_minute == earliest else whole_minute + timedelta(minutes=1)
 
     def follow_up_description(self) -> str:
         """E.g. "people who did not read it within 3 days"."""
