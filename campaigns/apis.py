@@ -271,7 +271,7 @@ class CampaignOutputSerializer(serializers.ModelSerializer):
     created_by = serializers.CharField(source="created_by.username", default=None)
     approved_by = serializers.CharField(source="approved_by.username", default=None)
     local_time = serializers.TimeField(format="%H:%M", allow_null=True)
-    follow_ups = serializers.PrimaryKeyRelatedField(many=True, read_only=True, help_text="Ids of the follow-ups of this campaign")
+    follow_ups = serializers.PrimaryKeyRelatedField[Campaign](many=True, read_only=True, help_text="Ids of the follow-ups of this campaign")
 
     class Meta:
         model = Campaign
@@ -387,8 +387,8 @@ class FollowUpInputSerializer(CampaignInputSerializer):
     )
     template = serializers.CharField(required=False, help_text="Template name; default: the parent's template, parameters and link")
     language = serializers.CharField(required=False, help_text="Template language, with template")
-    segment = None  # type: ignore[assignment]  # the audience is the parent's recipients
-    parameters = serializers.JSONField(required=False, help_text=PARAMETERS_HELP)  # type: ignore[arg-type]  # a list or an object
+    segment = None  # type: ignore[assignment]  # DRF drops the field: the audience is the parent's recipients
+    parameters = serializers.JSONField(required=False, help_text=PARAMETERS_HELP)  # a list or an object
     tracked_url = serializers.URLField(required=False, allow_blank=True)
     send_at = serializers.DateTimeField(
         required=False, allow_null=True, default=None, help_text="Empty: as early as allowed (the parent's launch plus delay_days)"

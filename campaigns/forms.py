@@ -172,7 +172,7 @@ class CampaignBuilderForm(forms.Form):
 
     def campaign_fields(self) -> dict[str, Any]:
         """The campaign as the services take it (call after is_valid)."""
-        data = {
+        data: dict[str, Any] = {
             name: self.cleaned_data[name]
             for name in ("name", "template", "segment", "send_at", "local_time", "expires_at", "max_per_day", "max_per_week")
             if name in self.fields

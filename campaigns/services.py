@@ -383,16 +383,13 @@ def follow_up_create(
     delay_days: int,
     name: str = "",
     template: MessageTemplate | None = None,
-    parameters: list[dict] | dict | None = None,
+    parameters: list[dict] | None = None,
     tracked_url: str | None = None,
-    send_at: datetime | None = None,
-    local_time: time | None = None,
-    expires_at: datetime | None = None,
-    max_per_day: int | None = None,
-    max_per_week: int | None = None,
+    **schedule: Any,
 ) -> Campaign:
     """A draft follow-up of ``parent``: to its recipients who ``condition`` (e.g. did not read) within
-    ``delay_days`` of its launch. Starts at ``send_at``, by default the parent's launch plus the delay.
+    ``delay_days`` of its launch. ``schedule``: send_at (by default the parent's launch plus the delay),
+    local_time, expires_at and the caps, as for ``campaign_create``.
 
     Its template, parameters and link default to the parent's. It is a campaign like any other: its
     own approval (four eyes), and the send-time checks (consent, caps, quiet hours) of every send.
@@ -402,21 +399,10 @@ def follow_up_create(
         parameters = parent.parameters if parameters is None else parameters
         tracked_url = parent.tracked_url if tracked_url is None else tracked_url
     follow_up = campaign_create(
-        actor=actor,
-        name=(name.strip() or f"Follow-up of {parent.name}")[: Campaign._meta.get_field("name").max_length],
-        template=template,
-        segment=None,
-        parameters=parameters,
-        tracked_url=tracked_url or "",
-        send_at=send_at,
-        local_time=local_time,
-        expires_at=expires_at,
-        max_per_day=max_per_day,
-        max_per_week=max_per_week,
-        follow_up_of=parent,
-        follow_up_condition=condition,
-        follow_up_delay_days=delay_days,
-    )
+        actor=actor, name=(name.strip() or f"Follow-up of {parent.name}")[: Campaign._meta.get_field("name").max_length],
+        template=template, segment=None, parameters=parameters, tracked_url=tracked_url or "",
+        follow_up_of=parent, follow_up_condition=condition, follow_up_delay_days=delay_days, **schedule,
+    )  # fmt: skip
     audit_record(
         actor=actor, action="campaign.follow_up", object_type="campaign", object_id=follow_up.pk,
         details={"parent": parent.pk, "condition": condition, "delay_days": delay_days},

@@ -61,7 +61,7 @@ def sends_of(sandbox, campaign_id: int) -> Counter:
     return Counter("+" + send["to"] for send in sandbox.sends() if (send.get("callback_data") or "").removeprefix("msg:") in ids)
 
 
-def test_a_follow_up_reaches_only_who_did_not_read_and_never_who_opted_out_since(live, sandbox, marketer, approver):
+def test_a_follow_up_reaches_only_who_did_not_read_and_never_who_opted_out_since(live, sandbox, marketer, approver):  # noqa: F811
     audience = contacts_create(40)
     everyone = Segment.objects.create(name="everyone", rules={"all": []})
     sandbox.configure(read_rate=0.5)  # about half of them read it
@@ -90,7 +90,7 @@ def test_a_follow_up_reaches_only_who_did_not_read_and_never_who_opted_out_since
     assert not Message.objects.filter(campaign_id=follow_up_id, contact__phone__in=readers).exists()
 
 
-def test_a_follow_up_counts_against_the_frequency_caps(live, sandbox, marketer, approver):
+def test_a_follow_up_counts_against_the_frequency_caps(live, sandbox, marketer, approver):  # noqa: F811
     audience = contacts_create(10)
     gold = contacts_create(3, start=100, attributes={"tier": "gold"})
     sandbox.configure(read_rate=0.0)  # nobody reads the parent
