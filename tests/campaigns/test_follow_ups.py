@@ -186,3 +186,15 @@ def test_the_builder_saves_a_follow_up_without_asking_for_a_segment(marketer, pa
     assert follow_up.status == Campaign.Status.PENDING_APPROVAL
     assert follow_up.parameters[1] == {"value": "30%"}
     assert follow_up.send_at == follow_up.follow_up_earliest()
+
+
+def test_an_approved_follow_up_waits_for_its_days_to_pass(as_marketer, as_approver, parent):
+    follow_up_id = follow_up_via_api(as_marketer, parent, delay_days=7).json()["id"]
+    as_marketer.post(f"/api/v1/campaigns/{follow_up_id}/submit")
+
+    approved = as_approver.post(f"/api/v1/campaigns/{follow_up_id}/approve").json()
+
+    # The parent started 4 days ago: three more to go before anyone is counted or messaged.
+    assert approved["status"] == "scheduled"
+    assert parse_datetime(approved["send_at"]) >= parent.launched_at + timedelta(days=7) > timezone.now()
+    assert not Campaign.objects.get(pk=follow_up_id).messages.exists()
