@@ -198,3 +198,14 @@ def test_an_approved_follow_up_waits_for_its_days_to_pass(as_marketer, as_approv
     assert approved["status"] == "scheduled"
     assert parse_datetime(approved["send_at"]) >= parent.launched_at + timedelta(days=7) > timezone.now()
     assert not Campaign.objects.get(pk=follow_up_id).messages.exists()
+
+
+def test_a_cloned_follow_up_follows_up_the_same_campaign(as_marketer, parent, marketer):
+    original = follow_up_via_api(as_marketer, parent, condition="not_clicked").json()["id"]
+
+    cloned = client_for(marketer).post(reverse("admin:campaigns_campaign_lifecycle", args=[original, "clone"]))
+
+    assert cloned.status_code == 302
+    copy = Campaign.objects.exclude(pk=original).get(follow_up_of=parent)
+    assert (copy.follow_up_condition, copy.follow_up_delay_days, copy.segment) == ("not_clicked", 3, None)
+    assert copy.status == Campaign.Status.DRAFT
