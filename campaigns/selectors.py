@@ -16,7 +16,7 @@ from campaigns.caps import cap_limits
 from campaigns.models import Campaign, Message, MessageStatus, Segment
 from campaigns.parameters import parameter_fields, parameter_values, template_render_body
 from campaigns.pricing import RateCard, RateCardError, cost_actual, cost_estimate, rate_card_current
-from campaigns.segments import segment_contacts
+from campaigns.segments import campaign_audience, segment_contacts
 from consent.models import Contact
 from whatsapp.account import messaging_limit_current
 
@@ -47,6 +47,15 @@ def segment_count(segment: Segment) -> int:
 
 def segment_sample(segment: Segment, *, size: int = SAMPLE_SIZE) -> list[Contact]:
     return list(segment_contacts(segment.rules).order_by("pk")[:size])
+
+
+def follow_up_audience_count(campaign: Campaign) -> int:
+    """How many people a follow-up would reach if it started now (its audience is read again at launch)."""
+    return campaign_audience(campaign).count()
+
+
+def follow_up_audience_sample(campaign: Campaign, *, size: int = SAMPLE_SIZE) -> list[Contact]:
+    return list(campaign_audience(campaign).order_by("pk")[:size])
 
 
 def campaign_report(campaign: Campaign) -> dict[str, Any]:
@@ -151,7 +160,7 @@ def campaign_dry_run(campaign: Campaign) -> DryRun:
     """
     now = timezone.now()
     template = campaign.template_chosen()
-    audience_qs = segment_contacts(campaign.segment_chosen().rules).order_by()
+    audience_qs = campaign_audience(campaign).order_by()
     zones = list(audience_qs.values_list("time_zone", flat=True).distinct())
     annotated = eligibility.eligibility_annotate(
         audience_qs, campaign=campaign, limits=cap_limits(campaign=campaign), now=now, zones=zones
