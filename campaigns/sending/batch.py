@@ -38,6 +38,7 @@ from core.rows import rows_update
 from whatsapp import client as whatsapp_client
 from whatsapp.account import account_problem_record, account_sending_blocked, messaging_limit_current
 from whatsapp.client import HELD_BACK_RETRY_BEFORE, UNKNOWN_CODE_PAUSE_AFTER, ErrorScope, WhatsAppError
+from whatsapp.numbers import marketing_messages_api_for
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ def _send_all(campaign: Campaign, token: uuid.UUID, to_send: list[tuple[Message,
     stop = threading.Event()
     phone_number_id = settings.WHATSAPP_PHONE_NUMBER_ID
     template = campaign.template_chosen()
+    marketing_messages_api = marketing_messages_api_for(category=template.category, phone_number_id=phone_number_id)
 
     def send_one(item: tuple[Message, list[dict]]) -> Outcome:
         message, components = item
@@ -75,6 +77,7 @@ def _send_all(campaign: Campaign, token: uuid.UUID, to_send: list[tuple[Message,
                 language=template.language,
                 components=components,
                 callback_data=message.callback_data,
+                marketing_messages_api=marketing_messages_api,
             )
         except WhatsAppError as error:
             if error.stops_campaign:

@@ -1,8 +1,6 @@
 import pytest
 from playwright.sync_api import expect
 
-# serialized_rollback like the other browser tests: a plain flush re-creates the role groups (post_migrate), which
-# the next serialized_rollback test would then load a second time.
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 

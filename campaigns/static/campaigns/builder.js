@@ -116,7 +116,7 @@
   if (find) find.addEventListener("input", filterTemplates);
   // Enter in the search box would submit the whole form.
   if (find) find.addEventListener("keydown", function (event) { if (event.key === "Enter") event.preventDefault(); });
-  segment.addEventListener("change", countSegment);
+  if (segment) segment.addEventListener("change", countSegment);  // a follow-up has no segment to choose
   previewFor.addEventListener("change", later);
   form.addEventListener("input", function (event) {
     if (event.target.closest("#mapping-step") || event.target.name === "tracked_url") later();
