@@ -68,7 +68,7 @@ def test_a_new_marketer_builds_previews_test_sends_and_submits_and_an_approver_a
     expect(page.locator("#preview-note")).to_have_text("Still to fill: {{1}}: no value chosen yet; {{2}}: no value chosen yet.")
 
     page.select_option("#id_segment", label="Viewed SKU-7, did not buy")
-    expect(page.locator("#segment-count")).to_have_text("1 contacts match now.")
+    expect(page.locator("#segment-count")).to_have_text("1 contact matches now.")
     expect(page.locator("#audience-warning")).to_be_hidden()
     page.fill("[name=param_0_key]", "name")
     page.fill("[name=param_0_fallback]", "there")

@@ -75,7 +75,7 @@
     const data = await response.json();
     const strong = document.createElement("strong");
     strong.textContent = data.count.toLocaleString();
-    count.replaceChildren(strong, document.createTextNode(" contacts match now."));
+    count.replaceChildren(strong, document.createTextNode(data.count === 1 ? " contact matches now." : " contacts match now."));
     warnAudience(data.count);
     previewFor.replaceChildren(...data.sample.map(function (person) {
       const option = document.createElement("option");
