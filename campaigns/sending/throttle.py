@@ -22,14 +22,21 @@ import redis
 from django.conf import settings
 from redis.commands.core import Script
 
+from campaigns.sending.inflight import CallRecord
 from core.redis import redis_client
 
-# Returns {milliseconds to wait, now in ms}; a wait of 0 means the send may start now.
+# Returns {milliseconds to wait, now in ms}; a wait of 0 means the send may start now, -1 that it never may.
+# KEYS[3], KEYS[4] and ARGV[4], ARGV[5] (optional): a call to record with the grant, as
+# campaigns.sending.inflight's _CALL_START does (started-calls set, fence; message id, seconds to
+# keep): a fenced batch gets no grant, and a grant is recorded in the same round trip.
 _TAKE = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
+if #KEYS == 4 and redis.call('EXISTS', KEYS[4]) == 1 then
+  return {-1, now}
+end
 local blocked_until = tonumber(redis.call('GET', KEYS[2]) or '0')
 if blocked_until > now then
   return {blocked_until - now, now}
@@ -38,6 +45,10 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 if redis.call('ZCARD', KEYS[1]) < limit then
   redis.call('ZADD', KEYS[1], now, ARGV[3])
   redis.call('PEXPIRE', KEYS[1], window + 1000)
+  if #KEYS == 4 then
+    redis.call('SADD', KEYS[3], ARGV[4])
+    redis.call('EXPIRE', KEYS[3], ARGV[5])
+  end
   return {0, now}
 end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
@@ -97,7 +108,7 @@ def _take_local(phone_number_id: str, limit: int, window: float) -> tuple[float,
         return max(0.001, grants[0] + window - now), time.time()
 
 
-def bucket_take_at(phone_number_id: str, *, timeout: float = 60.0) -> float | None:
+def bucket_take_at(phone_number_id: str, *, timeout: float = 60.0, call: CallRecord | None = None) -> float | None:
     """Like ``bucket_take``, but returns the limiter's clock (Unix seconds) at the grant, or None.
 
     That clock is the one the limit holds on; the benchmarks read it.
@@ -108,7 +119,12 @@ def bucket_take_at(phone_number_id: str, *, timeout: float = 60.0) -> float | No
         if settings.REDIS_URL:
             _, take, _ = _redis()
             member = f"{os.getpid()}:{threading.get_ident()}:{next(_grant_ids)}"
-            wait_ms, now_ms = take(keys=_keys(phone_number_id), args=[limit, round(window * 1000), member])
+            keys, args = [*_keys(phone_number_id)], [limit, round(window * 1000), member]
+            if call is not None:
+                keys, args = [*keys, *call.keys], [*args, call.member, call.keep_seconds]
+            wait_ms, now_ms = take(keys=keys, args=args)
+            if int(wait_ms) < 0:  # the call's batch was fenced by recovery: it must not start
+                return None
             wait, now = int(wait_ms) / 1000, int(now_ms) / 1000
         else:
             wait, now = _take_local(phone_number_id, limit, window)
@@ -119,9 +135,13 @@ def bucket_take_at(phone_number_id: str, *, timeout: float = 60.0) -> float | No
         time.sleep(min(wait, 1.0))
 
 
-def bucket_take(phone_number_id: str, *, timeout: float = 60.0) -> bool:
-    """Wait until ``phone_number_id`` may send one more message; False if not within ``timeout`` seconds."""
-    return bucket_take_at(phone_number_id, timeout=timeout) is not None
+def bucket_take(phone_number_id: str, *, timeout: float = 60.0, call: CallRecord | None = None) -> bool:
+    """Wait until ``phone_number_id`` may send one more message; False if not within ``timeout`` seconds.
+
+    With ``call`` (``inflight.call_record``) the grant also records that the call starts, in the same
+    Redis round trip; False (and no grant) when its batch was fenced by recovery: the call must not start.
+    """
+    return bucket_take_at(phone_number_id, timeout=timeout, call=call) is not None
 
 
 def bucket_back_off(phone_number_id: str, *, seconds: float) -> None:
