@@ -16,11 +16,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-import redis
 from django.conf import settings
-from redis.commands.core import Script
 
-from core.redis import redis_client
+from core.redis import redis_client, redis_scripts
 
 _OPENED = "*"
 # KEYS: the batch's started-calls set, its fence. ARGV: message id, seconds to keep the set.
@@ -35,18 +33,6 @@ _FENCE = """
 redis.call('SET', KEYS[2], '1', 'EX', ARGV[1])
 return redis.call('SMEMBERS', KEYS[1])
 """
-
-_scripts: tuple[redis.Redis, Script, Script] | None = None
-
-
-def _redis() -> tuple[redis.Redis, Script, Script]:
-    """The process's client and the scripts on it (EVALSHA: the script text is not sent with every call)."""
-    global _scripts
-    client = redis_client()
-    if _scripts is None or _scripts[0] is not client:
-        _scripts = (client, client.register_script(_CALL_START), client.register_script(_FENCE))
-    return _scripts
-
 
 @dataclass(frozen=True)
 class CallRecord:
@@ -92,7 +78,7 @@ def call_start(token: uuid.UUID, message_id: uuid.UUID) -> bool:
     """Record that the message's call starts now; False when the batch was recovered: do not send."""
     if not settings.REDIS_URL:
         return True
-    _, start, _ = _redis()
+    start, _ = redis_scripts(_CALL_START, _FENCE)
     return bool(start(keys=_keys(token), args=[message_id.hex, _keep_seconds()]))
 
 
@@ -100,7 +86,7 @@ def batch_fence(token: uuid.UUID) -> set[uuid.UUID] | None:
     """Forbid the batch's calls from starting; returns the messages whose call started, or None if unknown."""
     if not settings.REDIS_URL:
         return None
-    _, _, fence = _redis()
+    _, fence = redis_scripts(_CALL_START, _FENCE)
     members = {member.decode() for member in fence(keys=_keys(token), args=[_keep_seconds()])}
     if _OPENED not in members:
         return None

@@ -18,12 +18,10 @@ import threading
 import time
 from collections import deque
 
-import redis
 from django.conf import settings
-from redis.commands.core import Script
 
 from campaigns.sending.inflight import CallRecord
-from core.redis import redis_client
+from core.redis import redis_client, redis_scripts
 
 # Returns {milliseconds to wait, now in ms}; a wait of 0 means the send may start now, -1 that it never may.
 # KEYS[3], KEYS[4] and ARGV[4], ARGV[5] (optional): a call to record with the grant, as
@@ -69,17 +67,7 @@ return until_ms
 _local_lock = threading.Lock()
 _local_grants: dict[str, deque[float]] = {}
 _local_blocked: dict[str, float] = {}
-_scripts: tuple[redis.Redis, Script, Script] | None = None
 _grant_ids = itertools.count()
-
-
-def _redis() -> tuple[redis.Redis, Script, Script]:
-    """The process's client and the limiter's scripts on it (made anew with a new client after a fork)."""
-    global _scripts
-    client = redis_client()
-    if _scripts is None or _scripts[0] is not client:
-        _scripts = (client, client.register_script(_TAKE), client.register_script(_BLOCK))
-    return _scripts
 
 
 def _keys(phone_number_id: str) -> tuple[str, str]:
@@ -117,7 +105,7 @@ def bucket_take_at(phone_number_id: str, *, timeout: float = 60.0, call: CallRec
     deadline = time.monotonic() + timeout
     while True:
         if settings.REDIS_URL:
-            _, take, _ = _redis()
+            take, _ = redis_scripts(_TAKE, _BLOCK)
             member = f"{os.getpid()}:{threading.get_ident()}:{next(_grant_ids)}"
             keys, args = [*_keys(phone_number_id)], [limit, round(window * 1000), member]
             if call is not None:
@@ -147,7 +135,7 @@ def bucket_take(phone_number_id: str, *, timeout: float = 60.0, call: CallRecord
 def bucket_back_off(phone_number_id: str, *, seconds: float) -> None:
     """Stop all sends of ``phone_number_id`` for ``seconds`` (after a throughput error from Meta)."""
     if settings.REDIS_URL:
-        _, _, block = _redis()
+        _, block = redis_scripts(_TAKE, _BLOCK)
         block(keys=[_keys(phone_number_id)[1]], args=[int(seconds * 1000)])
         return
     with _local_lock:
@@ -179,7 +167,7 @@ def outage_failure_record(phone_number_id: str) -> bool:
     """
     _failure_seen_here_at[phone_number_id] = time.monotonic()
     if settings.REDIS_URL:
-        client, _, _ = _redis()
+        client = redis_client()
         pipeline = client.pipeline()
         pipeline.incr(_failures_key(phone_number_id))
         pipeline.expire(_failures_key(phone_number_id), 600)
@@ -198,7 +186,7 @@ def outage_success_record(phone_number_id: str) -> None:
     if seen_at is None or time.monotonic() - seen_at >= _FAILURE_MEMORY_SECONDS:
         return
     if settings.REDIS_URL:
-        client, _, _ = _redis()
+        client = redis_client()
         client.delete(_failures_key(phone_number_id))
     else:
         with _local_lock:
