@@ -107,7 +107,8 @@ def bucket_take_at(phone_number_id: str, *, timeout: float = 60.0, call: CallRec
         if settings.REDIS_URL:
             take, _ = redis_scripts(_TAKE, _BLOCK)
             member = f"{os.getpid()}:{threading.get_ident()}:{next(_grant_ids)}"
-            keys, args = [*_keys(phone_number_id)], [limit, round(window * 1000), member]
+            keys: list[str] = [*_keys(phone_number_id)]
+            args: list[str | int] = [limit, round(window * 1000), member]
             if call is not None:
                 keys, args = [*keys, *call.keys], [*args, call.member, call.keep_seconds]
             wait_ms, now_ms = take(keys=keys, args=args)
