@@ -1,4 +1,7 @@
-"""The one table ``make bench`` prints (and bench/RESULTS.md keeps), from the results JSON."""
+"""The one table ``make bench`` prints (and bench/RESULTS.md keeps), from the results JSON.
+
+The targets are issue 16's ("Half the CPU per message"); rows without a target are context.
+"""
 
 from __future__ import annotations
 
@@ -38,9 +41,11 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
     accepted, applied = _get(r, "webhooks", "accepted_per_s"), _get(r, "webhooks", "applied_per_s")
     contacts, events = _get(r, "sizes", "contacts"), _get(r, "sizes", "events")
     recipients = _get(r, "sizes", "campaign_recipients")
+    p99_ms, lag_ms = _get(r, "webhooks", "p99_ms"), _get(r, "webhooks", "apply_lag_at_end_ms")
+    cpu_ms, cpu, sent = _get(r, "sending", "cpu_ms_per_message"), _get(r, "sending", "cpu_seconds"), _get(r, "sending", "sent")
     return [
-        (f"1 audience: materialise {_fmt(contacts)} recipients", f"{_fmt(audience_s)} s", "<= 20 s",
-         _verdict(audience_s <= 20 if audience_s is not None else None)),
+        (f"1 audience: materialise {_fmt(contacts)} recipients", f"{_fmt(audience_s)} s", "<= 10 s",
+         _verdict(audience_s <= 10 if audience_s is not None else None)),
         ("1 audience: peak RSS of the process", f"{_fmt(audience_mb)} MB", "< 300 MB",
          _verdict(audience_mb < 300 if audience_mb is not None else None)),
         (f"2 segment count ({_fmt(contacts)} contacts, {_fmt(events)} events), median of 3",
@@ -50,8 +55,8 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
         ("3 claim -> stored result p50 / p99",
          f"{_fmt(_get(r, 'sending', 'claim_to_result_p50_ms'), 0)} / {_fmt(_get(r, 'sending', 'claim_to_result_p99_ms'), 0)} ms", "", ""),
         ("3 raw client ceiling (same concurrency)", f"{_fmt(ceiling)} msg/s", "", ""),
-        ("3 end to end / raw ceiling", f"{_fmt(100 * ratio if ratio else None)} %", ">= 70 %",
-         _verdict(ratio >= 0.7 if ratio is not None else None)),
+        ("3 end to end / raw ceiling", f"{_fmt(100 * ratio if ratio else None)} %", ">= 85 %",
+         _verdict(ratio >= 0.85 if ratio is not None else None)),
         (f"4 limiter at {_fmt(limit, 0)}/s: busiest 1 s window (limiter clock)", _fmt(busiest), f"<= {_fmt(limit, 0)}",
          _verdict(busiest <= limit if busiest is not None and limit else None)),
         ("4 limiter: busiest 1 s window (senders' clock)", _fmt(_get(r, "limiter", "busiest_1s_taker_clock")), "", ""),
@@ -59,13 +64,19 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
         ("5 webhooks accepted (gunicorn)", f"{_fmt(accepted)}/s", ">= 2,000/s",
          _verdict(accepted >= 2000 if accepted is not None else None)),
         ("5 webhook answer p50 / p99",
-         f"{_fmt(_get(r, 'webhooks', 'p50_ms'), 0)} / {_fmt(_get(r, 'webhooks', 'p99_ms'), 0)} ms", "", ""),
+         f"{_fmt(_get(r, 'webhooks', 'p50_ms'), 0)} / {_fmt(p99_ms, 0)} ms", "p99 < 100 ms",
+         _verdict(p99_ms < 100 if p99_ms is not None else None)),
         ("5 webhooks applied by the workers (backlog of delivered + read)", f"{_fmt(applied)}/s",
          ">= 3,000/s (3 statuses x 1,000 msg/s)", _verdict(applied >= 3000 if applied is not None else None)),
         ("5 applied while arriving; lag behind the last arrival",
-         f"{_fmt(_get(r, 'webhooks', 'applied_while_arriving_per_s'))}/s; {_fmt(_get(r, 'webhooks', 'apply_lag_at_end_ms'), 0)} ms", "", ""),
-        ("6 CPU per sent message (workers, web, beat, PostgreSQL, Redis)",
-         f"{_fmt(_get(r, 'sending', 'cpu_ms_per_message'), 2)} ms", "", ""),
+         f"{_fmt(_get(r, 'webhooks', 'applied_while_arriving_per_s'))}/s; {_fmt(lag_ms, 0)} ms", "keeps up: lag < 2 s",
+         _verdict(lag_ms < 2000 if lag_ms is not None else None)),
+        ("6 CPU per sent message (workers, web, beat, PostgreSQL, Redis)", f"{_fmt(cpu_ms, 2)} ms", "<= 1.0 ms",
+         _verdict(cpu_ms <= 1.0 if cpu_ms is not None else None)),
+        ("6 CPU per sent message: workers / PostgreSQL / Redis",
+         " / ".join(_fmt(1000 * cpu[k] / sent if cpu and sent and k in cpu else None, 2) for k in ("workers", "postgres", "redis")) + " ms",
+         "", ""),
+        ("7 STOP answered and effective while sending at full rate, p99", "not measured", "<= 500 ms", "n/a"),
     ]  # fmt: skip
 
 

@@ -365,6 +365,13 @@ class Message(models.Model):
             models.Index(fields=["contact", "-created_at"]),
             # Frequency caps: this contact's marketing messages dispatched since a time.
             models.Index(fields=["contact", "dispatched_at"], name="message_contact_dispatched"),
+            # The messaging limit's count of campaign messages dispatched today, taken by every batch
+            # under a lock (without it each batch read the whole table). Dispatched rows only: the
+            # materialisation of a launch adds no entries.
+            models.Index(
+                fields=["dispatched_at"], condition=models.Q(kind="campaign", dispatched_at__isnull=False),
+                name="message_campaign_dispatched",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -7,6 +7,7 @@ import threading
 
 import redis
 from django.conf import settings
+from redis.commands.core import Script
 
 _client: tuple[int, redis.Redis] | None = None
 _lock = threading.Lock()
@@ -22,3 +23,19 @@ def redis_client() -> redis.Redis:
         if _client is None or _client[0] != os.getpid():
             _client = (os.getpid(), redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5))
         return _client[1]
+
+
+_scripts: dict[tuple[str, ...], tuple[redis.Redis, tuple[Script, ...]]] = {}
+
+
+def redis_scripts(*sources: str) -> tuple[Script, ...]:
+    """Lua ``sources`` registered on the process's client (EVALSHA: the text is not sent with every call).
+
+    Registered anew with a new client (after a fork).
+    """
+    client = redis_client()
+    with _lock:
+        registered = _scripts.get(sources)
+        if registered is None or registered[0] is not client:
+            registered = _scripts[sources] = (client, tuple(client.register_script(source) for source in sources))
+        return registered[1]

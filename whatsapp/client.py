@@ -16,14 +16,15 @@ Whether a failed call may have reached Meta is decided here, never by the caller
   connection cut after the request was written, any HTTP answer without Meta's JSON error body
   (a bare 500, a proxy's HTML 502 or 504), or a success answer we cannot read.
 
-The client never retries by itself, and ``requests`` never leaks out of this module: callers only
-see ``WhatsAppError``.
+The client never retries by itself, and the HTTP library (urllib3) never leaks out of this module:
+callers only see ``WhatsAppError``.
 """
 
 from __future__ import annotations
 
 import enum
 import functools
+import json
 import logging
 import os
 import ssl
@@ -31,12 +32,11 @@ import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import requests
+import urllib3
 from django.conf import settings
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import NewConnectionError
 
 from core.logging import mask_phone
 
@@ -343,28 +343,44 @@ MARKETING_MESSAGES_PRODUCT_POLICY = "STRICT"  # see send_template
 
 # Campaign senders call from thread pools (32 threads and more): the pool must not be the limit.
 POOL_SIZE = 64
-_session: requests.Session | None = None
-_session_pid: int | None = None
-_session_lock = threading.Lock()
+_pools: dict[str, urllib3.PoolManager] = {}
+_pools_pid: int | None = None
+_pools_lock = threading.Lock()
 
 
-def _http() -> requests.Session:
-    """The process's one pooled session (requests.Session is safe to share for plain requests).
+def _pool(origin: str) -> urllib3.PoolManager:
+    """The process's pooled keep-alive connections to ``origin`` (through its proxy, if one applies).
 
+    urllib3 directly, not ``requests``: a session call re-reads the CA bundle path and merges
+    settings on every request (about a third of a sending worker's CPU went into ``requests``).
     A forked child (Celery's prefork pool) builds its own: pooled sockets must not be shared.
+    ``retries=False``: never resend a POST behind the caller's back (it may have been accepted), and
+    let the underlying error through so ``_transport_error`` can tell whether anything was written.
     """
-    global _session, _session_pid
-    if _session is None or _session_pid != os.getpid():
-        with _session_lock:
-            if _session is None or _session_pid != os.getpid():
-                session = requests.Session()
-                session.trust_env = False  # read once per host instead: see _environment_settings
-                # max_retries=0: never resend a POST behind the caller's back (it may have been accepted).
-                adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=0)
-                session.mount("https://", adapter)
-                session.mount("http://", adapter)
-                _session, _session_pid = session, os.getpid()
-    return _session
+    global _pools_pid
+    with _pools_lock:
+        if _pools_pid != os.getpid():
+            _pools.clear()
+            _pools_pid = os.getpid()
+        if origin not in _pools:
+            _pools[origin] = _pool_build(origin)
+        return _pools[origin]
+
+
+def _pool_build(origin: str) -> urllib3.PoolManager:
+    environment = _environment_settings(origin)
+    verify = environment["verify"]
+    tls: dict[str, Any] = {"cert_reqs": "CERT_NONE"} if verify is False else {"cert_reqs": "CERT_REQUIRED"}
+    if verify is not False:
+        bundle = requests.utils.DEFAULT_CA_BUNDLE_PATH if verify is True else str(verify)
+        tls["ca_cert_dir" if os.path.isdir(bundle) else "ca_certs"] = bundle
+    options: dict[str, Any] = {"num_pools": 4, "maxsize": POOL_SIZE, "block": False, "retries": False, **tls}
+    proxy = requests.utils.select_proxy(origin, environment["proxies"])
+    if not proxy:
+        return urllib3.PoolManager(**options)
+    username, password = requests.utils.get_auth_from_url(proxy)
+    proxy_headers = urllib3.make_headers(proxy_basic_auth=f"{username}:{password}") if username else None
+    return urllib3.ProxyManager(proxy, proxy_headers=proxy_headers, **options)
 
 
 @functools.lru_cache(maxsize=16)
@@ -385,79 +401,79 @@ def _url(path: str) -> str:
 def _request(
     method: str, url: str, *, json_body: dict[str, Any] | None = None, params: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {settings.WHATSAPP_ACCESS_TOKEN}"}
-    timeout = (settings.WHATSAPP_CONNECT_TIMEOUT, settings.WHATSAPP_READ_TIMEOUT)
+    headers = {"Authorization": f"Bearer {settings.WHATSAPP_ACCESS_TOKEN}", "Accept": "application/json",
+               "User-Agent": "retarget"}  # fmt: skip
+    timeout = urllib3.Timeout(connect=settings.WHATSAPP_CONNECT_TIMEOUT, read=settings.WHATSAPP_READ_TIMEOUT)
     try:
+        if params:
+            url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
+        body = None
+        if json_body is not None:
+            body = json.dumps(json_body, allow_nan=False).encode()
+            headers["Content-Type"] = "application/json"
         parts = urlsplit(url)
-        response = _http().request(
-            method, url, json=json_body, params=params, headers=headers, timeout=timeout,
-            **_environment_settings(f"{parts.scheme}://{parts.netloc}/"),
-        )  # fmt: skip
-    except requests.RequestException as exc:
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"not an http(s) URL: {parts.scheme}://...")
+        response = _pool(f"{parts.scheme}://{parts.netloc}/").request(
+            method, url, body=body, headers=headers, timeout=timeout, redirect=False
+        )
+    except (ValueError, urllib3.exceptions.HTTPError) as exc:
         error = _transport_error(exc)
         logger.warning("WhatsApp API %s %s failed: %s", method, mask_phone(url), error)
         raise error from exc
 
     try:
-        payload = response.json()
+        payload = json.loads(response.data)
     except ValueError:
         payload = None
-    if 200 <= response.status_code < 300 and isinstance(payload, dict):
+    if 200 <= response.status < 300 and isinstance(payload, dict):
         return payload
     meta_error = payload.get("error") if isinstance(payload, dict) else None
     if isinstance(meta_error, dict) and _int_or_none(meta_error.get("code")) is not None:
-        error = WhatsAppError.from_error_object(meta_error, http_status=response.status_code)
+        error = WhatsAppError.from_error_object(meta_error, http_status=response.status)
     else:  # a bare 500, a proxy's HTML 502/504, an unreadable 200: Meta may have accepted it
         error = WhatsAppError(
-            f"Unexpected answer from the WhatsApp API: HTTP {response.status_code} without Meta's error body.",
-            http_status=response.status_code,
+            f"Unexpected answer from the WhatsApp API: HTTP {response.status} without Meta's error body.",
+            http_status=response.status,
             reached_provider=True,
         )
     logger.warning("WhatsApp API %s %s failed: %s", method, mask_phone(url), error)
     raise error
 
 
-# Raised while the request is prepared, before any byte is sent.
-_NOT_SENT_EXCEPTIONS = (
-    requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
-    requests.exceptions.InvalidHeader, requests.exceptions.URLRequired, requests.exceptions.InvalidJSONError,
-)  # fmt: skip
-
-
-def _transport_error(exc: requests.RequestException) -> WhatsAppError:
+def _transport_error(exc: Exception) -> WhatsAppError:
     """The WhatsAppError for a call that got no HTTP answer, with ``reached_provider`` decided."""
     name = exc.__class__.__name__
-    if isinstance(exc, requests.ConnectTimeout):
+    if isinstance(exc, urllib3.exceptions.ConnectTimeoutError) and not isinstance(exc, urllib3.exceptions.NewConnectionError):
         return WhatsAppError(
             f"Could not connect to the WhatsApp API within the timeout ({name}).", reached_provider=False
         )
-    if isinstance(exc, requests.Timeout):
+    if _connection_never_opened(exc):
+        return WhatsAppError(f"Could not reach the WhatsApp API: {name}.", reached_provider=False)
+    if isinstance(exc, urllib3.exceptions.TimeoutError):  # a read timeout: NewConnectionError is one too, matched above
         return WhatsAppError(
             f"No answer from the WhatsApp API within the timeout ({name}); the request may have been accepted.",
             reached_provider=True,
         )
-    if isinstance(exc, _NOT_SENT_EXCEPTIONS) or _connection_never_opened(exc):
-        return WhatsAppError(f"Could not reach the WhatsApp API: {name}.", reached_provider=False)
     return WhatsAppError(
         f"The connection to the WhatsApp API broke off ({name}); the request may have been accepted.",
         reached_provider=True,
     )
 
 
-def _connection_never_opened(exc: requests.RequestException) -> bool:
-    """Connection refused, DNS failure, proxy unreachable or certificate refused: nothing was written.
+def _connection_never_opened(exc: Exception) -> bool:
+    """A bad URL or body, connection refused, DNS failure, proxy unreachable or certificate refused.
 
-    With max_retries=0 urllib3 wraps a failure to connect in MaxRetryError(reason=...); a failure
-    after the request was written arrives as a ProtocolError instead (never matched here).
+    Nothing was written then. With ``retries=False`` urllib3 raises the error itself; a failure after
+    the request was written arrives as a ProtocolError or a read timeout instead (never matched here).
     """
-    if isinstance(exc, requests.exceptions.ProxyError):
-        return True  # urllib3 raises it only before the proxy connection is up
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    if isinstance(reason, NewConnectionError):  # includes NameResolutionError
+    if isinstance(exc, ValueError):  # includes LocationParseError: raised while the request is prepared
         return True
+    if isinstance(exc, urllib3.exceptions.ProxyError | urllib3.exceptions.NewConnectionError):
+        return True  # NewConnectionError includes NameResolutionError; a ProxyError comes before the tunnel is up
     # A certificate we refused fails the TLS handshake, before the request is written.
-    return isinstance(exc, requests.exceptions.SSLError) and any(
-        isinstance(arg, ssl.SSLCertVerificationError) for arg in getattr(reason, "args", ())
+    return isinstance(exc, urllib3.exceptions.SSLError) and any(
+        isinstance(arg, ssl.SSLCertVerificationError) for arg in (exc, *exc.args, exc.__context__)
     )
 
 

@@ -63,8 +63,9 @@ def _send_all(campaign: Campaign, token: uuid.UUID, to_send: list[tuple[Message,
         try:
             if (
                 stop.is_set()
-                or not bucket_take(phone_number_id, timeout=settings.CAMPAIGN_LEASE_SECONDS / 3)
-                or not inflight.call_start(token, message.pk)
+                or not bucket_take(  # the grant records the call's start: one round trip
+                    phone_number_id, timeout=settings.CAMPAIGN_LEASE_SECONDS / 3, call=inflight.call_record(token, message.pk)
+                )
             ):
                 return Outcome(message, attempted=False)
         except redis.RedisError as exc:  # no token or no record of the call: it must not start

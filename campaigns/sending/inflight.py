@@ -14,10 +14,11 @@ restart, or without Redis (the embedded development setup), every row of a dead 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from django.conf import settings
 
-from core.redis import redis_client
+from core.redis import redis_client, redis_scripts
 
 _OPENED = "*"
 # KEYS: the batch's started-calls set, its fence. ARGV: message id, seconds to keep the set.
@@ -32,6 +33,26 @@ _FENCE = """
 redis.call('SET', KEYS[2], '1', 'EX', ARGV[1])
 return redis.call('SMEMBERS', KEYS[1])
 """
+
+@dataclass(frozen=True)
+class CallRecord:
+    """A call about to start, for the limiter to record with its grant in the same script (one round trip).
+
+    ``campaigns.sending.throttle`` runs ``_CALL_START``'s logic on these keys: no grant for a fenced batch.
+    """
+
+    keys: tuple[str, str]  # the batch's started-calls set, its fence
+    member: str
+    keep_seconds: int
+
+
+def call_record(token: uuid.UUID, message_id: uuid.UUID) -> CallRecord | None:
+    """What the limiter's grant must record for this call; None without Redis (nothing to record)."""
+    if not settings.REDIS_URL:
+        return None
+    calls, fence = _keys(token)
+    return CallRecord(keys=(calls, fence), member=message_id.hex, keep_seconds=_keep_seconds())
+
 
 def _keys(token: uuid.UUID) -> list[str]:
     return [f"retarget:batch-calls:{token}", f"retarget:batch-fence:{token}"]
@@ -57,14 +78,16 @@ def call_start(token: uuid.UUID, message_id: uuid.UUID) -> bool:
     """Record that the message's call starts now; False when the batch was recovered: do not send."""
     if not settings.REDIS_URL:
         return True
-    return bool(redis_client().eval(_CALL_START, 2, *_keys(token), message_id.hex, _keep_seconds()))
+    start, _ = redis_scripts(_CALL_START, _FENCE)
+    return bool(start(keys=_keys(token), args=[message_id.hex, _keep_seconds()]))
 
 
 def batch_fence(token: uuid.UUID) -> set[uuid.UUID] | None:
     """Forbid the batch's calls from starting; returns the messages whose call started, or None if unknown."""
     if not settings.REDIS_URL:
         return None
-    members = {member.decode() for member in redis_client().eval(_FENCE, 2, *_keys(token), _keep_seconds())}
+    _, fence = redis_scripts(_CALL_START, _FENCE)
+    members = {member.decode() for member in fence(keys=_keys(token), args=[_keep_seconds()])}
     if _OPENED not in members:
         return None
     return {uuid.UUID(member) for member in members - {_OPENED}}

@@ -205,7 +205,8 @@ def _refusal(message: Message) -> str:
 def _send(message: Message, token: uuid.UUID) -> Outcome:
     phone_number_id = settings.WHATSAPP_PHONE_NUMBER_ID
     try:
-        if not bucket_take(phone_number_id, timeout=settings.CAMPAIGN_LEASE_SECONDS / 3) or not inflight.call_start(token, message.pk):
+        call = inflight.call_record(token, message.pk)  # recorded with the grant, in one round trip
+        if not bucket_take(phone_number_id, timeout=settings.CAMPAIGN_LEASE_SECONDS / 3, call=call):
             return Outcome(message, attempted=False)
     except redis.RedisError as exc:
         logger.warning("service message %s not started: %s", message.pk, exc.__class__.__name__)

@@ -18,18 +18,23 @@ import threading
 import time
 from collections import deque
 
-import redis
 from django.conf import settings
-from redis.commands.core import Script
 
-from core.redis import redis_client
+from campaigns.sending.inflight import CallRecord
+from core.redis import redis_client, redis_scripts
 
-# Returns {milliseconds to wait, now in ms}; a wait of 0 means the send may start now.
+# Returns {milliseconds to wait, now in ms}; a wait of 0 means the send may start now, -1 that it never may.
+# KEYS[3], KEYS[4] and ARGV[4], ARGV[5] (optional): a call to record with the grant, as
+# campaigns.sending.inflight's _CALL_START does (started-calls set, fence; message id, seconds to
+# keep): a fenced batch gets no grant, and a grant is recorded in the same round trip.
 _TAKE = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
+if #KEYS == 4 and redis.call('EXISTS', KEYS[4]) == 1 then
+  return {-1, now}
+end
 local blocked_until = tonumber(redis.call('GET', KEYS[2]) or '0')
 if blocked_until > now then
   return {blocked_until - now, now}
@@ -38,6 +43,10 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 if redis.call('ZCARD', KEYS[1]) < limit then
   redis.call('ZADD', KEYS[1], now, ARGV[3])
   redis.call('PEXPIRE', KEYS[1], window + 1000)
+  if #KEYS == 4 then
+    redis.call('SADD', KEYS[3], ARGV[4])
+    redis.call('EXPIRE', KEYS[3], ARGV[5])
+  end
   return {0, now}
 end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
@@ -58,17 +67,7 @@ return until_ms
 _local_lock = threading.Lock()
 _local_grants: dict[str, deque[float]] = {}
 _local_blocked: dict[str, float] = {}
-_scripts: tuple[redis.Redis, Script, Script] | None = None
 _grant_ids = itertools.count()
-
-
-def _redis() -> tuple[redis.Redis, Script, Script]:
-    """The process's client and the limiter's scripts on it (made anew with a new client after a fork)."""
-    global _scripts
-    client = redis_client()
-    if _scripts is None or _scripts[0] is not client:
-        _scripts = (client, client.register_script(_TAKE), client.register_script(_BLOCK))
-    return _scripts
 
 
 def _keys(phone_number_id: str) -> tuple[str, str]:
@@ -97,7 +96,7 @@ def _take_local(phone_number_id: str, limit: int, window: float) -> tuple[float,
         return max(0.001, grants[0] + window - now), time.time()
 
 
-def bucket_take_at(phone_number_id: str, *, timeout: float = 60.0) -> float | None:
+def bucket_take_at(phone_number_id: str, *, timeout: float = 60.0, call: CallRecord | None = None) -> float | None:
     """Like ``bucket_take``, but returns the limiter's clock (Unix seconds) at the grant, or None.
 
     That clock is the one the limit holds on; the benchmarks read it.
@@ -106,9 +105,15 @@ def bucket_take_at(phone_number_id: str, *, timeout: float = 60.0) -> float | No
     deadline = time.monotonic() + timeout
     while True:
         if settings.REDIS_URL:
-            _, take, _ = _redis()
+            take, _ = redis_scripts(_TAKE, _BLOCK)
             member = f"{os.getpid()}:{threading.get_ident()}:{next(_grant_ids)}"
-            wait_ms, now_ms = take(keys=_keys(phone_number_id), args=[limit, round(window * 1000), member])
+            keys: list[str] = [*_keys(phone_number_id)]
+            args: list[str | int] = [limit, round(window * 1000), member]
+            if call is not None:
+                keys, args = [*keys, *call.keys], [*args, call.member, call.keep_seconds]
+            wait_ms, now_ms = take(keys=keys, args=args)
+            if int(wait_ms) < 0:  # the call's batch was fenced by recovery: it must not start
+                return None
             wait, now = int(wait_ms) / 1000, int(now_ms) / 1000
         else:
             wait, now = _take_local(phone_number_id, limit, window)
@@ -119,15 +124,19 @@ def bucket_take_at(phone_number_id: str, *, timeout: float = 60.0) -> float | No
         time.sleep(min(wait, 1.0))
 
 
-def bucket_take(phone_number_id: str, *, timeout: float = 60.0) -> bool:
-    """Wait until ``phone_number_id`` may send one more message; False if not within ``timeout`` seconds."""
-    return bucket_take_at(phone_number_id, timeout=timeout) is not None
+def bucket_take(phone_number_id: str, *, timeout: float = 60.0, call: CallRecord | None = None) -> bool:
+    """Wait until ``phone_number_id`` may send one more message; False if not within ``timeout`` seconds.
+
+    With ``call`` (``inflight.call_record``) the grant also records that the call starts, in the same
+    Redis round trip; False (and no grant) when its batch was fenced by recovery: the call must not start.
+    """
+    return bucket_take_at(phone_number_id, timeout=timeout, call=call) is not None
 
 
 def bucket_back_off(phone_number_id: str, *, seconds: float) -> None:
     """Stop all sends of ``phone_number_id`` for ``seconds`` (after a throughput error from Meta)."""
     if settings.REDIS_URL:
-        _, _, block = _redis()
+        _, block = redis_scripts(_TAKE, _BLOCK)
         block(keys=[_keys(phone_number_id)[1]], args=[int(seconds * 1000)])
         return
     with _local_lock:
@@ -159,7 +168,7 @@ def outage_failure_record(phone_number_id: str) -> bool:
     """
     _failure_seen_here_at[phone_number_id] = time.monotonic()
     if settings.REDIS_URL:
-        client, _, _ = _redis()
+        client = redis_client()
         pipeline = client.pipeline()
         pipeline.incr(_failures_key(phone_number_id))
         pipeline.expire(_failures_key(phone_number_id), 600)
@@ -178,7 +187,7 @@ def outage_success_record(phone_number_id: str) -> None:
     if seen_at is None or time.monotonic() - seen_at >= _FAILURE_MEMORY_SECONDS:
         return
     if settings.REDIS_URL:
-        client, _, _ = _redis()
+        client = redis_client()
         client.delete(_failures_key(phone_number_id))
     else:
         with _local_lock:

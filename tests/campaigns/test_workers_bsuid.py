@@ -19,10 +19,12 @@ pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True),
 
 
 def test_a_bsuid_only_stop_during_a_running_campaign_stops_the_next_send(live, sandbox, marketer, approver):  # noqa: F811
-    audience = contacts_create(600)
+    # Enough people before them that their turn comes seconds after the STOP even on a loaded machine
+    # (with 600 the faster send path reached them first twice while other suites ran).
+    audience = contacts_create(1500)
     # Two people whose number WhatsApp withholds (username_users, hide_phone): one we know by number and
     # BSUID, one only by BSUID. Their messages come last, so the STOP lands before their turn.
-    with_number = contacts_create(1, start=900)[0]
+    with_number = contacts_create(1, start=2000)[0]
     Contact.objects.filter(pk=with_number.pk).update(bsuid="DE.1000000001", bsuid_hash=suppression_hash("DE.1000000001"))
     only_bsuid = Contact.objects.create(bsuid="DE.1000000002", bsuid_hash=suppression_hash("DE.1000000002"), name="Bo")
     consent_record_many(changes=[ConsentChange(contact=only_bsuid, action="opt_in", source="web_form", evidence=NOTICE)])

@@ -165,8 +165,8 @@ def test_sends_from_many_threads_share_the_pool_and_all_arrive(sandbox):
     sends = sandbox.sends()
     assert sorted(s["wa_id"] for s in sends) == sorted(n.lstrip("+") for n in numbers)
     assert {r.wamid for r in results} == {s["wamid"] for s in sends}
-    adapter = client._http().get_adapter("http://127.0.0.1")
-    assert adapter._pool_maxsize >= 64
+    origin = f"{sandbox.url.rstrip('/')}/"
+    assert client._pool(origin).connection_pool_kw["maxsize"] >= 64
 
 
 @pytest.mark.parametrize(

@@ -164,6 +164,30 @@ def test_metas_json_server_error_is_a_refusal_too(fake_graph):
     assert (error.code, error.http_status, error.reached_provider, error.retry_later) == (131000, 500, False, True)
 
 
+def test_an_unreachable_proxy_never_left(settings, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")
+    for name in ("NO_PROXY", "no_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    settings.WHATSAPP_GRAPH_URL = "http://graph-behind-a-dead-proxy.invalid"  # its own origin: proxies are read once per origin
+
+    error = caught_error(send_sale)
+
+    assert not error.reached_provider and error.retry_later
+
+
+def test_a_send_through_the_environments_proxy_arrives(fake_graph, settings, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", fake_graph.url)  # the fake server plays the proxy: it answers for Meta
+    for name in ("NO_PROXY", "no_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    settings.WHATSAPP_GRAPH_URL = "http://graph-behind-a-proxy.invalid"
+    fake_graph.answer = accepted({"input": "+4915123456789", "wa_id": "4915123456789"})
+
+    result = send_sale()
+
+    assert result.wamid == "wamid.HBgM1"
+    assert fake_graph.received[0].path.startswith("http://graph-behind-a-proxy.invalid/")  # asked as a proxy
+
+
 # --- may have been accepted ---------------------------------------------------------------------
 
 
