@@ -32,6 +32,7 @@ from campaigns.forms import FIELD_HELP, SOURCE_CHOICES, CampaignBuilderForm, tem
 from campaigns.models import Campaign, FollowUpCondition, FrequencyCapPolicy
 from campaigns.parameters import mapping_for_preview, template_has_tracked_link
 from campaigns.previews import TestSendRefused, campaign_test_send, message_preview
+from campaigns.rich_form import rich_field_names
 from consent.keywords import HELP_KEYWORDS, OPTIN_KEYWORDS, OPTOUT_KEYWORDS
 from consent.models import Contact
 from core.audit import Actor, audit_record
@@ -185,7 +186,10 @@ def _builder_save(
             campaign = services.campaign_submit(campaign=campaign, actor=actor)
     except (services.CampaignError, services.CampaignForbidden) as exc:
         field = getattr(exc, "field", None)
-        form.add_error(field if field in form.fields else None, str(exc))
+        if field == "parameters":
+            form.add_parameters_error(str(exc))
+        else:
+            form.add_error(field if field in form.fields else None, str(exc))
         return None
     build_url = reverse("admin:campaigns_campaign_build", args=[campaign.pk])
     if warnings:
@@ -211,7 +215,9 @@ def preview_json_view(request: HttpRequest, model_admin: ModelAdmin) -> JsonResp
     contact = _preview_contact(request, selectors.segment_sample(segment) if segment else [])
     preview, note = _preview_for(form, contact)
     html = render_to_string("campaigns/_preview.html", {"preview": preview, "preview_note": note})
-    return JsonResponse({"preview": preview, "note": note, "contact": str(contact) if contact else "", "html": html})
+    # The structured inputs and the Advanced JSON box, saying the same (builder.js updates the other one).
+    rich = {name: form.data.get(name, "") for name in ("parameters_more", *rich_field_names())}
+    return JsonResponse({"preview": preview, "note": note, "contact": str(contact) if contact else "", "html": html, "rich": rich})
 
 
 @require_POST

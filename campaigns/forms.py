@@ -11,6 +11,20 @@ from django.db.models import Case, IntegerField, QuerySet, When
 from campaigns.models import Campaign, Segment
 from campaigns.parameters import CONTACT_FIELDS, mapping_for_preview, template_has_tracked_link
 from campaigns.previews import message_preview
+from campaigns.rich_form import (
+    MAX_CARD_PARAMETERS,
+    MAX_CARDS,
+    MEDIA_ACCEPTS,
+    layout_has_parts,
+    media_link_problem,
+    rich_data_synced,
+    rich_error_field,
+    rich_error_words,
+    rich_fields_add,
+    rich_fields_from_more,
+    rich_layout,
+    rich_more_from_fields,
+)
 from whatsapp.models import MessageTemplate
 from whatsapp.selectors import templates_sendable
 
@@ -50,6 +64,7 @@ def template_cards(selected: MessageTemplate | None) -> list[dict[str, Any]]:
             "params": json.dumps(list(template.parameter_names)),
             "link": "1" if template_has_tracked_link(template) else "0",
             "link_base": template.url_button_base,
+            "rich": json.dumps(rich_layout(template)),
         })  # fmt: skip
     return cards
 
@@ -92,10 +107,12 @@ class CampaignBuilderForm(forms.Form):
     max_per_week = forms.IntegerField(required=False, min_value=1, label="Stricter 7-day cap")
     # Media headers, text-header variables, coupon code, offer expiry and carousel cards, as the API takes
     # them (campaigns.parameters); the body rows above stay the body's.
+    # The structured inputs above it (campaigns.rich_form) fill it; it stays behind "Advanced".
     parameters_more = forms.CharField(
-        required=False, label="Header, coupon, offer and cards", widget=forms.Textarea(attrs={"rows": 4}),
-        help_text='For templates with a media header, a coupon, a limited-time offer or cards, e.g. '
-        '{"header": {"image": {"link": "https://..."}}, "cards": [{"header": {"image": {"link": "https://..."}}}]}.',
+        required=False, label="Header, coupon, offer and cards as JSON", widget=forms.Textarea(attrs={"rows": 6}),
+        help_text='The same as the inputs above, e.g. '
+        '{"header": {"image": {"link": "https://..."}}, "cards": [{"header": {"image": {"link": "https://..."}}}]}; '
+        'also takes a media link from a contact attribute: {"image": {"attribute": "photo_url"}}.',
     )  # fmt: skip
 
     def __init__(self, *args: Any, campaign: Campaign | None = None, **kwargs: Any) -> None:
@@ -111,6 +128,9 @@ class CampaignBuilderForm(forms.Form):
             self.fields[f"param_{i}_key"] = forms.CharField(required=False, max_length=1024, label="Name or text")
             self.fields[f"param_{i}_property"] = forms.CharField(required=False, max_length=200, label="Property")
             self.fields[f"param_{i}_fallback"] = forms.CharField(required=False, max_length=1024, label="If empty")
+        rich_fields_add(self.fields)
+        if self.is_bound:
+            self.data = rich_data_synced(self.data, rich_layout(self.selected_template()))
 
     @staticmethod
     def initial_from(campaign: Campaign) -> dict[str, Any]:
@@ -126,6 +146,11 @@ class CampaignBuilderForm(forms.Form):
         if isinstance(parameters, dict):
             more = {key: value for key, value in parameters.items() if key != "body"}
             initial["parameters_more"] = json.dumps(more, indent=1) if more else ""
+            initial.update(rich_fields_from_more(more))
+            # A mapping the inputs cannot hold (a media link from an attribute) opens in the JSON box.
+            layout = rich_layout(campaign.template)
+            held = rich_more_from_fields(lambda name: initial.get(name, ""), layout) == more
+            initial["rich_source"] = "fields" if held or not layout_has_parts(layout) else "json"
         return initial
 
     # --- what the page shows ---
@@ -186,6 +211,61 @@ class CampaignBuilderForm(forms.Form):
                 entry["fallback"] = fallback
             entries.append(entry)
         return entries
+
+    # --- the header, coupon, offer and cards ---
+
+    def rich_layout(self) -> dict[str, Any]:
+        return rich_layout(self.selected_template())
+
+    def rich_parts(self) -> dict[str, Any]:
+        """The structured inputs, grouped as the page shows them, each marked shown or not for the template."""
+        layout = self.rich_layout()
+
+        def row(prefix: str) -> dict[str, Any]:
+            return {part: self[f"{prefix}_{part}"] for part in ("source", "key", "fallback")}
+
+        cards = []
+        for card in range(MAX_CARDS):
+            shape = layout["cards"][card] if card < len(layout["cards"]) else {"media": "", "params": [], "buttons": ""}
+            cards.append({
+                "index": card, "shown": card < len(layout["cards"]), "media": shape["media"], "buttons": shape["buttons"],
+                "link": self[f"rich_card_{card}_link"],
+                "params": [{"index": i, "shown": i < len(shape["params"]), "name": shape["params"][i] if i < len(shape["params"]) else str(i + 1),
+                            **row(f"rich_card_{card}_param_{i}")} for i in range(MAX_CARD_PARAMETERS)],
+            })  # fmt: skip
+        return {
+            "layout": layout, "shown": layout_has_parts(layout), "json_first": self._value("rich_source") == "json",
+            "header_link": self["rich_header_link"], "header_text": row("rich_header_text"),
+            "header_text_name": layout["header_params"][0] if layout["header_params"] else "1",
+            "coupon": row("rich_coupon"), "offer": self["rich_offer_expires_at"], "cards": cards,
+            "accepts": MEDIA_ACCEPTS,
+        }  # fmt: skip
+
+    def _value(self, name: str) -> str:
+        return str((self.data.get(name) if self.is_bound else self.initial.get(name)) or "")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        layout = rich_layout(cleaned.get("template"))
+        if self._value("rich_source") != "fields":
+            return cleaned
+        links = [("rich_header_link", layout["header_media"])] if layout["header_media"] and not layout["header_params"] else []
+        links += [(f"rich_card_{i}_link", card["media"]) for i, card in enumerate(layout["cards"]) if card["media"]]
+        for name, kind in links:
+            link = self._value(name).strip()
+            problem = media_link_problem(link, kind) if link else None
+            if problem:
+                self.add_error(name, problem)
+        return cleaned
+
+    def add_parameters_error(self, message: str) -> None:
+        """A mapping error from the services, shown next to the input it is about, in words."""
+        if self._value("rich_source") == "fields":
+            name = rich_error_field(message, self.rich_layout())
+            if name is not None and name in self.fields:
+                self.add_error(name, rich_error_words(message, self._value(name)))
+                return
+        self.add_error("parameters_more" if message.startswith("parameters.") and not message.startswith("parameters.body") else None, message)
 
     def campaign_fields(self) -> dict[str, Any]:
         """The campaign as the services take it (call after is_valid)."""

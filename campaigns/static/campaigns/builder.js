@@ -35,7 +35,65 @@
     linkStep.hidden = !(option && option.dataset.link === "1");
     const base = option ? option.dataset.linkBase || "" : "";
     document.getElementById("link-base-note").textContent = base ? "This template's button opens " + base + "{{1}} now." : "";
+    adaptRichParts(option && option.dataset.rich ? JSON.parse(option.dataset.rich) : null);
     renumberSteps();
+  }
+
+  // What WhatsApp downloads from a media link (the same words as campaigns.rich_form.MEDIA_ACCEPTS).
+  const mediaAccepts = {
+    image: "a JPEG or PNG image of at most 5 MB",
+    video: "an MP4 or 3GPP video (H.264 video, AAC audio) of at most 16 MB",
+    document: "a PDF or other document of at most 100 MB",
+  };
+
+  function describeMedia(container, kind) {
+    container.querySelectorAll("[data-part=media-kind]").forEach(function (el) { el.textContent = kind || "image"; });
+    container.querySelectorAll("[data-part=media-accepts]").forEach(function (el) { el.textContent = mediaAccepts[kind] || ""; });
+  }
+
+  // The header, coupon, offer and card inputs the chosen template needs (campaigns.rich_form.rich_layout).
+  function adaptRichParts(layout) {
+    const parts = document.getElementById("rich-parts");
+    if (!parts) return;
+    const none = { header_media: "", header_params: [], coupon: false, offer: false, cards: [] };
+    layout = layout || none;
+    const headerMedia = document.getElementById("rich-header-media");
+    headerMedia.hidden = !layout.header_media || layout.header_params.length > 0;
+    describeMedia(headerMedia, layout.header_media);
+    const headerText = document.getElementById("rich-header-text");
+    headerText.hidden = layout.header_params.length === 0;
+    if (layout.header_params.length) headerText.querySelector("[data-part=name]").textContent = "{{" + layout.header_params[0] + "}}";
+    document.getElementById("rich-coupon").hidden = !layout.coupon;
+    document.getElementById("rich-offer").hidden = !layout.offer;
+    parts.querySelectorAll("[data-card]").forEach(function (fieldset) {
+      const card = layout.cards[Number(fieldset.dataset.card)];
+      fieldset.hidden = !card;
+      if (!card) return;
+      const media = fieldset.querySelector("[data-part=card-media]");
+      media.hidden = !card.media;
+      describeMedia(media, card.media);
+      fieldset.querySelectorAll("[data-param]").forEach(function (row) {
+        const index = Number(row.dataset.param);
+        row.hidden = index >= card.params.length;
+        if (!row.hidden) row.querySelector("[data-part=name]").textContent = "{{" + card.params[index] + "}}";
+      });
+      fieldset.querySelector("[data-part=buttons]").textContent = card.buttons;
+    });
+    parts.hidden = !(layout.header_media || layout.header_params.length || layout.coupon || layout.offer || layout.cards.length);
+  }
+
+  // The structured inputs and the Advanced JSON box say the same: the server builds one from the
+  // other (campaigns.rich_form.rich_data_synced); the one being typed in is left alone.
+  function syncRich(rich) {
+    if (!rich) return;
+    const source = form.querySelector("[name=rich_source]");
+    Object.keys(rich).forEach(function (name) {
+      const input = form.querySelector("[name=" + name + "]");
+      if (!input || input === document.activeElement || input.value === rich[name]) return;
+      if (source && source.value === "json" && name === "parameters_more") return;
+      if (source && source.value === "fields" && name !== "parameters_more") return;
+      input.value = rich[name];
+    });
   }
 
   // Each shown step once, in order: the link step appears only for templates with a tracked link.
@@ -56,6 +114,7 @@
     const response = await fetch(form.dataset.previewUrl, { method: "POST", body: new FormData(form), credentials: "same-origin" });
     if (!response.ok) { note.textContent = "The preview is not available right now (" + response.status + ")."; return; }
     const data = await response.json();
+    syncRich(data.rich);
     note.textContent = data.note || "";
     if (!data.preview) { show("header", ""); show("body", data.note); show("footer", ""); preview.querySelector("[data-part=buttons]").replaceChildren(); return; }
     // The server draws the message (media header, offer, buttons, carousel cards) in the same
@@ -119,6 +178,9 @@
   if (segment) segment.addEventListener("change", countSegment);  // a follow-up has no segment to choose
   previewFor.addEventListener("change", later);
   form.addEventListener("input", function (event) {
+    const source = form.querySelector("[name=rich_source]");
+    if (source && event.target.closest("#rich-fields")) source.value = "fields";
+    if (source && event.target.name === "parameters_more") source.value = "json";
     if (event.target.closest("#mapping-step") || event.target.name === "tracked_url") later();
   });
   form.addEventListener("change", function (event) {
