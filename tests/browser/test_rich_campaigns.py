@@ -36,7 +36,9 @@ def tester(db, marketer):
     return mara
 
 
-def build(page, live_server, *, name: str, template: str, extra: dict) -> None:
+def build(page, live_server, *, name: str, template: str) -> None:
+    """The common steps; the template's header, coupon, offer or cards are filled by the caller in
+    their own inputs (no JSON)."""
     page.goto(f"{live_server.url}/admin/campaigns/campaign/build/")
     page.fill("#id_name", name)
     page.locator("label.rt-template-card", has_text=template).click()  # the template browser
@@ -44,7 +46,6 @@ def build(page, live_server, *, name: str, template: str, extra: dict) -> None:
     page.select_option("[name=param_0_source]", "field")
     page.fill("[name=param_0_key]", "name")
     page.fill("#id_tracked_url", "https://shop.example.com/drop")
-    page.fill("#id_parameters_more", json.dumps(extra))
 
 
 def save_and_test_send(page, name: str) -> tuple[Campaign, Message]:
@@ -64,7 +65,8 @@ def test_an_image_header_link_and_quick_reply_campaign_is_built_previewed_and_te
     sandbox, live_server, page, login, marketer, templates, everyone, tester
 ):
     login(marketer)
-    build(page, live_server, name="Summer drop", template="summer_drop (en_US)", extra={"header": {"image": {"link": SUMMER_IMAGE}}})
+    build(page, live_server, name="Summer drop", template="summer_drop (en_US)")
+    page.get_by_label("Header image link").fill(SUMMER_IMAGE)
     page.select_option("[name=param_1_source]", "value")
     page.fill("[name=param_1_key]", "15%")
 
@@ -91,9 +93,21 @@ def test_an_image_header_link_and_quick_reply_campaign_is_built_previewed_and_te
 
 
 def test_a_carousel_campaign_is_built_previewed_and_test_sent(sandbox, live_server, page, login, marketer, templates, everyone, tester):
-    cards = [{"header": {"image": {"link": image}}, "body": [{"value": shoe}]} for image, shoe in zip(CARD_IMAGES, SHOES, strict=True)]
     login(marketer)
-    build(page, live_server, name="Trail picks", template="trail_picks_carousel (en_US)", extra={"cards": cards})
+    build(page, live_server, name="Trail picks", template="trail_picks_carousel (en_US)")
+    # One group of inputs per card, no JSON: its image link and its body's value.
+    expect(page.locator("#rich-parts [data-card]:visible")).to_have_count(3)
+    for index, (image, shoe) in enumerate(zip(CARD_IMAGES, SHOES, strict=True)):
+        card = page.locator(f"#rich-parts [data-card='{index}']")
+        expect(card.locator("[data-part=buttons]")).to_have_text("Buttons: “More like this” answers with its own words; “Shop” opens your tracked link.")
+        card.get_by_label(f"Card {index + 1} image link").fill(image)
+        card.get_by_label(f"Card {index + 1} value 1").fill(shoe)
+
+    # A link WhatsApp could not fetch is refused beside its input, in words, and fixed there.
+    page.get_by_label("Card 2 image link").fill("http://cdn.example.com/trail-1.jpg")
+    page.get_by_role("button", name="Save draft").click()
+    expect(page.locator("[data-card='1'] .errorlist")).to_contain_text("Give a public link that starts with https://")
+    page.get_by_label("Card 2 image link").fill(CARD_IMAGES[1])
 
     preview = page.locator("#message-preview")
     expect(preview.locator("[data-part=body]")).to_have_text("Mara Marketer, three trail shoes picked for you:")
@@ -103,7 +117,13 @@ def test_a_carousel_campaign_is_built_previewed_and_test_sent(sandbox, live_serv
         expect(card.locator("img")).to_have_attribute("src", image)
         expect(card.locator(".rt-body")).to_have_text(f"{shoe}: light and fast.")
 
+    # The Advanced box shows the same data as JSON.
+    page.get_by_text("Advanced: the same as JSON").click()
+    cards = [{"header": {"image": {"link": image}}, "body": [{"value": shoe}]} for image, shoe in zip(CARD_IMAGES, SHOES, strict=True)]
+    expect(page.locator("#id_parameters_more")).to_have_value(json.dumps({"cards": cards}, indent=1))
+
     campaign, message = save_and_test_send(page, "Trail picks")
+    assert campaign.parameters == {"body": [{"field": "name"}], "cards": cards}
 
     token = click_token(message_id=message.pk, campaign_id=campaign.pk)
     send = only_template_send(sandbox)
