@@ -10,6 +10,7 @@ sandbox approves it."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.db import connections
@@ -177,3 +178,34 @@ def test_a_template_created_in_the_admin_is_shown_approved_after_whatsapp_approv
     page.reload()
     expect(row).to_contain_text("Approved")
     assert MessageTemplate.objects.get(name="autumn_drop").is_sendable
+
+
+def test_the_card_inputs_fit_a_phone_and_work_from_the_keyboard(live_server, page, login, marketer, templates, everyone):
+    page.set_viewport_size({"width": 390, "height": 800})
+    login(marketer)
+    build(page, live_server, name="Trail picks", template="trail_picks_carousel (en_US)")
+    assert page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth") == 0
+
+    # Tab walks each card's inputs in order: its link, then where its value comes from, the value, the fallback.
+    page.get_by_label("Card 1 image link").focus()
+    page.keyboard.type(CARD_IMAGES[0])
+    page.keyboard.press("Tab")
+    expect(page.locator("[name=rich_card_0_param_0_source]")).to_be_focused()
+    page.keyboard.press("Tab")
+    page.keyboard.type(SHOES[0])
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Card 2 image link")).to_be_focused()
+
+    # The preview follows what is typed.
+    card = page.locator("#message-preview [data-card='0']")
+    expect(card.locator("img")).to_have_attribute("src", CARD_IMAGES[0])
+    expect(card.locator(".rt-body")).to_have_text(f"{SHOES[0]}: light and fast.")
+
+    # "Advanced" opens from the keyboard and shows the same data.
+    page.locator("#rich-advanced summary").focus()
+    page.keyboard.press("Enter")
+    box = page.locator("#id_parameters_more")
+    expect(box).to_be_visible()
+    expect(box).to_have_value(re.compile(re.escape(f'"value": "{SHOES[0]}"')))
+    assert page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth") == 0
