@@ -104,16 +104,21 @@ def _value_row_fields(fields: dict[str, forms.Field], prefix: str, label: str) -
 
 
 def rich_fields_add(fields: dict[str, forms.Field]) -> None:
-    link = {"required": False, "max_length": 1000, "widget": forms.URLInput(attrs={"inputmode": "url", "placeholder": "https://"})}
+    def link(label: str) -> forms.CharField:
+        # A URL input for phones' keyboards; the https check is media_link_problem's, in words.
+        return forms.CharField(
+            required=False, max_length=1000, label=label, widget=forms.URLInput(attrs={"inputmode": "url", "placeholder": "https://"})
+        )
+
     fields["rich_source"] = forms.CharField(required=False, widget=forms.HiddenInput)
-    fields["rich_header_link"] = forms.CharField(label="Header media link", **link)  # type: ignore[arg-type]
+    fields["rich_header_link"] = link("Header media link")
     _value_row_fields(fields, "rich_header_text", "Header variable")
     _value_row_fields(fields, "rich_coupon", "Coupon code")
     fields["rich_offer_expires_at"] = forms.CharField(
         required=False, label="Offer ends at", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )  # fmt: skip
     for card in range(MAX_CARDS):
-        fields[f"rich_card_{card}_link"] = forms.CharField(label=f"Card {card + 1} media link", **link)  # type: ignore[arg-type]
+        fields[f"rich_card_{card}_link"] = link(f"Card {card + 1} media link")
         for index in range(MAX_CARD_PARAMETERS):
             _value_row_fields(fields, _card_param_prefix(card, index), f"Card {card + 1} value {index + 1}")
 
