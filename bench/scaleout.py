@@ -28,6 +28,7 @@ import signal
 import sys
 import threading
 import time
+from typing import cast
 
 from bench.env import bench_database_url, bench_redis_url
 from bench.limiter import busiest_window
@@ -92,7 +93,8 @@ class GrantLog:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _read(self) -> None:
-        for member, score in self.client.zrange(self.key, 0, -1, withscores=True):
+        window = cast(list[tuple[bytes, float]], self.client.zrange(self.key, 0, -1, withscores=True))
+        for member, score in window:
             self.grants[member] = score / 1000
 
     def _run(self) -> None:
