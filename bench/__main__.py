@@ -1,6 +1,6 @@
 """``python -m bench`` (``make bench``): run every benchmark, print one table, write the JSON.
 
-BENCH_SCALE scales the sizes (default 1: the issue's); BENCH_ONLY=offline or online runs one half.
+BENCH_SCALE scales the sizes (default 1: the issue's); BENCH_ONLY=offline, online or scaleout runs one part.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ def main() -> None:
             results.update(_phase("bench.offline"))
         if only in ("", "online"):
             results.update(_phase("bench.online"))
+        if only in ("", "scaleout"):
+            results.update(_phase("bench.scaleout"))
     results["disturbance"] = disturbance.summary()
     results.setdefault("sizes", Sizes.from_env().__dict__)
     results["other_pytest_processes_at_end"] = other_test_runs()

@@ -77,6 +77,34 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
          " / ".join(_fmt(1000 * cpu[k] / sent if cpu and sent and k in cpu else None, 2) for k in ("workers", "postgres", "redis")) + " ms",
          "", ""),
         ("7 STOP answered and effective while sending at full rate, p99", "not measured", "<= 500 ms", "n/a"),
+        *scaleout_rows(r),
+    ]  # fmt: skip
+
+
+def scaleout_rows(results: dict) -> list[tuple[str, str, str, str]]:
+    """Benchmark 8: one row per round (N worker groups), then the shared limiter and the accounting."""
+    rounds = _get(results, "scaleout", "rounds")
+    if not rounds:
+        return [("8 scale-out: N worker groups on one PostgreSQL and Redis", "not run", "", "")]
+    rows = []
+    for entry in rounds:
+        groups = list(entry["per_group"].values())
+        rows.append((
+            f"8 scale-out, {entry['groups']} group(s): msg/s while sending (per group); CPU ms/msg per group",
+            f"{_fmt(entry['sending_per_second'])} ({' / '.join(_fmt(g['sending_per_second']) for g in groups)}); "
+            + " / ".join(_fmt(g["cpu_ms_per_message"], 2) for g in groups),
+            "", "",
+        ))  # fmt: skip
+    rate = rounds[0]["limiter_rate"]
+    busiest = max(entry["busiest_1s_limiter_clock"] for entry in rounds)
+    duplicates, lost = sum(entry["duplicates"] for entry in rounds), sum(entry["lost"] for entry in rounds)
+    return [
+        *rows,
+        (f"8 scale-out: shared limiter at {_fmt(rate)}/s, busiest 1 s (limiter clock; sandbox clock)",
+         f"{_fmt(busiest)}; {_fmt(max(entry['busiest_1s_sandbox_clock'] for entry in rounds))}", f"<= {_fmt(rate)}",
+         _verdict(busiest <= rate)),
+        ("8 scale-out: duplicates / lost, all rounds", f"{_fmt(duplicates)} / {_fmt(lost)}", "0 / 0",
+         _verdict(duplicates == 0 and lost == 0)),
     ]  # fmt: skip
 
 

@@ -26,6 +26,7 @@ class Sizes:
     limiter_seconds: float
     limiter_rate: float
     webhook_statuses: int
+    scaleout_recipients: int  # per round of the scale-out benchmark
 
     @classmethod
     def from_env(cls) -> Sizes:
@@ -38,4 +39,5 @@ class Sizes:
             limiter_seconds=float(os.environ.get("BENCH_LIMITER_SECONDS") or max(5.0, min(60.0, 60 * scale))),
             limiter_rate=80.0,
             webhook_statuses=max(1000, int(60_000 * scale)),
+            scaleout_recipients=max(1000, int(15_000 * scale)),
         )
