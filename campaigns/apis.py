@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import serializers, status
@@ -271,12 +272,13 @@ class CampaignOutputSerializer(serializers.ModelSerializer):
     created_by = serializers.CharField(source="created_by.username", default=None)
     approved_by = serializers.CharField(source="approved_by.username", default=None)
     local_time = serializers.TimeField(format="%H:%M", allow_null=True)
+    phone_number_id = serializers.SerializerMethodField(help_text="The business number it is sent from (its phone number id)")
 
     class Meta:
         model = Campaign
         fields = [
             "id", "name", "status", "status_reason", "template", "language", "segment", "parameters", "tracked_url",
-            "send_at", "local_time", "expires_at", "max_per_day", "max_per_week", "created_by", "created_at",
+            "send_at", "local_time", "expires_at", "max_per_day", "max_per_week", "phone_number_id", "created_by", "created_at",
             "submitted_at", "approved_by", "approved_at", "rejection_comment", "launched_at", "completed_at",
         ]  # fmt: skip
 
@@ -285,6 +287,9 @@ class CampaignOutputSerializer(serializers.ModelSerializer):
 
     def get_language(self, campaign: Campaign) -> str | None:
         return campaign.template.language if campaign.template else None
+
+    def get_phone_number_id(self, campaign: Campaign) -> str:
+        return campaign.phone_number_id or settings.WHATSAPP_PHONE_NUMBER_ID
 
 
 class CampaignInputSerializer(serializers.Serializer):
@@ -301,6 +306,10 @@ class CampaignInputSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
     max_per_day = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1)
     max_per_week = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1)
+    phone_number_id = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=64,
+        help_text="Which of the business's numbers sends it (its phone number id); empty: the default number",
+    )  # fmt: skip
 
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
         if "template" in data or "language" in data:

@@ -10,6 +10,7 @@ from django import forms
 from campaigns.models import Campaign, Segment
 from campaigns.parameters import CONTACT_FIELDS, template_has_tracked_link
 from whatsapp.models import MessageTemplate
+from whatsapp.numbers import numbers_all
 from whatsapp.selectors import templates_sendable
 
 MAX_PARAMETERS = 10
@@ -39,6 +40,12 @@ class TemplateSelect(forms.Select):
         return option
 
 
+def sending_number_choices() -> list[tuple[str, str]]:
+    """Our numbers for a campaign to choose; the default one is the empty choice."""
+    return [("" if number.is_default else number.phone_number_id, f"{number} (default)" if number.is_default else str(number))
+            for number in numbers_all()]  # fmt: skip
+
+
 def _entry_to_row(entry: dict) -> dict[str, str]:
     if "value" in entry:
         return {"source": "value", "key": entry["value"]}
@@ -55,6 +62,9 @@ class CampaignBuilderForm(forms.Form):
         help_text="Only templates WhatsApp approved can be sent. Templates are written and approved in Meta's WhatsApp Manager.",
     )  # fmt: skip
     segment = forms.ModelChoiceField(queryset=Segment.objects.all(), empty_label="Choose a segment", help_text="Who receives it.")
+    phone_number_id = forms.ChoiceField(
+        required=False, label="Send from", help_text="Which of the business's WhatsApp numbers sends it (a brand or country).",
+    )  # fmt: skip
     tracked_url = forms.URLField(
         required=False, max_length=500, assume_scheme="https", label="Link destination",
         help_text="Where the template's link button takes people. Each message gets its own tracked link, so clicks are counted.",
@@ -86,6 +96,9 @@ class CampaignBuilderForm(forms.Form):
             kwargs["initial"] = self.initial_from(campaign)
         super().__init__(*args, **kwargs)
         self.campaign = campaign
+        number_field = self.fields["phone_number_id"]
+        assert isinstance(number_field, forms.ChoiceField)
+        number_field.choices = sending_number_choices()
         for i in range(MAX_PARAMETERS):
             self.fields[f"param_{i}_source"] = forms.ChoiceField(choices=SOURCE_CHOICES, required=False, label="Filled from")
             self.fields[f"param_{i}_key"] = forms.CharField(required=False, max_length=1024, label="Name or text")
@@ -96,8 +109,11 @@ class CampaignBuilderForm(forms.Form):
     def initial_from(campaign: Campaign) -> dict[str, Any]:
         initial: dict[str, Any] = {
             name: getattr(campaign, name)
-            for name in ("name", "template", "segment", "tracked_url", "send_at", "local_time", "expires_at", "max_per_day", "max_per_week")
-        }
+            for name in (
+                "name", "template", "segment", "tracked_url", "send_at", "local_time", "expires_at", "max_per_day", "max_per_week",
+                "phone_number_id",
+            )
+        }  # fmt: skip
         parameters = campaign.parameters or []
         body = parameters.get("body", []) if isinstance(parameters, dict) else parameters
         for i, entry in enumerate(body):
@@ -169,7 +185,10 @@ class CampaignBuilderForm(forms.Form):
 
     def campaign_fields(self) -> dict[str, Any]:
         """The campaign as the services take it (call after is_valid)."""
-        data = {name: self.cleaned_data[name] for name in ("name", "template", "segment", "send_at", "local_time", "expires_at", "max_per_day", "max_per_week")}
+        data = {
+            name: self.cleaned_data[name]
+            for name in ("name", "template", "segment", "send_at", "local_time", "expires_at", "max_per_day", "max_per_week", "phone_number_id")
+        }
         template = self.cleaned_data["template"]
         data["parameters"] = self.mapping(template.parameter_count)
         data["tracked_url"] = self.cleaned_data["tracked_url"] if template_has_tracked_link(template) else ""

@@ -16,6 +16,7 @@ from campaigns.parameters import parameter_fields, parameter_values, template_re
 from campaigns.segments import segment_contacts
 from consent.models import Contact
 from whatsapp.account import messaging_limit_current
+from whatsapp.numbers import number_get
 
 SAMPLE_SIZE = 5
 
@@ -130,18 +131,22 @@ def campaign_dry_run(campaign: Campaign) -> DryRun:
         .order_by("pk")
         .values("pk", *value_fields)[:SAMPLE_SIZE]
     ]
-    rate = float(settings.CAMPAIGN_SEND_RATE)
+    number = number_get(campaign.phone_number_id)  # each number sends at its own throughput
+    rate = number.throughput if number is not None and number.throughput > 0 else float(settings.CAMPAIGN_SEND_RATE)
     sendable = eligible + exclusions[eligibility.QUIET_HOURS] + exclusions[eligibility.FREQUENCY_CAP]
     warnings = []
     if not template.is_sendable:
         warnings.append(f"Template {template} is {template.get_status_display().lower()}: nothing can be sent.")
+    if number is None:
+        warnings.append(f"The sending number {campaign.phone_number_id} is not one of ours (any more): nothing can be sent.")
+    # One limit for all our numbers: Meta sets it per business portfolio (whatsapp.account).
     reported = messaging_limit_current()  # what Meta last said; the setting until it said anything
     tier = reported.tier if reported else ""
     limit = (reported.daily_limit or 0) if reported else settings.WHATSAPP_MESSAGING_LIMIT
     days_needed = -(-sendable // limit) if limit and sendable else 1
     if days_needed > 1:
         warnings.append(
-            f"{sendable} recipients exceed the account's messaging limit of {limit} people per 24 hours"
+            f"{sendable} recipients exceed the account's messaging limit of {limit} people per 24 hours, shared by all its numbers"
             f"{f' ({tier})' if tier else ''}: the campaign is spread over {days_needed} days, "
             "the messages beyond each day's limit waiting for the next day."
         )

@@ -427,8 +427,10 @@ def _connection_never_opened(exc: requests.RequestException) -> bool:
     )
 
 
-def _send(body: dict[str, Any]) -> SendResult:
-    payload = _request("POST", _url(f"{settings.WHATSAPP_PHONE_NUMBER_ID}/messages"), json_body=body)
+def _send(body: dict[str, Any], phone_number_id: str | None = None) -> SendResult:
+    """POST to the number's ``/messages``; without ``phone_number_id`` from the number of the settings."""
+    sender = phone_number_id or settings.WHATSAPP_PHONE_NUMBER_ID
+    payload = _request("POST", _url(f"{sender}/messages"), json_body=body)
     try:
         message = payload["messages"][0]
         contact = (payload.get("contacts") or [{}])[0]
@@ -467,10 +469,12 @@ def send_template(
     language: str,
     components: list[dict],
     callback_data: str | None = None,
+    phone_number_id: str | None = None,
 ) -> SendResult:
     """Send a template message to ``to`` (E.164 or WhatsApp id) or ``recipient`` (a BSUID); raises WhatsAppError.
 
     ``callback_data`` goes out as ``biz_opaque_callback_data`` and comes back in every status webhook.
+    ``phone_number_id``: which of our numbers sends it (empty: the number of the settings).
     """
     body: dict[str, Any] = {
         "type": "template",
@@ -478,11 +482,16 @@ def send_template(
     }
     if callback_data:
         body["biz_opaque_callback_data"] = callback_data
-    return _send(_addressed(body, to, recipient))
+    return _send(_addressed(body, to, recipient), phone_number_id)
 
 
 def send_text(
-    *, to: str | None = None, recipient: str | None = None, body: str, callback_data: str | None = None
+    *,
+    to: str | None = None,
+    recipient: str | None = None,
+    body: str,
+    callback_data: str | None = None,
+    phone_number_id: str | None = None,
 ) -> SendResult:
     """Send a free-form text (allowed only within 24 h of the person's last message); raises WhatsAppError.
 
@@ -491,7 +500,7 @@ def send_text(
     request_body: dict[str, Any] = {"type": "text", "text": {"body": body, "preview_url": False}}
     if callback_data:
         request_body["biz_opaque_callback_data"] = callback_data
-    return _send(_addressed(request_body, to, recipient))
+    return _send(_addressed(request_body, to, recipient), phone_number_id)
 
 
 def list_templates(*, page_size: int = 100) -> list[dict]:

@@ -1,5 +1,8 @@
 """The send-rate limiter: one per sending phone number, in Redis, shared by every worker.
 
+Each of our numbers (whatsapp.numbers) has its own window, keyed by its phone number id, at its own
+throughput: Meta limits messages per second per business phone number (the notes' "Limits" section).
+
 A sliding-window log: Redis keeps the moments of the grants of the last window (one second at
 rates of 1/s and more) and grants a send only while fewer than the rate were granted within it, so
 no 1-second window ever holds more sends than the rate, not even right after an idle spell (a token
@@ -23,6 +26,7 @@ from django.conf import settings
 from redis.commands.core import Script
 
 from core.redis import redis_client
+from whatsapp.numbers import number_get
 
 # Returns {milliseconds to wait, now in ms}; a wait of 0 means the send may start now.
 _TAKE = """
@@ -71,13 +75,22 @@ def _redis() -> tuple[redis.Redis, Script, Script]:
     return _scripts
 
 
-def _keys(phone_number_id: str) -> tuple[str, str]:
+def bucket_keys(phone_number_id: str) -> tuple[str, str]:
+    """The Redis keys of the number's limiter: its window of grants and its back-off."""
     return f"retarget:send-window:{phone_number_id}", f"retarget:send-blocked:{phone_number_id}"
 
 
-def _window() -> tuple[int, float]:
+_keys = bucket_keys
+
+
+def bucket_rate(phone_number_id: str) -> float:
+    """Sends per second the number's limiter grants: its throughput, CAMPAIGN_SEND_RATE for the default."""
+    number = number_get(phone_number_id)
+    return number.throughput if number is not None and number.throughput > 0 else float(settings.CAMPAIGN_SEND_RATE)
+
+
+def _window(rate: float) -> tuple[int, float]:
     """(sends allowed per window, window length in seconds): ``rate`` per second, whole sends."""
-    rate = float(settings.CAMPAIGN_SEND_RATE)
     limit = max(1, math.floor(rate))
     return limit, limit / rate
 
@@ -102,7 +115,7 @@ def bucket_take_at(phone_number_id: str, *, timeout: float = 60.0) -> float | No
 
     That clock is the one the limit holds on; the benchmarks read it.
     """
-    limit, window = _window()
+    limit, window = _window(bucket_rate(phone_number_id))
     deadline = time.monotonic() + timeout
     while True:
         if settings.REDIS_URL:
