@@ -122,7 +122,7 @@ class CampaignForm(forms.ModelForm):
         widget=forms.Textarea(attrs={"rows": 5, "cols": 90, "style": "font-family: monospace"}),
     )
 
-    phone_number_id = forms.ChoiceField(required=False, label="Send from", help_text=Campaign._meta.get_field("phone_number_id").help_text)
+    phone_number_id = forms.ChoiceField(required=False, label="WhatsApp number", help_text=Campaign._meta.get_field("phone_number_id").help_text)
 
     class Meta:
         model = Campaign

@@ -63,7 +63,7 @@ class CampaignBuilderForm(forms.Form):
     )  # fmt: skip
     segment = forms.ModelChoiceField(queryset=Segment.objects.all(), empty_label="Choose a segment", help_text="Who receives it.")
     phone_number_id = forms.ChoiceField(
-        required=False, label="Send from", help_text="Which of the business's WhatsApp numbers sends it (a brand or country).",
+        required=False, label="WhatsApp number", help_text="Which of the business's WhatsApp numbers sends it (a brand or country).",
     )  # fmt: skip
     tracked_url = forms.URLField(
         required=False, max_length=500, assume_scheme="https", label="Link destination",

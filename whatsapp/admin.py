@@ -32,6 +32,7 @@ class SendingNumberAdmin(admin.ModelAdmin):
     list_display = ("display_phone_number", "label", "phone_number_id", "throughput", "marketing_messages_api", "active")
     list_filter = ("active", "marketing_messages_api")
     search_fields = ("display_phone_number", "label", "phone_number_id")
+    readonly_fields = ("created_at",)
 
     def save_model(self, request: HttpRequest, obj: SendingNumber, form: Any, change: bool) -> None:
         sending_number_save(number=obj, actor=staff_actor(request), changed=list(form.changed_data))
