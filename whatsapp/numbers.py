@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 
 from core.audit import Actor, audit_record
 
@@ -73,7 +73,8 @@ def _load() -> dict[str, Number]:
             is_default=True,
         )
     try:
-        rows = list(SendingNumber.objects.filter(active=True))
+        with transaction.atomic():  # a savepoint: a failure must not break the caller's transaction
+            rows = list(SendingNumber.objects.filter(active=True))
     except DatabaseError:  # not migrated yet (a release rolling out): the settings' number still works
         rows = []
     for row in rows:
@@ -119,12 +120,18 @@ def number_default() -> Number | None:
     return _numbers().get(settings.WHATSAPP_PHONE_NUMBER_ID)
 
 
-def number_get(phone_number_id: str | None) -> Number | None:
-    """Our number with this id (empty: the default), or None when it is not ours."""
+def number_get(phone_number_id: str | None, *, reread_on_miss: bool = True) -> Number | None:
+    """Our number with this id (empty: the default), or None when it is not ours.
+
+    A miss reads the numbers again (one added a moment ago in another process is found rather than
+    refused); callers asking many times a second pass ``reread_on_miss=False``.
+    """
     if not phone_number_id:
         return number_default()
-    # A number added a moment ago in another process: read again rather than refuse to send.
-    return _numbers().get(str(phone_number_id)) or _numbers(max_age=0).get(str(phone_number_id))
+    found = _numbers().get(str(phone_number_id))
+    if found is None and reread_on_miss:
+        found = _numbers(max_age=0).get(str(phone_number_id))
+    return found
 
 
 def our_phone_number_ids() -> frozenset[str]:

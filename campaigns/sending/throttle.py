@@ -85,7 +85,7 @@ _keys = bucket_keys
 
 def bucket_rate(phone_number_id: str) -> float:
     """Sends per second the number's limiter grants: its throughput, CAMPAIGN_SEND_RATE for the default."""
-    number = number_get(phone_number_id)
+    number = number_get(phone_number_id, reread_on_miss=False)  # asked before every send
     return number.throughput if number is not None and number.throughput > 0 else float(settings.CAMPAIGN_SEND_RATE)
 
 

@@ -28,6 +28,7 @@ from tests.factories import (
     SECOND_DISPLAY_NUMBER,
     SECOND_NUMBER_ID,
     api_client,
+    campaign_with_messages,
     contacts_create,
     payload,
     post_webhook,
@@ -210,3 +211,26 @@ def test_the_api_takes_a_number_of_ours_and_refuses_another_clearly(spring_sale,
     assert default.status_code == 201 and default.json()["phone_number_id"] == settings.WHATSAPP_PHONE_NUMBER_ID
     assert refused.status_code == 400
     assert f"The sending number {UNCONFIGURED_NUMBER_ID} is not one of ours" in str(refused.json())
+
+
+def test_the_messaging_limit_is_one_for_all_numbers(client, sandbox, spring_sale, marketer, approver):
+    """Meta sets it per business portfolio since October 2025: what the first number sent today counts for the second."""
+    second_number_add(throughput=1000, sandbox=sandbox)
+    body = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": settings.WHATSAPP_BUSINESS_ACCOUNT_ID, "time": 1764547200, "changes": [{"field": "phone_number_quality_update", "value": {
+            "display_phone_number": SECOND_DISPLAY_NUMBER, "event": "DOWNGRADE", "max_daily_conversations_per_business": "TIER_250",
+        }}]}],
+    }  # fmt: skip
+    assert post_webhook(client, body).status_code == 200
+    process_pending_deliveries()
+    campaign_with_messages(spring_sale, outcomes={"accepted": 240})  # sent today from the first number
+    newcomers = contacts_create(20, start=5000)
+    segment = Segment.objects.create(name="everyone", rules={"all": []})
+
+    campaign = run(spring_sale, segment, marketer, approver, phone_number_id=SECOND_NUMBER_ID)
+
+    sent = sandbox.control("GET", "/_sandbox/sends")["by_number"]
+    assert sent == {SECOND_NUMBER_ID: 10}  # the 10 left of the shared 250
+    waiting = Message.objects.filter(campaign=campaign, contact__in=newcomers, status=MessageStatus.QUEUED, send_after__isnull=False)
+    assert waiting.count() == 10
