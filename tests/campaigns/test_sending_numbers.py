@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import pytest
 import redis
-from celery import current_app
 from django.conf import settings
 
 from campaigns.models import Campaign, Message, MessageStatus, Segment
@@ -22,6 +21,7 @@ from consent.selectors import contact_consent_status
 from consent.services import consent_grant, contact_upsert
 from conversations.inbox import support_reply
 from core.audit import Actor
+from tests.campaigns.test_sending import SALE_PARAMETERS, eager, run  # noqa: F401 (the autouse fixture runs tasks eagerly)
 from tests.factories import (
     OFFERS_NOTICE,
     PHONE,
@@ -40,20 +40,7 @@ from whatsapp.models import WebhookDelivery
 
 pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.postgres, pytest.mark.redis]
 
-SALE_PARAMETERS = [{"field": "name"}, {"value": "20%"}]
 UNCONFIGURED_NUMBER_ID = "100000000000999"
-
-
-@pytest.fixture(autouse=True)
-def eager(settings, no_quiet_hours):
-    settings.CAMPAIGN_BATCH_SIZE = 3
-    settings.CAMPAIGN_RETRY_BASE_SECONDS = 0
-    settings.CAMPAIGN_SEND_RATE = 1000
-    current_app.conf.task_always_eager = True
-    current_app.conf.task_eager_propagates = True
-    yield
-    current_app.conf.task_always_eager = False
-    current_app.conf.task_eager_propagates = False
 
 
 @pytest.fixture
@@ -68,16 +55,6 @@ def send_queued_answers() -> None:
     """What the service-message task does once a worker picks it up."""
     for message_id in Message.objects.filter(kind=Message.Kind.REPLY, status=MessageStatus.QUEUED).values_list("pk", flat=True):
         service_message_send(message_id=message_id)
-
-
-def run(template, segment, marketer, approver, **fields) -> Campaign:
-    campaign = campaign_create(
-        actor=Actor(user=marketer), name="Spring", template=template, segment=segment, parameters=SALE_PARAMETERS, **fields
-    )
-    campaign_submit(campaign=campaign, actor=Actor(user=marketer))
-    campaign_approve(campaign=campaign, actor=Actor(user=approver))
-    campaign.refresh_from_db()
-    return campaign
 
 
 def test_a_campaign_on_the_second_number_goes_out_from_it_through_its_own_limiter(sandbox, spring_sale, marketer, approver):
