@@ -62,6 +62,7 @@ _MESSAGE_WRITE_FIELDS = [
 def _send_all(campaign: Campaign, number: Number, token: uuid.UUID, to_send: list[tuple[Message, list[dict]]]) -> list[Outcome]:
     stop = threading.Event()
     phone_number_id = number.phone_number_id  # the campaign's number: its own limiter, its own /messages
+    rate = bucket_rate(phone_number_id)
     template = campaign.template_chosen()
 
     def send_one(item: tuple[Message, list[dict]]) -> Outcome:
@@ -69,7 +70,7 @@ def _send_all(campaign: Campaign, number: Number, token: uuid.UUID, to_send: lis
         try:
             if (
                 stop.is_set()
-                or not bucket_take(phone_number_id, timeout=settings.CAMPAIGN_LEASE_SECONDS / 3)
+                or not bucket_take(phone_number_id, rate=rate, timeout=settings.CAMPAIGN_LEASE_SECONDS / 3)
                 or not inflight.call_start(token, message.pk)
             ):
                 return Outcome(message, attempted=False)

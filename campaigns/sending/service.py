@@ -29,7 +29,7 @@ from campaigns.models import Message, MessageStatus
 from campaigns.sending import inflight
 from campaigns.sending.claims import leases_expire
 from campaigns.sending.outcomes import Outcome, outcome_apply
-from campaigns.sending.throttle import bucket_take
+from campaigns.sending.throttle import bucket_rate, bucket_take
 from consent.models import Contact
 from core.rows import rows_update
 from whatsapp import client as whatsapp_client
@@ -208,7 +208,8 @@ def _sender(message: Message) -> str:
 def _send(message: Message, token: uuid.UUID) -> Outcome:
     phone_number_id = _sender(message)
     try:
-        if not bucket_take(phone_number_id, timeout=settings.CAMPAIGN_LEASE_SECONDS / 3) or not inflight.call_start(token, message.pk):
+        rate = bucket_rate(phone_number_id)
+        if not bucket_take(phone_number_id, rate=rate, timeout=settings.CAMPAIGN_LEASE_SECONDS / 3) or not inflight.call_start(token, message.pk):
             return Outcome(message, attempted=False)
     except redis.RedisError as exc:
         logger.warning("service message %s not started: %s", message.pk, exc.__class__.__name__)

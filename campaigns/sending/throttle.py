@@ -84,8 +84,11 @@ _keys = bucket_keys
 
 
 def bucket_rate(phone_number_id: str) -> float:
-    """Sends per second the number's limiter grants: its throughput, CAMPAIGN_SEND_RATE for the default."""
-    number = number_get(phone_number_id, reread_on_miss=False)  # asked before every send
+    """Sends per second the number's limiter grants: its throughput, CAMPAIGN_SEND_RATE for the default.
+
+    Callers ask once per batch and pass it to ``bucket_take``: the limiter itself reads no database.
+    """
+    number = number_get(phone_number_id)
     return number.throughput if number is not None and number.throughput > 0 else float(settings.CAMPAIGN_SEND_RATE)
 
 
@@ -110,12 +113,12 @@ def _take_local(phone_number_id: str, limit: int, window: float) -> tuple[float,
         return max(0.001, grants[0] + window - now), time.time()
 
 
-def bucket_take_at(phone_number_id: str, *, timeout: float = 60.0) -> float | None:
+def bucket_take_at(phone_number_id: str, *, rate: float | None = None, timeout: float = 60.0) -> float | None:
     """Like ``bucket_take``, but returns the limiter's clock (Unix seconds) at the grant, or None.
 
     That clock is the one the limit holds on; the benchmarks read it.
     """
-    limit, window = _window(bucket_rate(phone_number_id))
+    limit, window = _window(rate or float(settings.CAMPAIGN_SEND_RATE))
     deadline = time.monotonic() + timeout
     while True:
         if settings.REDIS_URL:
@@ -132,9 +135,12 @@ def bucket_take_at(phone_number_id: str, *, timeout: float = 60.0) -> float | No
         time.sleep(min(wait, 1.0))
 
 
-def bucket_take(phone_number_id: str, *, timeout: float = 60.0) -> bool:
-    """Wait until ``phone_number_id`` may send one more message; False if not within ``timeout`` seconds."""
-    return bucket_take_at(phone_number_id, timeout=timeout) is not None
+def bucket_take(phone_number_id: str, *, rate: float | None = None, timeout: float = 60.0) -> bool:
+    """Wait until ``phone_number_id`` may send one more message; False if not within ``timeout`` seconds.
+
+    ``rate``: the number's sends per second (``bucket_rate``); CAMPAIGN_SEND_RATE when not given.
+    """
+    return bucket_take_at(phone_number_id, rate=rate, timeout=timeout) is not None
 
 
 def bucket_back_off(phone_number_id: str, *, seconds: float) -> None:

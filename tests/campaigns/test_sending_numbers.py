@@ -82,7 +82,7 @@ def test_each_number_has_its_own_limiter_key_and_rate(settings):
     window, _ = bucket_keys(SECOND_NUMBER_ID)
     client.delete(window, bucket_keys(settings.WHATSAPP_PHONE_NUMBER_ID)[0])
 
-    granted = [bucket_take(SECOND_NUMBER_ID, timeout=0) for _ in range(5)]
+    granted = [bucket_take(SECOND_NUMBER_ID, rate=bucket_rate(SECOND_NUMBER_ID), timeout=0) for _ in range(5)]
 
     assert granted == [True, True, True, False, False]  # its rate is 3 a second, whatever the default's
     assert client.zcard(window) == 3
@@ -211,3 +211,15 @@ def test_the_messaging_limit_is_one_for_all_numbers(client, sandbox, spring_sale
     assert sent == {SECOND_NUMBER_ID: 10}  # the 10 left of the shared 250
     waiting = Message.objects.filter(campaign=campaign, contact__in=newcomers, status=MessageStatus.QUEUED, send_after__isnull=False)
     assert waiting.count() == 10
+
+
+def test_a_preference_stop_at_the_second_number_opts_out_of_everything_and_says_meta_keeps_it_per_number(client, opted_in_ana):
+    second_number_add()
+    stop = payload_with_ids(payload("user_preferences_stop.json"), phone_number_id=SECOND_NUMBER_ID)
+
+    post_webhook(client, stop)
+    process_pending_deliveries()
+
+    assert contact_consent_status(opted_in_ana) == ConsentStatus.OPTED_OUT  # business-wide, never per number
+    note = ConsentEvent.objects.filter(contact=opted_in_ana).latest("pk").note
+    assert f"Meta keeps it for our number +{SECOND_DISPLAY_NUMBER} (phone number id {SECOND_NUMBER_ID}) only" in note
