@@ -15,15 +15,12 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
 
 from core.audit import Actor, audit_record
-
-if TYPE_CHECKING:
-    from whatsapp.models import SendingNumber
+from whatsapp.models import SendingNumber
 
 # Another process's admin edit is seen within this many seconds.
 CACHE_SECONDS = 5.0
@@ -60,8 +57,6 @@ def _settings_key() -> tuple[str, str, str, str]:
 
 
 def _load() -> dict[str, Number]:
-    from whatsapp.models import SendingNumber  # models need the app registry: imported late
-
     default_id = settings.WHATSAPP_PHONE_NUMBER_ID
     found: dict[str, Number] = {}
     if default_id:

@@ -51,3 +51,13 @@ def test_the_builder_offers_the_numbers_and_keeps_the_one_chosen(marketer, sprin
     assert response.status_code == 302
     assert Campaign.objects.get().phone_number_id == SECOND_NUMBER_ID
     assert f'<option value="{SECOND_NUMBER_ID}" selected>' in client.get(response["Location"]).content.decode()
+
+
+def test_the_approver_sees_which_number_the_campaign_goes_out_from(marketer, approver, spring_sale, everyone):
+    second_number_add()
+    client_for(marketer).post(BUILD, form_data(spring_sale, everyone, phone_number_id=SECOND_NUMBER_ID, action="submit"))
+    campaign = Campaign.objects.get()
+
+    page = client_for(approver).get(f"/admin/campaigns/campaign/{campaign.pk}/review/").content.decode()
+
+    assert f"<tr><td>WhatsApp number</td><td>Outlet brand ({SECOND_DISPLAY_NUMBER})</td></tr>" in page
