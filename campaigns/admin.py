@@ -20,6 +20,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from campaigns import admin_pages, segment_pages, selectors, services
+from campaigns.forms import sending_number_choices
 from campaigns.models import Campaign, Event, FrequencyCapPolicy, Message, Segment, StaffTestNumber
 from campaigns.segments import SegmentRuleError, segment_rules_validate
 from core.admin import ReadOnlyAdmin
@@ -121,9 +122,17 @@ class CampaignForm(forms.ModelForm):
         widget=forms.Textarea(attrs={"rows": 5, "cols": 90, "style": "font-family: monospace"}),
     )
 
+    phone_number_id = forms.ChoiceField(required=False, label="WhatsApp number", help_text=Campaign._meta.get_field("phone_number_id").help_text)
+
     class Meta:
         model = Campaign
         fields = list(services.EDITABLE_FIELDS)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        number_field = self.fields["phone_number_id"]
+        assert isinstance(number_field, forms.ChoiceField)
+        number_field.choices = sending_number_choices()
 
     def clean(self) -> dict[str, Any]:
         super().clean()
@@ -165,7 +174,7 @@ class CampaignAdmin(admin.ModelAdmin):
     )  # fmt: skip
     fieldsets = (
         (None, {"fields": ("name", "status", "status_reason")}),
-        ("Message", {"fields": ("template", "parameters", "tracked_url")}),
+        ("Message", {"fields": ("template", "parameters", "tracked_url", "phone_number_id")}),
         ("Audience and schedule", {"fields": ("segment", "send_at", "local_time", "expires_at", "max_per_day", "max_per_week")}),
         ("Approval", {"fields": ("created_by", "submitted_at", "approved_by", "approved_at", "rejection_comment")}),
         ("Sending", {"fields": ("launched_at", "completed_at", "report", "dry_run")}),

@@ -38,6 +38,7 @@ from consent.models import Contact
 from core.audit import Actor, audit_record
 from core.client_ip import client_ip
 from whatsapp.account import AccountProblemError, account_problem_clear, account_problems_open, messaging_limit_current
+from whatsapp.numbers import number_get
 from whatsapp.sandbox_links import sandbox_phone_url
 
 if TYPE_CHECKING:
@@ -260,6 +261,7 @@ def review_view(request: HttpRequest, model_admin: ModelAdmin, campaign_id: int)
     return _page(
         request, model_admin, "campaigns/review.html", f"Review: {campaign.name}",
         crumb="Review", campaign=campaign, dry_run=dry_run, samples=samples, preview=preview and preview.as_dict(),
+        sending_number=number_get(campaign.phone_number_id),
         exclusions=[(analytics.REASON_LABELS.get(reason, reason), dry_run.exclusions[reason]) for reason in EXCLUSION_REASONS] if dry_run else [],
         may_approve=may_approve, own_campaign=request.user.pk == campaign.created_by_id,
         changed_campaign=services.user_changed_campaign(request.user, campaign),

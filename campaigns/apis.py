@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import serializers, status
@@ -272,12 +273,13 @@ class CampaignOutputSerializer(serializers.ModelSerializer):
     approved_by = serializers.CharField(source="approved_by.username", default=None)
     local_time = serializers.TimeField(format="%H:%M", allow_null=True)
     follow_ups = serializers.PrimaryKeyRelatedField[Campaign](many=True, read_only=True, help_text="Ids of the follow-ups of this campaign")
+    phone_number_id = serializers.SerializerMethodField(help_text="The business number it is sent from (its phone number id)")
 
     class Meta:
         model = Campaign
         fields = [
             "id", "name", "status", "status_reason", "template", "language", "segment", "parameters", "tracked_url",
-            "send_at", "local_time", "expires_at", "max_per_day", "max_per_week", "created_by", "created_at",
+            "send_at", "local_time", "expires_at", "max_per_day", "max_per_week", "phone_number_id", "created_by", "created_at",
             "submitted_at", "approved_by", "approved_at", "rejection_comment", "launched_at", "completed_at",
             "follow_up_of", "follow_up_condition", "follow_up_delay_days", "follow_ups",
         ]  # fmt: skip
@@ -287,6 +289,9 @@ class CampaignOutputSerializer(serializers.ModelSerializer):
 
     def get_language(self, campaign: Campaign) -> str | None:
         return campaign.template.language if campaign.template else None
+
+    def get_phone_number_id(self, campaign: Campaign) -> str:
+        return campaign.phone_number_id or settings.WHATSAPP_PHONE_NUMBER_ID
 
 
 class CampaignInputSerializer(serializers.Serializer):
@@ -303,6 +308,10 @@ class CampaignInputSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
     max_per_day = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1)
     max_per_week = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1)
+    phone_number_id = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=64,
+        help_text="Which of the business's numbers sends it (its phone number id); empty: the default number",
+    )  # fmt: skip
 
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
         if "template" in data or "language" in data:

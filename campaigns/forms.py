@@ -26,6 +26,7 @@ from campaigns.rich_form import (
     rich_more_from_fields,
 )
 from whatsapp.models import MessageTemplate
+from whatsapp.numbers import numbers_all
 from whatsapp.selectors import templates_sendable
 
 MAX_PARAMETERS = 10
@@ -69,6 +70,12 @@ def template_cards(selected: MessageTemplate | None) -> list[dict[str, Any]]:
     return cards
 
 
+def sending_number_choices() -> list[tuple[str, str]]:
+    """Our numbers for a campaign to choose; the default one is the empty choice."""
+    return [("" if number.is_default else number.phone_number_id, f"{number} (default)" if number.is_default else str(number))
+            for number in numbers_all()]  # fmt: skip
+
+
 def _entry_to_row(entry: dict) -> dict[str, str]:
     if "value" in entry:
         return {"source": "value", "key": entry["value"]}
@@ -87,6 +94,9 @@ class CampaignBuilderForm(forms.Form):
         help_text="Only templates WhatsApp approved can be sent. Templates are written and approved in Meta's WhatsApp Manager.",
     )  # fmt: skip
     segment = forms.ModelChoiceField(queryset=Segment.objects.all(), empty_label="Choose a segment", help_text="Who receives it.")
+    phone_number_id = forms.ChoiceField(
+        required=False, label="WhatsApp number", help_text="Which of the business's WhatsApp numbers sends it (a brand or country).",
+    )  # fmt: skip
     tracked_url = forms.URLField(
         required=False, max_length=500, assume_scheme="https", label="Link destination",
         help_text="Where the template's link button takes people. Each message gets its own tracked link, so clicks are counted.",
@@ -123,6 +133,9 @@ class CampaignBuilderForm(forms.Form):
         if campaign is not None and campaign.is_follow_up:
             del self.fields["segment"]  # its audience is its parent's recipients
             self.fields["send_at"].help_text = "Empty: as early as allowed (the parent's start plus the follow-up's delay)."
+        number_field = self.fields["phone_number_id"]
+        assert isinstance(number_field, forms.ChoiceField)
+        number_field.choices = sending_number_choices()
         for i in range(MAX_PARAMETERS):
             self.fields[f"param_{i}_source"] = forms.ChoiceField(choices=SOURCE_CHOICES, required=False, label="Filled from")
             self.fields[f"param_{i}_key"] = forms.CharField(required=False, max_length=1024, label="Name or text")
@@ -136,8 +149,11 @@ class CampaignBuilderForm(forms.Form):
     def initial_from(campaign: Campaign) -> dict[str, Any]:
         initial: dict[str, Any] = {
             name: getattr(campaign, name)
-            for name in ("name", "template", "segment", "tracked_url", "send_at", "local_time", "expires_at", "max_per_day", "max_per_week")
-        }
+            for name in (
+                "name", "template", "segment", "tracked_url", "send_at", "local_time", "expires_at", "max_per_day", "max_per_week",
+                "phone_number_id",
+            )
+        }  # fmt: skip
         parameters = campaign.parameters or []
         body = parameters.get("body", []) if isinstance(parameters, dict) else parameters
         for i, entry in enumerate(body):
@@ -271,7 +287,7 @@ class CampaignBuilderForm(forms.Form):
         """The campaign as the services take it (call after is_valid)."""
         data: dict[str, Any] = {
             name: self.cleaned_data[name]
-            for name in ("name", "template", "segment", "send_at", "local_time", "expires_at", "max_per_day", "max_per_week")
+            for name in ("name", "template", "segment", "send_at", "local_time", "expires_at", "max_per_day", "max_per_week", "phone_number_id")
             if name in self.fields
         }
         template = self.cleaned_data["template"]

@@ -168,6 +168,10 @@ class Campaign(models.Model):
     )
     max_per_day = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Stricter daily cap for this campaign")
     max_per_week = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Stricter 7-day cap for this campaign")
+    # One of whatsapp.numbers (its phone number id); empty: the default number of the settings.
+    phone_number_id = models.CharField(
+        max_length=64, blank=True, db_default="", default="", help_text="The business number it is sent from; empty: the default number"
+    )
 
     submitted_at = models.DateTimeField(null=True, blank=True)
     approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -346,6 +350,9 @@ class Message(models.Model):
     pricing_type = models.CharField(max_length=40, blank=True, db_default="", help_text="regular, free_customer_service or free_entry_point")
     pricing_model = models.CharField(max_length=20, blank=True, db_default="", help_text="e.g. PMP (per message)")
     pricing_billable = models.BooleanField(null=True, blank=True, help_text="Meta's deprecated flag, when it still sends it")
+    # Which of our numbers sends a service message (a reply goes from the number the person wrote
+    # to); empty: the default number. Campaign messages go from their campaign's number.
+    phone_number_id = models.CharField(max_length=64, blank=True, db_default="", default="")
 
     class Meta:
         constraints = [

@@ -167,6 +167,7 @@ def campaign_test_send(*, campaign: Campaign, actor: Actor) -> Message:
             decision={"reason": "test send", "campaign": campaign.pk, "campaign_name": campaign.name,
                       "sent_by": actor.display, "parameters": values},
             send_after_commit=False,  # sent below, while the marketer waits for the answer
+            phone_number_id=campaign.phone_number_id,  # from the number the campaign goes out from
         )  # fmt: skip
         # The tracked button carries this test message's own token: its clicks are counted as a test's.
         token = click_token(message_id=message.pk, campaign_id=campaign.pk) if campaign.tracked_url else message.pk.hex

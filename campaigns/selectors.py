@@ -19,6 +19,7 @@ from campaigns.pricing import RateCard, RateCardError, cost_actual, cost_estimat
 from campaigns.segments import campaign_audience, segment_contacts
 from consent.models import Contact
 from whatsapp.account import messaging_limit_current
+from whatsapp.numbers import number_get
 
 SAMPLE_SIZE = 5
 
@@ -193,17 +194,20 @@ def campaign_dry_run(campaign: Campaign) -> DryRun:
         .order_by("pk")
         .values("pk", *value_fields)[:SAMPLE_SIZE]
     ]
-    rate = float(settings.CAMPAIGN_SEND_RATE)
+    number = number_get(campaign.phone_number_id)  # each number sends at its own throughput
+    rate = number.throughput if number is not None and number.throughput > 0 else float(settings.CAMPAIGN_SEND_RATE)
     sendable = eligible + exclusions[eligibility.QUIET_HOURS] + exclusions[eligibility.FREQUENCY_CAP]
     warnings = []
     if not template.is_sendable:
         warnings.append(f"Template {template} is {template.get_status_display().lower()}: nothing can be sent.")
-    limit, tier = messaging_limit_daily()
+    if number is None:
+        warnings.append(f"The sending number {campaign.phone_number_id} is not one of ours (any more): nothing can be sent.")
+    limit, tier = messaging_limit_daily()  # one limit for all our numbers: Meta sets it per business portfolio
     days_needed = -(-sendable // limit) if limit and sendable else 1
     headroom = max(limit - messaging_limit_used(now), 0) if limit else None
     if days_needed > 1:
         warnings.append(
-            f"{sendable} recipients exceed the account's messaging limit of {limit} people per 24 hours"
+            f"{sendable} recipients exceed the account's messaging limit of {limit} people per 24 hours, shared by all its numbers"
             f"{f' ({tier})' if tier else ''}: the campaign is spread over {days_needed} days, "
             "the messages beyond each day's limit waiting for the next day."
         )

@@ -43,6 +43,7 @@ from consent.phones import InvalidPhoneNumber, phone_normalize
 from consent.services import contact_upsert
 from core.audit import SYSTEM, Actor, audit_record
 from core.rows import rows_update
+from whatsapp import numbers
 from whatsapp.account import account_sending_blocked
 from whatsapp.client import HELD_BACK_CODE
 from whatsapp.models import MessageTemplate
@@ -198,7 +199,7 @@ def segment_delete(*, segment: Segment, actor: Actor = SYSTEM) -> None:
 
 EDITABLE_FIELDS = (
     "name", "template", "segment", "parameters", "tracked_url", "send_at", "local_time", "expires_at",
-    "max_per_day", "max_per_week",
+    "max_per_day", "max_per_week", "phone_number_id",
 )  # fmt: skip
 # States whose approval (or pending review) is pinned to the snapshot of what was submitted.
 _APPROVAL_PINNED = (Campaign.Status.PENDING_APPROVAL, Campaign.Status.APPROVED, Campaign.Status.SCHEDULED, Campaign.Status.PAUSED)
@@ -210,7 +211,7 @@ _APPROVED = (Campaign.Status.APPROVED, Campaign.Status.SCHEDULED, Campaign.Statu
 
 
 def campaign_snapshot_hash(campaign: Campaign) -> str:
-    """Digest of what an approver approves: template, segment rules, mapping, link, schedule and caps."""
+    """Digest of what an approver approves: template, segment rules, mapping, link, schedule, caps and number."""
     template = campaign.template
     snapshot = {
         "template": [template.pk, template.name, template.language, template.category, template.components]
@@ -226,6 +227,8 @@ def campaign_snapshot_hash(campaign: Campaign) -> str:
     }
     if campaign.follow_up_of_id is not None:  # only then: the approvals of other campaigns keep their hash
         snapshot["follow_up"] = [campaign.follow_up_of_id, campaign.follow_up_condition, campaign.follow_up_delay_days]
+    if campaign.phone_number_id:  # absent for the default number: approvals given before numbers existed hold
+        snapshot["sending_number"] = campaign.phone_number_id
     return hashlib.sha256(json.dumps(snapshot, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -263,6 +266,10 @@ def campaign_validate(campaign: Campaign, *, for_sending: bool = False) -> None:
             )
     if campaign.expires_at and campaign.send_at and campaign.expires_at <= campaign.send_at:
         raise CampaignError("expires_at must be after send_at.", field="expires_at")
+    if campaign.phone_number_id and numbers.number_get(campaign.phone_number_id) is None:
+        raise CampaignError(
+            f"The sending number {campaign.phone_number_id} is not one of ours (any more): choose another.", field="phone_number_id"
+        )
     if for_sending and campaign.expires_at and campaign.expires_at <= timezone.now():
         raise CampaignError("The campaign's end (expires_at) has passed.", field="expires_at")
 
@@ -305,6 +312,13 @@ def _follow_up_schedule_default(campaign: Campaign) -> None:
         campaign.send_at = campaign.follow_up_earliest()
 
 
+def _sending_number_normalize(phone_number_id: str | None) -> str:
+    """The default number is stored as "" (whatever its id), so one campaign never has two spellings of it."""
+    value = (phone_number_id or "").strip()
+    default = numbers.number_default()
+    return "" if default is not None and value == default.phone_number_id else value
+
+
 def _user(actor: Actor) -> User | None:
     return actor.user if isinstance(actor.user, User) and actor.user.pk else None
 
@@ -323,12 +337,14 @@ def campaign_create(
     expires_at: datetime | None = None,
     max_per_day: int | None = None,
     max_per_week: int | None = None,
+    phone_number_id: str = "",
     follow_up_of: Campaign | None = None,
     follow_up_condition: str = "",
     follow_up_delay_days: int | None = None,
 ) -> Campaign:
     """Create a draft campaign; raises CampaignError when it could never be sent as defined.
 
+    ``phone_number_id``: which of our numbers sends it (whatsapp.numbers); empty: the default number.
     With ``follow_up_of`` it is a follow-up (see ``follow_up_create``): no segment, its audience is
     read from the parent's messages at launch.
     """
@@ -343,6 +359,7 @@ def campaign_create(
         expires_at=expires_at,
         max_per_day=max_per_day,
         max_per_week=max_per_week,
+        phone_number_id=_sending_number_normalize(phone_number_id),
         created_by=_user(actor),
         follow_up_of=follow_up_of,
         follow_up_condition=follow_up_condition,
@@ -465,6 +482,8 @@ def campaign_update(*, campaign: Campaign, actor: Actor, **changes: Any) -> Camp
             f"A {campaign.get_status_display().lower()} campaign cannot be changed"
             + (": pause it first." if campaign.status == Campaign.Status.SENDING else ".")
         )
+    if "phone_number_id" in changes:
+        changes["phone_number_id"] = _sending_number_normalize(changes["phone_number_id"])
     changes = {attr: value for attr, value in changes.items() if getattr(campaign, attr) != value}
     if not changes:  # the same values again (e.g. a form saved unchanged): nothing to approve anew
         return campaign

@@ -21,6 +21,7 @@ from conversations.double_optin import double_optin_confirm
 from conversations.join_codes import join_code_handle
 from conversations.keywords import keyword_apply, marketing_preference_apply
 from conversations.models import InboundMessage
+from whatsapp import numbers
 from whatsapp.handlers import ItemPairs
 from whatsapp.models import WebhookDelivery
 from whatsapp.services import receipt_claim
@@ -77,10 +78,14 @@ def inbound_message_handle(*, item: InboundItem, delivery: WebhookDelivery | Non
             outcome = keyword_apply(
                 contact=contact, action=action, text=item.text or item.payload, message_id=item.wamid,
                 sent_at=item.sent_at, source=source, identifier=_identifier(item.from_wa_id, item.from_user_id),
+                reached=number_reached(item.phone_number_id),
             )  # fmt: skip
             inbound.keyword_action, reply = action.value, outcome.reply
     if reply:
-        reply_queue(contact=contact, body=reply, decision={"reason": f"answer to {inbound.keyword_action}", "inbound": inbound.pk})
+        reply_queue(
+            contact=contact, body=reply, decision={"reason": f"answer to {inbound.keyword_action}", "inbound": inbound.pk},
+            phone_number_id=item.phone_number_id,  # answered from the number the person wrote to
+        )  # fmt: skip
         inbound.answered = True
         inbound.save(update_fields=["keyword_action", "answered"])
     return inbound
@@ -101,6 +106,7 @@ def _inbound_store(item: InboundItem, contact: Contact | None, delivery: Webhook
                 context_wamid=item.context_wamid,
                 sent_at=item.sent_at,
                 delivery=delivery,
+                phone_number_id=item.phone_number_id,
             )
     except IntegrityError:
         return None
@@ -118,6 +124,15 @@ def _system_message_handle(*, item: InboundItem, delivery: WebhookDelivery | Non
             new_user_id=item.new_user_id, new_parent_user_id=item.new_parent_user_id,
         )  # fmt: skip
     return _inbound_store(item, contact, delivery)
+
+
+def number_reached(phone_number_id: str) -> str:
+    """Which of our numbers an item reached, for the evidence ("" when the webhook did not say)."""
+    if not phone_number_id:
+        return ""
+    number = numbers.number_get(phone_number_id)
+    shown = f"+{number.display_phone_number}" if number is not None and number.display_phone_number.isdigit() else str(number or "")
+    return f"our number {shown} (phone number id {phone_number_id})" if shown else f"our number with phone number id {phone_number_id}"
 
 
 def _identifier(wa_id: str, user_id: str) -> str:
@@ -146,10 +161,16 @@ def preference_handle(*, item: PreferenceItem, delivery: WebhookDelivery | None 
     )
     if contact is not None:
         marketing_preference_apply(
-            contact=contact, value=item.value, sent_at=item.at, identifier=_identifier(item.wa_id, item.user_id)
-        )
+            contact=contact, value=item.value, sent_at=item.at, identifier=_identifier(item.wa_id, item.user_id),
+            reached=number_reached(item.phone_number_id),
+        )  # fmt: skip
 
 
-def reply_queue(*, contact: Contact, body: str, decision: dict | None = None) -> Message:
-    """A free-form reply in the person's open window, queued in the outbox (sent after commit)."""
-    return service_message_queue(contact=contact, kind=Message.Kind.REPLY, body=body, decision=decision)
+def reply_queue(*, contact: Contact, body: str, decision: dict | None = None, phone_number_id: str = "") -> Message:
+    """A free-form reply in the person's open window, queued in the outbox (sent after commit).
+
+    ``phone_number_id``: the number it goes from (the one the person wrote to); empty: the default.
+    """
+    return service_message_queue(
+        contact=contact, kind=Message.Kind.REPLY, body=body, decision=decision, phone_number_id=phone_number_id
+    )

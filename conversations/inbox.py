@@ -121,10 +121,13 @@ def support_reply(*, contact: Contact, body: str, actor: Actor, now: datetime | 
             f"The 24-hour window for free-text answers {when}. WhatsApp only allows approved templates now; "
             "you can answer freely again as soon as the person writes."
         )
+    # From the number the person last wrote to: that conversation is the one whose window is open.
+    last_reached = InboundMessage.objects.filter(contact=contact).order_by("-sent_at").values_list("phone_number_id", flat=True).first()
     message = service_message_queue(
         contact=contact,
         kind=Message.Kind.REPLY,
         body=text,
+        phone_number_id=last_reached or "",
         decision={
             "reason": "support answer in the service window",
             "window_closes_at": contact.service_window_closes_at().isoformat(),

@@ -46,10 +46,11 @@ class KeywordOutcome:
     event: ConsentEvent | None
 
 
-def _note(message_id: str, sent_at: datetime | None, identifier: str = "") -> str:
+def _note(message_id: str, sent_at: datetime | None, identifier: str = "", reached: str = "") -> str:
     sent = f" sent {sent_at.isoformat()}" if sent_at else ""
     via = f" from {identifier}" if identifier else ""
-    return f"WhatsApp message {message_id}{sent}{via}"
+    to = f" to {reached}" if reached else ""
+    return f"WhatsApp message {message_id}{sent}{via}{to}"
 
 
 @transaction.atomic
@@ -62,6 +63,7 @@ def keyword_apply(
     sent_at: datetime | None = None,
     source: str = ConsentSource.INBOUND_KEYWORD,
     identifier: str = "",
+    reached: str = "",
 ) -> KeywordOutcome:
     """Apply a keyword the person sent: opt out, opt back in, or log a help request.
 
@@ -72,13 +74,14 @@ def keyword_apply(
     Events take the time we process the message: Meta's timestamps have whole seconds only and a
     delivery can arrive late, so ordering by them could let an older opt-in outrank a newer STOP.
     Meta's time is kept in the note, and ``identifier``: which of the person's identifiers (their
-    number or their business-scoped user id) the message came from.
+    number or their business-scoped user id) the message came from, and ``reached``: which of our
+    numbers it reached. An opt-out holds for the whole business whichever number it reached.
     """
     if action is KeywordAction.OPT_OUT:
         event = consent_revoke(
             contact=contact,
             source=source,
-            evidence=Evidence(note=f"{_note(message_id, sent_at, identifier)}: {text[:200]}"),
+            evidence=Evidence(note=f"{_note(message_id, sent_at, identifier, reached)}: {text[:200]}"),
             actor=WEBHOOK_ACTOR,
         )
         return KeywordOutcome(action, reply_text(action), event)
@@ -96,7 +99,7 @@ def keyword_apply(
         event = consent_grant(
             contact=contact,
             source=ConsentSource.INBOUND_KEYWORD,
-            evidence=Evidence(notice_text=text.strip(), note=_note(message_id, sent_at, identifier)),
+            evidence=Evidence(notice_text=text.strip(), note=_note(message_id, sent_at, identifier, reached)),
             actor=WEBHOOK_ACTOR,
         )
         return KeywordOutcome(action, reply_text(action), event)
@@ -110,12 +113,13 @@ def keyword_apply(
 
 @transaction.atomic
 def marketing_preference_apply(
-    *, contact: Contact, value: str, sent_at: datetime | None = None, identifier: str = ""
+    *, contact: Contact, value: str, sent_at: datetime | None = None, identifier: str = "", reached: str = ""
 ) -> ConsentEvent | None:
     """Meta's ``user_preferences`` notice: ``stop`` opts out (source optout_button), ``resume`` is only logged.
 
     A stop for someone already opted out records nothing more: the same button press usually also
-    arrives as a ``button`` message.
+    arrives as a ``button`` message. Meta keeps this preference per business number (``reached``);
+    our opt-out holds for the whole business, every number.
     """
     value = (value or "").strip().lower()
     if value == "stop":
@@ -127,6 +131,7 @@ def marketing_preference_apply(
             evidence=Evidence(
                 note=f"WhatsApp user preference: stop marketing messages, reported {sent_at or 'now'}"
                 + (f" for {identifier}" if identifier else "")
+                + (f"; Meta keeps it for {reached} only, our opt-out covers every number of the business" if reached else "")
             ),
             actor=WEBHOOK_ACTOR,
         )

@@ -31,6 +31,8 @@ class InboundMessage(models.Model):
     keyword_action = models.CharField(max_length=20, blank=True, help_text="opt_out, opt_in, help, confirm or join_refused, if any")
     answered = models.BooleanField(default=False, help_text="Set when support (or an automatic reply) answered it")
     delivery = models.ForeignKey("whatsapp.WebhookDelivery", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Which of our numbers it reached (``metadata.phone_number_id``): answers go from that number.
+    phone_number_id = models.CharField(max_length=64, blank=True, db_default="", default="")
 
     class Meta:
         db_table = "whatsapp_inboundmessage"  # created by the whatsapp app; the table kept its name

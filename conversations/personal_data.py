@@ -18,7 +18,14 @@ from consent.personal_data import (
 )
 from consent.services import suppression_hash
 from conversations.models import CannedReply, ConversationAssignment, InboundMessage, OptInConfirmation
-from whatsapp.models import AccountProblem, MessageTemplate, MessagingLimit, WebhookDelivery, WebhookReceipt
+from whatsapp.models import (
+    AccountProblem,
+    MessageTemplate,
+    MessagingLimit,
+    SendingNumber,
+    WebhookDelivery,
+    WebhookReceipt,
+)
 from whatsapp.personal_data import webhook_data_erase
 
 
@@ -109,3 +116,4 @@ def register() -> None:
     personal_data_none(MessageTemplate, reason="the business's own templates")
     personal_data_none(CannedReply, reason="the business's own reusable answers")
     personal_data_none(AccountProblem, MessagingLimit, reason="the business account's own state as Meta reports it")
+    personal_data_none(SendingNumber, reason="the business's own phone numbers and their API settings")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import time
 
 import pytest
@@ -19,6 +19,7 @@ from consent.services import purpose_get
 from core.append_only import TEST_FLUSH_SETTING
 from tests import factories
 from whatsapp.models import MessageTemplate
+from whatsapp.numbers import numbers_forget
 from whatsapp.sandbox.catalog import default_templates
 from whatsapp.template_sync import templates_store
 
@@ -83,6 +84,14 @@ def support(db) -> User:
 def outsider(db) -> User:
     """A logged-in account with no role: every protected page and endpoint must refuse it."""
     return User.objects.create_user(username="otto", password="pw-otto")
+
+
+@pytest.fixture(autouse=True)
+def _sending_numbers_read_afresh() -> Iterator[None]:
+    """Our numbers are cached per process: a number a test added (and rolled back) is not the next test's."""
+    numbers_forget()
+    yield
+    numbers_forget()
 
 
 @pytest.fixture(autouse=True)

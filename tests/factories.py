@@ -29,8 +29,10 @@ from campaigns.services import campaign_snapshot_hash
 from consent.models import Contact
 from consent.services import ConsentChange, Evidence, consent_record_many, contact_phone_fields
 from conversations.models import InboundMessage
+from core.audit import Actor
 from whatsapp import client as whatsapp_client
-from whatsapp.models import WebhookDelivery
+from whatsapp.models import SendingNumber, WebhookDelivery
+from whatsapp.numbers import sending_number_save
 from whatsapp.tasks import webhook_delivery_process_task
 
 # --- consent ------------------------------------------------------------------------------------
@@ -250,3 +252,24 @@ def csv_import_through_admin(client: Client, content: bytes, name: str = "shop-e
     for step in steps:
         response = client.post(CSV_IMPORT_URL, {**fields, "step": step})
     return response
+
+
+# --- several sending numbers ---------------------------------------------------------------------
+
+SECOND_NUMBER_ID = "100000000000002"
+SECOND_DISPLAY_NUMBER = "15550002222"
+
+
+def second_number_add(*, throughput: int = 2, sandbox: Any = None, sandbox_throughput: float = 0) -> SendingNumber:
+    """The business's second WhatsApp number, as an administrator adds it (and the sandbox knows it)."""
+    number = sending_number_save(
+        number=SendingNumber(
+            phone_number_id=SECOND_NUMBER_ID, display_phone_number=SECOND_DISPLAY_NUMBER, label="Outlet brand", throughput=throughput
+        ),
+        actor=Actor(label="test administrator"),
+    )
+    if sandbox is not None:
+        sandbox.configure(
+            more_numbers=[{"phone_number_id": SECOND_NUMBER_ID, "display_phone_number": SECOND_DISPLAY_NUMBER, "throughput": sandbox_throughput}]
+        )
+    return number

@@ -118,5 +118,14 @@ def messaging_limit_record(*, value: dict[str, Any]) -> MessagingLimit | None:
 
 
 def messaging_limit_current() -> MessagingLimit | None:
-    """The most recently reported limit (one business number is configured per install)."""
+    """The most recently reported limit, whichever of our numbers reported it.
+
+    Since 7 October 2025 Meta sets the messaging limit per business portfolio, shared by all its
+    phone numbers ("Messaging limits are calculated and set at the business portfolio level and are
+    shared by all business phone numbers within a portfolio":
+    https://developers.facebook.com/documentation/business-messaging/whatsapp/messaging-limits, and
+    .../upcoming-messaging-limits-changes). Each number's ``phone_number_quality_update`` reports that
+    one limit, so the newest report is the limit of every number, and the headroom under it is one
+    for all of them (campaigns.sending.batch.messaging_limit_defer).
+    """
     return MessagingLimit.objects.order_by("-updated_at").first()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -10,7 +12,8 @@ from django.urls import path, reverse
 
 from core.admin import ReadOnlyAdmin, staff_actor
 from whatsapp.forms import TemplateCreateForm
-from whatsapp.models import MessageTemplate, WebhookDelivery
+from whatsapp.models import MessageTemplate, SendingNumber, WebhookDelivery
+from whatsapp.numbers import numbers_forget, sending_number_save
 from whatsapp.template_create import TemplateRefused, template_submit
 
 
@@ -52,3 +55,20 @@ class MessageTemplateAdmin(ReadOnlyAdmin):
 class WebhookDeliveryAdmin(ReadOnlyAdmin):
     list_display = ("id", "received_at", "processed_at", "repeat_count", "attempts", "foreign_items")
     list_filter = ("processed_at",)
+
+
+@admin.register(SendingNumber)
+class SendingNumberAdmin(admin.ModelAdmin):
+    """Administrators only (no role is granted these permissions): it is API configuration."""
+
+    list_display = ("display_phone_number", "label", "phone_number_id", "throughput", "marketing_messages_api", "active")
+    list_filter = ("active", "marketing_messages_api")
+    search_fields = ("display_phone_number", "label", "phone_number_id")
+    readonly_fields = ("created_at",)
+
+    def save_model(self, request: HttpRequest, obj: SendingNumber, form: Any, change: bool) -> None:
+        sending_number_save(number=obj, actor=staff_actor(request), changed=list(form.changed_data))
+
+    def delete_model(self, request: HttpRequest, obj: SendingNumber) -> None:
+        super().delete_model(request, obj)
+        numbers_forget()

@@ -477,8 +477,10 @@ def _connection_never_opened(exc: Exception) -> bool:
     )
 
 
-def _send(body: dict[str, Any], *, endpoint: str = "messages") -> SendResult:
-    payload = _request("POST", _url(f"{settings.WHATSAPP_PHONE_NUMBER_ID}/{endpoint}"), json_body=body)
+def _send(body: dict[str, Any], *, phone_number_id: str | None = None, endpoint: str = "messages") -> SendResult:
+    """POST to the number's ``/messages`` (or ``endpoint``); without ``phone_number_id`` from the number of the settings."""
+    sender = phone_number_id or settings.WHATSAPP_PHONE_NUMBER_ID
+    payload = _request("POST", _url(f"{sender}/{endpoint}"), json_body=body)
     try:
         message = payload["messages"][0]
         contact = (payload.get("contacts") or [{}])[0]
@@ -518,6 +520,7 @@ def send_template(
     components: list[dict],
     callback_data: str | None = None,
     marketing_messages_api: bool = False,
+    phone_number_id: str | None = None,
 ) -> SendResult:
     """Send a template message to ``to`` (E.164 or WhatsApp id) or ``recipient`` (a BSUID); raises WhatsAppError.
 
@@ -525,6 +528,7 @@ def send_template(
     ``marketing_messages_api``: post to the Marketing Messages API (``/marketing_messages``) instead of
     ``/messages``; only for a marketing template (``whatsapp.numbers.marketing_messages_api_for`` decides).
     Same body, same answer, same errors and statuses, plus the codes of ERROR_CODES' last block.
+    ``phone_number_id``: which of our numbers sends it (empty: the number of the settings).
     """
     body: dict[str, Any] = {
         "type": "template",
@@ -533,7 +537,7 @@ def send_template(
     if callback_data:
         body["biz_opaque_callback_data"] = callback_data
     if not marketing_messages_api:
-        return _send(_addressed(body, to, recipient))
+        return _send(_addressed(body, to, recipient), phone_number_id=phone_number_id)
     # Meta's send page (developers.facebook.com/documentation/business-messaging/whatsapp/marketing-messages/
     # send-marketing-messages) takes the Cloud API's template body; ``product_policy`` defaults to
     # CLOUD_API_FALLBACK, which sends through /messages while onboarding is not finished (Kapso's and
@@ -542,11 +546,16 @@ def send_template(
     # Cloud API path the switch was made to leave (which answers 131063 once marketing is off there).
     # ``message_activity_sharing`` is left out: the account's own setting applies.
     body["product_policy"] = MARKETING_MESSAGES_PRODUCT_POLICY
-    return _send(_addressed(body, to, recipient), endpoint="marketing_messages")
+    return _send(_addressed(body, to, recipient), phone_number_id=phone_number_id, endpoint="marketing_messages")
 
 
 def send_text(
-    *, to: str | None = None, recipient: str | None = None, body: str, callback_data: str | None = None
+    *,
+    to: str | None = None,
+    recipient: str | None = None,
+    body: str,
+    callback_data: str | None = None,
+    phone_number_id: str | None = None,
 ) -> SendResult:
     """Send a free-form text (allowed only within 24 h of the person's last message); raises WhatsAppError.
 
@@ -555,7 +564,7 @@ def send_text(
     request_body: dict[str, Any] = {"type": "text", "text": {"body": body, "preview_url": False}}
     if callback_data:
         request_body["biz_opaque_callback_data"] = callback_data
-    return _send(_addressed(request_body, to, recipient))
+    return _send(_addressed(request_body, to, recipient), phone_number_id=phone_number_id)
 
 
 def list_templates(*, page_size: int = 100) -> list[dict]:

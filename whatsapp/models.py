@@ -151,10 +151,12 @@ class AccountProblem(models.Model):
 
 
 class MessagingLimit(models.Model):
-    """The business number's current messaging limit as Meta last reported it (one row per number).
+    """The messaging limit as Meta last reported it through one of our numbers (one row per number).
 
     Meta's limit counts business-initiated messages to unique people per rolling 24 hours; the
     ``phone_number_quality_update`` webhook reports it as ``max_daily_conversations_per_business``.
+    Since October 2025 it is the business portfolio's limit, shared by all its numbers
+    (whatsapp.account.messaging_limit_current), so the newest row counts for every number.
     """
 
     display_phone_number = models.CharField(max_length=32, unique=True)
@@ -166,3 +168,34 @@ class MessagingLimit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.display_phone_number}: {self.tier}"
+
+
+class SendingNumber(models.Model):
+    """A business phone number we send from, beside the default one of the settings.
+
+    API configuration, edited in the admin by administrators. With no rows the installation sends
+    from ``WHATSAPP_PHONE_NUMBER_ID`` alone (whatsapp.numbers); a row with that id only describes it.
+    """
+
+    phone_number_id = models.CharField(
+        max_length=64, unique=True, help_text="Meta's id of the phone number (not the number itself)"
+    )
+    display_phone_number = models.CharField(max_length=32, help_text="The number people see, e.g. +49 30 1234567")
+    label = models.CharField(max_length=100, blank=True, help_text="For marketers: the brand or country it serves")
+    business_account_id = models.CharField(
+        max_length=64, blank=True, help_text="The WhatsApp Business Account (WABA) id; empty: the one in the settings"
+    )
+    throughput = models.PositiveIntegerField(
+        default=80, help_text="Messages per second Meta allows this number (80 by default, up to 1,000 when raised)"
+    )
+    marketing_messages_api = models.BooleanField(
+        default=False, help_text="Send marketing templates through Meta's Marketing Messages API instead of /messages"
+    )
+    active = models.BooleanField(default=True, help_text="Inactive: no campaign may choose it and its webhooks are ignored")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["display_phone_number"]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.display_phone_number})" if self.label else self.display_phone_number

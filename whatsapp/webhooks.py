@@ -119,6 +119,7 @@ class StatusItem:
     username: str = ""
     # Meta's ``pricing`` object as sent: category, type, pricing_model and the deprecated billable.
     pricing: dict[str, Any] = dataclasses.field(default_factory=dict)
+    phone_number_id: str = ""  # which of our numbers sent the message (``metadata.phone_number_id``)
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,7 @@ class InboundItem:
     system_type: str = ""  # for type "system": user_changed_user_id, user_changed_number...
     new_user_id: str = ""  # user_changed_user_id: the BSUID the person has from now on
     new_parent_user_id: str = ""
+    phone_number_id: str = ""  # which of our numbers the person wrote to (``metadata.phone_number_id``)
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,8 @@ class PreferenceItem:
     user_id: str = ""
     parent_user_id: str = ""
     username: str = ""
+    # Meta keeps the marketing preference per business number: the one it was set for.
+    phone_number_id: str = ""
 
     @property
     def person_key(self) -> str:
@@ -191,6 +195,10 @@ def _profile_of(profiles: list[_Profile], *, wa_id: str, user_id: str) -> _Profi
     return profiles[0] if len(profiles) == 1 else _Profile()
 
 
+def _phone_number_id(value: dict[str, Any]) -> str:
+    return str(_object(value.get("metadata")).get("phone_number_id") or "")
+
+
 def statuses(value: dict[str, Any]) -> Iterator[StatusItem]:
     profiles = _profiles(value)
     for status in _dict_list(value, "statuses"):
@@ -210,6 +218,7 @@ def statuses(value: dict[str, Any]) -> Iterator[StatusItem]:
             recipient_parent_user_id=str(status.get("recipient_parent_user_id") or "") or profile.parent_user_id,
             username=profile.username,
             pricing=status["pricing"] if isinstance(status.get("pricing"), dict) else {},
+            phone_number_id=_phone_number_id(value),
         )
 
 
@@ -254,6 +263,7 @@ def inbound_messages(value: dict[str, Any]) -> Iterator[InboundItem]:
             system_type=str(system.get("type") or ""),
             new_user_id=str(system.get("user_id") or ""),
             new_parent_user_id=str(system.get("parent_user_id") or ""),
+            phone_number_id=_phone_number_id(value),
         )
 
 
@@ -276,6 +286,7 @@ def preferences(value: dict[str, Any]) -> Iterator[PreferenceItem]:
             user_id=user_id,
             parent_user_id=str(item.get("parent_user_id") or "") or profile.parent_user_id,
             username=profile.username,
+            phone_number_id=_phone_number_id(value),
         )
 
 

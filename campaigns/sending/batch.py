@@ -30,7 +30,13 @@ from campaigns.sending.claims import dispatcher_heartbeat, release
 from campaigns.sending.decide import Verdict, decision_record, decisions
 from campaigns.sending.locks import consent_locks
 from campaigns.sending.outcomes import Outcome, outcome_apply
-from campaigns.sending.throttle import bucket_back_off, bucket_take, outage_failure_record, outage_success_record
+from campaigns.sending.throttle import (
+    bucket_back_off,
+    bucket_rate,
+    bucket_take,
+    outage_failure_record,
+    outage_success_record,
+)
 from campaigns.tracking import button_token
 from campaigns.unknown_codes import unknown_code_reason, unknown_codes_count
 from consent.services import platform_optout_record
@@ -38,7 +44,7 @@ from core.rows import rows_update
 from whatsapp import client as whatsapp_client
 from whatsapp.account import account_problem_record, account_sending_blocked, messaging_limit_current
 from whatsapp.client import HELD_BACK_RETRY_BEFORE, UNKNOWN_CODE_PAUSE_AFTER, ErrorScope, WhatsAppError
-from whatsapp.numbers import marketing_messages_api_for
+from whatsapp.numbers import Number, marketing_messages_api_for, number_get
 
 logger = logging.getLogger(__name__)
 
@@ -47,14 +53,16 @@ MESSAGING_LIMIT_LOCK = 0x72656C69  # pg_advisory_xact_lock key of the day's head
 _MESSAGE_WRITE_FIELDS = [
     "status", "skip_reason", "decision", "wamid", "attempts", "error_code", "error_title", "error_detail",
     "send_after", "claim_token", "lease_expires_at", "dispatched_at", "accepted_at", "failed_at", "is_marketing",
+    "phone_number_id",
 ]  # fmt: skip
 
 # --- 3. send ------------------------------------------------------------------------------------
 
 
-def _send_all(campaign: Campaign, token: uuid.UUID, to_send: list[tuple[Message, list[dict]]]) -> list[Outcome]:
+def _send_all(campaign: Campaign, number: Number, token: uuid.UUID, to_send: list[tuple[Message, list[dict]]]) -> list[Outcome]:
     stop = threading.Event()
-    phone_number_id = settings.WHATSAPP_PHONE_NUMBER_ID
+    phone_number_id = number.phone_number_id  # the campaign's number: its own limiter, its own /messages
+    rate = bucket_rate(phone_number_id)
     template = campaign.template_chosen()
     marketing_messages_api = marketing_messages_api_for(category=template.category, phone_number_id=phone_number_id)
 
@@ -64,7 +72,7 @@ def _send_all(campaign: Campaign, token: uuid.UUID, to_send: list[tuple[Message,
             if (
                 stop.is_set()
                 or not bucket_take(  # the grant records the call's start: one round trip
-                    phone_number_id, timeout=settings.CAMPAIGN_LEASE_SECONDS / 3, call=inflight.call_record(token, message.pk)
+                    phone_number_id, rate=rate, timeout=settings.CAMPAIGN_LEASE_SECONDS / 3, call=inflight.call_record(token, message.pk)
                 )
             ):
                 return Outcome(message, attempted=False)
@@ -79,6 +87,7 @@ def _send_all(campaign: Campaign, token: uuid.UUID, to_send: list[tuple[Message,
                 components=components,
                 callback_data=message.callback_data,
                 marketing_messages_api=marketing_messages_api,
+                phone_number_id=phone_number_id,
             )
         except WhatsAppError as error:
             if error.stops_campaign:
@@ -178,6 +187,13 @@ def batch_send(*, campaign_id: int, token: uuid.UUID, messages: list[Message]) -
         campaign_stop(campaign, reason)
         report.stopped = reason
         return report
+    number = number_get(campaign.phone_number_id)
+    if number is None:  # removed or deactivated since the approval: a person chooses another
+        release(messages, token)
+        reason = f"The sending number {campaign.phone_number_id or '(default)'} is not configured any more: sending paused."
+        campaign_stop(campaign, reason)
+        report.stopped = reason
+        return report
     limits = cap_limits(campaign=campaign)
     outcomes: list[Outcome] = []
     with consent_locks(sorted({m.contact_id for m in messages})):
@@ -207,6 +223,8 @@ def batch_send(*, campaign_id: int, token: uuid.UUID, messages: list[Message]) -
                     if verdict.reason == eligibility.ELIGIBLE and now > datetime.fromisoformat(held_back["at"]) + HELD_BACK_RETRY_BEFORE:
                         verdict.reason = eligibility.HELD_BACK_TOO_LATE  # Meta's one retry is within 48 h
                 if verdict.reason == eligibility.ELIGIBLE:
+                    message.decision["sent_from"] = {"phone_number_id": number.phone_number_id, "rate_per_second": bucket_rate(number.phone_number_id)}
+                    message.phone_number_id = number.phone_number_id
                     message.status = MessageStatus.SENDING
                     message.attempts += 1
                     message.dispatched_at = now
@@ -228,7 +246,7 @@ def batch_send(*, campaign_id: int, token: uuid.UUID, messages: list[Message]) -
             rows_update(Message, written, _MESSAGE_WRITE_FIELDS)
         # Committed: a crash from here on leaves SENDING rows, which are never re-sent blindly.
         if to_send:
-            outcomes = _send_all(campaign, token, to_send)
+            outcomes = _send_all(campaign, number, token, to_send)
     # Every call has returned: opt-outs waiting on the locks may go ahead now.
     problem = _results_write(outcomes, report, token)
     if problem and problem[1].stops_account:
@@ -253,6 +271,11 @@ def messaging_limit_defer(verdicts: list[Verdict], now: datetime) -> list[Verdic
 
     Meta's limit counts business-initiated messages to unique people per 24 hours (the notes'
     "Limits" section); a campaign larger than it is spread over days instead of being refused.
+    Since 7 October 2025 Meta sets it per business portfolio, shared by all the portfolio's numbers
+    ("one number can consume all of the portfolio's messaging capability":
+    https://developers.facebook.com/documentation/business-messaging/whatsapp/messaging-limits), so the
+    headroom is one for all our numbers, whichever number reported the limit last: campaigns on
+    different numbers draw on it together, under one lock.
     Today is the UTC day; the headroom is the limit less the campaign messages dispatched today.
     Call it inside the transaction that marks the batch SENDING: the count is taken under a lock
     held until then, so dispatchers working side by side never overshoot.

@@ -14,6 +14,7 @@ from campaigns.models import Campaign
 from campaigns.sending.batch import batch_send
 from campaigns.sending.claims import dispatcher_heartbeat, leases_expire, messages_claim
 from campaigns.sending.locks import consent_locks_close
+from campaigns.sending.throttle import bucket_rate
 from campaigns.services import campaign_complete_if_done
 
 logger = logging.getLogger(__name__)
@@ -62,11 +63,13 @@ def _lane_run(campaign_id: int, deadline: float, stop: threading.Event) -> None:
 def _batches_send(campaign_id: int, deadline: float, stop: threading.Event) -> str:
     """One lane: claim and send batches until none is due ("done"), the time is up ("more") or the
     campaign stopped ("stopped"; a batch that stopped it also tells the other lanes)."""
+    number_id = Campaign.objects.filter(pk=campaign_id).values_list("phone_number_id", flat=True).first() or ""
+    rate = bucket_rate(number_id or settings.WHATSAPP_PHONE_NUMBER_ID)
     while not stop.is_set():
         if not Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING).exists():
             return "stopped"
         dispatcher_heartbeat(campaign_id)
-        token, messages = messages_claim(campaign_id=campaign_id, limit=batch_limit())
+        token, messages = messages_claim(campaign_id=campaign_id, limit=batch_limit(rate))
         if not messages:
             dispatcher_heartbeat(campaign_id, active=False)  # lets beat restart dispatchers when more is due
             return "done"
@@ -80,13 +83,13 @@ def _batches_send(campaign_id: int, deadline: float, stop: threading.Event) -> s
     return "stopped"
 
 
-def batch_limit() -> int:
+def batch_limit(rate: float | None = None) -> int:
     """How many messages a dispatcher claims at once: at most CAMPAIGN_BATCH_SIZE, and at most what its
-    share of the send rate sends in about a second.
+    share of the send rate (the sending number's; CAMPAIGN_SEND_RATE by default) sends in about a second.
 
     A batch holds its recipients' consent locks until its last call returned, and an opt-out (a STOP
     webhook waiting for its 200) waits for them: at a low rate a full batch would hold them for
     many seconds.
     """
-    share = settings.CAMPAIGN_SEND_RATE / (settings.CAMPAIGN_DISPATCHERS * settings.CAMPAIGN_BATCHES_IN_FLIGHT)
+    share = (rate or settings.CAMPAIGN_SEND_RATE) / (settings.CAMPAIGN_DISPATCHERS * settings.CAMPAIGN_BATCHES_IN_FLIGHT)
     return max(1, min(settings.CAMPAIGN_BATCH_SIZE, math.ceil(share)))

@@ -29,14 +29,14 @@ from campaigns.models import Message, MessageStatus
 from campaigns.sending import inflight
 from campaigns.sending.claims import leases_expire
 from campaigns.sending.outcomes import Outcome, outcome_apply
-from campaigns.sending.throttle import bucket_take
+from campaigns.sending.throttle import bucket_rate, bucket_take
 from consent.models import Contact
 from core.rows import rows_update
 from whatsapp import client as whatsapp_client
 from whatsapp.account import account_sending_blocked
 from whatsapp.client import WhatsAppError
 from whatsapp.models import MessageTemplate
-from whatsapp.numbers import marketing_messages_api_for
+from whatsapp.numbers import marketing_messages_api_for, number_get
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +68,12 @@ def service_message_queue(
     template: TemplateContent | None = None,
     decision: dict[str, Any] | None = None,
     send_after_commit: bool = True,
+    phone_number_id: str = "",
 ) -> Message:
     """Queue a service message (free text in ``body``, or a ``template``) and send it after commit.
+
+    ``phone_number_id``: which of our numbers sends it (a reply: the one the person wrote to); empty:
+    the default number.
 
     Must run inside the transaction that decided to send it: the row and the change it confirms
     commit together. A broker error after commit loses nothing: the sweeper sends it later.
@@ -87,6 +91,7 @@ def service_message_queue(
         status=MessageStatus.QUEUED,
         decision=decision or {},
         is_marketing=False,
+        phone_number_id=phone_number_id,
     )
     if send_after_commit:
         transaction.on_commit(lambda: _send_request(message.pk), robust=True)
@@ -202,11 +207,20 @@ def _refusal(message: Message) -> str:
     return ""
 
 
+def _sender(message: Message) -> str:
+    """The number the row names while it is one of ours, else the default number."""
+    number = number_get(message.phone_number_id) if message.phone_number_id else None
+    if message.phone_number_id and number is None:
+        logger.warning("service message %s: number %s is not ours any more; sent from the default", message.pk, message.phone_number_id)
+    return number.phone_number_id if number is not None else settings.WHATSAPP_PHONE_NUMBER_ID
+
+
 def _send(message: Message, token: uuid.UUID) -> Outcome:
-    phone_number_id = settings.WHATSAPP_PHONE_NUMBER_ID
+    phone_number_id = _sender(message)
     try:
+        rate = bucket_rate(phone_number_id)
         call = inflight.call_record(token, message.pk)  # recorded with the grant, in one round trip
-        if not bucket_take(phone_number_id, timeout=settings.CAMPAIGN_LEASE_SECONDS / 3, call=call):
+        if not bucket_take(phone_number_id, rate=rate, timeout=settings.CAMPAIGN_LEASE_SECONDS / 3, call=call):
             return Outcome(message, attempted=False)
     except redis.RedisError as exc:
         logger.warning("service message %s not started: %s", message.pk, exc.__class__.__name__)
@@ -222,9 +236,12 @@ def _send(message: Message, token: uuid.UUID) -> Outcome:
                 components=template["components"],
                 callback_data=message.callback_data,
                 marketing_messages_api=marketing_messages_api_for(category=_template_category(template), phone_number_id=phone_number_id),
+                phone_number_id=phone_number_id,
             )
         else:
-            result = whatsapp_client.send_text(**address, body=message.body, callback_data=message.callback_data)
+            result = whatsapp_client.send_text(
+                **address, body=message.body, callback_data=message.callback_data, phone_number_id=phone_number_id
+            )
     except WhatsAppError as error:
         return Outcome(message, error=error)
     except Exception as exc:  # a bug must not leave the row SENDING for ever; its outcome is unknown

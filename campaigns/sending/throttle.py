@@ -1,5 +1,8 @@
 """The send-rate limiter: one per sending phone number, in Redis, shared by every worker.
 
+Each of our numbers (whatsapp.numbers) has its own window, keyed by its phone number id, at its own
+throughput: Meta limits messages per second per business phone number (the notes' "Limits" section).
+
 A sliding-window log: Redis keeps the moments of the grants of the last window (one second at
 rates of 1/s and more) and grants a send only while fewer than the rate were granted within it, so
 no 1-second window ever holds more sends than the rate, not even right after an idle spell (a token
@@ -22,6 +25,7 @@ from django.conf import settings
 
 from campaigns.sending.inflight import CallRecord
 from core.redis import redis_client, redis_scripts
+from whatsapp.numbers import number_get
 
 # Returns {milliseconds to wait, now in ms}; a wait of 0 means the send may start now, -1 that it never may.
 # KEYS[3], KEYS[4] and ARGV[4], ARGV[5] (optional): a call to record with the grant, as
@@ -70,13 +74,25 @@ _local_blocked: dict[str, float] = {}
 _grant_ids = itertools.count()
 
 
-def _keys(phone_number_id: str) -> tuple[str, str]:
+def bucket_keys(phone_number_id: str) -> tuple[str, str]:
+    """The Redis keys of the number's limiter: its window of grants and its back-off."""
     return f"retarget:send-window:{phone_number_id}", f"retarget:send-blocked:{phone_number_id}"
 
 
-def _window() -> tuple[int, float]:
+_keys = bucket_keys
+
+
+def bucket_rate(phone_number_id: str) -> float:
+    """Sends per second the number's limiter grants: its throughput, CAMPAIGN_SEND_RATE for the default.
+
+    Callers ask once per batch and pass it to ``bucket_take``: the limiter itself reads no database.
+    """
+    number = number_get(phone_number_id)
+    return number.throughput if number is not None and number.throughput > 0 else float(settings.CAMPAIGN_SEND_RATE)
+
+
+def _window(rate: float) -> tuple[int, float]:
     """(sends allowed per window, window length in seconds): ``rate`` per second, whole sends."""
-    rate = float(settings.CAMPAIGN_SEND_RATE)
     limit = max(1, math.floor(rate))
     return limit, limit / rate
 
@@ -96,12 +112,14 @@ def _take_local(phone_number_id: str, limit: int, window: float) -> tuple[float,
         return max(0.001, grants[0] + window - now), time.time()
 
 
-def bucket_take_at(phone_number_id: str, *, timeout: float = 60.0, call: CallRecord | None = None) -> float | None:
+def bucket_take_at(
+    phone_number_id: str, *, rate: float | None = None, timeout: float = 60.0, call: CallRecord | None = None
+) -> float | None:
     """Like ``bucket_take``, but returns the limiter's clock (Unix seconds) at the grant, or None.
 
     That clock is the one the limit holds on; the benchmarks read it.
     """
-    limit, window = _window()
+    limit, window = _window(rate or float(settings.CAMPAIGN_SEND_RATE))
     deadline = time.monotonic() + timeout
     while True:
         if settings.REDIS_URL:
@@ -124,13 +142,16 @@ def bucket_take_at(phone_number_id: str, *, timeout: float = 60.0, call: CallRec
         time.sleep(min(wait, 1.0))
 
 
-def bucket_take(phone_number_id: str, *, timeout: float = 60.0, call: CallRecord | None = None) -> bool:
+def bucket_take(
+    phone_number_id: str, *, rate: float | None = None, timeout: float = 60.0, call: CallRecord | None = None
+) -> bool:
     """Wait until ``phone_number_id`` may send one more message; False if not within ``timeout`` seconds.
 
+    ``rate``: the number's sends per second (``bucket_rate``); CAMPAIGN_SEND_RATE when not given.
     With ``call`` (``inflight.call_record``) the grant also records that the call starts, in the same
     Redis round trip; False (and no grant) when its batch was fenced by recovery: the call must not start.
     """
-    return bucket_take_at(phone_number_id, timeout=timeout, call=call) is not None
+    return bucket_take_at(phone_number_id, rate=rate, timeout=timeout, call=call) is not None
 
 
 def bucket_back_off(phone_number_id: str, *, seconds: float) -> None:

@@ -107,12 +107,12 @@ def test_a_batch_that_outlived_its_lease_leaves_its_unsent_rows_to_the_dispatche
     token, claimed = messages_claim(campaign_id=sending_campaign.pk, limit=3)
     taken_over = []
 
-    def lease_runs_out_before_the_first_call(phone_number_id: str, *, timeout: float, call=None) -> bool:
+    def lease_runs_out_before_the_first_call(phone_number_id: str, *, rate: float | None = None, timeout: float, call=None) -> bool:
         if not taken_over:  # the worker was only slow: beat recovered its batch, another dispatcher claimed it
             Message.objects.filter(claim_token=token).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
             leases_expire()
             taken_over.append(messages_claim(campaign_id=sending_campaign.pk, limit=3))
-        return bucket_take(phone_number_id, timeout=timeout, call=call)
+        return bucket_take(phone_number_id, rate=rate, timeout=timeout, call=call)
 
     settings.CAMPAIGN_SEND_CONCURRENCY = 1
     monkeypatch.setattr(sending, "bucket_take", lease_runs_out_before_the_first_call)
@@ -171,11 +171,11 @@ def test_a_send_token_lost_to_an_unreachable_redis_is_queued_again_not_unknown(s
 
     refused = []
 
-    def redis_gone_for_two(phone_number_id: str, *, timeout: float, call=None) -> bool:
+    def redis_gone_for_two(phone_number_id: str, *, rate: float | None = None, timeout: float, call=None) -> bool:
         if len(refused) < 2:
             refused.append(phone_number_id)
             raise redis.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
-        return bucket_take(phone_number_id, timeout=timeout, call=call)
+        return bucket_take(phone_number_id, rate=rate, timeout=timeout, call=call)
 
     monkeypatch.setattr(sending, "bucket_take", redis_gone_for_two)
     contacts_create(2)

@@ -17,13 +17,14 @@ API (``/{version}/...``, bearer token required):
   (``{"field": "message_template_status_update", "template", "language", "event": "APPROVED" | "REJECTED"}``).
 
 Control (``/_sandbox/...``, no token):
-- ``GET /_sandbox/sends``: every accepted send, in order (``?offset=N`` for the rest).
+- ``GET /_sandbox/sends``: every accepted send, in order (``?offset=N`` for the rest), each with the
+  ``phone_number_id`` it was sent from; ``by_number`` counts the accepted sends of each number.
 - ``GET /_sandbox/webhooks``: webhook delivery counters (``?log=1`` adds the log of posted events).
 - ``GET|POST /_sandbox/config``: read or change behaviour (partial JSON object; the switches below).
 - ``POST /_sandbox/reset``: forget sends and webhooks, restore the start-up configuration.
 - ``POST /_sandbox/inbound``: make a person write to us (``{"from", "text"}``, ``{"from", "button"}``
   or ``{"from", "user_preference": "stop"|"resume"}``; ``"user_id"`` instead of ``"from"`` for a person
-  known only by a BSUID).
+  known only by a BSUID; ``"to"``: the phone number id of the number they write to, default the main one).
 - ``POST /_sandbox/user_id_change``: ``{"from": number | "user_id": bsuid, "new_user_id"?}`` emits a
   ``system`` message of type ``user_changed_user_id``; later webhooks carry the new BSUID.
 - ``POST /_sandbox/notify``: ``{"field": ..., ...}`` emits an account or template webhook (see
@@ -39,6 +40,11 @@ Phones (HTML for people, see ``phones.py``): ``GET /_sandbox/phones`` lists the 
 ``GET /_sandbox/phones/<number or BSUID>`` shows what that phone received as a chat (header, body, footer,
 buttons); its forms (``POST /_sandbox/phones/<number>/reply``: a quick-reply press, STOP or a text) come
 back to the app as signed ``messages`` webhooks, like ``/_sandbox/inbound``.
+
+Several business numbers: the main one (``phone_number_id``, ``display_phone_number``, ``throughput``) and
+``more_numbers`` (``[{"phone_number_id", "display_phone_number", "throughput"?}]``). Each accepts sends at
+its own ``/{phone_number_id}/messages``, counts them, refuses more than its ``throughput`` messages in any
+second with 130429 (0: no limit, the default) and sends its webhooks with its own ``metadata``.
 
 Behaviour switches (``POST /_sandbox/config``; all off by default, ``reset`` turns them off again):
 - ``username_users``: ``[{"number"|"suffix", "user_id"?, "username"?, "parent_user_id"?, "country"?,
@@ -95,6 +101,7 @@ import random
 import re
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,6 +169,8 @@ class SandboxConfig:
     phone_number_id: str = "100000000000001"
     waba_id: str = "200000000000002"
     display_phone_number: str = "15550001111"
+    throughput: float = 0.0  # the main number's messages per second; 0: no limit
+    more_numbers: list[dict] = field(default_factory=list)  # further numbers of the business
     webhook_url: str = ""
     latency: float = 0.0  # seconds before every API answer
     sent_delay: float = 0.05
@@ -224,7 +233,26 @@ class SandboxConfig:
         return data
 
 
+def _validate_numbers(values: dict[str, Any]) -> None:
+    if values["throughput"] < 0:
+        raise ValueError("throughput: must not be negative (0: no limit)")
+    numbers = values["more_numbers"]
+    if not isinstance(numbers, list):
+        raise ValueError("more_numbers: expected a list of objects")
+    seen = {values["phone_number_id"]}
+    for position, number in enumerate(numbers):
+        if not isinstance(number, dict) or not str(number.get("phone_number_id") or "").isdigit():
+            raise ValueError(f"more_numbers[{position}]: needs a 'phone_number_id' of digits")
+        if number["phone_number_id"] in seen:
+            raise ValueError(f"more_numbers[{position}]: phone_number_id {number['phone_number_id']} is there already")
+        seen.add(number["phone_number_id"])
+        throughput = number.get("throughput", 0)
+        if isinstance(throughput, bool) or not isinstance(throughput, int | float) or throughput < 0:
+            raise ValueError(f"more_numbers[{position}].throughput: expected messages per second (0: no limit)")
+
+
 def _validate_behaviour(values: dict[str, Any]) -> None:
+    _validate_numbers(values)
     validate_username_users(values["username_users"])
     order = values["status_order"]
     if order is not None and (not isinstance(order, list) or not set(order) <= STATUSES):
@@ -333,6 +361,8 @@ class Sandbox:
         self.config = config
         self.random = random.Random(config.seed)
         self.sends: list[dict] = []
+        self.sends_by_number: dict[str, int] = {}
+        self.recent_sends: dict[str, deque[float]] = {}  # per number: when its sends of the last second came
         self.wamid_counter = itertools.count(1)
         self.epoch = 0
         self.timers: set[asyncio.TimerHandle] = set()
@@ -379,6 +409,8 @@ class Sandbox:
         while not self.queue.empty():
             self.queue.get_nowait()
         self.sends.clear()
+        self.sends_by_number.clear()
+        self.recent_sends.clear()
         self.webhook_log.clear()
         self.webhooks_pending = self.webhooks_delivered = self.webhooks_failed = self.webhooks_redelivered = 0
         self.refused.clear()
@@ -433,6 +465,31 @@ class Sandbox:
     def _refuse(self, reason: str) -> None:
         self.refused[reason] = self.refused.get(reason, 0) + 1
 
+    # --- numbers ------------------------------------------------------------------------------
+
+    def number(self, phone_number_id: str | None = None) -> dict | None:
+        """The business number with this id (None: the main one), or None when there is none."""
+        config = self.config
+        main = {"phone_number_id": config.phone_number_id, "display_phone_number": config.display_phone_number,
+                "throughput": config.throughput}  # fmt: skip
+        if phone_number_id is None or phone_number_id == config.phone_number_id:
+            return main
+        return next((number for number in config.more_numbers if number["phone_number_id"] == phone_number_id), None)
+
+    def _over_throughput(self, number: dict) -> bool:
+        """Whether one more send now would exceed the number's messages per second (then it is refused)."""
+        throughput = float(number.get("throughput") or 0)
+        if throughput <= 0:
+            return False
+        now = time.monotonic()
+        recent = self.recent_sends.setdefault(number["phone_number_id"], deque())
+        while recent and recent[0] <= now - 1.0:
+            recent.popleft()
+        if len(recent) >= throughput:
+            return True
+        recent.append(now)
+        return False
+
     # --- people -------------------------------------------------------------------------------
 
     def person_for_phone(self, wa_id: str) -> Person:
@@ -471,7 +528,11 @@ class Sandbox:
         if self.config.latency:
             await asyncio.sleep(self.config.latency)
         try:
-            self._check_call(request, self.config.phone_number_id)
+            self._check_token(request)
+            self._check_version(request.match_info["version"])
+            number = self.number(request.match_info["object_id"])
+            if number is None:
+                raise self._unknown_object(request.match_info["object_id"])
             try:
                 body = json.loads(raw_body)
             except ValueError:
@@ -496,7 +557,7 @@ class Sandbox:
                 raise CatalogError(code, http_status=refusal.get("http_status"), details=f"Sandbox failure rule for code {code}.")
             if self.config.server_error_rate and self.random.random() < self.config.server_error_rate:
                 raise GraphError(500, 131000, "(#131000) Something went wrong", details="Simulated outage.")
-            if self.config.throttle_rate and self.random.random() < self.config.throttle_rate:
+            if (self.config.throttle_rate and self.random.random() < self.config.throttle_rate) or self._over_throughput(number):
                 raise GraphError(
                     429, 130429, "(#130429) Rate limit hit",
                     details="Cloud API message throughput has been reached.",
@@ -504,6 +565,7 @@ class Sandbox:
         except GraphError as error:
             self._refuse(str(error.code))
             return error.response()
+        send["phone_number_id"] = number["phone_number_id"]
         return self._accept(send)
 
     def _check_endpoint(self, body: dict, send: dict, *, endpoint: str, version: str) -> None:
@@ -800,6 +862,7 @@ class Sandbox:
             "components": send.get("components"),
             "text": send.get("text"),
             "callback_data": send["callback_data"],
+            "phone_number_id": send.get("phone_number_id") or self.config.phone_number_id,
             "accepted_at": time.time(),
             "outcome": f"failed:{failure['code']}" if failure else "accepted",
             "endpoint": send.get("endpoint", "messages"),  # the one that took it (after a fallback: messages)
@@ -813,6 +876,7 @@ class Sandbox:
         if answered:
             entry["answered"] = answered  # the client saw this failure, yet Meta took the message
         self.sends.append(entry)
+        self.sends_by_number[entry["phone_number_id"]] = self.sends_by_number.get(entry["phone_number_id"], 0) + 1
         self._schedule_statuses(entry, person, failure, sent_to_phone=send["to"] is not None)
         if send["type"] == "template":
             self._schedule_reply(entry, person)
@@ -895,8 +959,11 @@ class Sandbox:
 
     # --- webhooks -----------------------------------------------------------------------------
 
-    def _metadata(self) -> dict:
-        return {"display_phone_number": self.config.display_phone_number, "phone_number_id": self.config.phone_number_id}
+    def _metadata(self, phone_number_id: str | None = None) -> dict:
+        """A change's ``metadata``: the business number it concerns (the main one by default)."""
+        number = self.number(phone_number_id) or self.number()
+        assert number is not None
+        return {"display_phone_number": number.get("display_phone_number", ""), "phone_number_id": number["phone_number_id"]}
 
     def _later(self, delay: float, field_name: str, value: dict) -> None:
         if not self.config.webhook_url:
@@ -933,8 +1000,8 @@ class Sandbox:
             status_obj["errors"] = [webhook_error(error_code, details=f"Sandbox failure rule for code {error_code}.")]
         return status_obj
 
-    def _statuses_value(self, person: Person, statuses: list[dict]) -> dict:
-        value: dict[str, Any] = {"messaging_product": "whatsapp", "metadata": self._metadata()}
+    def _statuses_value(self, person: Person, statuses: list[dict], phone_number_id: str | None = None) -> dict:
+        value: dict[str, Any] = {"messaging_product": "whatsapp", "metadata": self._metadata(phone_number_id)}
         if person.user_id and any(s["status"] != "failed" for s in statuses):
             # The username rides on delivered and read statuses, not on sent ones (Meta's BSUID page).
             with_username = any(s["status"] != "sent" for s in statuses)
@@ -946,7 +1013,7 @@ class Sandbox:
         config = self.config
         if failure:
             failed = self._status_object(entry, person, "failed", sent_to_phone=sent_to_phone, error_code=int(failure["code"]))
-            self._later(config.sent_delay, "messages", self._statuses_value(person, [failed]))
+            self._later(config.sent_delay, "messages", self._statuses_value(person, [failed], entry["phone_number_id"]))
             return
         if config.status_order is not None:
             order = list(config.status_order)
@@ -964,17 +1031,17 @@ class Sandbox:
             batches = [(delay, [obj]) for delay, obj in zip(delays, objects, strict=True)]
         for delay, statuses in batches:
             for _ in range(config.status_copies):
-                self._later(delay, "messages", self._statuses_value(person, statuses))
+                self._later(delay, "messages", self._statuses_value(person, statuses, entry["phone_number_id"]))
 
     def _schedule_reply(self, entry: dict, person: Person) -> None:
         rule = next((r for r in self.config.reply_rules if rule_matches(r, person.wa_id, person.user_id)), None)
         if rule is None or entry["outcome"] != "accepted":
             return
-        message = self._inbound_message(person, rule, context_id=entry["wamid"])
+        message = self._inbound_message(person, rule, context_id=entry["wamid"], to=entry["phone_number_id"])
         delay = float(rule.get("delay", 0.3)) + self.config.sent_delay + self.config.delivered_delay
-        self._later(delay, "messages", self._inbound_value(person, message))
+        self._later(delay, "messages", self._inbound_value(person, message, entry["phone_number_id"]))
 
-    def _inbound_message(self, person: Person, spec: dict, *, context_id: str | None = None) -> dict:
+    def _inbound_message(self, person: Person, spec: dict, *, context_id: str | None = None, to: str | None = None) -> dict:
         message: dict[str, Any] = {**person.sender_fields(), "id": self.new_wamid(person.wa_id or person.user_id),
                                    "timestamp": str(int(time.time()))}  # fmt: skip
         if "button" in spec:
@@ -984,17 +1051,17 @@ class Sandbox:
             message["type"] = "text"
             message["text"] = {"body": str(spec.get("text", ""))}
         if context_id:
-            message["context"] = {"from": self.config.display_phone_number, "id": context_id}
+            message["context"] = {"from": self._metadata(to)["display_phone_number"], "id": context_id}
         self.inbound_log.append({
             "key": person.wa_id or person.user_id, "id": message["id"], "type": message["type"], "at": time.time(),
             "text": message["button"]["text"] if message["type"] == "button" else message["text"]["body"],
         })  # fmt: skip
         return message
 
-    def _inbound_value(self, person: Person, message: dict) -> dict:
+    def _inbound_value(self, person: Person, message: dict, phone_number_id: str | None = None) -> dict:
         return {
             "messaging_product": "whatsapp",
-            "metadata": self._metadata(),
+            "metadata": self._metadata(phone_number_id),
             "contacts": [person.contact()],
             "messages": [message],
         }
@@ -1094,7 +1161,9 @@ class Sandbox:
 
     async def sends_view(self, request: web.Request) -> web.Response:
         offset = int(request.query.get("offset", "0"))
-        return web.json_response({"count": len(self.sends), "sends": self.sends[offset:], "refused": self.refused})
+        return web.json_response(
+            {"count": len(self.sends), "sends": self.sends[offset:], "refused": self.refused, "by_number": self.sends_by_number}
+        )
 
     async def webhooks_view(self, request: web.Request) -> web.Response:
         state: dict[str, Any] = {
@@ -1134,10 +1203,14 @@ class Sandbox:
         try:
             spec = json.loads(await request.read())
             person = self._person_from_spec(spec)
+            to = str(spec["to"]) if spec.get("to") is not None else None
+            if to is not None and self.number(to) is None:
+                raise ValueError(f"'to' {to!r} is not one of the sandbox's numbers")
         except (ValueError, KeyError, TypeError) as exc:
             detail = f" ({exc})" if isinstance(exc, ValueError) and not isinstance(exc, json.JSONDecodeError) else ""
             return web.json_response(
-                {"error": f"expected {{'from': number | 'user_id': bsuid, 'text'|'button'|'user_preference': ...}}{detail}"}, status=400
+                {"error": f"expected {{'from': number | 'user_id': bsuid, 'text'|'button'|'user_preference': ..., 'to'?: phone number id}}{detail}"},
+                status=400,
             )
         if not self.config.webhook_url:
             return web.json_response({"error": "no webhook_url configured"}, status=409)
@@ -1151,14 +1224,14 @@ class Sandbox:
                                "value": str(spec["user_preference"]), "timestamp": int(time.time())})  # fmt: skip
             value = {
                 "messaging_product": "whatsapp",
-                "metadata": self._metadata(),
+                "metadata": self._metadata(to),  # Meta keeps the preference per business number
                 "contacts": [person.contact()],
                 "user_preferences": [preference],
             }
             self._later(0, "user_preferences", value)
             return web.json_response({"ok": True})
-        message = self._inbound_message(person, spec, context_id=spec.get("context_id"))
-        self._later(float(spec.get("delay", 0)), "messages", self._inbound_value(person, message))
+        message = self._inbound_message(person, spec, context_id=spec.get("context_id"), to=to)
+        self._later(float(spec.get("delay", 0)), "messages", self._inbound_value(person, message, to))
         return web.json_response({"ok": True, "id": message["id"]})
 
     async def user_id_change_view(self, request: web.Request) -> web.Response:
@@ -1255,8 +1328,10 @@ class Sandbox:
         if not self.config.webhook_url:
             error = "The sandbox has no webhook_url, so nothing can reach the app: start it with --webhook-url."
             return _html(phones.phone_html(key, self._chat(key), error=error), 409)
-        message = self._inbound_message(person, spec, context_id=spec.get("context_id"))
-        self._later(0, "messages", self._inbound_value(person, message))
+        # The chat is with the number that wrote to this phone last.
+        to = next((s["phone_number_id"] for s in reversed(self.sends) if (s["wa_id"] or s.get("user_id")) == key), None)
+        message = self._inbound_message(person, spec, context_id=spec.get("context_id"), to=to)
+        self._later(0, "messages", self._inbound_value(person, message, to))
         raise web.HTTPSeeOther(phones.phone_path(key))
 
 
