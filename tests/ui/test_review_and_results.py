@@ -202,8 +202,10 @@ def test_the_campaign_pages_cost_the_same_queries_for_few_or_many_recipients(mar
             "review": f"/admin/campaigns/campaign/{campaign.pk}/review/",
         }
         # The first view finds where the campaign's period starts in the ledger and the inbox
-        # (a binary search: logarithmic in the table's size); every later view reuses it.
-        assert client.get(pages["live"]).status_code == 200
+        # (a binary search: logarithmic in the table's size); every later view reuses it. Each
+        # page is viewed once first, so per-process caches (our sending numbers) are warm too.
+        for url in pages.values():
+            assert client.get(url).status_code == 200
         for name, url in pages.items():
             with CaptureQueriesContext(connection) as queries:
                 assert client.get(url).status_code == 200
