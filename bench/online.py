@@ -58,27 +58,62 @@ class StopsWhileSending:
     Once a tenth of the campaign is accepted, ``count`` people whose message is still queued are
     picked at random; their signed STOP texts go to the real webhook endpoint, ``STOP_THREADS`` at a
     time, one every ``STOP_INTERVAL_S`` per thread. Measured per STOP: the time to the 200 (the opt-out
-    is applied before it) and the time until it is recorded (the ledger event's ``recorded_at``, the
-    consent state's ``since``); after the campaign, every message to those people dispatched after
+    is applied before it), the time until it is effective (first seen committed as ``opted_out`` by
+    a watcher polling every ``WATCH_INTERVAL_S`` on its own connection: the moment a send-time check
+    can see it) and the ledger event's ``recorded_at`` (taken when the event is written, before the
+    consent lock is waited for); after the campaign, every message to those people dispatched after
     their STOP was answered (must be none).
     """
 
     STOP_THREADS = 4
     STOP_INTERVAL_S = 0.2
+    WATCH_INTERVAL_S = 0.01
 
     def __init__(self, stack, campaign_id: int, *, recipients: int, count: int) -> None:
         self.stack, self.campaign_id, self.recipients, self.count = stack, campaign_id, recipients, count
         self.answers: list[tuple[str, int, float, float, int]] = []  # (wa_id, contact id, posted, answered, status)
         self.error = ""
         self._lock = threading.Lock()
+        self.seen_opted_out: dict[int, float] = {}  # contact id -> when the watcher first saw the opt-out committed
+        self._watching: set[int] = set()
+        self._posting_done = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+        self._watcher = threading.Thread(target=self._watch, daemon=True)
 
     def __enter__(self) -> StopsWhileSending:
         self._thread.start()
+        self._watcher.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self._thread.join(timeout=600)
+        self._posting_done.set()
+        self._watcher.join(timeout=60)
+
+    def _watch(self) -> None:
+        import psycopg2
+
+        connection = psycopg2.connect(self.stack.database_url)
+        connection.autocommit = True
+        try:
+            with connection.cursor() as cursor:
+                while True:
+                    with self._lock:
+                        pending = list(self._watching - set(self.seen_opted_out))
+                    if not pending and self._posting_done.is_set():
+                        return
+                    if pending:
+                        cursor.execute(
+                            "SELECT contact_id FROM consent_consentstate WHERE contact_id = ANY(%s) AND status = 'opted_out'",
+                            [pending],
+                        )
+                        seen = time.time()
+                        with self._lock:
+                            for (contact_id,) in cursor.fetchall():
+                                self.seen_opted_out.setdefault(contact_id, seen)
+                    time.sleep(self.WATCH_INTERVAL_S)
+        finally:
+            connection.close()
 
     def _run(self) -> None:
         try:
@@ -112,6 +147,8 @@ class StopsWhileSending:
                 if item is None:
                     return
                 wa_id, contact_id, body, signature = item
+                with self._lock:
+                    self._watching.add(contact_id)
                 posted, answered, status = post_timed(self.stack.webhook_url, body, signature)
                 with self._lock:
                     self.answers.append((wa_id, contact_id, posted, answered, status))
@@ -134,10 +171,6 @@ class StopsWhileSending:
             "SELECT contact_id, extract(epoch FROM min(recorded_at)) FROM consent_consentevent "
             "WHERE contact_id = ANY(%s) AND action = 'opt_out' GROUP BY contact_id", [ids],
         ))  # fmt: skip
-        state_since = dict(self.stack.sql(
-            "SELECT contact_id, extract(epoch FROM max(since)) FROM consent_consentstate "
-            "WHERE contact_id = ANY(%s) AND status = 'opted_out' GROUP BY contact_id", [ids],
-        ))  # fmt: skip
         messages = self.stack.sql(
             "SELECT contact_id, status, extract(epoch FROM dispatched_at), extract(epoch FROM accepted_at) FROM campaigns_message "
             "WHERE campaign_id = %s AND contact_id = ANY(%s)", [self.campaign_id, ids],
@@ -149,7 +182,20 @@ class StopsWhileSending:
         in_flight = [row for row in messages if row[2] is not None and float(row[2]) <= answered_at[row[0]]
                      and row[3] is not None and float(row[3]) > posted_at[row[0]]]  # fmt: skip
         answer_ms = sorted(1000 * (answered - posted) for _, _, posted, answered, _ in self.answers)
-        effective_ms = sorted(1000 * (float(recorded[c]) - posted_at[c]) for c in ids if c in recorded)
+        recorded_ms = sorted(1000 * (float(recorded[c]) - posted_at[c]) for c in ids if c in recorded)
+        effective_ms = sorted(1000 * (self.seen_opted_out[c] - posted_at[c]) for c in ids if c in self.seen_opted_out)
+        # By where the person's message was when the STOP arrived. In a batch being sent, the opt-out waits
+        # for that batch's consent lock, held until all its HTTP calls return.
+        place = {c: "queued" for c in ids}
+        for contact_id, _, dispatched, accepted in messages:
+            if dispatched is not None and accepted is not None and float(accepted) < posted_at[contact_id]:
+                place[contact_id] = "sent_before"
+            elif dispatched is not None and float(dispatched) <= answered_at[contact_id]:
+                place[contact_id] = "in_a_batch"
+        answer_by_place = {
+            where: sorted(1000 * (a - p) for _, c, p, a, _ in self.answers if place[c] == where)
+            for where in ("queued", "in_a_batch", "sent_before")
+        }
         return {
             "stops": len(self.answers),
             "answered_while_sending": sum(answered < float(last_accepted or 0) for *_, answered, _ in self.answers),
@@ -157,13 +203,20 @@ class StopsWhileSending:
             "answer_p50_ms": _percentile(answer_ms, 0.5),
             "answer_p99_ms": _percentile(answer_ms, 0.99),
             "answer_max_ms": answer_ms[-1],
-            "recorded": len(effective_ms),
-            "recorded_p50_ms": _percentile(effective_ms, 0.5),
-            "recorded_p99_ms": _percentile(effective_ms, 0.99),
-            "recorded_after_answer": sum(float(recorded[c]) > answered_at[c] for c in ids if c in recorded),
-            "state_opted_out": len(state_since),
+            "effective": len(effective_ms),
+            "effective_p50_ms": _percentile(effective_ms, 0.5),
+            "effective_p99_ms": _percentile(effective_ms, 0.99),
+            "effective_max_ms": effective_ms[-1] if effective_ms else None,
+            "answer_by_message_place": {
+                where: {"stops": len(values), "p50_ms": _percentile(values, 0.5), "p99_ms": _percentile(values, 0.99)}
+                for where, values in answer_by_place.items()
+            },
+            "ledger_recorded_p50_ms": _percentile(recorded_ms, 0.5),
+            "ledger_recorded_p99_ms": _percentile(recorded_ms, 0.99),
+            "ledger_events": len(recorded_ms),
             "messages_by_status": {status: sum(row[1] == status for row in messages) for status in {row[1] for row in messages}},
             "dispatched_before_stop_answered_and_accepted_after_post": len(in_flight),
+            "campaign_last_accepted_at": float(last_accepted or 0),
             "sent_after_stop_answered": len(sent_after),
         }
 
