@@ -43,9 +43,7 @@ def status_bodies(
                     **({"pricing": {"billable": True, "pricing_model": "PMP", "category": "marketing"}} if status != "read" else {}),
                 }],
             }  # fmt: skip
-            body = json.dumps({"object": "whatsapp_business_account", "entry": [{"id": waba_id, "changes": [{"field": "messages", "value": value}]}]})
-            signature = "sha256=" + hmac.new(app_secret.encode(), body.encode(), hashlib.sha256).hexdigest()
-            bodies.append((body, signature))
+            bodies.append(_signed_delivery(value, app_secret=app_secret, waba_id=waba_id))
     return bodies
 
 
@@ -93,20 +91,24 @@ def _child(url: str, path: str, threads: int, begin: float) -> None:
                 return
             body, signature = item
             started = time.perf_counter()
-            connection.request(
-                "POST", parts.path, body=body.encode(),
-                headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature},
-            )  # fmt: skip
-            response = connection.getresponse()
-            response.read()
+            status = _post_signed(connection, parts.path, body, signature)
             elapsed = time.perf_counter() - started
             with lock:
                 latencies.append(elapsed)
-                ok += response.status == 200
+                ok += status == 200
 
     run_threads(threads, push, begin=begin)
     sys.stdout.write(json.dumps({"ok": ok, "latencies": latencies, "finished": time.time()}))
 
+
+def _post_signed(connection: http.client.HTTPConnection, path: str, body: str, signature: str) -> int:
+    """POST one signed delivery on an open connection; the answer's status."""
+    connection.request(
+        "POST", path, body=body.encode(), headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature}
+    )
+    response = connection.getresponse()
+    response.read()
+    return response.status
 
 
 def stop_body(wa_id: str, *, sequence: int, app_secret: str, waba_id: str, phone_number_id: str) -> tuple[str, str]:
@@ -118,6 +120,11 @@ def stop_body(wa_id: str, *, sequence: int, app_secret: str, waba_id: str, phone
         "messages": [{"from": wa_id, "id": f"wamid.bench-stop-{sequence}-{wa_id}", "timestamp": str(int(time.time())),
                       "type": "text", "text": {"body": "STOP"}}],
     }  # fmt: skip
+    return _signed_delivery(value, app_secret=app_secret, waba_id=waba_id)
+
+
+def _signed_delivery(value: dict, *, app_secret: str, waba_id: str) -> tuple[str, str]:
+    """(body, X-Hub-Signature-256) of one ``messages`` change of the business account."""
     body = json.dumps({"object": "whatsapp_business_account", "entry": [{"id": waba_id, "changes": [{"field": "messages", "value": value}]}]})
     return body, "sha256=" + hmac.new(app_secret.encode(), body.encode(), hashlib.sha256).hexdigest()
 
@@ -128,13 +135,8 @@ def post_timed(url: str, body: str, signature: str) -> tuple[float, float, int]:
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
     try:
         posted = time.time()
-        connection.request(
-            "POST", parts.path, body=body.encode(),
-            headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature},
-        )  # fmt: skip
-        response = connection.getresponse()
-        response.read()
-        return posted, time.time(), response.status
+        status = _post_signed(connection, parts.path, body, signature)
+        return posted, time.time(), status
     finally:
         connection.close()
 
