@@ -1,5 +1,5 @@
 """Benchmarks on the running stack (bench/stack.py): end-to-end sending with the raw client
-ceiling (3), webhooks (5) and the CPU cost per sent message (6).
+ceiling (3), webhooks (5), the CPU cost per sent message (6) and STOP while sending (7).
 
 ``python -m bench.online`` prints one JSON object. The stack runs on its own database
 (``<name>_bench_stack``) and the benchmark Redis db; the sandbox answers every send after 50 ms.
@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 
 from bench.env import bench_database_url, bench_redis_url
@@ -51,6 +52,179 @@ def _cpu_groups(stack) -> dict:
     }
 
 
+class StopsWhileSending:
+    """Benchmark 7: people still queued send "STOP" while the campaign sends at full rate.
+
+    Once a tenth of the campaign is accepted, ``count`` people whose message is still queued are
+    picked at random; their signed STOP texts go to the real webhook endpoint, ``STOP_THREADS`` at a
+    time, one every ``STOP_INTERVAL_S`` per thread. Measured per STOP: the time to the 200 (the opt-out
+    is applied before it), the time until it is effective (first seen committed as ``opted_out`` by
+    a watcher polling every ``WATCH_INTERVAL_S`` on its own connection: the moment a send-time check
+    can see it) and the ledger event's ``recorded_at`` (taken when the event is written, before the
+    consent lock is waited for); after the campaign, every message to those people dispatched after
+    their STOP was answered (must be none).
+    """
+
+    STOP_THREADS = 4
+    STOP_INTERVAL_S = 0.2
+    WATCH_INTERVAL_S = 0.01
+
+    def __init__(self, stack, campaign_id: int, *, recipients: int, count: int) -> None:
+        self.stack, self.campaign_id, self.recipients, self.count = stack, campaign_id, recipients, count
+        self.answers: list[tuple[str, int, float, float, int]] = []  # (wa_id, contact id, posted, answered, status)
+        self.error = ""
+        self._lock = threading.Lock()
+        self.seen_opted_out: dict[int, float] = {}  # contact id -> when the watcher first saw the opt-out committed
+        self._watching: set[int] = set()
+        self._posting_done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._watcher = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> StopsWhileSending:
+        self._thread.start()
+        self._watcher.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._thread.join(timeout=600)
+        self._posting_done.set()
+        self._watcher.join(timeout=60)
+
+    def _watch(self) -> None:
+        import psycopg2
+
+        connection = psycopg2.connect(self.stack.database_url)
+        connection.autocommit = True
+        try:
+            with connection.cursor() as cursor:
+                while True:
+                    with self._lock:
+                        pending = list(self._watching - set(self.seen_opted_out))
+                    if not pending and self._posting_done.is_set():
+                        return
+                    if pending:
+                        cursor.execute(
+                            "SELECT contact_id FROM consent_consentstate WHERE contact_id = ANY(%s) AND status = 'opted_out'",
+                            [pending],
+                        )
+                        seen = time.time()
+                        with self._lock:
+                            for (contact_id,) in cursor.fetchall():
+                                self.seen_opted_out.setdefault(contact_id, seen)
+                    time.sleep(self.WATCH_INTERVAL_S)
+        finally:
+            connection.close()
+
+    def _run(self) -> None:
+        try:
+            self._post_stops()
+        except Exception as error:  # reported with the results, not lost in a thread
+            self.error = repr(error)
+
+    def _post_stops(self) -> None:
+        from bench.stack import wait_until
+        from bench.webhooks import post_timed, stop_body
+
+        wait_until(
+            lambda: self.stack.sql("SELECT count(*) FROM campaigns_message WHERE campaign_id = %s AND accepted_at IS NOT NULL",
+                                   [self.campaign_id])[0][0] >= self.recipients // 10,
+            timeout=3600, what="a tenth of the campaign to be sent", interval=0.1,
+        )  # fmt: skip
+        people = self.stack.sql(
+            "SELECT substr(c.phone, 2), c.id FROM campaigns_message m JOIN consent_contact c ON c.id = m.contact_id "
+            "WHERE m.campaign_id = %s AND m.status = 'queued' ORDER BY random() LIMIT %s",
+            [self.campaign_id, self.count],
+        )
+        env = self.stack.env
+        signing = {"app_secret": self.stack.app_secret, "waba_id": env["WHATSAPP_BUSINESS_ACCOUNT_ID"],
+                   "phone_number_id": env["WHATSAPP_PHONE_NUMBER_ID"]}  # fmt: skip
+        bodies = iter([(wa_id, contact_id, *stop_body(wa_id, sequence=index, **signing)) for index, (wa_id, contact_id) in enumerate(people)])
+
+        def post() -> None:
+            while True:
+                with self._lock:
+                    item = next(bodies, None)
+                if item is None:
+                    return
+                wa_id, contact_id, body, signature = item
+                with self._lock:
+                    self._watching.add(contact_id)
+                posted, answered, status = post_timed(self.stack.webhook_url, body, signature)
+                with self._lock:
+                    self.answers.append((wa_id, contact_id, posted, answered, status))
+                time.sleep(self.STOP_INTERVAL_S)
+
+        threads = [threading.Thread(target=post) for _ in range(self.STOP_THREADS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def results(self) -> dict:
+        """Figures, once the campaign is finished."""
+        if self.error or not self.answers:
+            return {"error": self.error or "no STOP was posted"}
+        answered_at = {contact_id: answered for _, contact_id, _, answered, _ in self.answers}
+        posted_at = {contact_id: posted for _, contact_id, posted, _, _ in self.answers}
+        ids = list(answered_at)
+        recorded = dict(self.stack.sql(
+            "SELECT contact_id, extract(epoch FROM min(recorded_at)) FROM consent_consentevent "
+            "WHERE contact_id = ANY(%s) AND action = 'opt_out' GROUP BY contact_id", [ids],
+        ))  # fmt: skip
+        messages = self.stack.sql(
+            "SELECT contact_id, status, extract(epoch FROM dispatched_at), extract(epoch FROM accepted_at) FROM campaigns_message "
+            "WHERE campaign_id = %s AND contact_id = ANY(%s)", [self.campaign_id, ids],
+        )  # fmt: skip
+        (last_accepted,) = self.stack.sql(
+            "SELECT extract(epoch FROM max(accepted_at)) FROM campaigns_message WHERE campaign_id = %s", [self.campaign_id]
+        )[0]
+        sent_after = [row for row in messages if row[2] is not None and float(row[2]) > answered_at[row[0]]]
+        in_flight = [row for row in messages if row[2] is not None and float(row[2]) <= answered_at[row[0]]
+                     and row[3] is not None and float(row[3]) > posted_at[row[0]]]  # fmt: skip
+        answer_ms = sorted(1000 * (answered - posted) for _, _, posted, answered, _ in self.answers)
+        recorded_ms = sorted(1000 * (float(recorded[c]) - posted_at[c]) for c in ids if c in recorded)
+        effective_ms = sorted(1000 * (self.seen_opted_out[c] - posted_at[c]) for c in ids if c in self.seen_opted_out)
+        # By where the person's message was when the STOP arrived. In a batch being sent, the opt-out waits
+        # for that batch's consent lock, held until all its HTTP calls return.
+        place = {c: "queued" for c in ids}
+        for contact_id, _, dispatched, accepted in messages:
+            if dispatched is not None and accepted is not None and float(accepted) < posted_at[contact_id]:
+                place[contact_id] = "sent_before"
+            elif dispatched is not None and float(dispatched) <= answered_at[contact_id]:
+                place[contact_id] = "in_a_batch"
+        answer_by_place = {
+            where: sorted(1000 * (a - p) for _, c, p, a, _ in self.answers if place[c] == where)
+            for where in ("queued", "in_a_batch", "sent_before")
+        }
+        return {
+            "stops": len(self.answers),
+            "answered_while_sending": sum(answered < float(last_accepted or 0) for *_, answered, _ in self.answers),
+            "answered_200": sum(status == 200 for *_, status in self.answers),
+            "answer_p50_ms": _percentile(answer_ms, 0.5),
+            "answer_p99_ms": _percentile(answer_ms, 0.99),
+            "answer_max_ms": answer_ms[-1],
+            "effective": len(effective_ms),
+            "effective_p50_ms": _percentile(effective_ms, 0.5),
+            "effective_p99_ms": _percentile(effective_ms, 0.99),
+            "effective_max_ms": effective_ms[-1] if effective_ms else None,
+            "answer_by_message_place": {
+                where: {"stops": len(values), "p50_ms": _percentile(values, 0.5), "p99_ms": _percentile(values, 0.99)}
+                for where, values in answer_by_place.items()
+            },
+            "ledger_recorded_p50_ms": _percentile(recorded_ms, 0.5),
+            "ledger_recorded_p99_ms": _percentile(recorded_ms, 0.99),
+            "ledger_events": len(recorded_ms),
+            "messages_by_status": {status: sum(row[1] == status for row in messages) for status in {row[1] for row in messages}},
+            "dispatched_before_stop_answered_and_accepted_after_post": len(in_flight),
+            "campaign_last_accepted_at": float(last_accepted or 0),
+            "sent_after_stop_answered": len(sent_after),
+        }
+
+
+def _percentile(values: list[float], fraction: float) -> float | None:
+    return values[int(fraction * (len(values) - 1))] if values else None
+
+
 def sending(stack, sizes: Sizes) -> dict:
     """A campaign to ``campaign_recipients`` opted-in contacts, approved and sent by the workers."""
     from django.contrib.auth.models import User
@@ -84,7 +258,8 @@ def sending(stack, sizes: Sizes) -> dict:
     with CpuMeter(_cpu_groups(stack)) as meter:
         launched = time.time()
         campaign_approve(campaign=campaign, actor=Actor(user=approver))  # launches it (after commit)
-        state = stack.wait_for_campaign(campaign.pk, timeout=3600)
+        with StopsWhileSending(stack, campaign.pk, recipients=sizes.campaign_recipients, count=stop_count(sizes)) as stops:
+            state = stack.wait_for_campaign(campaign.pk, timeout=3600)
     wall = time.time() - launched
     (sent, first_claim, last_accept, p50, p99, dispatched_first) = stack.sql(
         """
@@ -119,7 +294,13 @@ def sending(stack, sizes: Sizes) -> dict:
         "cpu_seconds": cpu,
         "cpu_ms_per_message": 1000 * sum(cpu.values()) / max(sent, 1),
         "campaign_status": Campaign.objects.get(pk=campaign.pk).status,
+        "stop_while_sending": stops.results(),
     }
+
+
+def stop_count(sizes: Sizes) -> int:
+    """STOPs posted during the send: 1% of the recipients, 20 to 300 (a few seconds of the send)."""
+    return max(20, min(300, sizes.campaign_recipients // 100))
 
 
 def webhooks(stack, sizes: Sizes, campaign_id: int) -> dict:

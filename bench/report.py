@@ -42,6 +42,9 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
     contacts, events = _get(r, "sizes", "contacts"), _get(r, "sizes", "events")
     recipients = _get(r, "sizes", "campaign_recipients")
     p99_ms, lag_ms = _get(r, "webhooks", "p99_ms"), _get(r, "webhooks", "apply_lag_at_end_ms")
+    stop_answer_p99 = _get(r, "sending", "stop_while_sending", "answer_p99_ms")
+    stop_effective_p99 = _get(r, "sending", "stop_while_sending", "effective_p99_ms")
+    stop_sent_after = _get(r, "sending", "stop_while_sending", "sent_after_stop_answered")
     cpu_ms, cpu, sent = _get(r, "sending", "cpu_ms_per_message"), _get(r, "sending", "cpu_seconds"), _get(r, "sending", "sent")
     return [
         (f"1 audience: materialise {_fmt(contacts)} recipients", f"{_fmt(audience_s)} s", "<= 10 s",
@@ -76,7 +79,14 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
         ("6 CPU per sent message: workers / PostgreSQL / Redis",
          " / ".join(_fmt(1000 * cpu[k] / sent if cpu and sent and k in cpu else None, 2) for k in ("workers", "postgres", "redis")) + " ms",
          "", ""),
-        ("7 STOP answered and effective while sending at full rate, p99", "not measured", "<= 500 ms", "n/a"),
+        ("7 STOP while sending at full rate: answered p50 / p99",
+         f"{_fmt(_get(r, 'sending', 'stop_while_sending', 'answer_p50_ms'), 0)} / {_fmt(stop_answer_p99, 0)} ms", "p99 <= 500 ms",
+         _verdict(stop_answer_p99 <= 500 if stop_answer_p99 is not None else None)),
+        ("7 STOP while sending: effective (opt-out committed) p50 / p99 after the post",
+         f"{_fmt(_get(r, 'sending', 'stop_while_sending', 'effective_p50_ms'), 0)} / {_fmt(stop_effective_p99, 0)} ms", "p99 <= 500 ms",
+         _verdict(stop_effective_p99 <= 500 if stop_effective_p99 is not None else None)),
+        (f"7 STOP while sending: sends dispatched after the answer ({_fmt(_get(r, 'sending', 'stop_while_sending', 'stops'))} STOPs)",
+         _fmt(stop_sent_after), "0", _verdict(stop_sent_after == 0 if stop_sent_after is not None else None)),
         *scaleout_rows(r),
     ]  # fmt: skip
 

@@ -5,6 +5,8 @@ and read for messages the campaign really sent) and signed with the app secret; 
 processes of ``threads`` threads POST them with keep-alive connections as fast as they are answered.
 Reported: deliveries answered 200 per second and the p50/p99 time to answer; then deliveries
 applied per second by the workers (first received to last processed).
+
+Benchmark 7 posts signed "STOP" texts (``stop_body``) one by one (``post_timed``) while a campaign sends.
 """
 
 from __future__ import annotations
@@ -41,9 +43,7 @@ def status_bodies(
                     **({"pricing": {"billable": True, "pricing_model": "PMP", "category": "marketing"}} if status != "read" else {}),
                 }],
             }  # fmt: skip
-            body = json.dumps({"object": "whatsapp_business_account", "entry": [{"id": waba_id, "changes": [{"field": "messages", "value": value}]}]})
-            signature = "sha256=" + hmac.new(app_secret.encode(), body.encode(), hashlib.sha256).hexdigest()
-            bodies.append((body, signature))
+            bodies.append(_signed_delivery(value, app_secret=app_secret, waba_id=waba_id))
     return bodies
 
 
@@ -91,19 +91,54 @@ def _child(url: str, path: str, threads: int, begin: float) -> None:
                 return
             body, signature = item
             started = time.perf_counter()
-            connection.request(
-                "POST", parts.path, body=body.encode(),
-                headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature},
-            )  # fmt: skip
-            response = connection.getresponse()
-            response.read()
+            status = _post_signed(connection, parts.path, body, signature)
             elapsed = time.perf_counter() - started
             with lock:
                 latencies.append(elapsed)
-                ok += response.status == 200
+                ok += status == 200
 
     run_threads(threads, push, begin=begin)
     sys.stdout.write(json.dumps({"ok": ok, "latencies": latencies, "finished": time.time()}))
+
+
+def _post_signed(connection: http.client.HTTPConnection, path: str, body: str, signature: str) -> int:
+    """POST one signed delivery on an open connection; the answer's status."""
+    connection.request(
+        "POST", path, body=body.encode(), headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature}
+    )
+    response = connection.getresponse()
+    response.read()
+    return response.status
+
+
+def stop_body(wa_id: str, *, sequence: int, app_secret: str, waba_id: str, phone_number_id: str) -> tuple[str, str]:
+    """(body, X-Hub-Signature-256) of a person's "STOP" text, as the sandbox delivers an inbound message."""
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550001111", "phone_number_id": phone_number_id},
+        "contacts": [{"profile": {"name": "Bench"}, "wa_id": wa_id}],
+        "messages": [{"from": wa_id, "id": f"wamid.bench-stop-{sequence}-{wa_id}", "timestamp": str(int(time.time())),
+                      "type": "text", "text": {"body": "STOP"}}],
+    }  # fmt: skip
+    return _signed_delivery(value, app_secret=app_secret, waba_id=waba_id)
+
+
+def _signed_delivery(value: dict, *, app_secret: str, waba_id: str) -> tuple[str, str]:
+    """(body, X-Hub-Signature-256) of one ``messages`` change of the business account."""
+    body = json.dumps({"object": "whatsapp_business_account", "entry": [{"id": waba_id, "changes": [{"field": "messages", "value": value}]}]})
+    return body, "sha256=" + hmac.new(app_secret.encode(), body.encode(), hashlib.sha256).hexdigest()
+
+
+def post_timed(url: str, body: str, signature: str) -> tuple[float, float, int]:
+    """POST one signed body on a fresh connection: (posted at, answered at) as Unix times, and the status."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        posted = time.time()
+        status = _post_signed(connection, parts.path, body, signature)
+        return posted, time.time(), status
+    finally:
+        connection.close()
 
 
 if __name__ == "__main__":
