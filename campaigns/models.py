@@ -159,6 +159,25 @@ class Campaign(models.Model):
     )
     max_per_day = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Stricter daily cap for this campaign")
     max_per_week = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Stricter 7-day cap for this campaign")
+    # A/B test (campaigns.variants): empty sends the campaign's own template and parameters to everyone.
+    variants = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Up to 4 variants, labelled A-D in order, whose shares of the messaged part sum to 100: '
+        '{"share": 50} sends the campaign\'s template, {"share": 50, "template": "spring_sale_b", '
+        '"language": "en_US", "parameters": [...]} another one',
+    )
+    control_percent = models.PositiveSmallIntegerField(
+        default=0, help_text="Hold-out: this percentage of the audience is never messaged (the control group)"
+    )
+    # Conversion attribution (campaigns.attribution): what counts as the campaign having earned something.
+    conversion_event = models.CharField(max_length=100, default="purchase", help_text="Behaviour event counted as a conversion")
+    conversion_value_property = models.CharField(
+        max_length=100, default="value", blank=True, help_text="The event's property holding its revenue"
+    )
+    conversion_window_days = models.PositiveSmallIntegerField(
+        default=7, help_text="A conversion counts within this many days after a read or a click"
+    )
 
     submitted_at = models.DateTimeField(null=True, blank=True)
     approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -287,6 +306,8 @@ class Message(models.Model):
     pricing_type = models.CharField(max_length=40, blank=True, db_default="", help_text="regular, free_customer_service or free_entry_point")
     pricing_model = models.CharField(max_length=20, blank=True, db_default="", help_text="e.g. PMP (per message)")
     pricing_billable = models.BooleanField(null=True, blank=True, help_text="Meta's deprecated flag, when it still sends it")
+    # The A/B variant (A-D) or "control" (hold-out: skipped, never sent), decided at materialisation.
+    variant = models.CharField(max_length=10, blank=True, db_default="", help_text="A-D, or control for the hold-out")
 
     class Meta:
         constraints = [
