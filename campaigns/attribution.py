@@ -29,12 +29,27 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Case, Count, Exists, DateTimeField, DecimalField, ExpressionWrapper, F, Min, OuterRef, Q, Subquery, Sum, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    DateTimeField,
+    DecimalField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    Min,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, Least
 
 from campaigns.analytics import SENT_STATUSES, campaign_opt_outs, campaign_replies
-from campaigns.models import Campaign, Click, Message, MessageStatus
+from campaigns.models import Campaign, Click, Message
 from campaigns.variants import CONTROL, LABELS
 
 # A value property counts when it reads as a decimal number.
