@@ -36,8 +36,8 @@ def _event(contact, at, name="purchase", **properties) -> dict:
     return {"phone": contact.phone, "name": name, "occurred_at": at.isoformat(), "properties": properties}
 
 
-def test_two_variants_and_a_hold_out_give_conversions_revenue_and_lift_as_counted_by_hand(  # noqa: F811
-    live, sandbox, templates, marketer, approver, client
+def test_two_variants_and_a_hold_out_give_conversions_revenue_and_lift_as_counted_by_hand(
+    live, sandbox, templates, marketer, approver, client  # noqa: F811
 ):
     contacts_create(60)
     segment = Segment.objects.create(name="everyone", rules={"all": []})
