@@ -24,6 +24,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
+from campaigns.attribution import campaign_earnings
 from campaigns import analytics, selectors, services
 from campaigns.charts import line_chart, stacked_bar_chart
 from campaigns.eligibility import EXCLUSION_REASONS
@@ -261,6 +262,7 @@ def live_view(request: HttpRequest, model_admin: CampaignAdmin, campaign_id: int
         progress_url=reverse("admin:campaigns_campaign_progress", args=[campaign.pk]),
         export_url=reverse("admin:campaigns_campaign_export", args=[campaign.pk]) if request.user.has_perm("consent.view_contact") else "",
         pages=campaign_pages(campaign, request.user), attribution_hours=int(analytics.ATTRIBUTION_WINDOW.total_seconds() // 3600),
+        earnings=campaign_earnings(campaign),
     )  # fmt: skip
 
 

@@ -68,6 +68,7 @@ REASON_LABELS = {
     "us_marketing_blocked": "US number: WhatsApp delivers no marketing templates to the US",
     "messaging_limit": "The account's daily messaging limit is used up (waits for the next day)",
     "held_back": "Held back by WhatsApp; its one retry came too late",
+    "control group": "Hold-out (control group): never messaged, for comparison",
 }
 # A 131049 waiting for its one retry, on the results page.
 HELD_BACK_LABEL = "Held back by WhatsApp, retrying on {date}"

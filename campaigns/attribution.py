@@ -55,6 +55,11 @@ from campaigns.variants import CONTROL, LABELS
 # A value property counts when it reads as a decimal number.
 _DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
 MESSAGED = "messaged"
+TABLE_ROWS = (
+    ("recipients", "People"), ("sent", "Sent"), ("read", "Read"), ("clicked", "Clicked"), ("replied", "Replied"),
+    ("opted_out", "Opted out"), ("converted", "Converted"), ("conversions", "Conversions"), ("revenue", "Revenue"),
+    ("conversion_rate", "Conversion rate"), ("lift", "Lift over the hold-out"),
+)  # fmt: skip
 
 
 @dataclass
@@ -86,6 +91,15 @@ class GroupFigures:
         return self.converted / self.recipients if self.recipients else None
 
     @property
+    def conversion_rate_text(self) -> str:
+        rate = self.conversion_rate
+        return "–" if rate is None else f"{100 * rate:.1f}%"
+
+    @property
+    def lift_text(self) -> str:
+        return "–" if self.lift is None else f"{100 * self.lift:+.1f}%"
+
+    @property
     def is_control(self) -> bool:
         return self.group == CONTROL
 
@@ -114,6 +128,27 @@ class CampaignEarnings:
     @property
     def has_groups(self) -> bool:
         return len(self.groups) > 1
+
+    @property
+    def columns(self) -> list[GroupFigures]:
+        """The groups as the results page shows them side by side (all messaged together last)."""
+        return [*self.groups, self.messaged] if self.has_groups else self.groups
+
+    def table(self) -> list[tuple[str, str, list[str]]]:
+        """(figure, label, one text per column) for the results page."""
+        rows = []
+        for name, label in TABLE_ROWS:
+            texts = []
+            for group in self.columns:
+                if name == "conversion_rate":
+                    texts.append(group.conversion_rate_text)
+                elif name == "lift":
+                    texts.append("–" if group.is_control else group.lift_text)
+                else:
+                    texts.append(str(getattr(group, name)))
+            if name != "lift" or self.control is not None:
+                rows.append((name, label, texts))
+        return rows
 
     def as_dict(self) -> dict[str, Any]:
         return {
