@@ -24,8 +24,8 @@ from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from campaigns.attribution import campaign_earnings
 from campaigns import analytics, selectors, services
+from campaigns.attribution import campaign_earnings
 from campaigns.charts import line_chart, stacked_bar_chart
 from campaigns.eligibility import EXCLUSION_REASONS
 from campaigns.exports import csv_stream
