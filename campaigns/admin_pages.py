@@ -33,6 +33,7 @@ from campaigns.forms import FIELD_HELP, SOURCE_CHOICES, CampaignBuilderForm
 from campaigns.models import Campaign, FrequencyCapPolicy
 from campaigns.parameters import ParameterMappingError, parameters_validate, template_has_tracked_link
 from campaigns.previews import TestSendRefused, campaign_test_send, message_preview
+from campaigns.variants import variant_descriptions
 from consent.keywords import HELP_KEYWORDS, OPTIN_KEYWORDS, OPTOUT_KEYWORDS
 from consent.models import Contact
 from core.audit import Actor, audit_record
@@ -129,15 +130,16 @@ def builder_view(request: HttpRequest, model_admin: ModelAdmin, campaign_id: int
 
 
 def _builder_save(request: HttpRequest, form: CampaignBuilderForm, campaign: Campaign | None, *, submit: bool) -> HttpResponse | None:
-    data = form.campaign_fields()
+    data, conversion = form.campaign_fields(), form.conversion_fields()
     actor = _actor(request)
     try:
         if campaign is None:
-            campaign = services.campaign_create(actor=actor, **data)
+            campaign = services.campaign_create(actor=actor, **data, **conversion)
         else:
             changed = {name: value for name, value in data.items() if getattr(campaign, name) != value}
             if changed:
                 campaign = services.campaign_update(campaign=campaign, actor=actor, **changed)
+            campaign = services.campaign_conversion_set(campaign=campaign, actor=actor, **conversion)
         if submit:
             campaign = services.campaign_submit(campaign=campaign, actor=actor)
     except (services.CampaignError, services.CampaignForbidden) as exc:
@@ -214,7 +216,7 @@ def review_view(request: HttpRequest, model_admin: ModelAdmin, campaign_id: int)
         reject_url=reverse("admin:campaigns_campaign_lifecycle", args=[campaign.pk, "reject"]),
         submit_url=reverse("admin:campaigns_campaign_lifecycle", args=[campaign.pk, "submit"]),
         can_change=request.user.has_perm("campaigns.change_campaign"),
-        policy=FrequencyCapPolicy.current(),
+        policy=FrequencyCapPolicy.current(), variants=variant_descriptions(campaign),
     )  # fmt: skip
 
 

@@ -9,6 +9,7 @@ from django import forms
 
 from campaigns.models import Campaign, Segment
 from campaigns.parameters import CONTACT_FIELDS, template_has_tracked_link
+from campaigns.variants import LABELS, MAX_CONTROL_PERCENT
 from whatsapp.models import MessageTemplate
 from whatsapp.selectors import templates_sendable
 
@@ -81,6 +82,19 @@ class CampaignBuilderForm(forms.Form):
         '{"header": {"image": {"link": "https://..."}}, "cards": [{"header": {"image": {"link": "https://..."}}}]}.',
     )  # fmt: skip
 
+    # A/B test and how its results are counted (campaigns.variants, campaigns.attribution).
+    control_percent = forms.IntegerField(
+        required=False, min_value=0, max_value=MAX_CONTROL_PERCENT, label="Hold out (control group), %",
+        help_text="This share of the audience is never messaged; the results compare the others with them.",
+    )  # fmt: skip
+    conversion_event = forms.CharField(required=False, max_length=100, initial="purchase", label="Conversion event", help_text="e.g. purchase")
+    conversion_value_property = forms.CharField(
+        required=False, max_length=100, initial="value", label="Revenue property", help_text="The event's property holding its value"
+    )
+    conversion_window_days = forms.IntegerField(
+        required=False, min_value=1, initial=7, label="Counted for, days", help_text="After the person read or clicked the message"
+    )
+
     def __init__(self, *args: Any, campaign: Campaign | None = None, **kwargs: Any) -> None:
         if campaign is not None and (not args or args[0] is None) and "initial" not in kwargs:
             kwargs["initial"] = self.initial_from(campaign)
@@ -91,6 +105,15 @@ class CampaignBuilderForm(forms.Form):
             self.fields[f"param_{i}_key"] = forms.CharField(required=False, max_length=1024, label="Name or text")
             self.fields[f"param_{i}_property"] = forms.CharField(required=False, max_length=200, label="Property")
             self.fields[f"param_{i}_fallback"] = forms.CharField(required=False, max_length=1024, label="If empty")
+        for label in LABELS:
+            self.fields[f"variant_{label}_share"] = forms.IntegerField(required=False, min_value=1, max_value=99, label="Share, %")
+            self.fields[f"variant_{label}_template"] = forms.ModelChoiceField(
+                queryset=templates_sendable(), required=False, empty_label="The template above", label="Template"
+            )
+            self.fields[f"variant_{label}_parameters"] = forms.CharField(
+                required=False, label="Values", widget=forms.Textarea(attrs={"rows": 2}),
+                help_text='Empty: the values above. Else as the API takes them, e.g. [{"field": "name"}, {"value": "30%"}]',
+            )  # fmt: skip
 
     @staticmethod
     def initial_from(campaign: Campaign) -> dict[str, Any]:
@@ -98,6 +121,14 @@ class CampaignBuilderForm(forms.Form):
             name: getattr(campaign, name)
             for name in ("name", "template", "segment", "tracked_url", "send_at", "local_time", "expires_at", "max_per_day", "max_per_week")
         }
+        for name in ("control_percent", "conversion_event", "conversion_value_property", "conversion_window_days"):
+            initial[name] = getattr(campaign, name)
+        for label, entry in zip(LABELS, campaign.variants or [], strict=False):
+            initial[f"variant_{label}_share"] = entry.get("share")
+            if entry.get("template"):
+                initial[f"variant_{label}_template"] = MessageTemplate.objects.filter(name=entry["template"], language=entry.get("language")).first()
+            if entry.get("parameters") is not None:
+                initial[f"variant_{label}_parameters"] = json.dumps(entry["parameters"])
         parameters = campaign.parameters or []
         body = parameters.get("body", []) if isinstance(parameters, dict) else parameters
         for i, entry in enumerate(body):
@@ -167,9 +198,54 @@ class CampaignBuilderForm(forms.Form):
             entries.append(entry)
         return entries
 
+    def variant_rows(self) -> list[dict[str, Any]]:
+        """One row per possible variant (A-D): its bound fields."""
+        return [{"label": label, **{part: self[f"variant_{label}_{part}"] for part in ("share", "template", "parameters")}} for label in LABELS]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        for label in LABELS:
+            raw = (cleaned.get(f"variant_{label}_parameters") or "").strip()
+            if raw:
+                try:
+                    json.loads(raw)
+                except ValueError:
+                    self.add_error(f"variant_{label}_parameters", "Not valid JSON: a list like [{\"field\": \"name\"}].")
+        return cleaned
+
+    def variants(self) -> list[dict[str, Any]]:
+        """The variants as Campaign.variants holds them: the rows with a share (call after is_valid)."""
+        variants = []
+        for label in LABELS:
+            share = self.cleaned_data.get(f"variant_{label}_share")
+            if share is None:
+                continue
+            entry: dict[str, Any] = {"share": share}
+            template = self.cleaned_data.get(f"variant_{label}_template")
+            if template is not None:
+                entry.update(template=template.name, language=template.language)
+            raw = (self.cleaned_data.get(f"variant_{label}_parameters") or "").strip()
+            if raw:
+                entry["parameters"] = json.loads(raw)
+            variants.append(entry)
+        return variants
+
+    def conversion_fields(self) -> dict[str, Any]:
+        """How conversions are counted; a field left empty keeps what the campaign has (or the default)."""
+        fields = {}
+        for name in ("conversion_event", "conversion_value_property", "conversion_window_days"):
+            value = self.cleaned_data.get(name)
+            # Empty revenue property: no revenue; absent from the form (e.g. an older page): unchanged.
+            if name not in self.data or (value in (None, "") and name != "conversion_value_property"):
+                value = getattr(self.campaign, name) if self.campaign else Campaign._meta.get_field(name).get_default()
+            fields[name] = value if value is not None else ""
+        return fields
+
     def campaign_fields(self) -> dict[str, Any]:
-        """The campaign as the services take it (call after is_valid)."""
+        """The campaign as the services take it (call after is_valid); without how conversions are counted."""
         data = {name: self.cleaned_data[name] for name in ("name", "template", "segment", "send_at", "local_time", "expires_at", "max_per_day", "max_per_week")}
+        data["variants"] = self.variants()
+        data["control_percent"] = self.cleaned_data.get("control_percent") or 0
         template = self.cleaned_data["template"]
         data["parameters"] = self.mapping(template.parameter_count)
         data["tracked_url"] = self.cleaned_data["tracked_url"] if template_has_tracked_link(template) else ""

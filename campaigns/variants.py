@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,6 +114,20 @@ def campaign_views_by_label(campaign: Campaign) -> dict[str, Campaign]:
     """{variant label: the campaign as that variant sends it}; {"": campaign} without variants."""
     views = {variant.label: campaign_variant_view(campaign, variant) for variant in variants_parse(campaign.variants)}
     return views or {"": campaign}
+
+
+def variant_descriptions(campaign: Campaign) -> list[str]:
+    """One line per variant for the approver: its share, template and values (what differs from the campaign's)."""
+    try:
+        variants = variants_parse(campaign.variants)
+    except VariantError as exc:
+        return [str(exc)]
+    lines = []
+    for variant in variants:
+        template = variant.template or campaign.template
+        values = "the campaign's values" if variant.parameters is None else f"values {json.dumps(variant.parameters, ensure_ascii=False)}"
+        lines.append(f"{variant.label}: {variant.share}% of those messaged, template {template or '—'}, {values}")
+    return lines
 
 
 def variant_snapshot(campaign: Campaign) -> list[Any]:
