@@ -478,7 +478,7 @@ def campaign_time_series(campaign: Campaign) -> TimeSeries:
 # --- per-recipient export ----------------------------------------------------------------------------
 
 EXPORT_COLUMNS = (
-    "contact_id", "phone", "name", "status", "skip_reason", "error_code", "error_title",
+    "contact_id", "phone", "name", "variant", "status", "skip_reason", "error_code", "error_title",
     "dispatched_at", "accepted_at", "delivered_at", "read_at", "failed_at", "clicks",
 )  # fmt: skip
 

@@ -180,10 +180,12 @@ def group_of(campaign: Campaign, contact_id: int) -> str:
 
 
 def group_case_sql(campaign: Campaign, contact_column: str) -> tuple[str, list[Any]]:
-    """A SQL CASE giving each row's group from ``contact_column``, with its parameters."""
+    """A SQL expression giving each row's group from ``contact_column``, with its parameters."""
+    thresholds = bucket_thresholds(campaign)
+    if thresholds == [(BUCKETS, "")]:  # no test, no hold-out: no hash to compute per row
+        return "''", []
+    whens = " ".join("WHEN placed.bucket < %s THEN %s" for _ in thresholds)
     bucket = ASSIGNMENT_BUCKET_SQL.format(contact=contact_column)
-    whens, params = [], []
-    for bound, group in bucket_thresholds(campaign):
-        whens.append(f"WHEN {bucket} < %s THEN %s")
-        params.extend([campaign.pk, bound, group])
-    return f"(CASE {' '.join(whens)} ELSE '' END)", params
+    # The bucket once per row (md5 is the costly part), then compared with each bound.
+    sql = f"(SELECT CASE {whens} ELSE '' END FROM (SELECT {bucket} AS bucket) AS placed)"
+    return sql, [*(value for bound, group in thresholds for value in (bound, group)), campaign.pk]

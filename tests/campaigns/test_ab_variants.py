@@ -7,13 +7,12 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from celery import current_app
 from django.utils import timezone
 
 from campaigns.models import Campaign, Message, MessageStatus
 from campaigns.services import campaign_launch
 from campaigns.variants import group_of
-from tests.factories import api_client, campaign_with_messages, client_for, contacts_create
+from tests.factories import api_client, campaign_with_messages, client_for, contacts_create, tasks_run_eagerly
 
 pytestmark = pytest.mark.django_db
 # The sender commits as it goes (its tasks run after commit): these tests need real transactions.
@@ -26,13 +25,8 @@ WELCOME_BACK = {"template": "welcome_back", "language": "en_US", "parameters": [
 @pytest.fixture
 def eager(settings, no_quiet_hours):
     """Tasks run in this process as they are queued (the launch and the dispatchers)."""
-    settings.CAMPAIGN_BATCH_SIZE = 25
-    settings.CAMPAIGN_SEND_RATE = 1000
-    current_app.conf.task_always_eager = True
-    current_app.conf.task_eager_propagates = True
-    yield
-    current_app.conf.task_always_eager = False
-    current_app.conf.task_eager_propagates = False
+    with tasks_run_eagerly(settings, batch_size=25):
+        yield
 
 
 def _create(client, segment, **fields):
