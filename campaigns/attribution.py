@@ -176,8 +176,10 @@ def conversions_by_group(campaign: Campaign) -> dict[str, tuple[int, int, Decima
     """{group: (converted, conversions, revenue)}: one query joining the campaign's rows to the events."""
     rows = Message.objects.filter(campaign=campaign, kind=Message.Kind.CAMPAIGN).annotate(since=_touch_since())
     until = ExpressionWrapper(F("since") + Value(timedelta(days=campaign.conversion_window_days)), output_field=DateTimeField())
-    # One filter() call: the three conditions hold for the same event.
+    # One filter() call: the conditions hold for the same event. No window opens before the campaign
+    # existed: that bound lets the event index skip the person's whole earlier history.
     matched = rows.filter(
+        Q(contact__events__occurred_at__gte=campaign.created_at),
         since__isnull=False,
         contact__events__name=campaign.conversion_event,
         contact__events__occurred_at__gte=F("since"),

@@ -39,7 +39,8 @@ def test_the_results_page_compares_variants_and_the_hold_out(live_server, page, 
         purchase(messages[2], 30), purchase(messages[6], 99),  # B: 1 of 4 (the second neither read nor clicked)
         purchase(messages[8], 8), purchase(messages[9], 50, at=now - timedelta(days=1)),  # hold-out: 1 of 2 (one before)
     ]
-    assert api_client(marketer).post("/api/v1/events", {"events": events}, format="json").json()["accepted"] == 7
+    posted = api_client(marketer).post("/api/v1/events", {"events": events}, format="json")
+    assert posted.status_code == 200 and posted.json()["accepted"] == 7, posted.json()
 
     login(marketer)
     page.goto(f"{live_server.url}/admin/campaigns/campaign/{campaign.pk}/live/")

@@ -130,7 +130,8 @@ def test_a_hold_out_row_is_never_sent_even_when_it_is_claimed(eager, sandbox, sp
 def test_a_purchase_counts_only_inside_the_window_after_the_read(marketer, spring_sale):
     campaign, messages = campaign_with_messages(spring_sale, outcomes={"read": 3}, conversion_window_days=2, status=Campaign.Status.COMPLETED)
     read_at = timezone.now() - timedelta(days=10)
-    Message.objects.filter(campaign=campaign).update(read_at=read_at)
+    Campaign.objects.filter(pk=campaign.pk).update(created_at=read_at - timedelta(days=1), launched_at=read_at - timedelta(hours=1))
+    Message.objects.filter(campaign=campaign).update(read_at=read_at, created_at=read_at - timedelta(hours=1))
     first, second, third = (m.contact for m in messages)
 
     def purchase(contact, at, value):
