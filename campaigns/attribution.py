@@ -221,7 +221,10 @@ def _delivery_by_group(campaign: Campaign) -> dict[str, dict[str, int]]:
             clicked=Count("pk", filter=Q(has_click=True)),
         )
     )
-    return {row["variant"]: row for row in rows}
+    return {
+        row["variant"]: {"recipients": row["recipients"], "sent": row["sent"], "read": row["read"], "clicked": row["clicked"]}
+        for row in rows
+    }
 
 
 def _lift(rate: float | None, control_rate: float | None) -> float | None:

@@ -237,7 +237,7 @@ class CampaignBuilderForm(forms.Form):
             value = self.cleaned_data.get(name)
             # Empty revenue property: no revenue; absent from the form (e.g. an older page): unchanged.
             if name not in self.data or (value in (None, "") and name != "conversion_value_property"):
-                value = getattr(self.campaign, name) if self.campaign else Campaign._meta.get_field(name).get_default()
+                value = getattr(self.campaign if self.campaign else Campaign(), name)  # the campaign's, or the default
             fields[name] = value if value is not None else ""
         return fields
 
