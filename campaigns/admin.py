@@ -195,18 +195,19 @@ class CampaignAdmin(admin.ModelAdmin):
 
     @admin.display(description="Dry run (what sending now would do)")
     def dry_run(self, campaign: Campaign) -> str:
-        if campaign.pk is None or campaign.template is None or campaign.segment is None:
+        if campaign.pk is None or campaign.template is None or not campaign.has_audience:
             return "-"
         result = selectors.campaign_dry_run(campaign)
         rows = format_html_join("", "<tr><td>{}</td><td>{}</td></tr>", sorted(result.exclusions.items()))
         samples = format_html_join("", "<li>{}</li>", ((sample["body"],) for sample in result.samples))
         warnings = format_html_join("", "<li style='color: #ba2121'>{}</li>", ((w,) for w in result.warnings))
+        cost = result.estimated_cost
         return format_html(
-            "<p>Audience <strong>{}</strong>, eligible now <strong>{}</strong>, about {} s at {}/s.</p>"
+            "<p>Audience <strong>{}</strong>, eligible now <strong>{}</strong>, about {} s at {}/s; estimated cost <strong>{}</strong>.</p>"
             "<table><tr><th>Excluded or deferred</th><th>Contacts</th></tr>{}</table>"
             "<p>Samples:</p><ul>{}</ul><ul>{}</ul>",
             result.audience, result.eligible, round(result.estimated_duration_seconds), result.send_rate_per_second,
-            rows, samples, warnings,
+            f"{cost['currency']} {cost['total']}" if cost else "?", rows, samples, warnings,
         )  # fmt: skip
 
     def save_model(self, request: HttpRequest, obj: Campaign, form: forms.ModelForm, change: bool) -> None:
@@ -241,6 +242,7 @@ class CampaignAdmin(admin.ModelAdmin):
             path("<int:campaign_id>/test-send/", page(admin_pages.test_send_view), name="campaigns_campaign_test_send"),
             path("<int:campaign_id>/review/", page(admin_pages.review_view), name="campaigns_campaign_review"),
             path("<int:campaign_id>/live/", page(admin_pages.live_view), name="campaigns_campaign_live"),
+            path("<int:campaign_id>/follow-up/", page(admin_pages.follow_up_create_view), name="campaigns_campaign_follow_up"),
             path("<int:campaign_id>/progress/", page(admin_pages.progress_json_view), name="campaigns_campaign_progress"),
             path("<int:campaign_id>/export.csv", page(admin_pages.export_view), name="campaigns_campaign_export"),
             *super().get_urls(),

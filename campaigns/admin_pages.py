@@ -30,7 +30,7 @@ from campaigns.charts import line_chart, stacked_bar_chart
 from campaigns.eligibility import EXCLUSION_REASONS
 from campaigns.exports import csv_stream
 from campaigns.forms import FIELD_HELP, SOURCE_CHOICES, CampaignBuilderForm
-from campaigns.models import Campaign, FrequencyCapPolicy
+from campaigns.models import Campaign, FollowUpCondition, FrequencyCapPolicy
 from campaigns.parameters import ParameterMappingError, parameters_validate, template_has_tracked_link
 from campaigns.previews import TestSendRefused, campaign_test_send, message_preview
 from campaigns.variants import variant_descriptions
@@ -64,7 +64,9 @@ def _page(request: HttpRequest, model_admin: ModelAdmin, template: str, title: s
 
 
 def _campaign(campaign_id: int) -> Campaign:
-    return get_object_or_404(Campaign.objects.select_related("template", "segment", "created_by", "approved_by"), pk=campaign_id)
+    return get_object_or_404(
+        Campaign.objects.select_related("template", "segment", "created_by", "approved_by", "follow_up_of"), pk=campaign_id
+    )
 
 
 def campaign_pages(campaign: Campaign, user: Any) -> list[tuple[str, str]]:
@@ -112,7 +114,12 @@ def builder_view(request: HttpRequest, model_admin: ModelAdmin, campaign_id: int
         if done is not None:
             return done
     segment, selected_template = form.selected_segment(), form.selected_template()
-    samples = selectors.segment_sample(segment) if segment else []
+    if campaign is not None and campaign.is_follow_up:
+        samples = selectors.follow_up_audience_sample(campaign)
+        audience_count: int | None = selectors.follow_up_audience_count(campaign)
+    else:
+        samples = selectors.segment_sample(segment) if segment else []
+        audience_count = selectors.segment_count(segment) if segment else None
     contact = _preview_contact(request, samples)
     preview, preview_note = _preview_for(form, contact)
     rows = form.parameter_rows()
@@ -120,7 +127,7 @@ def builder_view(request: HttpRequest, model_admin: ModelAdmin, campaign_id: int
         request, model_admin, "campaigns/builder.html", f"Campaign: {campaign.name}" if campaign else "New campaign",
         crumb="Build", campaign=campaign, form=form, parameter_rows=rows, parameter_count=sum(row["shown"] for row in rows),
         source_help=FIELD_HELP, sources=SOURCE_CHOICES, policy=FrequencyCapPolicy.current(), time_zone=settings.TIME_ZONE,
-        segment_count=selectors.segment_count(segment) if segment else None, samples=samples, preview_contact=contact,
+        segment_count=audience_count, samples=samples, preview_contact=contact,
         preview=preview, preview_note=preview_note, link_base=f"{settings.PUBLIC_BASE_URL.rstrip('/')}/r/",
         template_link=selected_template is not None and template_has_tracked_link(selected_template),
         pages=campaign_pages(campaign, request.user) if campaign else [],
@@ -196,7 +203,7 @@ def review_view(request: HttpRequest, model_admin: ModelAdmin, campaign_id: int)
     _require(request, "campaigns.view_campaign")
     campaign = _campaign(campaign_id)
     dry_run = None
-    if campaign.template and campaign.segment and campaign.status in (Campaign.Status.DRAFT, Campaign.Status.PENDING_APPROVAL):
+    if campaign.template and campaign.has_audience and campaign.status in (Campaign.Status.DRAFT, Campaign.Status.PENDING_APPROVAL):
         dry_run = selectors.campaign_dry_run(campaign)
     samples = []
     if dry_run is not None:
@@ -255,7 +262,7 @@ def live_view(request: HttpRequest, model_admin: CampaignAdmin, campaign_id: int
     return _page(
         request, model_admin, "campaigns/live.html", campaign.name,
         crumb="Progress and results", campaign=campaign, progress=progress, actions=_actions(model_admin, request, campaign),
-        **_results(campaign),
+        **_results(campaign), **selectors.campaign_cost(campaign),
         control_buttons=[
             {"name": name, "label": label, "style": style, "url": reverse("admin:campaigns_campaign_lifecycle", args=[campaign.pk, name])}
             for name, label, style in (("pause", "Pause", "rt-plain"), ("resume", "Resume", "rt-primary"), ("cancel", "Cancel for good", "rt-danger"))
@@ -265,7 +272,31 @@ def live_view(request: HttpRequest, model_admin: CampaignAdmin, campaign_id: int
         export_url=reverse("admin:campaigns_campaign_export", args=[campaign.pk]) if request.user.has_perm("consent.view_contact") else "",
         pages=campaign_pages(campaign, request.user), attribution_hours=int(analytics.ATTRIBUTION_WINDOW.total_seconds() // 3600),
         earnings=campaign_earnings(campaign),
+        follow_ups=campaign.follow_ups.order_by("pk"), follow_up_conditions=FollowUpCondition.choices,
+        follow_up_max_days=services.FOLLOW_UP_MAX_DELAY_DAYS,
+        may_create_follow_up=request.user.has_perm("campaigns.add_campaign") and campaign.launched_at is not None,
+        follow_up_url=reverse("admin:campaigns_campaign_follow_up", args=[campaign.pk]),
     )  # fmt: skip
+
+
+@require_POST
+def follow_up_create_view(request: HttpRequest, model_admin: ModelAdmin, campaign_id: int) -> HttpResponse:
+    """"Create follow-up" on a campaign's results page: a draft follow-up, opened in the builder."""
+    _require(request, "campaigns.add_campaign")
+    parent = _campaign(campaign_id)
+    delay = request.POST.get("delay_days", "").strip()
+    try:
+        if not delay.isdigit():
+            raise services.CampaignError("Give the delay as a whole number of days.", field="follow_up_delay_days")
+        follow_up = services.follow_up_create(
+            parent=parent, actor=_actor(request), condition=request.POST.get("condition", ""), delay_days=int(delay),
+            name=request.POST.get("name", ""),
+        )  # fmt: skip
+    except services.CampaignError as exc:
+        messages.error(request, f"Follow-up not created: {exc}")
+        return HttpResponseRedirect(reverse("admin:campaigns_campaign_live", args=[parent.pk]))
+    messages.success(request, f"{follow_up}: a draft follow-up. Check its message and submit it for approval.")
+    return HttpResponseRedirect(reverse("admin:campaigns_campaign_build", args=[follow_up.pk]))
 
 
 def progress_json_view(request: HttpRequest, model_admin: CampaignAdmin, campaign_id: int) -> JsonResponse:

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from campaigns import selectors, services
 from campaigns.attribution import campaign_earnings
-from campaigns.models import Campaign, Segment
+from campaigns.models import Campaign, FollowUpCondition, Segment
 from campaigns.segments import (
     SegmentQueryTimeout,
     SegmentRuleError,
@@ -33,7 +33,7 @@ RULES_HELP = (
     '{"tag": "vip"}, {"country": "DE"}, {"language": "de"}, {"consent_age_days": {"lte": 365}}, '
     '{"last_inbound_within_days": 3}, '
     '{"event": "product_viewed", "where": {"sku": "X"}, "within_days": 7, "min_count": 1}, '
-    '{"campaign": 12, "outcome": "read"} (sent, delivered, read, clicked, not_read).'
+    '{"campaign": 12, "outcome": "read"} (sent, delivered, read, clicked, not_read, not_clicked, not_replied).'
 )
 PARAMETERS_HELP = (
     "One entry per template body parameter, in order: "
@@ -278,6 +278,7 @@ class CampaignOutputSerializer(serializers.ModelSerializer):
     created_by = serializers.CharField(source="created_by.username", default=None)
     approved_by = serializers.CharField(source="approved_by.username", default=None)
     local_time = serializers.TimeField(format="%H:%M", allow_null=True)
+    follow_ups = serializers.PrimaryKeyRelatedField[Campaign](many=True, read_only=True, help_text="Ids of the follow-ups of this campaign")
 
     class Meta:
         model = Campaign
@@ -286,6 +287,7 @@ class CampaignOutputSerializer(serializers.ModelSerializer):
             "send_at", "local_time", "expires_at", "max_per_day", "max_per_week", "created_by", "created_at",
             "submitted_at", "approved_by", "approved_at", "rejection_comment", "launched_at", "completed_at",
             "variants", "control_percent", "conversion_event", "conversion_value_property", "conversion_window_days",
+            "follow_up_of", "follow_up_condition", "follow_up_delay_days", "follow_ups",
         ]  # fmt: skip
 
     def get_template(self, campaign: Campaign) -> str | None:
@@ -338,7 +340,9 @@ class CampaignListCreateApi(_Protected):
 
     @extend_schema(operation_id="campaign_list", summary="List campaigns", responses={200: CampaignOutputSerializer(many=True)})
     def get(self, request: Request) -> Response:
-        campaigns = Campaign.objects.select_related("template", "created_by", "approved_by").order_by("-created_at")
+        campaigns = (
+            Campaign.objects.select_related("template", "created_by", "approved_by").prefetch_related("follow_ups").order_by("-created_at")
+        )
         return Response(CampaignOutputSerializer(campaigns, many=True).data)
 
     @extend_schema(
@@ -393,6 +397,59 @@ class CampaignDetailApi(_Protected):
         except services.CampaignError as exc:
             return _error(exc)
         return Response(CampaignOutputSerializer(campaign).data)
+
+
+class FollowUpInputSerializer(CampaignInputSerializer):
+    name = serializers.CharField(max_length=200, required=False, default="", help_text='Default: "Follow-up of <parent>"')
+    condition = serializers.ChoiceField(choices=FollowUpCondition.choices, help_text="Whom among the parent's recipients")
+    delay_days = serializers.IntegerField(
+        min_value=1, max_value=services.FOLLOW_UP_MAX_DELAY_DAYS, help_text="Days after the parent's launch, at the earliest"
+    )
+    template = serializers.CharField(required=False, help_text="Template name; default: the parent's template, parameters and link")
+    language = serializers.CharField(required=False, help_text="Template language, with template")
+    segment = None  # type: ignore[assignment]  # DRF drops the field: the audience is the parent's recipients
+    parameters = serializers.JSONField(required=False, help_text=PARAMETERS_HELP)  # a list or an object
+    tracked_url = serializers.URLField(required=False, allow_blank=True)
+    send_at = serializers.DateTimeField(
+        required=False, allow_null=True, default=None, help_text="Empty: as early as allowed (the parent's launch plus delay_days)"
+    )
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        if ("template" in data) != ("language" in data):
+            raise serializers.ValidationError({"template": "Give both template and language, or neither (the parent's template)."})
+        return super().validate(data)
+
+
+class CampaignFollowUpsApi(_Protected):
+    """A campaign's follow-ups: to its recipients who did not read, click or reply within N days."""
+
+    required_permissions = {"GET": ("campaigns.view_campaign",), "POST": ("campaigns.add_campaign",)}
+
+    @extend_schema(operation_id="campaign_follow_up_list", summary="A campaign's follow-ups", responses={200: CampaignOutputSerializer(many=True)})
+    def get(self, request: Request, campaign_id: int) -> Response:
+        parent = get_object_or_404(Campaign, pk=campaign_id)
+        follow_ups = parent.follow_ups.select_related("template", "created_by", "approved_by").prefetch_related("follow_ups").order_by("pk")
+        return Response(CampaignOutputSerializer(follow_ups, many=True).data)
+
+    @extend_schema(
+        operation_id="campaign_follow_up_create",
+        summary="Create a draft follow-up",
+        description="To the parent's recipients whose message left (not skipped, failed or unresolved) and who did not "
+        "read it (not_read), click its link (not_clicked) or write to us (not_replied) by the follow-up's launch, at "
+        "least delay_days after the parent's. Needs its own approval; consent, caps and quiet hours are checked at send time.",
+        request=FollowUpInputSerializer,
+        responses={201: CampaignOutputSerializer},
+        examples=[OpenApiExample("Did not read in 3 days", value={"condition": "not_read", "delay_days": 3}, request_only=True)],
+    )
+    def post(self, request: Request, campaign_id: int) -> Response:
+        parent = get_object_or_404(Campaign, pk=campaign_id)
+        serializer = FollowUpInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            follow_up = services.follow_up_create(parent=parent, actor=_actor(request), **serializer.validated_data)
+        except services.CampaignError as exc:
+            return _error(exc)
+        return Response(CampaignOutputSerializer(follow_up).data, status=status.HTTP_201_CREATED)
 
 
 class CampaignRejectInputSerializer(serializers.Serializer):
@@ -479,6 +536,24 @@ class CampaignCancelApi(_CampaignActionApi):
         return services.campaign_cancel(campaign=campaign, actor=_actor(request))
 
 
+class CostSerializer(serializers.Serializer):
+    """A cost priced with the rate card (``WHATSAPP_RATE_CARD_FILE``); amounts are decimal strings."""
+
+    currency = serializers.CharField()
+    total = serializers.DecimalField(max_digits=14, decimal_places=2, coerce_to_string=True)
+    by_market = inline_serializer(
+        "CostLine",
+        {
+            "market": serializers.CharField(), "category": serializers.CharField(), "messages": serializers.IntegerField(),
+            "rate": serializers.DecimalField(max_digits=14, decimal_places=6, coerce_to_string=True),
+            "amount": serializers.DecimalField(max_digits=14, decimal_places=2, coerce_to_string=True),
+        },
+        many=True,
+    )  # fmt: skip
+    free = serializers.IntegerField(help_text="Messages in a free customer service or entry-point window")
+    unpriced = serializers.IntegerField(help_text="Messages to countries or of categories the rate card has no rate for")
+
+
 class CampaignReportSerializer(serializers.Serializer):
     status = serializers.CharField()
     status_reason = serializers.CharField()
@@ -488,6 +563,9 @@ class CampaignReportSerializer(serializers.Serializer):
     )
     skipped_by_reason = serializers.DictField(child=serializers.IntegerField())
     failed_by_code = serializers.DictField(child=serializers.IntegerField())
+    sent_by_pricing_category = serializers.DictField(child=serializers.IntegerField())
+    cost = CostSerializer(allow_null=True, help_text="Delivered messages priced by the category and type their statuses report")
+    cost_error = serializers.CharField(help_text="Why the cost is missing (a rate card that cannot be read); empty otherwise")
 
 
 class CampaignReportApi(_Protected):
@@ -501,7 +579,8 @@ class CampaignReportApi(_Protected):
         responses={200: CampaignReportSerializer},
     )
     def get(self, request: Request, campaign_id: int) -> Response:
-        return Response(selectors.campaign_report(get_object_or_404(Campaign, pk=campaign_id)))
+        campaign = get_object_or_404(Campaign, pk=campaign_id)
+        return Response({**selectors.campaign_report(campaign), **selectors.campaign_cost(campaign)})
 
 
 _GROUP_FIELDS: dict[str, serializers.Field] = {
@@ -550,6 +629,10 @@ class CampaignDryRunSerializer(serializers.Serializer):
     estimated_duration_seconds = serializers.FloatField()
     send_rate_per_second = serializers.FloatField()
     messaging_limit = serializers.IntegerField()
+    messaging_headroom = serializers.IntegerField(allow_null=True, help_text="People the messaging limit still allows today; null: no limit")
+    estimated_cost = CostSerializer(
+        allow_null=True, help_text="The eligible and deferred recipients by country x the template's category x the rate card; null if the card cannot be read"
+    )
     warnings = serializers.ListField(child=serializers.CharField())
 
 
@@ -561,12 +644,13 @@ class CampaignDryRunApi(_Protected):
         summary="What sending now would do",
         description="Audience size, exclusions by reason (no_consent, opted_out, suppressed, frequency_cap, "
         "quiet_hours_deferral, invalid_number, missing_parameter; the last-but-two and -three are deferrals), "
-        "rendered samples and the estimated duration at the configured rate.",
+        "rendered samples, the estimated duration at the configured rate, the messaging limit's headroom today and "
+        "the estimated cost (if every message is delivered).",
         responses={200: CampaignDryRunSerializer},
     )
     def get(self, request: Request, campaign_id: int) -> Response:
         campaign = get_object_or_404(Campaign.objects.select_related("template", "segment"), pk=campaign_id)
-        if campaign.template is None or campaign.segment is None:
+        if campaign.template is None or not campaign.has_audience:
             return Response({"detail": "The campaign needs a template and a segment first."}, status=status.HTTP_400_BAD_REQUEST)
         return Response(selectors.campaign_dry_run(campaign).as_dict())
 

@@ -100,6 +100,9 @@ class CampaignBuilderForm(forms.Form):
             kwargs["initial"] = self.initial_from(campaign)
         super().__init__(*args, **kwargs)
         self.campaign = campaign
+        if campaign is not None and campaign.is_follow_up:
+            del self.fields["segment"]  # its audience is its parent's recipients
+            self.fields["send_at"].help_text = "Empty: as early as allowed (the parent's start plus the follow-up's delay)."
         for i in range(MAX_PARAMETERS):
             self.fields[f"param_{i}_source"] = forms.ChoiceField(choices=SOURCE_CHOICES, required=False, label="Filled from")
             self.fields[f"param_{i}_key"] = forms.CharField(required=False, max_length=1024, label="Name or text")
@@ -155,7 +158,7 @@ class CampaignBuilderForm(forms.Form):
         return self._chosen("template")
 
     def selected_segment(self) -> Segment | None:
-        return self._chosen("segment")
+        return self._chosen("segment") if "segment" in self.fields else None
 
     def parameter_rows(self) -> list[dict[str, Any]]:
         """One row per possible parameter: bound fields, the placeholder name, shown or not."""
@@ -243,7 +246,11 @@ class CampaignBuilderForm(forms.Form):
 
     def campaign_fields(self) -> dict[str, Any]:
         """The campaign as the services take it (call after is_valid); without how conversions are counted."""
-        data = {name: self.cleaned_data[name] for name in ("name", "template", "segment", "send_at", "local_time", "expires_at", "max_per_day", "max_per_week")}
+        data: dict[str, Any] = {
+            name: self.cleaned_data[name]
+            for name in ("name", "template", "segment", "send_at", "local_time", "expires_at", "max_per_day", "max_per_week")
+            if name in self.fields
+        }
         data["variants"] = self.variants()
         data["control_percent"] = self.cleaned_data.get("control_percent") or 0
         template = self.cleaned_data["template"]

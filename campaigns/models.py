@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import time
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -119,6 +119,14 @@ class FrequencyCapPolicy(models.Model):
         return policy
 
 
+class FollowUpCondition(models.TextChoices):
+    """Whom a follow-up reaches among the people its parent campaign's message reached."""
+
+    NOT_READ = "not_read", "did not read it"
+    NOT_CLICKED = "not_clicked", "did not click its link"
+    NOT_REPLIED = "not_replied", "did not reply"
+
+
 class Campaign(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
@@ -142,7 +150,8 @@ class Campaign(models.Model):
     template = models.ForeignKey(
         "whatsapp.MessageTemplate", null=True, on_delete=models.PROTECT, related_name="campaigns"
     )
-    segment = models.ForeignKey(Segment, null=True, on_delete=models.PROTECT, related_name="campaigns")
+    # Blank for a follow-up, whose audience comes from its parent campaign's messages.
+    segment = models.ForeignKey(Segment, null=True, blank=True, on_delete=models.PROTECT, related_name="campaigns")
     parameters = models.JSONField(
         default=list,
         blank=True,
@@ -189,8 +198,32 @@ class Campaign(models.Model):
     launched_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 
+    # A follow-up is sent to the people its parent reached who did not react (``follow_up_condition``)
+    # within ``follow_up_delay_days`` of the parent's launch; its audience is read at its own launch.
+    follow_up_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="follow_ups",
+        help_text="The campaign whose recipients this one follows up",
+    )  # fmt: skip
+    follow_up_condition = models.CharField(max_length=20, blank=True, db_default="", choices=FollowUpCondition.choices)
+    follow_up_delay_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Days after the parent's launch, at the earliest"
+    )
+
     class Meta:
         permissions = [("approve_campaign", "Can approve or reject campaigns (four-eyes)")]
+        constraints = [
+            # A follow-up has its parent, its condition and its delay; any other campaign has none of them.
+            models.CheckConstraint(
+                condition=(
+                    models.Q(follow_up_of__isnull=True, follow_up_condition="", follow_up_delay_days__isnull=True)
+                    | (
+                        models.Q(follow_up_of__isnull=False, follow_up_delay_days__isnull=False)
+                        & ~models.Q(follow_up_condition="")
+                    )
+                ),
+                name="campaign_follow_up_complete",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -205,6 +238,32 @@ class Campaign(models.Model):
         if self.template is None:
             raise ValueError(f"Campaign {self.pk} has no template yet.")
         return self.template
+
+    @property
+    def is_follow_up(self) -> bool:
+        return self.follow_up_of_id is not None
+
+    @property
+    def has_audience(self) -> bool:
+        """A segment chosen, or a follow-up (whose audience is its parent's recipients)."""
+        return self.segment_id is not None or self.follow_up_of_id is not None
+
+    def follow_up_earliest(self) -> datetime | None:
+        """When a follow-up may start at the earliest: its parent's launch plus the delay (None: not yet known)."""
+        parent = self.follow_up_of
+        if parent is None or parent.launched_at is None or self.follow_up_delay_days is None:
+            return None
+        # Up to the whole minute: the schedule's form fields show minutes, and may not land before it.
+        earliest = parent.launched_at + timedelta(days=self.follow_up_delay_days)
+        whole_minute = earliest.replace(second=0, microsecond=0)
+        return whole_minute if whole_minute == earliest else whole_minute + timedelta(minutes=1)
+
+    def follow_up_description(self) -> str:
+        """E.g. "people who did not read it within 3 days"."""
+        if not self.is_follow_up:
+            return ""
+        days = self.follow_up_delay_days
+        return f"people who {self.get_follow_up_condition_display()} within {days} day{'s' if days != 1 else ''}"
 
     def segment_chosen(self) -> Segment:
         if self.segment is None:

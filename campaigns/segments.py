@@ -17,7 +17,8 @@ A rule is a group or a condition:
   in the last ``within_days`` days (no limit when absent). "Did not buy" is ``{"not": {"event":
   "purchase", "within_days": 7}}``.
 - ``{"campaign": 12, "outcome": "read"}``: outcomes sent, delivered, read, clicked, not_read (sent but
-  not read).
+  not read), not_clicked (sent but its link not clicked), not_replied (sent, and the person has not
+  written to us since). A follow-up campaign's audience is one such condition on its parent.
 
 Compiling never touches the database, so a segment count is exactly one query; validation names the
 bad part of the tree by its path (``rules.all[1].op``). A tree is bounded (SEGMENT_MAX_DEPTH,
@@ -35,7 +36,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from campaigns.models import Campaign, Click, Event, Message, MessageStatus
@@ -43,7 +44,7 @@ from consent.models import ConsentState, ConsentStatus, Contact, Purpose
 
 ATTRIBUTE_OPS = ("eq", "ne", "in", "contains", "gt", "gte", "lt", "lte", "exists")
 AGE_OPS = ("lt", "lte", "gt", "gte")
-OUTCOMES = ("sent", "delivered", "read", "clicked", "not_read")
+OUTCOMES = ("sent", "delivered", "read", "clicked", "not_read", "not_clicked", "not_replied")
 # PostgreSQL's SQLSTATE for a statement stopped by statement_timeout (query_canceled).
 _QUERY_CANCELED = "57014"
 
@@ -272,7 +273,9 @@ class _Compiler:
             raise SegmentRuleError(f"{path}.outcome", f"unknown outcome {outcome!r}; use one of: {', '.join(OUTCOMES)}.")
         self.campaign_ids.add(campaign_id)
         messages = Message.objects.filter(campaign_id=campaign_id, contact_id=OuterRef("pk"))
+        # Messages that left: never skipped, failed or unresolved (UNKNOWN) ones.
         left = [MessageStatus.ACCEPTED, MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ]
+        clicked = Exists(Click.objects.filter(message_id=OuterRef("pk")))
         if outcome == "sent":
             messages = messages.filter(status__in=left)
         elif outcome == "delivered":
@@ -281,8 +284,13 @@ class _Compiler:
             messages = messages.filter(Q(status=MessageStatus.READ) | Q(read_at__isnull=False))
         elif outcome == "not_read":
             messages = messages.filter(status__in=left, read_at__isnull=True).exclude(status=MessageStatus.READ)
+        elif outcome == "not_clicked":
+            messages = messages.filter(~Q(clicked), status__in=left)
+        elif outcome == "not_replied":
+            # Anything the person wrote after the message was sent counts as a reply.
+            messages = messages.filter(status__in=left).exclude(contact__last_inbound_at__gte=F("dispatched_at"))
         else:
-            messages = messages.filter(Exists(Click.objects.filter(message_id=OuterRef("pk"))))
+            messages = messages.filter(clicked)
         return Q(Exists(messages))
 
 
@@ -403,3 +411,16 @@ def segment_rules_validate(rules: Any) -> None:
 def segment_contacts(rules: Any, *, now: datetime | None = None) -> QuerySet[Contact]:
     """Contacts (not erased) matching ``rules``, as one lazy query."""
     return Contact.objects.filter(erased_at__isnull=True).filter(segment_rules_compile(rules, now=now))
+
+
+def follow_up_rules(campaign: Campaign) -> dict[str, Any]:
+    """A follow-up's audience as a rule: its parent's recipients who met its condition."""
+    if campaign.follow_up_of_id is None:
+        raise ValueError(f"Campaign {campaign.pk} is not a follow-up.")
+    return {"campaign": campaign.follow_up_of_id, "outcome": campaign.follow_up_condition}
+
+
+def campaign_audience(campaign: Campaign, *, now: datetime | None = None) -> QuerySet[Contact]:
+    """Whom the campaign is for, as one lazy query: its segment, or for a follow-up its parent's outcomes now."""
+    rules = follow_up_rules(campaign) if campaign.follow_up_of_id is not None else campaign.segment_chosen().rules
+    return segment_contacts(rules, now=now)

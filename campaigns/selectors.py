@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -13,13 +15,16 @@ from campaigns import eligibility
 from campaigns.caps import cap_limits
 from campaigns.models import Campaign, Message, MessageStatus, Segment
 from campaigns.parameters import parameter_fields, parameter_values, template_render_body
-from campaigns.segments import segment_contacts
+from campaigns.pricing import RateCard, RateCardError, cost_actual, cost_estimate, rate_card_current
+from campaigns.segments import campaign_audience, segment_contacts
 from consent.models import Contact
 from whatsapp.account import messaging_limit_current
 
 SAMPLE_SIZE = 5
 
 SENT_STATUSES = (MessageStatus.ACCEPTED, MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ)
+# Meta charges a message once it is delivered ("read" may come without "delivered").
+CHARGED_STATUSES = (MessageStatus.DELIVERED, MessageStatus.READ)
 
 # Report buckets: every message status falls in exactly one.
 REPORT_BUCKETS = {
@@ -42,6 +47,15 @@ def segment_count(segment: Segment) -> int:
 
 def segment_sample(segment: Segment, *, size: int = SAMPLE_SIZE) -> list[Contact]:
     return list(segment_contacts(segment.rules).order_by("pk")[:size])
+
+
+def follow_up_audience_count(campaign: Campaign) -> int:
+    """How many people a follow-up would reach if it started now (its audience is read again at launch)."""
+    return campaign_audience(campaign).count()
+
+
+def follow_up_audience_sample(campaign: Campaign, *, size: int = SAMPLE_SIZE) -> list[Contact]:
+    return list(campaign_audience(campaign).order_by("pk")[:size])
 
 
 def campaign_report(campaign: Campaign) -> dict[str, Any]:
@@ -75,6 +89,37 @@ def campaign_report(campaign: Campaign) -> dict[str, Any]:
     }
 
 
+def campaign_cost(campaign: Campaign) -> dict[str, Any]:
+    """The delivered messages priced with the rate card by the category and type their statuses report.
+
+    Apart from ``campaign_report``: its join with the contacts (their countries) is the costliest
+    figure, so the live page's progress poll, which reads the report, does without it.
+    """
+    card, cost_error = _rate_card()
+    cost = None
+    if card is not None:
+        priced = (
+            Message.objects.filter(campaign=campaign, status__in=CHARGED_STATUSES).exclude(pricing_category="").order_by()
+            .values_list("contact__country", "pricing_category", "pricing_type", "pricing_billable").annotate(n=Count("pk"))
+        )  # fmt: skip
+        cost = cost_actual(card, priced).as_dict()
+    return {"cost": cost, "cost_error": cost_error}
+
+
+def _rate_card() -> tuple[RateCard | None, str]:
+    """The rate card, or why there is none (a file broken since start-up): figures show the error, never fail."""
+    try:
+        return rate_card_current(), ""
+    except RateCardError as exc:
+        return None, f"Cost not computed: {exc}"
+
+
+def messaging_limit_used(now: datetime) -> int:
+    """Campaign messages dispatched today (UTC): what the sender counts against the messaging limit."""
+    day_start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return Message.objects.filter(kind=Message.Kind.CAMPAIGN, dispatched_at__gte=day_start).count()
+
+
 @dataclass
 class DryRun:
     audience: int
@@ -87,6 +132,8 @@ class DryRun:
     warnings: list[str] = field(default_factory=list)
     messaging_tier: str = ""
     days_needed: int = 1  # the messaging limit spreads a larger audience over this many days
+    messaging_headroom: int | None = None  # people the limit still allows today; None: no limit
+    estimated_cost: dict[str, Any] | None = None  # pricing.Cost.as_dict() of the people who would get it
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -99,6 +146,8 @@ class DryRun:
             "messaging_limit": self.messaging_limit,
             "messaging_tier": self.messaging_tier,
             "days_needed": self.days_needed,
+            "messaging_headroom": self.messaging_headroom,
+            "estimated_cost": self.estimated_cost,
             "warnings": self.warnings,
         }
 
@@ -111,12 +160,17 @@ def campaign_dry_run(campaign: Campaign) -> DryRun:
     """
     now = timezone.now()
     template = campaign.template_chosen()
-    audience_qs = segment_contacts(campaign.segment_chosen().rules).order_by()
+    audience_qs = campaign_audience(campaign).order_by()
     zones = list(audience_qs.values_list("time_zone", flat=True).distinct())
     annotated = eligibility.eligibility_annotate(
         audience_qs, campaign=campaign, limits=cap_limits(campaign=campaign), now=now, zones=zones
     )
-    by_reason = dict(annotated.values_list("verdict").annotate(n=Count("pk")))
+    by_reason: Counter[str] = Counter()
+    sendable_by_country: Counter[str] = Counter()  # the eligible and the deferred: all will be messaged
+    for verdict, country, n in annotated.values_list("verdict", "country").annotate(n=Count("pk")):
+        by_reason[verdict] += n
+        if verdict == eligibility.ELIGIBLE or verdict in eligibility.DEFER_REASONS:
+            sendable_by_country[country] += n
     exclusions = {reason: by_reason.get(reason, 0) for reason in eligibility.EXCLUSION_REASONS}
     eligible = by_reason.get(eligibility.ELIGIBLE, 0)
     audience = sum(by_reason.values())
@@ -139,12 +193,22 @@ def campaign_dry_run(campaign: Campaign) -> DryRun:
     tier = reported.tier if reported else ""
     limit = (reported.daily_limit or 0) if reported else settings.WHATSAPP_MESSAGING_LIMIT
     days_needed = -(-sendable // limit) if limit and sendable else 1
+    headroom = max(limit - messaging_limit_used(now), 0) if limit else None
     if days_needed > 1:
         warnings.append(
             f"{sendable} recipients exceed the account's messaging limit of {limit} people per 24 hours"
             f"{f' ({tier})' if tier else ''}: the campaign is spread over {days_needed} days, "
             "the messages beyond each day's limit waiting for the next day."
         )
+    card, cost_error = _rate_card()
+    estimated_cost = None
+    if card is None:
+        warnings.append(cost_error)
+    else:
+        cost = cost_estimate(card, people_by_country=sendable_by_country, category=template.category)
+        estimated_cost = cost.as_dict()
+        if cost.unpriced:
+            warnings.append(f"{cost.unpriced} recipients are in countries the rate card ({card.source}) has no rate for: the estimated cost leaves them out.")
     return DryRun(
         audience=audience,
         eligible=eligible,
@@ -155,6 +219,8 @@ def campaign_dry_run(campaign: Campaign) -> DryRun:
         messaging_limit=limit,
         messaging_tier=tier,
         days_needed=days_needed,
+        messaging_headroom=headroom,
+        estimated_cost=estimated_cost,
         warnings=warnings,
     )
 

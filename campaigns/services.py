@@ -25,6 +25,7 @@ from campaigns.models import (
     Campaign,
     CampaignEdit,
     Event,
+    FollowUpCondition,
     FrequencyCapPolicy,
     Message,
     MessageStatus,
@@ -228,8 +229,11 @@ def campaign_snapshot_hash(campaign: Campaign) -> str:
         "local_time": campaign.local_time.strftime("%H:%M") if campaign.local_time else None,
         "expires_at": campaign.expires_at.isoformat() if campaign.expires_at else None,
         "caps": [campaign.max_per_day, campaign.max_per_week],
-        "variants": variant_snapshot(campaign),
     }
+    if campaign.variants or campaign.control_percent:  # only then: approvals given before A/B tests existed stay valid
+        snapshot["variants"] = variant_snapshot(campaign)
+    if campaign.follow_up_of_id is not None:  # only then: the approvals of other campaigns keep their hash
+        snapshot["follow_up"] = [campaign.follow_up_of_id, campaign.follow_up_condition, campaign.follow_up_delay_days]
     return hashlib.sha256(json.dumps(snapshot, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -245,7 +249,9 @@ def campaign_validate(campaign: Campaign, *, for_sending: bool = False) -> None:
             f"Template {template} is {template.get_status_display().lower()} at WhatsApp; only approved templates can be sent.",
             field="template",
         )
-    if campaign.segment_id is None:
+    if campaign.follow_up_of_id is not None:
+        _follow_up_validate(campaign)
+    elif campaign.segment_id is None:
         raise CampaignError("Choose a segment (the audience).", field="segment")
     try:
         parameters_validate(campaign.parameters, parameter_names=list(template.parameter_names), components=template.components)
@@ -309,6 +315,44 @@ def campaign_conversion_set(*, campaign: Campaign, actor: Actor, **changes: Any)
     return campaign
 
 
+FOLLOW_UP_MAX_DELAY_DAYS = 90
+
+
+def _follow_up_validate(campaign: Campaign) -> None:
+    """A follow-up: a known condition, a delay, a parent that has started, and no start before parent + delay."""
+    if campaign.segment_id is not None:
+        raise CampaignError("A follow-up's audience comes from its parent campaign; it takes no segment.", field="segment")
+    if campaign.follow_up_condition not in FollowUpCondition.values:
+        raise CampaignError(
+            f"Choose whom to follow up: one of {', '.join(FollowUpCondition.values)}.", field="follow_up_condition"
+        )  # fmt: skip
+    days = campaign.follow_up_delay_days
+    if days is None or not 1 <= days <= FOLLOW_UP_MAX_DELAY_DAYS:
+        raise CampaignError(
+            f"A follow-up waits 1 to {FOLLOW_UP_MAX_DELAY_DAYS} days after its parent's launch.", field="follow_up_delay_days"
+        )  # fmt: skip
+    parent = campaign.follow_up_of
+    if parent is None or parent.pk == campaign.pk:
+        raise CampaignError("A follow-up needs another campaign as its parent.", field="follow_up_of")
+    earliest = campaign.follow_up_earliest()
+    if earliest is None:
+        raise CampaignError(
+            f"{parent} has not started yet: a follow-up is built from its results once it has sent.", field="follow_up_of"
+        )  # fmt: skip
+    if campaign.send_at is None or campaign.send_at < earliest:
+        raise CampaignError(
+            f"This follow-up may start {days} day{'s' if days != 1 else ''} after {parent} started, "
+            f"at {timezone.localtime(earliest):%Y-%m-%d %H:%M} at the earliest.",
+            field="send_at",
+        )
+
+
+def _follow_up_schedule_default(campaign: Campaign) -> None:
+    """A follow-up without a start time starts as early as it may: its parent's launch plus the delay."""
+    if campaign.follow_up_of_id is not None and campaign.send_at is None:
+        campaign.send_at = campaign.follow_up_earliest()
+
+
 def _user(actor: Actor) -> User | None:
     return actor.user if isinstance(actor.user, User) and actor.user.pk else None
 
@@ -332,8 +376,15 @@ def campaign_create(
     conversion_event: str = "purchase",
     conversion_value_property: str = "value",
     conversion_window_days: int = 7,
+    follow_up_of: Campaign | None = None,
+    follow_up_condition: str = "",
+    follow_up_delay_days: int | None = None,
 ) -> Campaign:
-    """Create a draft campaign; raises CampaignError when it could never be sent as defined."""
+    """Create a draft campaign; raises CampaignError when it could never be sent as defined.
+
+    With ``follow_up_of`` it is a follow-up (see ``follow_up_create``): no segment, its audience is
+    read from the parent's messages at launch.
+    """
     campaign = Campaign(
         variants=variants if variants is not None else [],
         control_percent=control_percent,
@@ -351,7 +402,11 @@ def campaign_create(
         max_per_day=max_per_day,
         max_per_week=max_per_week,
         created_by=_user(actor),
+        follow_up_of=follow_up_of,
+        follow_up_condition=follow_up_condition,
+        follow_up_delay_days=follow_up_delay_days,
     )
+    _follow_up_schedule_default(campaign)
     campaign_validate(campaign)
     campaign.save()
     _edit_record(campaign, actor=actor, fields=list(EDITABLE_FIELDS))
@@ -366,11 +421,51 @@ def campaign_clone(*, campaign: Campaign, actor: Actor) -> Campaign:
         actor=actor,
         name=f"Copy of {campaign.name}"[: Campaign._meta.get_field("name").max_length],
         **{name: getattr(campaign, name) for name in (*EDITABLE_FIELDS, *CONVERSION_FIELDS) if name != "name"},
+        **{name: getattr(campaign, name) for name in FOLLOW_UP_FIELDS},
     )
     audit_record(
         actor=actor, action="campaign.clone", object_type="campaign", object_id=clone.pk, details={"cloned_from": campaign.pk}
     )  # fmt: skip
     return clone
+
+
+FOLLOW_UP_FIELDS = ("follow_up_of", "follow_up_condition", "follow_up_delay_days")
+
+
+@transaction.atomic
+def follow_up_create(
+    *,
+    parent: Campaign,
+    actor: Actor,
+    condition: str,
+    delay_days: int,
+    name: str = "",
+    template: MessageTemplate | None = None,
+    parameters: list[dict] | None = None,
+    tracked_url: str | None = None,
+    **schedule: Any,
+) -> Campaign:
+    """A draft follow-up of ``parent``: to its recipients who ``condition`` (e.g. did not read) within
+    ``delay_days`` of its launch. ``schedule``: send_at (by default the parent's launch plus the delay),
+    local_time, expires_at and the caps, as for ``campaign_create``.
+
+    Its template, parameters and link default to the parent's. It is a campaign like any other: its
+    own approval (four eyes), and the send-time checks (consent, caps, quiet hours) of every send.
+    """
+    if template is None:
+        template = parent.template
+        parameters = parent.parameters if parameters is None else parameters
+        tracked_url = parent.tracked_url if tracked_url is None else tracked_url
+    follow_up = campaign_create(
+        actor=actor, name=(name.strip() or f"Follow-up of {parent.name}")[: Campaign._meta.get_field("name").max_length],
+        template=template, segment=None, parameters=parameters, tracked_url=tracked_url or "",
+        follow_up_of=parent, follow_up_condition=condition, follow_up_delay_days=delay_days, **schedule,
+    )  # fmt: skip
+    audit_record(
+        actor=actor, action="campaign.follow_up", object_type="campaign", object_id=follow_up.pk,
+        details={"parent": parent.pk, "condition": condition, "delay_days": delay_days},
+    )  # fmt: skip
+    return follow_up
 
 
 def campaigns_waiting_for(user: User | AnonymousUser | None) -> list[Campaign]:
@@ -434,6 +529,7 @@ def campaign_update(*, campaign: Campaign, actor: Actor, **changes: Any) -> Camp
     status_before = campaign.status
     for attr, value in changes.items():
         setattr(campaign, attr, value)
+    _follow_up_schedule_default(campaign)
     campaign_validate(campaign)
     campaign.save()
     _edit_record(campaign, actor=actor, fields=sorted(changes))

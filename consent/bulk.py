@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import QuerySet
 
-from consent.models import ConsentAction, ConsentSource, ConsentStatus, Contact, Tag
+from consent.models import ConsentAction, ConsentSource, ConsentStatus, Contact, Tag, TagNameError, tag_name_normalised
 from consent.selectors import contacts_by_consent_status
 from consent.services import ConsentChange, ConsentRefused, Evidence, consent_record_many
 from core.audit import Actor, audit_record
@@ -38,12 +38,10 @@ def _id_chunks(contacts: QuerySet[Contact]) -> Iterator[list[int]]:
 
 
 def _tag_named(name: str) -> str:
-    name = name.strip().lower()
-    if not name:
-        raise BulkRefused("Give the tag a name.")
-    if len(name) > Tag._meta.get_field("name").max_length:  # type: ignore[operator]
-        raise BulkRefused("The tag name is too long.")
-    return name
+    try:
+        return tag_name_normalised(name)
+    except TagNameError as exc:
+        raise BulkRefused(str(exc)) from exc
 
 
 @transaction.atomic

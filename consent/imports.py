@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,7 +25,18 @@ from django.db.models import CharField, Model
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from consent.models import ConsentAction, ConsentEvent, ConsentSource, ConsentState, Contact, Purpose, Suppression, Tag
+from consent.models import (
+    ConsentAction,
+    ConsentEvent,
+    ConsentSource,
+    ConsentState,
+    Contact,
+    Purpose,
+    Suppression,
+    Tag,
+    TagNameError,
+    tag_name_normalised,
+)
 from consent.phones import InvalidPhoneNumber, phone_normalize
 from consent.services import (
     ConsentChange,
@@ -52,7 +62,6 @@ KEPT_PROBLEMS = 1000
 # After this many new or changed contacts, refresh the planner's statistics at once (see _statistics_refresh).
 ANALYZE_AFTER_ROWS = 10_000
 
-_TAG = re.compile(r"^[-a-z0-9_]+$")
 KEPT_ACCEPTED = 200  # accepted rows listed in a report (the dry run's preview)
 # Column mapping targets besides CONTACT_COLUMNS and CONSENT_COLUMNS.
 ATTRIBUTE = "attribute"  # kept as a contact attribute under the file's own header
@@ -75,7 +84,6 @@ def _max_length(model: type[Model], name: str) -> int:
 
 _NAME_MAX = _max_length(Contact, "name")
 _LANGUAGE_MAX = _max_length(Contact, "language")
-_TAG_MAX = _max_length(Tag, "name")
 _VERSION_MAX = _max_length(ConsentEvent, "notice_version")
 
 
@@ -252,10 +260,10 @@ def _row_parse(number: int, header: list[str], values: list[str]) -> _Row:
         raise _RowError(f"name is longer than {_NAME_MAX} characters.")
     if len(language) > _LANGUAGE_MAX:
         raise _RowError(f"language {language!r} is longer than {_LANGUAGE_MAX} characters; use a code like en_US or de.")
-    tags = tuple(dict.fromkeys(t.strip().lower() for t in cells.get("tags", "").split(";") if t.strip()))
-    for tag in tags:
-        if len(tag) > _TAG_MAX or not _TAG.match(tag):
-            raise _RowError(f"tag {tag!r} may only hold letters, digits, - and _ (at most {_TAG_MAX}).")
+    try:
+        tags = tuple(dict.fromkeys(tag_name_normalised(t) for t in cells.get("tags", "").split(";") if t.strip()))
+    except TagNameError as exc:
+        raise _RowError(str(exc)) from exc
     attributes = {
         column: value
         for column, value in cells.items()

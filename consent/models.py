@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import zoneinfo
 from datetime import timedelta
 from functools import lru_cache
@@ -29,8 +30,26 @@ def validate_time_zone(value: str) -> None:
         raise ValidationError(f"{value!r} is not a time zone name; use one like Europe/Berlin.")
 
 
+TAG_NAME_MAX = 64
+_TAG_NAME = re.compile(r"^[-a-z0-9_]+$")
+
+
+class TagNameError(ValueError):
+    """A tag name that breaks the one rule every way of tagging shares (import, bulk action, API)."""
+
+
+def tag_name_normalised(raw: str) -> str:
+    """The stored form of a tag name (trimmed, lower case), or TagNameError saying what is wrong."""
+    name = raw.strip().lower()
+    if not name:
+        raise TagNameError("Give the tag a name.")
+    if len(name) > TAG_NAME_MAX or not _TAG_NAME.match(name):
+        raise TagNameError(f"tag {name[:80]!r} may only hold letters, digits, - and _ (at most {TAG_NAME_MAX}).")
+    return name
+
+
 class Tag(models.Model):
-    name = models.SlugField(max_length=64, unique=True)
+    name = models.SlugField(max_length=TAG_NAME_MAX, unique=True)
 
     class Meta:
         ordering = ["name"]

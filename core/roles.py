@@ -81,6 +81,11 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
         # Answers "why did (or didn't) I get this message?" (reads only) and answers people's replies.
         SUPPORT: ("view_campaign", "view_segment", "view_event", "view_message", "answer_inbound"),
     },
+    "whatsapp": {
+        # Writes new message templates and submits them to WhatsApp for review.
+        MARKETER: ("view_messagetemplate", "add_messagetemplate"),
+        APPROVER: ("view_messagetemplate",),
+    },
 }
 
 # Never granted to a role, whatever the table above says: role_permissions_grant refuses them.

@@ -328,6 +328,10 @@ WHATSAPP_BUSINESS_ACCOUNT_ID = _whatsapp_account_value("WHATSAPP_BUSINESS_ACCOUN
 WHATSAPP_APP_SECRET = _whatsapp_account_value("WHATSAPP_APP_SECRET")
 WHATSAPP_VERIFY_TOKEN = _whatsapp_account_value("WHATSAPP_VERIFY_TOKEN")
 
+# Marketing templates of the number above go through Meta's Marketing Messages API (/marketing_messages)
+# instead of /messages (whatsapp.numbers.marketing_messages_api_for); utility and service messages never do.
+WHATSAPP_MARKETING_MESSAGES_API = env_bool("WHATSAPP_MARKETING_MESSAGES_API", False)
+
 WHATSAPP_CONNECT_TIMEOUT = env_float("WHATSAPP_CONNECT_TIMEOUT", 3.05, minimum=0.1)
 WHATSAPP_READ_TIMEOUT = env_float("WHATSAPP_READ_TIMEOUT", 15.0, minimum=0.1)
 # Extra opt-out words on top of STOP, UNSUBSCRIBE...; comma-separated.
@@ -393,6 +397,8 @@ SEGMENT_MAX_LIST_ITEMS = env_int("SEGMENT_MAX_LIST_ITEMS", 1000, minimum=1)
 SEGMENT_QUERY_TIMEOUT_SECONDS = env_float("SEGMENT_QUERY_TIMEOUT_SECONDS", 5.0, minimum=0.001)
 # Business-initiated conversations per rolling 24 h of the WhatsApp account (its messaging tier).
 WHATSAPP_MESSAGING_LIMIT = env_int("WHATSAPP_MESSAGING_LIMIT", 1000, minimum=1)
+# What WhatsApp charges per message by market and category (campaigns/pricing.py); read at start-up.
+WHATSAPP_RATE_CARD_FILE = env_str("WHATSAPP_RATE_CARD_FILE") or str(BASE_DIR / "campaigns" / "whatsapp_rate_card.csv")
 CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
 CELERY_BEAT_SCHEDULE["campaigns-tick"] = {"task": "campaigns.tasks.campaigns_tick_task", "schedule": CAMPAIGN_TICK_SECONDS}
 # Replies, confirmations and test sends a lost task or a broker outage left queued (campaigns/sending/service.py).

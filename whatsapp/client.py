@@ -58,6 +58,20 @@ class ErrorScope(enum.Enum):
 _T, _TP, _PR, _HB = ErrorScope.TRANSIENT, ErrorScope.THROUGHPUT, ErrorScope.PAIR_RATE, ErrorScope.HELD_BACK
 _R, _C, _A = ErrorScope.RECIPIENT, ErrorScope.CAMPAIGN, ErrorScope.ACCOUNT
 
+# What the admin must do when Meta refuses marketing on one API: said once, shown on the dashboard and as
+# the reason of every campaign it pauses. The setting is the default number's switch; a sending number
+# configured in the admin has its own "Marketing Messages API" field.
+MARKETING_BLOCKED_ON_CLOUD_API = (
+    "Meta refuses marketing templates from this business on the Cloud API. Switch the number to the Marketing "
+    "Messages API: tick its \"Marketing Messages API\" field in the admin, or set WHATSAPP_MARKETING_MESSAGES_API=1 "
+    "for the number in the settings (after onboarding in WhatsApp Manager)."
+)
+MARKETING_MESSAGES_API_REFUSED = (
+    "The Marketing Messages API refused this number: it has not finished Marketing Messages API onboarding in "
+    "WhatsApp Manager, or is not eligible. Finish onboarding, or switch back to the Cloud API: untick the number's "
+    "\"Marketing Messages API\" field, or set WHATSAPP_MARKETING_MESSAGES_API=0."
+)
+
 # Meta's error codes as of November 2026: scope and what the admin should know. Sources:
 # https://developers.facebook.com/documentation/business-messaging/whatsapp/support/error-codes/
 # (titles and details quoted by providers: https://docs.360dialog.com/docs/support/api-error-message-list,
@@ -87,7 +101,7 @@ ERROR_CODES: dict[int, tuple[ErrorScope, str]] = {
     131037: (_A, "The phone number's display name has not been approved yet. Get it approved in WhatsApp Manager."),
     131045: (_A, "The phone number was registered with a wrong certificate. Register it again."),
     131057: (_T, "The business account is in maintenance mode; sending resumes when it ends."),
-    131063: (_A, "Meta blocks marketing messages from this business on the Cloud API (marketing may go through the Marketing Messages API only)."),
+    131063: (_A, MARKETING_BLOCKED_ON_CLOUD_API),
     133010: (_A, "The phone number is not registered on the Cloud API. Register it before sending."),
     33: (_A, "The business phone number was deleted or the phone number id in the settings is wrong."),
     # Temporary failures at Meta
@@ -131,6 +145,22 @@ ERROR_CODES: dict[int, tuple[ErrorScope, str]] = {
     133015: (_A, "The phone number was deleted recently; wait before registering it again."),
     133016: (_A, "Too many registration attempts for this phone number; wait before trying again."),
     **{code: (_A, "A permission of our app was not granted or was removed (API permission error). Check the token's permissions.") for code in range(200, 300)},
+    # Marketing Messages API only (POST /{phone-number-id}/marketing_messages). Meta's MM API support page
+    # (https://developers.facebook.com/docs/whatsapp/marketing-messages-lite-api/support, "Error Codes": the
+    # Cloud API codes plus these) with the answers providers show: 360dialog's "Expected errors"
+    # (https://docs.360dialog.com/docs/resources/marketing-messages/expected-errors-and-programming-languages:
+    # 131055 "Method not allowed" for a utility/authentication template, and 131055 "You must accept the
+    # Marketing Messages Lite API terms" for a number not onboarded), Chakra's MM API error list
+    # (https://help.chakrahq.com/chat/faqs/whatsapp-api-error-code-troubleshooting/whatsapp-api-marketing-messages-errors)
+    # and Twilio's 63054/63062 (template unavailable: check onboarding; terms not accepted).
+    # 131055 cannot be told apart by code alone; we only send marketing templates there (see
+    # whatsapp.numbers.marketing_messages_api_for), so it means onboarding above all: the number pauses.
+    131055: (_A, MARKETING_MESSAGES_API_REFUSED),
+    134100: (_C, "The Marketing Messages API takes marketing templates only, and Meta files this template under "
+                 "another category now. Sync the templates: the campaign then goes through the Cloud API."),
+    134101: (_T, "Meta is still linking this template to the Marketing Messages API (about 10 minutes after the template is "
+                 "created or after a week unused); the send is retried."),
+    134102: (_A, MARKETING_MESSAGES_API_REFUSED),
 }  # fmt: skip
 
 ERROR_SCOPES: dict[int, ErrorScope] = {code: scope for code, (scope, _) in ERROR_CODES.items()}
@@ -277,7 +307,8 @@ class WhatsAppError(Exception):
             title=str(error.get("title") or error.get("error_user_title") or error.get("type") or ""),
             trace_id=str(error.get("fbtrace_id") or ""),
             http_status=http_status,
-            details=str(error_data.get("details") or "") if isinstance(error_data, dict) else "",
+            # Template refusals explain themselves in error_user_msg instead of error_data.details.
+            details=str((error_data.get("details") if isinstance(error_data, dict) else "") or error.get("error_user_msg") or ""),
             reached_provider=False,
         )
 
@@ -303,6 +334,9 @@ class SendResult:
     wa_id: str  # empty for a send to a business-scoped user id: Meta then answers with user_id
     message_status: str | None
     user_id: str = ""
+
+
+MARKETING_MESSAGES_PRODUCT_POLICY = "STRICT"  # see send_template
 
 
 # --- HTTP ---------------------------------------------------------------------------------------
@@ -427,8 +461,8 @@ def _connection_never_opened(exc: requests.RequestException) -> bool:
     )
 
 
-def _send(body: dict[str, Any]) -> SendResult:
-    payload = _request("POST", _url(f"{settings.WHATSAPP_PHONE_NUMBER_ID}/messages"), json_body=body)
+def _send(body: dict[str, Any], *, endpoint: str = "messages") -> SendResult:
+    payload = _request("POST", _url(f"{settings.WHATSAPP_PHONE_NUMBER_ID}/{endpoint}"), json_body=body)
     try:
         message = payload["messages"][0]
         contact = (payload.get("contacts") or [{}])[0]
@@ -467,10 +501,14 @@ def send_template(
     language: str,
     components: list[dict],
     callback_data: str | None = None,
+    marketing_messages_api: bool = False,
 ) -> SendResult:
     """Send a template message to ``to`` (E.164 or WhatsApp id) or ``recipient`` (a BSUID); raises WhatsAppError.
 
     ``callback_data`` goes out as ``biz_opaque_callback_data`` and comes back in every status webhook.
+    ``marketing_messages_api``: post to the Marketing Messages API (``/marketing_messages``) instead of
+    ``/messages``; only for a marketing template (``whatsapp.numbers.marketing_messages_api_for`` decides).
+    Same body, same answer, same errors and statuses, plus the codes of ERROR_CODES' last block.
     """
     body: dict[str, Any] = {
         "type": "template",
@@ -478,7 +516,17 @@ def send_template(
     }
     if callback_data:
         body["biz_opaque_callback_data"] = callback_data
-    return _send(_addressed(body, to, recipient))
+    if not marketing_messages_api:
+        return _send(_addressed(body, to, recipient))
+    # Meta's send page (developers.facebook.com/documentation/business-messaging/whatsapp/marketing-messages/
+    # send-marketing-messages) takes the Cloud API's template body; ``product_policy`` defaults to
+    # CLOUD_API_FALLBACK, which sends through /messages while onboarding is not finished (Kapso's and
+    # wasapflow's copies of the reference say the same). STRICT: a number switched over that is not
+    # onboarded is refused (131055), so the admin learns it, instead of its marketing silently taking the
+    # Cloud API path the switch was made to leave (which answers 131063 once marketing is off there).
+    # ``message_activity_sharing`` is left out: the account's own setting applies.
+    body["product_policy"] = MARKETING_MESSAGES_PRODUCT_POLICY
+    return _send(_addressed(body, to, recipient), endpoint="marketing_messages")
 
 
 def send_text(
@@ -512,3 +560,16 @@ def list_templates(*, page_size: int = 100) -> list[dict]:
         paging = payload.get("paging")
         url, params = paging.get("next") if isinstance(paging, dict) else None, None  # the next link carries limit and cursor
     return templates
+
+
+def create_template(definition: dict[str, Any]) -> dict[str, Any]:
+    """Submit a new message template for review; Meta answers ``{"id", "status", "category"}``.
+
+    ``POST /{waba-id}/message_templates`` with ``name``, ``language``, ``category``, ``components`` (and
+    ``parameter_format``). The answer's status is PENDING for a template Meta reviews (sources: see
+    whatsapp/template_rules.py). Raises WhatsAppError, with Meta's words in ``details`` when it refuses.
+    """
+    payload = _request("POST", _url(f"{settings.WHATSAPP_BUSINESS_ACCOUNT_ID}/message_templates"), json_body=definition)
+    if not str(payload.get("id") or ""):
+        raise WhatsAppError("The WhatsApp API accepted the template but its answer has no template id.", reached_provider=True)
+    return payload

@@ -28,7 +28,7 @@ class TemplateSyncResult:
         return self.created + self.updated
 
 
-def _template_fields(remote: dict) -> dict:
+def template_fields(remote: dict) -> dict:
     components = remote.get("components")
     components = components if isinstance(components, list) else []
     url_button = template_shape.dynamic_url_button(components)
@@ -67,7 +67,7 @@ def templates_store(*, remote_templates: list[dict]) -> TemplateSyncResult:
             logger.warning("template without name or language skipped (id %s)", remote.get("id"))
             continue
         template, was_created = MessageTemplate.objects.update_or_create(
-            name=name[:512], language=language[:15], defaults={**_template_fields(remote), "synced_at": now}
+            name=name[:512], language=language[:15], defaults={**template_fields(remote), "synced_at": now}
         )
         seen.append(template.pk)
         created, updated = created + was_created, updated + (not was_created)

@@ -40,6 +40,7 @@ from whatsapp import client as whatsapp_client
 from whatsapp.account import account_problem_record, account_sending_blocked, messaging_limit_current
 from whatsapp.client import HELD_BACK_RETRY_BEFORE, UNKNOWN_CODE_PAUSE_AFTER, ErrorScope, WhatsAppError
 from whatsapp.models import MessageTemplate
+from whatsapp.numbers import marketing_messages_api_for
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +77,8 @@ def _send_all(campaign: Campaign, token: uuid.UUID, to_send: list[tuple[Message,
                 language=template.language,
                 components=components,
                 callback_data=message.callback_data,
+                # Per message: each A/B variant's template has its own category.
+                marketing_messages_api=marketing_messages_api_for(category=template.category, phone_number_id=phone_number_id),
             )
         except WhatsAppError as error:
             if error.stops_campaign:

@@ -1,4 +1,7 @@
-"""Materialise: one queued row per (campaign, contact), set-based, from the segment query."""
+"""Materialise: one queued row per (campaign, contact), set-based, from the audience query.
+
+The audience is the segment, or for a follow-up its parent's recipients who met its condition by now.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from django.utils import timezone
 
 from campaigns.caps import next_local_time
 from campaigns.models import Campaign, Message, MessageStatus
-from campaigns.segments import segment_contacts
+from campaigns.segments import campaign_audience
 from campaigns.variants import CONTROL, CONTROL_SKIP_REASON, group_case_sql, group_of
 
 logger = logging.getLogger(__name__)
@@ -25,12 +28,12 @@ _TIME_ORDERED_UUID_SQL = (
 
 
 def messages_materialise(*, campaign: Campaign, start: datetime) -> int:
-    """Create the campaign's queued messages from its segment, set-based; returns how many were new.
+    """Create the campaign's queued messages from its audience, set-based; returns how many were new.
 
     With a local send time, each message waits for that time in its recipient's time zone. Each row
     records its A/B variant; the hold-out's rows are skipped at once (``control group``) and never sent.
     """
-    audience = segment_contacts(campaign.segment_chosen().rules).order_by().values("id")
+    audience = campaign_audience(campaign).order_by().values("id")
     marketing = campaign.is_marketing
     if connection.vendor == "postgresql":
         select_sql, params = audience.query.get_compiler(connection=connection).as_sql()

@@ -36,6 +36,7 @@ from whatsapp import client as whatsapp_client
 from whatsapp.account import account_sending_blocked
 from whatsapp.client import WhatsAppError
 from whatsapp.models import MessageTemplate
+from whatsapp.numbers import marketing_messages_api_for
 
 logger = logging.getLogger(__name__)
 
@@ -183,6 +184,16 @@ def _held_for_account(message: Message) -> bool:
     ).exists()
 
 
+def _template_category(template: dict) -> str:
+    """The latest category of a service message's template (a test send of a campaign's may be MARKETING)."""
+    return (
+        MessageTemplate.objects.filter(name=template.get("name"), language=template.get("language"))
+        .values_list("category", flat=True)
+        .first()
+        or ""
+    )
+
+
 def _refusal(message: Message) -> str:
     """Why the message must not go out now, or "": an erased person has no number or BSUID to write to."""
     contact = message.contact
@@ -209,6 +220,7 @@ def _send(message: Message, token: uuid.UUID) -> Outcome:
                 language=template["language"],
                 components=template["components"],
                 callback_data=message.callback_data,
+                marketing_messages_api=marketing_messages_api_for(category=_template_category(template), phone_number_id=phone_number_id),
             )
         else:
             result = whatsapp_client.send_text(**address, body=message.body, callback_data=message.callback_data)

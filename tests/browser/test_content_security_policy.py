@@ -8,7 +8,7 @@ from consent.models import OptInForm, Purpose
 from consent.services import contact_upsert, purpose_get
 from tests.factories import NOTICE_TEXT
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 RECORD_VIOLATIONS = """
 window.__cspViolations = [];

@@ -4,7 +4,7 @@
 What issue 13 asks to be shown: an account error pauses all sending after one answer; a bare 502
 leaves the message UNKNOWN and never sends it twice; a template turned MARKETING mid-campaign needs
 marketing consent from then on; a template paused by Meta pauses its campaign; unknown codes pause
-after UNKNOWN_CODE_PAUSE_AFTER; 131049 is retried once, a day later; pricing is stored and shown.
+after UNKNOWN_CODE_PAUSE_AFTER; 131049 is retried once, a day later; pricing is stored, priced and shown.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pytest
 from django.utils import timezone
 
 from campaigns.models import Campaign, Message, MessageStatus, Segment
+from campaigns.pricing import money, rate_card_current
 from consent.models import Contact
 from consent.services import ConsentChange, consent_record_many, contact_phone_fields
 from core.models import AuditEntry
@@ -195,8 +196,13 @@ def test_pricing_from_status_webhooks_is_stored_and_shown(live, sandbox, markete
     message = Message.objects.filter(campaign_id=campaign_id).first()
     assert (message.pricing_type, message.pricing_model, message.pricing_billable) == ("regular", "PMP", True)
     assert report_of(marketer, campaign_id)["sent_by_pricing_category"] == {"marketing_lite": 10}
+    # Priced at the marketing rate of the recipients' market (German numbers) once delivered.
+    card = rate_card_current()
+    expected = str(money(card.rate(card.market_for("DE"), "marketing") * 10))
+    wait_until(lambda: report_of(marketer, campaign_id)["cost"]["total"] == expected, timeout=60, what="the delivered messages priced")
     page = admin_client.get(f"/admin/campaigns/campaign/{campaign_id}/live/").content.decode()
     assert "Sent messages by pricing category" in page and "marketing_lite" in page
+    assert f'<div class="rt-figure" id="actual-cost">{card.currency} {expected}</div>' in page
 
 
 def test_a_us_number_gets_no_marketing_template(live, sandbox, marketer, approver, segment):

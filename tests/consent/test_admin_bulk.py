@@ -50,6 +50,14 @@ def test_tagging_all_contacts_a_filter_matches_tags_exactly_those(admin_client_f
     assert (audit.actor, audit.object_id, audit.details["tagged"]) == (marketer, "spring-2026", 4)
 
 
+def test_a_bulk_tag_name_breaking_the_import_rule_is_refused_and_tags_nobody(admin_client_for, marketer, people):
+    """One rule for tag names wherever people are tagged: a name the CSV import refuses is refused here too."""
+    client = admin_client_for(marketer)
+    response = _bulk(client, "tag_action", "summer sale!", filters="consent=opted_in", selected=[people["untagged"][0].pk])
+    assert "may only hold letters, digits, - and _" in response.content.decode()
+    assert not Tag.objects.filter(name__startswith="summer").exists()
+
+
 def test_untagging_removes_the_tag_from_the_filtered_contacts_only(admin_client_for, marketer, people):
     client = admin_client_for(marketer)
     response = _bulk(client, "untag_action", "vip", filters="consent=opted_in", selected=[people["untagged"][0].pk])

@@ -217,3 +217,20 @@ def test_the_celery_app_makes_the_embedded_brokers_folders_when_a_task_is_sent(t
 
     assert result.stdout.strip() == "sent", result.stderr[-2000:]
     assert len(list((tmp_path / "var" / "broker" / "out").iterdir())) == 1
+
+
+def test_a_malformed_rate_card_stops_start_up_naming_the_file_and_the_row(tmp_path):
+    card = tmp_path / "rates.csv"
+    card.write_text(
+        "market,countries,currency,marketing,utility,authentication,authentication_international,service\n"
+        "Germany,DE,EUR,0.1300,0.0500,0.0400,,0\n"
+        "France,FR,EUR,0,08,0.0300,0.0300,,0\n"  # a decimal comma splits the rate in two
+    )
+
+    result = manage("check", env={**PRODUCTION_ENV, "WHATSAPP_RATE_CARD_FILE": str(card)}, tmp_path=tmp_path)
+
+    assert result.returncode != 0
+    assert (
+        f"ImproperlyConfigured: WHATSAPP_RATE_CARD_FILE: {card}, row 3: 9 values, more than the header's 8 columns."
+        in result.stderr
+    ), result.stderr[-2000:]

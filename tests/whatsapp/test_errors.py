@@ -29,6 +29,8 @@ TABLE = [
     (132068, C), (132069, C),
     (131048, A), (131042, A), (131063, A), (131064, A), (131037, A), (3, A),
     (133010, A), (190, A), (0, A), (10, A), (200, A), (250, A), (299, A), (368, A), (131031, A),
+    # Marketing Messages API only: template not marketing; template still syncing; not onboarded / not eligible.
+    (134100, C), (134101, T), (131055, A), (134102, A),
 ]  # fmt: skip
 
 

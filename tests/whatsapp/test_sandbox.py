@@ -101,6 +101,26 @@ def test_the_template_list_pages_with_limit_and_cursor(sandbox):
     assert pages == [3, 3, 3, 2]
 
 
+def test_a_template_is_created_pending_and_refused_like_meta_refuses_it(sandbox):
+    headers = {"Authorization": f"Bearer {settings.WHATSAPP_ACCESS_TOKEN}"}
+    url = f"{sandbox.url}/v21.0/{settings.WHATSAPP_BUSINESS_ACCOUNT_ID}/message_templates"
+    template = {"name": "order_ready", "language": "en_US", "category": "UTILITY",
+                "components": [{"type": "BODY", "text": "Your order {{1}} is ready.", "example": {"body_text": [["A-1"]]}}]}  # fmt: skip
+
+    created = requests.post(url, json=template, headers=headers, timeout=5)
+    assert created.status_code == 200 and created.json() == {"id": created.json()["id"], "status": "PENDING", "category": "UTILITY"}
+    listed = requests.get(url, params={"limit": 100}, headers=headers, timeout=5).json()["data"]
+    assert [(t["id"], t["status"]) for t in listed if t["name"] == "order_ready"] == [(created.json()["id"], "PENDING")]
+
+    again = requests.post(url, json=template, headers=headers, timeout=5).json()["error"]
+    assert (again["code"], again["error_subcode"], again["error_user_title"]) == (100, 2388024, "Message template already exists")
+    bad = requests.post(url, json={**template, "name": "Order Ready"}, headers=headers, timeout=5)
+    assert bad.status_code == 400 and "Name: only lowercase letters" in bad.json()["error"]["error_user_msg"]
+    assert requests.post(url, json=template, timeout=5).json()["error"]["code"] == 190
+    other = f"{sandbox.url}/v21.0/999/message_templates"
+    assert requests.post(other, json=template, headers=headers, timeout=5).json()["error"]["error_subcode"] == 33
+
+
 def test_config_changes_are_validated_and_reset_restores_everything(sandbox):
     with pytest.raises(urllib.error.HTTPError):
         sandbox.configure(no_such_setting=1)

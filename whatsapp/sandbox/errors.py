@@ -106,6 +106,11 @@ CATALOG: dict[int, MetaError] = {
         "Marketing message limit after template classification violations", 400,
         "Marketing messages are limited because of repeated template classification violations.",
     ),
+    # Marketing Messages API only (Meta's MM API support page; titles as providers quote them, see whatsapp/client.py).
+    131055: MetaError("Method not allowed", 400, "Only marketing template messages are supported"),
+    134100: MetaError("Template category not supported", 400, "Only templates categorized as MARKETING can be sent with the Marketing Messages API."),
+    134101: MetaError("Template not yet synced", 400, "The template is still being synced for the Marketing Messages API; try again in about 10 minutes."),
+    134102: MetaError("Template unavailable", 400, "The template is unavailable for the Marketing Messages API: check the account's onboarding and eligibility."),
     132000: MetaError(
         "Template Param Count Mismatch", 400,
         "The number of variable parameter values included in the request did not match the number of variable parameters defined in the template.",

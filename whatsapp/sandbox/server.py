@@ -7,7 +7,14 @@ phone number id on ``messages`` changes) back to the app. It runs without Django
 API (``/{version}/...``, bearer token required):
 - ``POST /{version}/{phone_number_id}/messages``: template or text message, addressed with ``to`` (a phone
   number) or ``recipient`` (a business-scoped user id, BSUID).
+- ``POST /{version}/{phone_number_id}/marketing_messages``: the Marketing Messages API: the same template
+  body (plus ``product_policy``, ``message_activity_sharing``) and answer; marketing templates only
+  (others: 134100, a non-template: 100). Each send records the ``endpoint`` that took it.
 - ``GET /{version}/{waba_id}/message_templates?limit=&after=``: the template list, paged.
+- ``POST /{version}/{waba_id}/message_templates``: create a template (Meta's rules in ``template_rules``;
+  a name taken in that language is refused with code 100 / subcode 2388024); it answers ``{"id", "status":
+  "PENDING", "category"}`` and stays PENDING until ``/_sandbox/notify`` sends its review
+  (``{"field": "message_template_status_update", "template", "language", "event": "APPROVED" | "REJECTED"}``).
 
 Control (``/_sandbox/...``, no token):
 - ``GET /_sandbox/sends``: every accepted send, in order (``?offset=N`` for the rest).
@@ -49,6 +56,10 @@ Behaviour switches (``POST /_sandbox/config``; all off by default, ``reset`` tur
   true for ``cut_after_body`` only): the send still counts as accepted inside the sandbox and its statuses
   flow, i.e. the message may have been delivered although the client saw a failure. ``hold``: seconds
   before the answer (or the cut).
+- ``marketing_messages_api_onboarded`` (default true): false = the business has not finished Marketing
+  Messages API onboarding: a ``/marketing_messages`` send with ``product_policy`` STRICT is refused with
+  131055, one without falls back to the Cloud API (its send records ``endpoint: messages``, ``fallback``).
+  ``marketing_blocked_on_cloud_api``: ``/messages`` refuses marketing templates with 131063.
 - ``status_order``: e.g. ``["sent", "read"]`` (read without delivered), ``["sent", "read", "delivered"]``
   (delivered after read), ``["sent", "delivered", "read", "played"]``; ``null`` = sent, then delivered and
   read by ``delivered_rate`` / ``read_rate``. ``statuses_in_one_envelope``: all of a message's statuses in
@@ -101,6 +112,7 @@ from whatsapp.sandbox.people import (
     rule_matches,
     validate_username_users,
 )
+from whatsapp.template_rules import definition_problems
 from whatsapp.template_shape import (
     MEDIA_FORMATS,
     body_parameter_names,
@@ -128,6 +140,7 @@ STATUSES = {"sent", "delivered", "read", "played"}
 # Meta's pricing.type values (status webhook reference; pywa PricingType). pywa reads the key as
 # "pricing_type" where Meta's reference and provider copies (Gupshup's PMP events) show "type": we follow Meta.
 PRICING_TYPES = {"regular", "free_customer_service", "free_entry_point"}
+MM_PRODUCT_POLICIES = {"CLOUD_API_FALLBACK", "STRICT"}
 DIRTY_FAULTS = {"bare_500", "plain_500", "html_502", "gateway_timeout_504", "cut_after_body"}
 WEEK = 7 * 24 * 3600.0  # Meta redelivers a failed webhook for up to about 7 days
 
@@ -165,6 +178,11 @@ class SandboxConfig:
     reply_rules: list[dict] = field(default_factory=_default_reply_rules)
     username_users: list[dict] = field(default_factory=list)
     send_faults: list[dict] = field(default_factory=list)
+    # The Marketing Messages API: whether the business finished onboarding (else STRICT sends are refused
+    # with 131055 and the others fall back to the Cloud API), and whether Meta refuses marketing templates
+    # on the Cloud API's /messages (131063).
+    marketing_messages_api_onboarded: bool = True
+    marketing_blocked_on_cloud_api: bool = False
     status_order: list[str] | None = None
     statuses_in_one_envelope: bool = False
     status_copies: int = 1
@@ -236,10 +254,13 @@ def _validate_behaviour(values: dict[str, Any]) -> None:
 class GraphError(Exception):
     """An error answered in Meta's shape."""
 
-    def __init__(self, http_status: int, code: int, message: str, *, details: str = "", subcode: int | None = None, title: str = ""):
+    def __init__(
+        self, http_status: int, code: int, message: str, *, details: str = "", subcode: int | None = None, title: str = "",
+        user_message: str = "",
+    ) -> None:
         super().__init__(message)
         self.http_status, self.code, self.message = http_status, code, message
-        self.details, self.subcode, self.title = details, subcode, title
+        self.details, self.subcode, self.title, self.user_message = details, subcode, title, user_message
 
     def response(self) -> web.Response:
         error: dict[str, Any] = {"message": self.message, "type": "OAuthException", "code": self.code}
@@ -247,6 +268,8 @@ class GraphError(Exception):
             error["error_subcode"] = self.subcode
         if self.title:
             error["error_user_title"] = self.title
+        if self.user_message:
+            error["error_user_msg"] = self.user_message
         if self.details:
             error["error_data"] = {"messaging_product": "whatsapp", "details": self.details}
         error["fbtrace_id"] = "A" + uuid.uuid4().hex[:22]
@@ -392,6 +415,13 @@ class Sandbox:
         if not VERSION_RE.match(version):
             raise GraphError(400, 2500, f"Unknown path components: /{version}")
 
+    def _check_call(self, request: web.Request, object_id: str) -> None:
+        """The token, the version and the object (our phone number or account) of an API call."""
+        self._check_token(request)
+        self._check_version(request.match_info["version"])
+        if request.match_info["object_id"] != object_id:
+            raise self._unknown_object(request.match_info["object_id"])
+
     def _unknown_object(self, object_id: str) -> GraphError:
         return GraphError(
             400, 100,
@@ -428,16 +458,20 @@ class Sandbox:
     # --- API: messages ------------------------------------------------------------------------
 
     async def messages(self, request: web.Request) -> web.StreamResponse:
+        return await self._send_request(request, endpoint="messages")
+
+    async def marketing_messages(self, request: web.Request) -> web.StreamResponse:
+        """The Marketing Messages API: the same body and answer as /messages, for marketing templates only."""
+        return await self._send_request(request, endpoint="marketing_messages")
+
+    async def _send_request(self, request: web.Request, *, endpoint: str) -> web.StreamResponse:
         # Read first, then take the latency: a request sent in full is received, like at a remote
         # server, even if its client dies before the answer (the client then cannot know).
         raw_body = await request.read()
         if self.config.latency:
             await asyncio.sleep(self.config.latency)
         try:
-            self._check_token(request)
-            self._check_version(request.match_info["version"])
-            if request.match_info["object_id"] != self.config.phone_number_id:
-                raise self._unknown_object(request.match_info["object_id"])
+            self._check_call(request, self.config.phone_number_id)
             try:
                 body = json.loads(raw_body)
             except ValueError:
@@ -445,6 +479,7 @@ class Sandbox:
             if not isinstance(body, dict):
                 raise _invalid("The request body must be a JSON object.")
             send = self._validate_send(body)
+            self._check_endpoint(body, send, endpoint=endpoint, version=request.match_info["version"])
             fault = self._take_fault(send)
             if fault is not None and "fault" in fault:
                 return await self._dirty_answer(request, send, fault)
@@ -470,6 +505,41 @@ class Sandbox:
             self._refuse(str(error.code))
             return error.response()
         return self._accept(send)
+
+    def _check_endpoint(self, body: dict, send: dict, *, endpoint: str, version: str) -> None:
+        """What the endpoint itself refuses, and which one took the message (``send["endpoint"]``).
+
+        /marketing_messages (Meta's MM API support page and 360dialog's "Expected errors", cited in
+        whatsapp/client.py): a non-template is 100 "Message must be a template message."; a utility or
+        authentication template is 134100 from v23.0 on (131055 "Method not allowed" before); a number
+        not onboarded is 131055 with ``product_policy`` STRICT, else the message falls back to the
+        Cloud API (Meta's default, CLOUD_API_FALLBACK). /messages answers 131063 to a marketing template
+        once marketing is off on the Cloud API (switch ``marketing_blocked_on_cloud_api``).
+        """
+        send["endpoint"] = endpoint
+        category = str((send.get("template") or {}).get("category", "")).upper()
+        if endpoint == "marketing_messages":
+            if send["type"] != "template":
+                raise GraphError(400, 100, "(#100) Invalid parameter", details="Message must be a template message.")
+            policy = body.get("product_policy", "CLOUD_API_FALLBACK")
+            if policy not in MM_PRODUCT_POLICIES:
+                raise _invalid(f"product_policy must be one of {', '.join(sorted(MM_PRODUCT_POLICIES))}, got {policy!r}.")
+            if "message_activity_sharing" in body and not isinstance(body["message_activity_sharing"], bool):
+                raise _invalid("message_activity_sharing must be true or false.")
+            send["product_policy"] = policy
+            if category != "MARKETING":
+                if _version_number(version) >= (23, 0):
+                    raise CatalogError(134100, details=f"Template category {category} is not supported; only marketing templates are.")
+                raise GraphError(400, 131055, "(#131055) Method not allowed", details="Only marketing template messages are supported")
+            if not self.config.marketing_messages_api_onboarded:
+                if policy == "STRICT":
+                    raise GraphError(
+                        400, 131055, "(#131055) You must accept the Marketing Messages API terms to use the API.",
+                        details="The business has not finished onboarding to the Marketing Messages API.",
+                    )
+                send["endpoint"], send["fallback"] = "messages", True  # delivered through the Cloud API
+        if send["endpoint"] == "messages" and category == "MARKETING" and self.config.marketing_blocked_on_cloud_api:
+            raise CatalogError(131063)
 
     def _take_fault(self, send: dict) -> dict | None:
         """The first send fault that applies to this send, counted against its ``times``."""
@@ -732,7 +802,12 @@ class Sandbox:
             "callback_data": send["callback_data"],
             "accepted_at": time.time(),
             "outcome": f"failed:{failure['code']}" if failure else "accepted",
+            "endpoint": send.get("endpoint", "messages"),  # the one that took it (after a fallback: messages)
         }
+        if send.get("product_policy"):
+            entry["product_policy"] = send["product_policy"]
+        if send.get("fallback"):
+            entry["fallback"] = True
         if person.user_id:
             entry.update({"recipient": send["recipient"], "user_id": person.user_id})
         if answered:
@@ -762,10 +837,7 @@ class Sandbox:
         if self.config.latency:
             await asyncio.sleep(self.config.latency)
         try:
-            self._check_token(request)
-            self._check_version(request.match_info["version"])
-            if request.match_info["object_id"] != self.config.waba_id:
-                raise self._unknown_object(request.match_info["object_id"])
+            self._check_call(request, self.config.waba_id)
             try:
                 limit = int(request.query.get("limit", "25"))
                 start = int(base64.urlsafe_b64decode(request.query["after"]).decode()) if "after" in request.query else 0
@@ -785,6 +857,41 @@ class Sandbox:
         if start + len(page) < len(templates):
             paging["next"] = str(request.url.with_query({"limit": str(limit), "after": cursor(start + len(page))}))
         return web.json_response({"data": page, "paging": paging})
+
+    async def message_template_create(self, request: web.Request) -> web.Response:
+        """A new template, checked by Meta's rules (``template_rules``), stored PENDING until a notify reviews it."""
+        raw_body = await request.read()
+        if self.config.latency:
+            await asyncio.sleep(self.config.latency)
+        try:
+            self._check_call(request, self.config.waba_id)
+            try:
+                definition = json.loads(raw_body)
+            except ValueError:
+                raise _invalid("The request body is not valid JSON.") from None
+            problems = definition_problems(definition)
+            if problems:
+                # Meta answers a template it refuses with code 100, a title and a message for people.
+                raise GraphError(400, 100, "Invalid parameter", title="Template not valid", user_message=" ".join(problems))
+            name, language = definition["name"], definition["language"]
+            if any(t["name"] == name and t["language"] == language for t in self.config.templates):
+                # Code 100 with subcode 2388024 is what integrators' code handles for a name that exists in the
+                # language; Meta's error page gives no text for it, so the title and message are our choice.
+                raise GraphError(
+                    400, 100, "Invalid parameter", subcode=2388024, title="Message template already exists",
+                    user_message=f"There is already {language} content for this template. You can create a new template and try again.",
+                )  # fmt: skip
+        except GraphError as error:
+            return error.response()
+        template_id = str(max(int(t["id"]) for t in self.config.templates) + 1 if self.config.templates else 900000000000001)
+        category = str(definition["category"]).upper()
+        stored = {
+            "id": template_id, "name": name, "language": language, "status": "PENDING", "category": category,
+            "parameter_format": str(definition.get("parameter_format") or "POSITIONAL").upper(),
+            "components": definition["components"], "quality_score": {"score": "UNKNOWN"}, "rejected_reason": "NONE",
+        }  # fmt: skip
+        self.config = dataclasses.replace(self.config, templates=[*self.config.templates, stored])
+        return web.json_response({"id": template_id, "status": "PENDING", "category": category})
 
     # --- webhooks -----------------------------------------------------------------------------
 
@@ -1153,6 +1260,11 @@ class Sandbox:
         raise web.HTTPSeeOther(phones.phone_path(key))
 
 
+def _version_number(version: str) -> tuple[int, int]:
+    major, minor = version.lstrip("v").split(".")
+    return int(major), int(minor)
+
+
 def _html(text: str, status: int = 200) -> web.Response:
     response = web.Response(text=text, status=status, content_type="text/html")
     response.headers["Content-Security-Policy"] = phones.PAGE_POLICY
@@ -1193,7 +1305,9 @@ def build_app(config: SandboxConfig) -> web.Application:
     app.on_startup.append(sandbox.start)
     app.on_cleanup.append(sandbox.stop)
     app.router.add_post("/{version}/{object_id}/messages", sandbox.messages)
+    app.router.add_post("/{version}/{object_id}/marketing_messages", sandbox.marketing_messages)
     app.router.add_get("/{version}/{object_id}/message_templates", sandbox.message_templates)
+    app.router.add_post("/{version}/{object_id}/message_templates", sandbox.message_template_create)
     app.router.add_get("/_sandbox/sends", sandbox.sends_view)
     app.router.add_get("/_sandbox/webhooks", sandbox.webhooks_view)
     app.router.add_get("/_sandbox/config", sandbox.config_view)

@@ -75,7 +75,7 @@
   }
 
   template.addEventListener("change", function () { adaptToTemplate(); later(); });
-  segment.addEventListener("change", countSegment);
+  if (segment) segment.addEventListener("change", countSegment);  // a follow-up has no segment to choose
   previewFor.addEventListener("change", later);
   form.addEventListener("input", function (event) {
     if (event.target.closest("#mapping-step") || event.target.name === "tracked_url") later();

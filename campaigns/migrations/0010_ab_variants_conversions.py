@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0008_campaign_edits'),
+        ('campaigns', '0009_campaign_follow_up'),
     ]
 
     operations = [
