@@ -25,6 +25,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from campaigns import analytics, selectors, services
+from campaigns.attribution import campaign_earnings
 from campaigns.charts import line_chart, stacked_bar_chart
 from campaigns.eligibility import EXCLUSION_REASONS
 from campaigns.exports import csv_stream
@@ -33,6 +34,7 @@ from campaigns.models import Campaign, FollowUpCondition, FrequencyCapPolicy
 from campaigns.parameters import mapping_for_preview, template_has_tracked_link
 from campaigns.previews import TestSendRefused, campaign_test_send, message_preview
 from campaigns.rich_form import rich_field_names
+from campaigns.variants import variant_descriptions
 from consent.keywords import HELP_KEYWORDS, OPTIN_KEYWORDS, OPTOUT_KEYWORDS
 from consent.models import Contact
 from core.audit import Actor, audit_record
@@ -171,16 +173,17 @@ def builder_view(request: HttpRequest, model_admin: ModelAdmin, campaign_id: int
 def _builder_save(
     request: HttpRequest, form: CampaignBuilderForm, campaign: Campaign | None, *, submit: bool, confirmed: bool = False
 ) -> HttpResponse | None:
-    data = form.campaign_fields()
+    data, conversion = form.campaign_fields(), form.conversion_fields()
     actor = _actor(request)
     warnings: list[str] = []
     try:
         if campaign is None:
-            campaign = services.campaign_create(actor=actor, **data)
+            campaign = services.campaign_create(actor=actor, **data, **conversion)
         else:
             changed = {name: value for name, value in data.items() if getattr(campaign, name) != value}
             if changed:
                 campaign = services.campaign_update(campaign=campaign, actor=actor, **changed)
+            campaign = services.campaign_conversion_set(campaign=campaign, actor=actor, **conversion)
         if submit and not confirmed:
             warnings = selectors.campaign_submit_warnings(campaign)
         if submit and not warnings:
@@ -270,7 +273,7 @@ def review_view(request: HttpRequest, model_admin: ModelAdmin, campaign_id: int)
         reject_url=reverse("admin:campaigns_campaign_lifecycle", args=[campaign.pk, "reject"]),
         submit_url=reverse("admin:campaigns_campaign_lifecycle", args=[campaign.pk, "submit"]),
         can_change=request.user.has_perm("campaigns.change_campaign"),
-        policy=FrequencyCapPolicy.current(),
+        policy=FrequencyCapPolicy.current(), variants=variant_descriptions(campaign),
     )  # fmt: skip
 
 
@@ -318,6 +321,7 @@ def live_view(request: HttpRequest, model_admin: CampaignAdmin, campaign_id: int
         progress_url=reverse("admin:campaigns_campaign_progress", args=[campaign.pk]),
         export_url=reverse("admin:campaigns_campaign_export", args=[campaign.pk]) if request.user.has_perm("consent.view_contact") else "",
         pages=campaign_pages(campaign, request.user), attribution_hours=int(analytics.ATTRIBUTION_WINDOW.total_seconds() // 3600),
+        earnings=campaign_earnings(campaign),
         follow_ups=campaign.follow_ups.order_by("pk"), follow_up_conditions=FollowUpCondition.choices,
         follow_up_max_days=services.FOLLOW_UP_MAX_DELAY_DAYS,
         may_create_follow_up=request.user.has_perm("campaigns.add_campaign") and campaign.launched_at is not None,

@@ -44,6 +44,7 @@ from django.utils import timezone
 
 from campaigns.caps import cap_limits
 from campaigns.models import Campaign, Click, Message, MessageStatus
+from campaigns.variants import CONTROL
 from consent.models import ConsentAction, ConsentEvent, ConsentState, ConsentStatus, Purpose
 from whatsapp.models import MessageTemplate
 
@@ -67,6 +68,7 @@ REASON_LABELS = {
     "us_marketing_blocked": "US number: WhatsApp delivers no marketing templates to the US",
     "messaging_limit": "The account's daily messaging limit is used up (waits for the next day)",
     "held_back": "Held back by WhatsApp; its one retry came too late",
+    "control group": "Hold-out (control group): never messaged, for comparison",
 }
 # A 131049 waiting for its one retry, on the results page.
 HELD_BACK_LABEL = "Held back by WhatsApp, retrying on {date}"
@@ -336,48 +338,52 @@ def _period(campaign: Campaign) -> tuple[datetime, datetime] | None:
     return campaign.launched_at, (campaign.completed_at or timezone.now()) + ATTRIBUTION_WINDOW
 
 
-def _answered_message(campaign: Campaign, moment_ref: str) -> Exists:
-    """The campaign sent the person (OuterRef ``contact_id``) a message in the window before ``moment_ref``."""
-    return Exists(
-        Message.objects.filter(
-            campaign=campaign, kind=Message.Kind.CAMPAIGN, contact_id=OuterRef("contact_id"),
-            accepted_at__lte=OuterRef(moment_ref), accepted_at__gte=OuterRef(moment_ref) - ATTRIBUTION_WINDOW,
-        )
+def _answered_message(campaign: Campaign, moment_ref: str, variant: str | None = None) -> Exists:
+    """The campaign sent the person (OuterRef ``contact_id``) a message in the window before ``moment_ref``.
+
+    With ``variant``, only that A/B group's messages; the hold-out (``control``), never sent, counts
+    from when its row was made, the moment it would have been sent.
+    """
+    since = "created_at" if variant == CONTROL else "accepted_at"
+    messages = Message.objects.filter(
+        campaign=campaign, kind=Message.Kind.CAMPAIGN, contact_id=OuterRef("contact_id"),
+        **{f"{since}__lte": OuterRef(moment_ref), f"{since}__gte": OuterRef(moment_ref) - ATTRIBUTION_WINDOW},
     )  # fmt: skip
+    return Exists(messages.filter(variant=variant) if variant is not None else messages)
 
 
-def people_answering(campaign: Campaign, rows: QuerySet, *, recorded_field: str, moment_field: str) -> int:
+def people_answering(campaign: Campaign, rows: QuerySet, *, recorded_field: str, moment_field: str, variant: str | None = None) -> int:
     """People with one of ``rows`` (a queryset with a ``contact``) within ATTRIBUTION_WINDOW after the
-    campaign messaged them. ``recorded_field`` is when we stored the row (ids grow with it, see
-    ``first_id_since``); ``moment_field`` is when the person acted.
+    campaign messaged them (only those of one A/B group with ``variant``). ``recorded_field`` is when we
+    stored the row (ids grow with it, see ``first_id_since``); ``moment_field`` is when the person acted.
     """
     period = _period(campaign)
     recorded = period and _recorded_between(rows.model, recorded_field, *period)
     if not recorded:
         return 0
-    return rows.filter(recorded).filter(_answered_message(campaign, moment_field)).values("contact_id").distinct().count()
+    return rows.filter(recorded).filter(_answered_message(campaign, moment_field, variant)).values("contact_id").distinct().count()
 
 
-def campaign_opt_outs(campaign: Campaign) -> int:
+def campaign_opt_outs(campaign: Campaign, variant: str | None = None) -> int:
     """People who opted out of marketing within ATTRIBUTION_WINDOW after the campaign messaged them."""
     events = ConsentEvent.objects.filter(action=ConsentAction.OPT_OUT, purpose__code=Purpose.MARKETING)
-    return people_answering(campaign, events, recorded_field="recorded_at", moment_field="recorded_at")
+    return people_answering(campaign, events, recorded_field="recorded_at", moment_field="recorded_at", variant=variant)
 
 
 # Replies are the conversations app's rows, a layer above this one: it registers how to count them
 # (conversations/apps.py). With no app recording what people write, nobody replied.
-_reply_counter: Callable[[Campaign], int] | None = None
+_reply_counter: Callable[[Campaign, str | None], int] | None = None
 
 
-def reply_counter_register(counter: Callable[[Campaign], int]) -> None:
-    """Set how the people who replied to a campaign are counted (see ``campaign_replies``)."""
+def reply_counter_register(counter: Callable[[Campaign, str | None], int]) -> None:
+    """Set how the people who replied to a campaign (or one of its A/B groups) are counted (see ``campaign_replies``)."""
     global _reply_counter
     _reply_counter = counter
 
 
-def campaign_replies(campaign: Campaign) -> int:
+def campaign_replies(campaign: Campaign, variant: str | None = None) -> int:
     """People who wrote back (anything but an opt-out keyword) within ATTRIBUTION_WINDOW of the message."""
-    return _reply_counter(campaign) if _reply_counter is not None else 0
+    return _reply_counter(campaign, variant) if _reply_counter is not None else 0
 
 
 def campaign_funnel(campaign: Campaign) -> Funnel:
@@ -472,7 +478,7 @@ def campaign_time_series(campaign: Campaign) -> TimeSeries:
 # --- per-recipient export ----------------------------------------------------------------------------
 
 EXPORT_COLUMNS = (
-    "contact_id", "phone", "name", "status", "skip_reason", "error_code", "error_title",
+    "contact_id", "phone", "name", "variant", "status", "skip_reason", "error_code", "error_title",
     "dispatched_at", "accepted_at", "delivered_at", "read_at", "failed_at", "clicks",
 )  # fmt: skip
 

@@ -19,6 +19,7 @@ urlpatterns = [
     path("campaigns/<int:campaign_id>/resume", apis.CampaignResumeApi.as_view(), name="api-campaign-resume"),
     path("campaigns/<int:campaign_id>/cancel", apis.CampaignCancelApi.as_view(), name="api-campaign-cancel"),
     path("campaigns/<int:campaign_id>/report", apis.CampaignReportApi.as_view(), name="api-campaign-report"),
+    path("campaigns/<int:campaign_id>/results", apis.CampaignResultsApi.as_view(), name="api-campaign-results"),
     path("campaigns/<int:campaign_id>/follow-ups", apis.CampaignFollowUpsApi.as_view(), name="api-campaign-follow-ups"),
     path("campaigns/<int:campaign_id>/dry-run", apis.CampaignDryRunApi.as_view(), name="api-campaign-dry-run"),
     path("contacts/<int:contact_id>/messages", apis.ContactMessagesApi.as_view(), name="api-contact-messages"),

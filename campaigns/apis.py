@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from campaigns import selectors, services
+from campaigns.attribution import campaign_earnings
 from campaigns.models import Campaign, FollowUpCondition, Segment
 from campaigns.segments import (
     SegmentQueryTimeout,
@@ -42,6 +43,12 @@ PARAMETERS_HELP = (
     "A template with a media or text-variable header, a coupon code, a limited-time offer or carousel cards "
     'takes an object: {"header": {"image": {"link": "https://..."}}, "body": [...], "coupon_code": {...}, '
     '"limited_time_offer": {"expires_at": "2026-12-24T23:00:00Z"}, "cards": [{"header": ..., "body": [...]}]}.'
+)
+
+VARIANTS_HELP = (
+    "A/B test: 2 to 4 variants, labelled A-D in order, with shares (percent of the messaged part) adding up to 100. "
+    'A variant may send another template and parameters: [{"share": 50}, '
+    '{"share": 50, "template": "spring_sale_b", "language": "en_US", "parameters": [...]}]. Empty: no test.'
 )
 
 
@@ -281,6 +288,7 @@ class CampaignOutputSerializer(serializers.ModelSerializer):
             "id", "name", "status", "status_reason", "template", "language", "segment", "parameters", "tracked_url",
             "send_at", "local_time", "expires_at", "max_per_day", "max_per_week", "phone_number_id", "created_by", "created_at",
             "submitted_at", "approved_by", "approved_at", "rejection_comment", "launched_at", "completed_at",
+            "variants", "control_percent", "conversion_event", "conversion_value_property", "conversion_window_days",
             "follow_up_of", "follow_up_condition", "follow_up_delay_days", "follow_ups",
         ]  # fmt: skip
 
@@ -312,6 +320,13 @@ class CampaignInputSerializer(serializers.Serializer):
         required=False, allow_blank=True, default="", max_length=64,
         help_text="Which of the business's numbers sends it (its phone number id); empty: the default number",
     )  # fmt: skip
+    variants = serializers.JSONField(required=False, default=list, help_text=VARIANTS_HELP)  # type: ignore[arg-type]  # a list
+    control_percent = serializers.IntegerField(
+        required=False, default=0, min_value=0, max_value=100, help_text="Percent of the audience held out (never messaged)"
+    )
+    conversion_event = serializers.CharField(required=False, max_length=100, default="purchase")
+    conversion_value_property = serializers.CharField(required=False, max_length=100, allow_blank=True, default="value")
+    conversion_window_days = serializers.IntegerField(required=False, default=7, help_text="Days after a read or click")
 
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
         if "template" in data or "language" in data:
@@ -381,8 +396,13 @@ class CampaignDetailApi(_Protected):
         campaign = get_object_or_404(Campaign, pk=campaign_id)
         serializer = CampaignInputSerializer(campaign, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
+        changes = dict(serializer.validated_data)
+        conversion = {name: changes.pop(name) for name in services.CONVERSION_FIELDS if name in changes}
         try:
-            campaign = services.campaign_update(campaign=campaign, actor=_actor(request), **serializer.validated_data)
+            if changes:
+                campaign = services.campaign_update(campaign=campaign, actor=_actor(request), **changes)
+            if conversion:  # how conversions are counted may change in any state, without a new approval
+                campaign = services.campaign_conversion_set(campaign=campaign, actor=_actor(request), **conversion)
         except services.CampaignError as exc:
             return _error(exc)
         return Response(CampaignOutputSerializer(campaign).data)
@@ -570,6 +590,44 @@ class CampaignReportApi(_Protected):
     def get(self, request: Request, campaign_id: int) -> Response:
         campaign = get_object_or_404(Campaign, pk=campaign_id)
         return Response({**selectors.campaign_report(campaign), **selectors.campaign_cost(campaign)})
+
+
+_GROUP_FIELDS: dict[str, serializers.Field] = {
+    "group": serializers.CharField(help_text='"A"-"D", "control" (the hold-out), "" (no A/B test) or "messaged" (all but the hold-out)'),
+    "label": serializers.CharField(),
+    **{name: serializers.IntegerField() for name in ("recipients", "sent", "read", "clicked", "replied", "opted_out", "converted", "conversions")},
+    "revenue": serializers.DecimalField(max_digits=20, decimal_places=6, coerce_to_string=True),
+    "conversion_rate": serializers.FloatField(allow_null=True, help_text="converted / recipients"),
+    "lift": serializers.FloatField(allow_null=True, help_text="(conversion rate - the hold-out's) / the hold-out's"),
+}
+
+
+class CampaignResultsSerializer(serializers.Serializer):
+    conversion = inline_serializer(
+        "CampaignConversion",
+        {"event": serializers.CharField(), "value_property": serializers.CharField(), "window_days": serializers.IntegerField()},
+    )
+    revenue = serializers.DecimalField(max_digits=20, decimal_places=6, coerce_to_string=True)
+    lift = serializers.FloatField(allow_null=True)
+    messaged = inline_serializer("CampaignGroupMessaged", _GROUP_FIELDS)
+    control = inline_serializer("CampaignGroupControl", _GROUP_FIELDS, allow_null=True)
+    groups = inline_serializer("CampaignGroup", _GROUP_FIELDS, many=True)
+
+
+class CampaignResultsApi(_Protected):
+    required_permissions = {"GET": ("campaigns.view_campaign",)}
+
+    @extend_schema(
+        operation_id="campaign_results",
+        summary="What the campaign earned, per A/B variant and against the hold-out",
+        description="Reads, clicks, replies, opt-outs, conversions and revenue of each variant and of the control "
+        "group, and the lift of the messaged over the hold-out. A conversion is a `conversion_event` within "
+        "`conversion_window_days` after the person read or clicked the message (the hold-out: after the time it would "
+        "have been sent); see campaigns/attribution.py for every definition.",
+        responses={200: CampaignResultsSerializer},
+    )
+    def get(self, request: Request, campaign_id: int) -> Response:
+        return Response(campaign_earnings(get_object_or_404(Campaign, pk=campaign_id)).as_dict())
 
 
 class CampaignDryRunSerializer(serializers.Serializer):

@@ -25,6 +25,7 @@ from campaigns.rich_form import (
     rich_layout,
     rich_more_from_fields,
 )
+from campaigns.variants import LABELS, MAX_CONTROL_PERCENT
 from whatsapp.models import MessageTemplate
 from whatsapp.numbers import numbers_all
 from whatsapp.selectors import templates_sendable
@@ -125,6 +126,19 @@ class CampaignBuilderForm(forms.Form):
         'also takes a media link from a contact attribute: {"image": {"attribute": "photo_url"}}.',
     )  # fmt: skip
 
+    # A/B test and how its results are counted (campaigns.variants, campaigns.attribution).
+    control_percent = forms.IntegerField(
+        required=False, min_value=0, max_value=MAX_CONTROL_PERCENT, label="Hold out (control group), %",
+        help_text="This share of the audience is never messaged; the results compare the others with them.",
+    )  # fmt: skip
+    conversion_event = forms.CharField(required=False, max_length=100, initial="purchase", label="Conversion event", help_text="e.g. purchase")
+    conversion_value_property = forms.CharField(
+        required=False, max_length=100, initial="value", label="Revenue property", help_text="The event's property holding its value"
+    )
+    conversion_window_days = forms.IntegerField(
+        required=False, min_value=1, initial=7, label="Counted for, days", help_text="After the person read or clicked the message"
+    )
+
     def __init__(self, *args: Any, campaign: Campaign | None = None, **kwargs: Any) -> None:
         if campaign is not None and (not args or args[0] is None) and "initial" not in kwargs:
             kwargs["initial"] = self.initial_from(campaign)
@@ -144,6 +158,15 @@ class CampaignBuilderForm(forms.Form):
         rich_fields_add(self.fields)
         if self.is_bound:
             self.data = rich_data_synced(self.data, rich_layout(self.selected_template()))
+        for label in LABELS:
+            self.fields[f"variant_{label}_share"] = forms.IntegerField(required=False, min_value=1, max_value=99, label="Share, %")
+            self.fields[f"variant_{label}_template"] = forms.ModelChoiceField(
+                queryset=templates_sendable(), required=False, empty_label="The template above", label="Template"
+            )
+            self.fields[f"variant_{label}_parameters"] = forms.CharField(
+                required=False, label="Values", widget=forms.Textarea(attrs={"rows": 2}),
+                help_text='Empty: the values above. Else as the API takes them, e.g. [{"field": "name"}, {"value": "30%"}]',
+            )  # fmt: skip
 
     @staticmethod
     def initial_from(campaign: Campaign) -> dict[str, Any]:
@@ -154,6 +177,14 @@ class CampaignBuilderForm(forms.Form):
                 "phone_number_id",
             )
         }  # fmt: skip
+        for name in ("control_percent", "conversion_event", "conversion_value_property", "conversion_window_days"):
+            initial[name] = getattr(campaign, name)
+        for label, entry in zip(LABELS, campaign.variants or [], strict=False):
+            initial[f"variant_{label}_share"] = entry.get("share")
+            if entry.get("template"):
+                initial[f"variant_{label}_template"] = MessageTemplate.objects.filter(name=entry["template"], language=entry.get("language")).first()
+            if entry.get("parameters") is not None:
+                initial[f"variant_{label}_parameters"] = json.dumps(entry["parameters"])
         parameters = campaign.parameters or []
         body = parameters.get("body", []) if isinstance(parameters, dict) else parameters
         for i, entry in enumerate(body):
@@ -262,9 +293,20 @@ class CampaignBuilderForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        for label in LABELS:
+            raw = (cleaned.get(f"variant_{label}_parameters") or "").strip()
+            if raw:
+                try:
+                    json.loads(raw)
+                except ValueError:
+                    self.add_error(f"variant_{label}_parameters", "Not valid JSON: a list like [{\"field\": \"name\"}].")
+        self._rich_links_check(cleaned)
+        return cleaned
+
+    def _rich_links_check(self, cleaned: dict[str, Any]) -> None:
         layout = rich_layout(cleaned.get("template"))
         if self._value("rich_source") != "fields":
-            return cleaned
+            return
         links = [("rich_header_link", layout["header_media"])] if layout["header_media"] and not layout["header_params"] else []
         links += [(f"rich_card_{i}_link", card["media"]) for i, card in enumerate(layout["cards"]) if card["media"]]
         for name, kind in links:
@@ -272,7 +314,6 @@ class CampaignBuilderForm(forms.Form):
             problem = media_link_problem(link, kind) if link else None
             if problem:
                 self.add_error(name, problem)
-        return cleaned
 
     def add_parameters_error(self, message: str) -> None:
         """A mapping error from the services, shown next to the input it is about, in words."""
@@ -283,13 +324,47 @@ class CampaignBuilderForm(forms.Form):
                 return
         self.add_error("parameters_more" if message.startswith("parameters.") and not message.startswith("parameters.body") else None, message)
 
+    def variant_rows(self) -> list[dict[str, Any]]:
+        """One row per possible variant (A-D): its bound fields."""
+        return [{"label": label, **{part: self[f"variant_{label}_{part}"] for part in ("share", "template", "parameters")}} for label in LABELS]
+
+    def variants(self) -> list[dict[str, Any]]:
+        """The variants as Campaign.variants holds them: the rows with a share (call after is_valid)."""
+        variants = []
+        for label in LABELS:
+            share = self.cleaned_data.get(f"variant_{label}_share")
+            if share is None:
+                continue
+            entry: dict[str, Any] = {"share": share}
+            template = self.cleaned_data.get(f"variant_{label}_template")
+            if template is not None:
+                entry.update(template=template.name, language=template.language)
+            raw = (self.cleaned_data.get(f"variant_{label}_parameters") or "").strip()
+            if raw:
+                entry["parameters"] = json.loads(raw)
+            variants.append(entry)
+        return variants
+
+    def conversion_fields(self) -> dict[str, Any]:
+        """How conversions are counted; a field left empty keeps what the campaign has (or the default)."""
+        fields = {}
+        for name in ("conversion_event", "conversion_value_property", "conversion_window_days"):
+            value = self.cleaned_data.get(name)
+            # Empty revenue property: no revenue; absent from the form (e.g. an older page): unchanged.
+            if name not in self.data or (value in (None, "") and name != "conversion_value_property"):
+                value = getattr(self.campaign if self.campaign else Campaign(), name)  # the campaign's, or the default
+            fields[name] = value if value is not None else ""
+        return fields
+
     def campaign_fields(self) -> dict[str, Any]:
-        """The campaign as the services take it (call after is_valid)."""
+        """The campaign as the services take it (call after is_valid); without how conversions are counted."""
         data: dict[str, Any] = {
             name: self.cleaned_data[name]
             for name in ("name", "template", "segment", "send_at", "local_time", "expires_at", "max_per_day", "max_per_week", "phone_number_id")
             if name in self.fields
         }
+        data["variants"] = self.variants()
+        data["control_percent"] = self.cleaned_data.get("control_percent") or 0
         template = self.cleaned_data["template"]
         data["parameters"] = self.mapping(template.parameter_count)
         data["tracked_url"] = self.cleaned_data["tracked_url"] if template_has_tracked_link(template) else ""

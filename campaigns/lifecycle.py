@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 
+from django.db import connection
 from django.db.models import Q
 
 from campaigns.models import Campaign
@@ -80,8 +81,20 @@ def changes_handle(pairs: ItemPairs) -> None:
                 account_sending_stop(problem, actor=PLATFORM_ACTOR)
 
 
+def _using_q(template: MessageTemplate) -> Q:
+    """Campaigns sending ``template``, as their own or as one of their A/B variants'.
+
+    JSON containment needs PostgreSQL; on SQLite (development) a variant's template is caught by the
+    sender instead, which checks every variant's template before each batch.
+    """
+    using = Q(template=template)
+    if connection.vendor == "postgresql":
+        using |= Q(variants__contains=[{"template": template.name, "language": template.language}])
+    return using
+
+
 def _campaigns_using(template: MessageTemplate):
-    return Campaign.objects.filter(template=template, status__in=_ACTIVE)
+    return Campaign.objects.filter(_using_q(template), status__in=_ACTIVE)
 
 
 def _template_status_changed(value: dict) -> None:
@@ -108,7 +121,7 @@ def _template_category_changed(value: dict) -> None:
         "new_category": value.get("new_category"), "correct_category": value.get("correct_category"),
         "category_now": template.category,
     }  # fmt: skip
-    for campaign in Campaign.objects.filter(Q(template=template), status__in=(*_ACTIVE, Campaign.Status.PAUSED)):
+    for campaign in Campaign.objects.filter(_using_q(template), status__in=(*_ACTIVE, Campaign.Status.PAUSED)):
         # Nothing to change: every remaining send checks consent against the category it has now.
         audit_record(actor=PLATFORM_ACTOR, action="campaign.template_category", object_type="campaign", object_id=campaign.pk, details=details)
 

@@ -172,6 +172,25 @@ class Campaign(models.Model):
     phone_number_id = models.CharField(
         max_length=64, blank=True, db_default="", default="", help_text="The business number it is sent from; empty: the default number"
     )
+    # A/B test (campaigns.variants): empty sends the campaign's own template and parameters to everyone.
+    variants = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Up to 4 variants, labelled A-D in order, whose shares of the messaged part sum to 100: '
+        '{"share": 50} sends the campaign\'s template, {"share": 50, "template": "spring_sale_b", '
+        '"language": "en_US", "parameters": [...]} another one',
+    )
+    control_percent = models.PositiveSmallIntegerField(
+        default=0, help_text="Hold-out: this percentage of the audience is never messaged (the control group)"
+    )
+    # Conversion attribution (campaigns.attribution): what counts as the campaign having earned something.
+    conversion_event = models.CharField(max_length=100, default="purchase", help_text="Behaviour event counted as a conversion")
+    conversion_value_property = models.CharField(
+        max_length=100, default="value", blank=True, help_text="The event's property holding its revenue"
+    )
+    conversion_window_days = models.PositiveSmallIntegerField(
+        default=7, help_text="A conversion counts within this many days after a read or a click"
+    )
 
     submitted_at = models.DateTimeField(null=True, blank=True)
     approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -353,6 +372,8 @@ class Message(models.Model):
     # Which of our numbers sends a service message (a reply goes from the number the person wrote
     # to); empty: the default number. Campaign messages go from their campaign's number.
     phone_number_id = models.CharField(max_length=64, blank=True, db_default="", default="")
+    # The A/B variant (A-D) or "control" (hold-out: skipped, never sent), decided at materialisation.
+    variant = models.CharField(max_length=10, blank=True, db_default="", help_text="A-D, or control for the hold-out")
 
     class Meta:
         constraints = [

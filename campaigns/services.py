@@ -38,6 +38,7 @@ from campaigns.sending.claims import dispatcher_active, leases_expire, messages_
 from campaigns.sending.materialise import messages_materialise
 from campaigns.sending.outcomes import held_back_requeue
 from campaigns.unknown_codes import unknown_codes_reset
+from campaigns.variants import VariantError, variant_snapshot, variants_validate
 from consent.models import Contact
 from consent.phones import InvalidPhoneNumber, phone_normalize
 from consent.services import contact_upsert
@@ -199,8 +200,12 @@ def segment_delete(*, segment: Segment, actor: Actor = SYSTEM) -> None:
 
 EDITABLE_FIELDS = (
     "name", "template", "segment", "parameters", "tracked_url", "send_at", "local_time", "expires_at",
-    "max_per_day", "max_per_week", "phone_number_id",
+    "max_per_day", "max_per_week", "phone_number_id", "variants", "control_percent",
 )  # fmt: skip
+# How conversions are counted: not part of what is approved (nothing sent depends on it), so it may
+# change at any time, after the campaign ended too (campaign_conversion_set).
+CONVERSION_FIELDS = ("conversion_event", "conversion_value_property", "conversion_window_days")
+MAX_CONVERSION_WINDOW_DAYS = 90
 # States whose approval (or pending review) is pinned to the snapshot of what was submitted.
 _APPROVAL_PINNED = (Campaign.Status.PENDING_APPROVAL, Campaign.Status.APPROVED, Campaign.Status.SCHEDULED, Campaign.Status.PAUSED)
 _FINISHED = (Campaign.Status.COMPLETED, Campaign.Status.CANCELLED)
@@ -211,7 +216,8 @@ _APPROVED = (Campaign.Status.APPROVED, Campaign.Status.SCHEDULED, Campaign.Statu
 
 
 def campaign_snapshot_hash(campaign: Campaign) -> str:
-    """Digest of what an approver approves: template, segment rules, mapping, link, schedule, caps and number."""
+    """Digest of what an approver approves: template, segment rules, mapping, link, schedule, caps,
+    number, and the A/B variants with the hold-out."""
     template = campaign.template
     snapshot = {
         "template": [template.pk, template.name, template.language, template.category, template.components]
@@ -225,6 +231,8 @@ def campaign_snapshot_hash(campaign: Campaign) -> str:
         "expires_at": campaign.expires_at.isoformat() if campaign.expires_at else None,
         "caps": [campaign.max_per_day, campaign.max_per_week],
     }
+    if campaign.variants or campaign.control_percent:  # only then: approvals given before A/B tests existed stay valid
+        snapshot["variants"] = variant_snapshot(campaign)
     if campaign.follow_up_of_id is not None:  # only then: the approvals of other campaigns keep their hash
         snapshot["follow_up"] = [campaign.follow_up_of_id, campaign.follow_up_condition, campaign.follow_up_delay_days]
     if campaign.phone_number_id:  # absent for the default number: approvals given before numbers existed hold
@@ -264,6 +272,13 @@ def campaign_validate(campaign: Campaign, *, for_sending: bool = False) -> None:
             raise CampaignError(
                 f"{attr}: a campaign may only be stricter than the global policy (1 to {ceiling}).", field=attr
             )
+    try:
+        variants_validate(campaign)
+    except VariantError as exc:
+        raise CampaignError(str(exc), field="control_percent" if str(exc).startswith("control_percent") else "variants") from None
+    conversion_validate(
+        event=campaign.conversion_event, value_property=campaign.conversion_value_property, window_days=campaign.conversion_window_days
+    )
     if campaign.expires_at and campaign.send_at and campaign.expires_at <= campaign.send_at:
         raise CampaignError("expires_at must be after send_at.", field="expires_at")
     if campaign.phone_number_id and numbers.number_get(campaign.phone_number_id) is None:
@@ -272,6 +287,39 @@ def campaign_validate(campaign: Campaign, *, for_sending: bool = False) -> None:
         )
     if for_sending and campaign.expires_at and campaign.expires_at <= timezone.now():
         raise CampaignError("The campaign's end (expires_at) has passed.", field="expires_at")
+
+
+def conversion_validate(*, event: Any, value_property: Any, window_days: Any) -> None:
+    """Raise CampaignError for a conversion definition that cannot be counted."""
+    if not isinstance(event, str) or not EVENT_NAME_RE.match(event):
+        raise CampaignError("conversion_event: an event name of 1-100 letters, digits or _ . : - (e.g. purchase).", field="conversion_event")
+    if not isinstance(value_property, str) or len(value_property) > 100:
+        raise CampaignError("conversion_value_property: a property name of at most 100 characters, or empty for none.", field="conversion_value_property")
+    if not isinstance(window_days, int) or not 1 <= window_days <= MAX_CONVERSION_WINDOW_DAYS:
+        raise CampaignError(
+            f"conversion_window_days: from 1 to {MAX_CONVERSION_WINDOW_DAYS} days.", field="conversion_window_days"
+        )
+
+
+@transaction.atomic
+def campaign_conversion_set(*, campaign: Campaign, actor: Actor, **changes: Any) -> Campaign:
+    """Change how the campaign's conversions are counted (event, value property, window), in any state.
+
+    Not part of the approval: nothing sent depends on it, and it may be set after the campaign ended.
+    """
+    unknown = set(changes) - set(CONVERSION_FIELDS)
+    if unknown:
+        raise CampaignError(f"Cannot change {', '.join(sorted(unknown))} here; allowed: {', '.join(CONVERSION_FIELDS)}.")
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    merged = {name: changes.get(name, getattr(campaign, name)) for name in CONVERSION_FIELDS}
+    conversion_validate(event=merged["conversion_event"], value_property=merged["conversion_value_property"], window_days=merged["conversion_window_days"])
+    changed = sorted(name for name in CONVERSION_FIELDS if getattr(campaign, name) != merged[name])
+    if changed:
+        for name in changed:
+            setattr(campaign, name, merged[name])
+        campaign.save(update_fields=[*changed, "updated_at"])
+        audit_record(actor=actor, action="campaign.conversion", object_type="campaign", object_id=campaign.pk, details={n: merged[n] for n in changed})
+    return campaign
 
 
 FOLLOW_UP_MAX_DELAY_DAYS = 90
@@ -338,6 +386,11 @@ def campaign_create(
     max_per_day: int | None = None,
     max_per_week: int | None = None,
     phone_number_id: str = "",
+    variants: list[dict] | None = None,
+    control_percent: int = 0,
+    conversion_event: str = "purchase",
+    conversion_value_property: str = "value",
+    conversion_window_days: int = 7,
     follow_up_of: Campaign | None = None,
     follow_up_condition: str = "",
     follow_up_delay_days: int | None = None,
@@ -349,6 +402,11 @@ def campaign_create(
     read from the parent's messages at launch.
     """
     campaign = Campaign(
+        variants=variants if variants is not None else [],
+        control_percent=control_percent,
+        conversion_event=conversion_event,
+        conversion_value_property=conversion_value_property,
+        conversion_window_days=conversion_window_days,
         name=name,
         template=template,
         segment=segment,
@@ -379,7 +437,7 @@ def campaign_clone(*, campaign: Campaign, actor: Actor) -> Campaign:
     clone = campaign_create(
         actor=actor,
         name=f"Copy of {campaign.name}"[: Campaign._meta.get_field("name").max_length],
-        **{name: getattr(campaign, name) for name in EDITABLE_FIELDS if name != "name"},
+        **{name: getattr(campaign, name) for name in (*EDITABLE_FIELDS, *CONVERSION_FIELDS) if name != "name"},
         **{name: getattr(campaign, name) for name in FOLLOW_UP_FIELDS},
     )
     audit_record(

@@ -248,7 +248,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    # One name for a choice set that several serializers use.
+    # One name for a choice set that several serializers use (else drf-spectacular warns, W001).
     "ENUM_NAME_OVERRIDES": {"FollowUpConditionEnum": "campaigns.models.FollowUpCondition"},
 }
 

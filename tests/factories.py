@@ -12,6 +12,8 @@ import itertools
 import json
 import random
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -98,6 +100,26 @@ def client_for(user: User | None = None) -> Client:
 
 
 # --- campaigns and what people wrote ----------------------------------------------------------
+
+
+@contextmanager
+def tasks_run_eagerly(settings: Any, *, batch_size: int) -> Iterator[None]:
+    """Celery tasks run in this process as they are queued (after commit), with fast sends and retries.
+
+    ``settings`` is pytest-django's fixture: the changes end with the test.
+    """
+    from celery import current_app
+
+    settings.CAMPAIGN_BATCH_SIZE = batch_size
+    settings.CAMPAIGN_RETRY_BASE_SECONDS = 0
+    settings.CAMPAIGN_SEND_RATE = 1000
+    current_app.conf.task_always_eager = True
+    current_app.conf.task_eager_propagates = True
+    try:
+        yield
+    finally:
+        current_app.conf.task_always_eager = False
+        current_app.conf.task_eager_propagates = False
 
 
 def campaign_with_messages(

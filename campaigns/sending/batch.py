@@ -39,11 +39,13 @@ from campaigns.sending.throttle import (
 )
 from campaigns.tracking import button_token
 from campaigns.unknown_codes import unknown_code_reason, unknown_codes_count
+from campaigns.variants import CONTROL, CONTROL_SKIP_REASON, campaign_views_by_label
 from consent.services import platform_optout_record
 from core.rows import rows_update
 from whatsapp import client as whatsapp_client
 from whatsapp.account import account_problem_record, account_sending_blocked, messaging_limit_current
 from whatsapp.client import HELD_BACK_RETRY_BEFORE, UNKNOWN_CODE_PAUSE_AFTER, ErrorScope, WhatsAppError
+from whatsapp.models import MessageTemplate
 from whatsapp.numbers import Number, marketing_messages_api_for, number_get
 
 logger = logging.getLogger(__name__)
@@ -59,15 +61,15 @@ _MESSAGE_WRITE_FIELDS = [
 # --- 3. send ------------------------------------------------------------------------------------
 
 
-def _send_all(campaign: Campaign, number: Number, token: uuid.UUID, to_send: list[tuple[Message, list[dict]]]) -> list[Outcome]:
+def _send_all(
+    campaign: Campaign, number: Number, token: uuid.UUID, to_send: list[tuple[Message, MessageTemplate, list[dict]]]
+) -> list[Outcome]:
     stop = threading.Event()
     phone_number_id = number.phone_number_id  # the campaign's number: its own limiter, its own /messages
     rate = bucket_rate(phone_number_id)
-    template = campaign.template_chosen()
-    marketing_messages_api = marketing_messages_api_for(category=template.category, phone_number_id=phone_number_id)
 
-    def send_one(item: tuple[Message, list[dict]]) -> Outcome:
-        message, components = item
+    def send_one(item: tuple[Message, MessageTemplate, list[dict]]) -> Outcome:
+        message, template, components = item
         try:
             if (
                 stop.is_set()
@@ -86,7 +88,8 @@ def _send_all(campaign: Campaign, number: Number, token: uuid.UUID, to_send: lis
                 language=template.language,
                 components=components,
                 callback_data=message.callback_data,
-                marketing_messages_api=marketing_messages_api,
+                # Per message: each A/B variant's template has its own category.
+                marketing_messages_api=marketing_messages_api_for(category=template.category, phone_number_id=phone_number_id),
                 phone_number_id=phone_number_id,
             )
         except WhatsAppError as error:
@@ -103,7 +106,7 @@ def _send_all(campaign: Campaign, number: Number, token: uuid.UUID, to_send: lis
     # A slow batch is not a dead worker: while its calls run, keep its lease (and the campaign's
     # dispatcher heartbeat) alive, so recovery does not turn rows that are being sent into UNKNOWN.
     while wait(futures, timeout=settings.CAMPAIGN_LEASE_SECONDS / 3).not_done:
-        _lease_renew(campaign.pk, token, [message.pk for message, _ in to_send])
+        _lease_renew(campaign.pk, token, [message.pk for message, _, _ in to_send])
     return [future.result() for future in futures]
 
 
@@ -173,13 +176,15 @@ def batch_send(*, campaign_id: int, token: uuid.UUID, messages: list[Message]) -
         release(messages, token)
         report.stopped = f"campaign is {campaign.status}"
         return report
-    template = campaign.template_chosen()
-    if not template.is_sendable:
-        release(messages, token)
-        reason = f"Template {template} is {template.get_status_display().lower()} at WhatsApp: sending paused."
-        campaign_stop(campaign, reason)
-        report.stopped = reason
-        return report
+    views = campaign_views_by_label(campaign)  # one per A/B variant: its own template and parameters
+    for view in views.values():
+        template = view.template_chosen()
+        if not template.is_sendable:
+            release(messages, token)
+            reason = f"Template {template} is {template.get_status_display().lower()} at WhatsApp: sending paused."
+            campaign_stop(campaign, reason)
+            report.stopped = reason
+            return report
     account_problem = account_sending_blocked()
     if account_problem is not None:  # a person clears it, then resumes the campaign
         release(messages, token)
@@ -198,8 +203,16 @@ def batch_send(*, campaign_id: int, token: uuid.UUID, messages: list[Message]) -
     outcomes: list[Outcome] = []
     with consent_locks(sorted({m.contact_id for m in messages})):
         now = timezone.now()
-        verdicts = decisions(campaign, messages, limits, now)
-        to_send: list[tuple[Message, list[dict]]] = []
+        verdicts = []
+        by_view: dict[str, list[Message]] = {}
+        for message in messages:
+            by_view.setdefault(message.variant if message.variant in views else next(iter(views)), []).append(message)
+        for label, group in by_view.items():
+            verdicts.extend(decisions(views[label], group, limits, now))
+        for verdict in verdicts:
+            if verdict.message.variant == CONTROL:  # the hold-out is never messaged, however its row got here
+                verdict.reason, verdict.send_after = CONTROL_SKIP_REASON, None
+        to_send: list[tuple[Message, MessageTemplate, list[dict]]] = []
         inflight.batch_open(token)  # before any row is SENDING: recovery can then tell unknown from unsent
         with transaction.atomic():
             # Counted and marked in one transaction under a lock: batches side by side never both take
@@ -215,9 +228,10 @@ def batch_send(*, campaign_id: int, token: uuid.UUID, messages: list[Message]) -
                 message = verdict.message
                 if message.pk not in owned:
                     continue
-                values = parameter_values(campaign.parameters, verdict.row)
+                view = views.get(message.variant) or next(iter(views.values()))
+                values = parameter_values(view.parameters, verdict.row)
                 held_back = message.decision.get("held_back")
-                message.decision = decision_record(campaign, verdict, limits, now, values)
+                message.decision = decision_record(view, verdict, limits, now, values)
                 if held_back:  # kept: a second hold-back fails the message
                     message.decision["held_back"] = held_back
                     if verdict.reason == eligibility.ELIGIBLE and now > datetime.fromisoformat(held_back["at"]) + HELD_BACK_RETRY_BEFORE:
@@ -229,8 +243,9 @@ def batch_send(*, campaign_id: int, token: uuid.UUID, messages: list[Message]) -
                     message.attempts += 1
                     message.dispatched_at = now
                     # The template's category now, not at materialisation: it counts toward the caps.
-                    message.is_marketing = campaign.is_marketing
-                    to_send.append((message, template_components(template, values, link_token=button_token(campaign, message))))
+                    message.is_marketing = view.is_marketing
+                    template = view.template_chosen()
+                    to_send.append((message, template, template_components(template, values, link_token=button_token(campaign, message))))
                 elif verdict.send_after and not (campaign.expires_at and verdict.send_after > campaign.expires_at):
                     message.send_after = verdict.send_after
                     message.claim_token = message.lease_expires_at = None

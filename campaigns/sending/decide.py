@@ -11,6 +11,7 @@ from campaigns import eligibility
 from campaigns.caps import CAP_COUNTED_Q, CapLimits, cap_limits, cap_release_time, quiet_hours_end
 from campaigns.models import Campaign, Message, MessageStatus
 from campaigns.parameters import parameter_fields
+from campaigns.variants import campaign_views_by_label
 from consent.models import Contact
 
 logger = logging.getLogger(__name__)
@@ -84,12 +85,14 @@ def queued_forecast(messages: list[Message], now: datetime) -> dict[Any, Verdict
     The same check the sender runs (one query per campaign), so support sees "will be skipped:
     opted out" before the worker gets there. Messages need ``contact`` and ``campaign`` loaded.
     """
-    by_campaign: dict[int, tuple[Campaign, list[Message]]] = {}
+    by_group: dict[tuple[int, str], tuple[Campaign, list[Message]]] = {}
     for message in messages:
         if message.campaign is not None and message.status == MessageStatus.QUEUED:
-            by_campaign.setdefault(message.campaign.pk, (message.campaign, []))[1].append(message)
+            views = campaign_views_by_label(message.campaign)  # an A/B variant checks its own template and values
+            view = views.get(message.variant) or next(iter(views.values()))
+            by_group.setdefault((message.campaign.pk, message.variant), (view, []))[1].append(message)
     forecast: dict[Any, Verdict] = {}
-    for campaign, batch in by_campaign.values():
+    for campaign, batch in by_group.values():
         for verdict in decisions(campaign, batch, cap_limits(campaign=campaign), now):
             forecast[verdict.message.pk] = verdict
     return forecast

@@ -14,6 +14,7 @@ from django.utils import timezone
 from campaigns.caps import next_local_time
 from campaigns.models import Campaign, Message, MessageStatus
 from campaigns.segments import campaign_audience
+from campaigns.variants import CONTROL, CONTROL_SKIP_REASON, group_case_sql, group_of
 
 logger = logging.getLogger(__name__)
 
@@ -29,30 +30,47 @@ _TIME_ORDERED_UUID_SQL = (
 def messages_materialise(*, campaign: Campaign, start: datetime) -> int:
     """Create the campaign's queued messages from its audience, set-based; returns how many were new.
 
-    With a local send time, each message waits for that time in its recipient's time zone.
+    With a local send time, each message waits for that time in its recipient's time zone. Each row
+    records its A/B variant; the hold-out's rows are skipped at once (``control group``) and never sent.
     """
     audience = campaign_audience(campaign).order_by().values("id")
     marketing = campaign.is_marketing
     if connection.vendor == "postgresql":
         select_sql, params = audience.query.get_compiler(connection=connection).as_sql()
+        group_sql, group_params = group_case_sql(campaign, "audience.id")
         with connection.cursor() as cursor:
             cursor.execute(
                 f"""
                 INSERT INTO {Message._meta.db_table}
                     (id, kind, campaign_id, contact_id, status, skip_reason, decision, body, attempts,
-                     error_title, error_detail, created_at, is_marketing)
-                SELECT {_TIME_ORDERED_UUID_SQL}, %s, %s, audience.id, %s, '', '{{}}'::jsonb, '', 0, '', '', %s, %s
+                     error_title, error_detail, created_at, is_marketing, variant)
+                SELECT {_TIME_ORDERED_UUID_SQL}, %s, %s, audience.id,
+                       CASE WHEN grouped.variant = %s THEN %s ELSE %s END,
+                       CASE WHEN grouped.variant = %s THEN %s ELSE '' END,
+                       '{{}}'::jsonb, '', 0, '', '', %s, %s, grouped.variant
                 FROM ({select_sql}) AS audience
+                CROSS JOIN LATERAL (SELECT {group_sql} AS variant) AS grouped
                 ON CONFLICT DO NOTHING
                 """,
-                [Message.Kind.CAMPAIGN, campaign.pk, MessageStatus.QUEUED, timezone.now(), marketing, *params],
+                [
+                    Message.Kind.CAMPAIGN, campaign.pk, CONTROL, MessageStatus.SKIPPED, MessageStatus.QUEUED,
+                    CONTROL, CONTROL_SKIP_REASON, timezone.now(), marketing, *params, *group_params,
+                ],
             )
             created = cursor.rowcount
     else:  # SQLite (development): the same rows, in chunks
         before = Message.objects.filter(campaign=campaign).count()
         chunk: list[Message] = []
         for contact_id in audience.values_list("id", flat=True).iterator(chunk_size=2000):
-            chunk.append(Message(campaign=campaign, contact_id=contact_id, is_marketing=marketing))
+            group = group_of(campaign, contact_id)
+            held_out = group == CONTROL
+            chunk.append(
+                Message(
+                    campaign=campaign, contact_id=contact_id, is_marketing=marketing, variant=group,
+                    status=MessageStatus.SKIPPED if held_out else MessageStatus.QUEUED,
+                    skip_reason=CONTROL_SKIP_REASON if held_out else "",
+                )
+            )  # fmt: skip
             if len(chunk) >= 2000:
                 Message.objects.bulk_create(chunk, ignore_conflicts=True)
                 chunk = []

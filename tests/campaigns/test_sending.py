@@ -9,7 +9,6 @@ from datetime import time as clock_time
 from datetime import timedelta
 
 import pytest
-from celery import current_app
 from django.utils import timezone
 
 from campaigns import selectors
@@ -27,7 +26,7 @@ from campaigns.services import (
 from consent.models import Contact, Suppression
 from consent.services import consent_revoke, suppression_hash
 from core.audit import Actor
-from tests.factories import contacts_create
+from tests.factories import contacts_create, tasks_run_eagerly
 from whatsapp.models import MessageTemplate
 
 pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.postgres, pytest.mark.redis]
@@ -38,14 +37,8 @@ SALE_PARAMETERS = [{"field": "name"}, {"value": "20%"}]
 @pytest.fixture(autouse=True)
 def eager(settings, no_quiet_hours):
     """Tasks run in this process as they are queued; fast retries; a tiny batch to exercise several."""
-    settings.CAMPAIGN_BATCH_SIZE = 3
-    settings.CAMPAIGN_RETRY_BASE_SECONDS = 0
-    settings.CAMPAIGN_SEND_RATE = 1000
-    current_app.conf.task_always_eager = True
-    current_app.conf.task_eager_propagates = True
-    yield
-    current_app.conf.task_always_eager = False
-    current_app.conf.task_eager_propagates = False
+    with tasks_run_eagerly(settings, batch_size=3):
+        yield
 
 
 def run(template, segment, marketer, approver, parameters=SALE_PARAMETERS, **fields) -> Campaign:
