@@ -68,10 +68,11 @@ def _for_us(environ: dict) -> bool:
     if not domain or not validate_host(domain, allowed):
         return False
     if settings.SECURE_SSL_REDIRECT:
+        # As HttpRequest.is_secure(): the proxy's header when it is configured and sent, else the scheme.
         proxy_header = settings.SECURE_PROXY_SSL_HEADER
-        secure = environ.get(proxy_header[0], "").split(",")[0].strip() == proxy_header[1] if proxy_header else False
-        if not (secure or environ.get("wsgi.url_scheme") == "https"):
-            return False
+        if proxy_header and environ.get(proxy_header[0]) is not None:
+            return environ[proxy_header[0]].split(",", 1)[0].strip() == proxy_header[1]
+        return environ.get("wsgi.url_scheme") == "https"
     return True
 
 

@@ -7,6 +7,7 @@ anything applied by the time the answer arrives was applied before the answer.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -26,7 +27,9 @@ from tests.factories import payload, sign
 from tests.sandbox_fixtures import ROOT, free_port
 from whatsapp.models import WebhookDelivery
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+# serialized_rollback: the flush after each test leaves no rows (the role groups) that a later
+# serialized-rollback test (tests/whatsapp/test_worker.py) would insert again.
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 @pytest.fixture(scope="module")
@@ -149,3 +152,40 @@ def test_the_handshake_and_other_methods_still_go_through_django(web_url):
         assert (response.status, response.read()) == (200, b"42")
 
     assert _post(web_url, b"{}", None, method="PUT")[0] == 405
+
+
+def _wsgi_post(body: bytes, **environ: str) -> tuple[str, bytes]:
+    """POST to retarget.wsgi.application in this process, as a WSGI server would."""
+    from retarget.wsgi import application
+
+    request = {
+        "REQUEST_METHOD": "POST", "PATH_INFO": "/webhooks/whatsapp", "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80",
+        "HTTP_HOST": "127.0.0.1", "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body)),
+        "CONTENT_TYPE": "application/json", "HTTP_X_HUB_SIGNATURE_256": sign(body), "wsgi.errors": sys.stderr, **environ,
+    }  # fmt: skip
+    answer: list[str] = []
+    content = b"".join(application(request, lambda status, headers, *_: answer.append(status)))
+    return answer[0], content
+
+
+def test_a_delivery_over_plain_http_is_redirected_by_django_when_https_is_required(settings):
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    body = json.dumps(payload("status_delivered.json")).encode()
+
+    status, _ = _wsgi_post(body)
+    assert status.startswith("301")
+    assert WebhookDelivery.objects.count() == 0
+
+    status, content = _wsgi_post(body, HTTP_X_FORWARDED_PROTO="https")
+    assert (status, content) == ("200 OK", b"OK")
+    assert WebhookDelivery.objects.count() == 1
+
+
+def test_a_delivery_for_a_host_we_do_not_serve_is_refused_by_django(settings):
+    body = json.dumps(payload("status_delivered.json")).encode()
+
+    status, _ = _wsgi_post(body, HTTP_HOST="attacker.example")
+
+    assert status.startswith("400")
+    assert WebhookDelivery.objects.count() == 0
