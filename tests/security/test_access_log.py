@@ -25,7 +25,7 @@ from django.test import Client
 from consent.services import contact_upsert
 from tests.sandbox_fixtures import ROOT, free_port
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 PHONE = "+4915123456789"
 
