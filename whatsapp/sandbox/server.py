@@ -512,7 +512,7 @@ class Sandbox:
         return self._accept(send)
 
     @staticmethod
-    def _dropped_by_reset(request: web.Request) -> web.StreamResponse:
+    def _dropped_by_reset(request: web.Request) -> web.Response:
         """A call that arrived before a reset and was still held when it came: its client gave up long ago
         (a read timeout), and logging or refusing it now, under the next test's switches, would put it in
         that test's sends. Like the reset had cut the line: no answer, nothing recorded."""
