@@ -37,6 +37,41 @@ def _test_flush_allowed(sender, connection, **kwargs) -> None:
             cursor.execute(f"SET {TEST_FLUSH_SETTING} = 'on'")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _serialized_contents_in_every_context(request) -> None:
+    """Give every database connection the serialized test data, whatever context it is made in.
+
+    Django keeps connections per context (asgiref ``Local``), and Playwright's sync API runs the test in
+    another one once the browser has started there, so the test gets a fresh connection. Django only
+    restores a ``serialized_rollback`` test's data (roles with their permissions, content types...) and
+    keeps post_migrate quiet on flush when the connection carries ``_test_serialized_contents``: without
+    it the data is silently not restored and the first logged-in marketer has no permissions (403).
+    """
+    if "django_db_setup" not in request.fixturenames and not _session_uses_db(request.session):
+        return
+    request.getfixturevalue("django_db_setup")
+    from django.db import connections
+
+    contents = {
+        alias: connections[alias]._test_serialized_contents
+        for alias in connections
+        if hasattr(connections[alias], "_test_serialized_contents")
+    }
+    create_connection = connections.create_connection
+
+    def create_connection_with_contents(alias: str):
+        connection = create_connection(alias)
+        if alias in contents:
+            connection._test_serialized_contents = contents[alias]
+        return connection
+
+    connections.create_connection = create_connection_with_contents
+
+
+def _session_uses_db(session) -> bool:
+    return any("django_db_setup" in getattr(item, "fixturenames", ()) for item in session.items)
+
+
 def _uses_postgres() -> bool:
     return settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 

@@ -104,14 +104,21 @@ def test_a_bare_502_leaves_the_message_unknown_and_never_sends_it_twice(live, sa
 def test_a_template_turned_marketing_mid_campaign_skips_people_without_marketing_consent(live, sandbox, marketer, approver, segment):
     contacts_create(300)
     without_consent = {c.phone for c in contacts_create(300, start=500, opted_in=False)}
+    contacts_create(300, start=1000)  # people with consent after them too, whenever the change lands
     # About 32 sends a second (the campaign takes 20 s); only "sent" statuses, so the category webhook is not queued behind many.
     sandbox.configure(latency=2.0, delivered_rate=0.0)
     campaign_id = approved_via_api(marketer, approver, segment, template="order_shipped", parameters=[{"value": "A-1001"}])
     wait_until(lambda: len(sandbox.sends()) >= 30, timeout=60, what="the first sends")
+    # The campaign crawls until the change has arrived (each call answered after 8 s, under the client's
+    # 15 s read timeout), then runs on at full speed: on a loaded machine it could otherwise end before
+    # the webhook is processed, leaving nobody to be checked under the new category. (A pause would not
+    # do: resuming after the category changed sends the campaign back for approval.)
+    sandbox.configure(latency=8.0)
     recategorised = {"field": "template_category_update", "template": "order_shipped", "new_category": "MARKETING"}
     sandbox.control("POST", "/_sandbox/notify", recategorised)
     template = MessageTemplate.objects.get(name="order_shipped", language="en_US")
-    wait_until(lambda: MessageTemplate.objects.get(pk=template.pk).category == "MARKETING", timeout=30, what="the category change")
+    wait_until(lambda: MessageTemplate.objects.get(pk=template.pk).category == "MARKETING", timeout=120, what="the category change")
+    sandbox.configure(latency=0.0)
 
     assert finished(campaign_id, timeout=180).status == "completed"
     # A batch checked before the change may still finish its calls; no send checked after it reached

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -142,6 +143,18 @@ def test_a_slow_answer_times_out_as_transient(sandbox, settings):
     assert caught.value.code is None and caught.value.http_status is None
     assert "timeout" in caught.value.message
     assert caught.value.reached_provider  # the sandbox got the request: it may have been accepted
+
+
+def test_a_call_given_up_on_before_a_sandbox_reset_is_not_logged_after_it(sandbox, settings):
+    settings.WHATSAPP_READ_TIMEOUT = 0.1
+    sandbox.configure(latency=0.5)
+    with pytest.raises(WhatsAppError):
+        send_sale(to="+4915123456700")
+    sandbox.reset()  # the next test starts while the sandbox still holds that call
+
+    send_sale(to="+4915123456701")
+    time.sleep(1.0)  # past the held call's latency: it must not land in this test's log
+    assert [send["to"] for send in sandbox.sends()] == ["4915123456701"]
 
 
 def test_an_unreachable_api_is_transient(settings):

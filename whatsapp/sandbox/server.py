@@ -525,8 +525,11 @@ class Sandbox:
         # Read first, then take the latency: a request sent in full is received, like at a remote
         # server, even if its client dies before the answer (the client then cannot know).
         raw_body = await request.read()
+        epoch = self.epoch
         if self.config.latency:
             await asyncio.sleep(self.config.latency)
+        if self.epoch != epoch:
+            return self._dropped_by_reset(request)
         try:
             self._check_token(request)
             self._check_version(request.match_info["version"])
@@ -547,6 +550,8 @@ class Sandbox:
             if fault is not None:
                 if fault.get("hold"):
                     await asyncio.sleep(float(fault["hold"]))
+                    if self.epoch != epoch:
+                        return self._dropped_by_reset(request)
                 raise CatalogError(int(fault["code"]), http_status=fault.get("http_status"), details=str(fault.get("details", "")))
             refusal = next(
                 (r for r in self.config.failure_rules if r.get("at") == "send" and rule_matches(r, send["wa_id"], send["user_id"])),
@@ -567,6 +572,15 @@ class Sandbox:
             return error.response()
         send["phone_number_id"] = number["phone_number_id"]
         return self._accept(send)
+
+    @staticmethod
+    def _dropped_by_reset(request: web.Request) -> web.Response:
+        """A call that arrived before a reset and was still held when it came: its client gave up long ago
+        (a read timeout), and logging or refusing it now, under the next test's switches, would put it in
+        that test's sends. Like the reset had cut the line: no answer, nothing recorded."""
+        if request.transport is not None:
+            request.transport.abort()
+        return web.Response(status=503)  # never reaches the client
 
     def _check_endpoint(self, body: dict, send: dict, *, endpoint: str, version: str) -> None:
         """What the endpoint itself refuses, and which one took the message (``send["endpoint"]``).
@@ -925,8 +939,11 @@ class Sandbox:
     async def message_template_create(self, request: web.Request) -> web.Response:
         """A new template, checked by Meta's rules (``template_rules``), stored PENDING until a notify reviews it."""
         raw_body = await request.read()
+        epoch = self.epoch
         if self.config.latency:
             await asyncio.sleep(self.config.latency)
+        if self.epoch != epoch:
+            return self._dropped_by_reset(request)
         try:
             self._check_call(request, self.config.waba_id)
             try:
