@@ -104,6 +104,7 @@ def test_marketing_off_on_the_cloud_api_refuses_marketing_only_and_says_to_switc
     assert [send["endpoint"] for send in sandbox.sends()] == ["messages", "marketing_messages"]
 
 
+@pytest.mark.django_db  # our numbers are read from the settings and the sending-number table
 def test_only_marketing_templates_of_a_switched_number_take_the_marketing_messages_api(settings):
     settings.WHATSAPP_MARKETING_MESSAGES_API = False
     assert not marketing_messages_api_for(category="MARKETING", phone_number_id=NUMBER_ID)
