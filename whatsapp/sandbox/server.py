@@ -522,14 +522,10 @@ class Sandbox:
         return await self._send_request(request, endpoint="marketing_messages")
 
     async def _send_request(self, request: web.Request, *, endpoint: str) -> web.StreamResponse:
-        # Read first, then take the latency: a request sent in full is received, like at a remote
-        # server, even if its client dies before the answer (the client then cannot know).
-        raw_body = await request.read()
-        epoch = self.epoch
-        if self.config.latency:
-            await asyncio.sleep(self.config.latency)
-        if self.epoch != epoch:
+        received = await self._received(request)
+        if received is None:
             return self._dropped_by_reset(request)
+        raw_body, epoch = received
         try:
             self._check_token(request)
             self._check_version(request.match_info["version"])
@@ -572,6 +568,19 @@ class Sandbox:
             return error.response()
         send["phone_number_id"] = number["phone_number_id"]
         return self._accept(send)
+
+    async def _received(self, request: web.Request) -> tuple[bytes, int] | None:
+        """The call's body and the reset period it arrived in, once its latency has passed; None when
+        a reset came meanwhile (then drop it).
+
+        Read first, then take the latency: a request sent in full is received, like at a remote
+        server, even if its client dies before the answer (the client then cannot know).
+        """
+        raw_body = await request.read()
+        epoch = self.epoch
+        if self.config.latency:
+            await asyncio.sleep(self.config.latency)
+        return (raw_body, epoch) if self.epoch == epoch else None
 
     @staticmethod
     def _dropped_by_reset(request: web.Request) -> web.Response:
@@ -938,12 +947,10 @@ class Sandbox:
 
     async def message_template_create(self, request: web.Request) -> web.Response:
         """A new template, checked by Meta's rules (``template_rules``), stored PENDING until a notify reviews it."""
-        raw_body = await request.read()
-        epoch = self.epoch
-        if self.config.latency:
-            await asyncio.sleep(self.config.latency)
-        if self.epoch != epoch:
+        received = await self._received(request)
+        if received is None:
             return self._dropped_by_reset(request)
+        raw_body, epoch = received
         try:
             self._check_call(request, self.config.waba_id)
             try:
