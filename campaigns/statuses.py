@@ -10,7 +10,7 @@ from campaigns.lifecycle import account_sending_stop, campaign_stop
 from campaigns.models import Campaign, Message
 from campaigns.services import StatusReport, message_statuses_apply
 from consent.selectors import contact_find_by_bsuid, contact_find_by_wa_id
-from consent.services import contact_for_whatsapp_user, platform_optout_record
+from consent.services import consent_states_lock, contact_for_whatsapp_user, platform_optout_record
 from core.audit import PLATFORM_ACTOR
 from whatsapp.account import account_problem_record
 from whatsapp.client import ErrorScope, WhatsAppError
@@ -38,6 +38,12 @@ def statuses_handle(pairs: ItemPairs) -> None:
     needing = [m for (item, _, error), m in zip(todo, messages, strict=True)
                if m is not None and (item.recipient_user_id or (error is not None and error.records_platform_optout))]  # fmt: skip
     prefetch_related_objects(needing, "contact")
+    # The people to opt out, locked before any status below audits (the order every consent change keeps):
+    # a batch sending to one of them then delays this transaction, not every opt-out behind its chain locks.
+    consent_states_lock(
+        m.contact_id for (_, _, error), m in zip(todo, messages, strict=True)
+        if m is not None and error is not None and error.records_platform_optout
+    )  # fmt: skip
     for (item, _, error), message in zip(todo, messages, strict=True):
         _status_applied(item, error, message)
 

@@ -15,7 +15,7 @@ from django.db.models import QuerySet
 
 from consent.models import ConsentAction, ConsentSource, ConsentStatus, Contact, Tag, TagNameError, tag_name_normalised
 from consent.selectors import contacts_by_consent_status
-from consent.services import ConsentChange, ConsentRefused, Evidence, consent_record_many
+from consent.services import ConsentChange, ConsentRefused, Evidence, consent_record_many, consent_states_lock
 from core.audit import Actor, audit_record
 
 CHUNK = 1000
@@ -83,6 +83,8 @@ def contacts_opt_out(*, contacts: QuerySet[Contact], reason: str, actor: Actor) 
     if not reason:
         raise BulkRefused("Say why these people are opted out (who asked, where, a ticket number).")
     opted_out = set(contacts_by_consent_status(contacts, ConsentStatus.OPTED_OUT).values_list("pk", flat=True))
+    # Every chunk's people locked before the first chunk takes the chains' locks (consent_states_lock).
+    consent_states_lock(contacts.exclude(pk__in=opted_out).values_list("pk", flat=True))
     changed = total = 0
     for ids in _id_chunks(contacts):
         total += len(ids)

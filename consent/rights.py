@@ -36,6 +36,7 @@ from consent.services import (
     ConsentRefused,
     Evidence,
     consent_record_many,
+    consent_states_lock,
     contact_is_suppressed,
     contact_phone_fields,
     contact_upsert,
@@ -220,6 +221,8 @@ def contact_erase(*, contact: Contact, actor: Actor, reason: str = "") -> Erasur
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
     if contact.erased_at is not None:
         raise RightsRefused(f"Contact #{contact.pk} was erased on {contact.erased_at:%Y-%m-%d}; nothing personal is left.")
+    # Each erasure below audits before the next ends its consent: every person's states locked first.
+    consent_states_lock([contact.pk, *Contact.objects.filter(merged_into=contact).values_list("pk", flat=True)])
     for absorbed in Contact.objects.filter(merged_into=contact, erased_at__isnull=True):
         contact_erase(contact=absorbed, actor=actor, reason=reason)  # the same person, known there by BSUID
     now = timezone.now()

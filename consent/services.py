@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import ipaddress
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -225,6 +225,20 @@ def _consent_change_check(change: ConsentChange, *, now: datetime, purposes: dic
     return occurred_at, _ip_normalize(change.evidence.ip_address)
 
 
+def consent_states_lock(contact_ids: Iterable[int], *, purpose_ids: Iterable[int] | None = None) -> list[ConsentState]:
+    """Lock the people's consent states until the transaction ends, in contact order.
+
+    The lock order of every transaction that changes consent: these rows first (the marketing ones
+    are what a sending batch holds, see campaigns.sending.locks), then the audit log's head, then the
+    ledger's. A transaction that audits before it changes someone's consent takes this first, so it
+    never waits for a batch while holding the chains every other opt-out needs.
+    """
+    states = ConsentState.objects.select_for_update().filter(contact_id__in=set(contact_ids))
+    if purpose_ids is not None:
+        states = states.filter(purpose_id__in=set(purpose_ids))
+    return list(states.order_by("contact_id", "purpose_id"))
+
+
 @transaction.atomic
 def consent_record_many(
     *, changes: Sequence[ConsentChange], actor: Actor = SYSTEM, can_lift_suppression: bool = True
@@ -253,9 +267,17 @@ def consent_record_many(
     if not checked:
         return _all_decided(results)
 
-    # Every consent change takes these locks first: the chains stay linear, and no opt-out can commit
-    # between the suppression check below and the events that depend on it. The audit log's first
-    # (see audit_head_lock): the same order in every transaction.
+    # The people's own locks first: a sending batch holds their marketing states until its calls have
+    # returned, and a change waits for that batch alone, holding nothing anyone else needs meanwhile.
+    # Locked so a concurrent send-time check sees either the old or the new state, never a mix.
+    states = {
+        (state.contact_id, state.purpose_id): state
+        for state in consent_states_lock(
+            {change.contact.pk for _, change, _, _ in checked}, purpose_ids={p.pk for p in purposes.values()}
+        )
+    }
+    # Then the chains' locks, business-wide, so held briefly: the chains stay linear, and no opt-out
+    # can commit between the suppression check below and the events that depend on it.
     audit_head_lock()
     head, _ = LedgerHead.objects.select_for_update().get_or_create(pk=1)
     # Every identifier of the person (number, BSUID) is suppressed and lifted together.
@@ -265,14 +287,6 @@ def consent_record_many(
             number_hash__in=set().union(*identifier_hashes.values()), lifted_at__isnull=True
         ).values_list("number_hash", flat=True)
     )
-    # Locked so a concurrent send-time check sees either the old or the new state, never a mix.
-    states = {
-        (state.contact_id, state.purpose_id): state
-        for state in ConsentState.objects.select_for_update().filter(
-            contact_id__in={change.contact.pk for _, change, _, _ in checked},
-            purpose_id__in={p.pk for p in purposes.values()},
-        )
-    }
     changed_states: dict[tuple[int, int], ConsentState] = {}
     suppression_updates: dict[str, str | None] = {}  # number hash -> source to suppress with, or None to lift
     events: list[ConsentEvent] = []
@@ -525,6 +539,7 @@ def _contacts_merge(*, keep: Contact, absorbed: Contact) -> Contact:
     event: the person said stop, whichever identifier they said it under.
     """
     keep, absorbed = (Contact.objects.select_for_update().get(pk=pk) for pk in (keep.pk, absorbed.pk))
+    consent_states_lock([keep.pk, absorbed.pk])  # before the audit below: the order every consent change keeps
     user_id, parent_user_id, username = absorbed.bsuid or "", absorbed.parent_bsuid, absorbed.username
     absorbed_state = ConsentState.objects.filter(contact=absorbed, purpose__code=Purpose.MARKETING).first()
     Contact.objects.filter(pk=absorbed.pk).update(

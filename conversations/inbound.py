@@ -16,7 +16,8 @@ from campaigns.models import Message
 from campaigns.sending.service import service_message_queue
 from consent import keywords
 from consent.models import ConsentSource, Contact
-from consent.services import contact_bsuid_change, contact_for_whatsapp_user
+from consent.selectors import contact_find_by_bsuid, contact_find_by_wa_id
+from consent.services import consent_states_lock, contact_bsuid_change, contact_for_whatsapp_user
 from conversations.double_optin import double_optin_confirm
 from conversations.join_codes import join_code_handle
 from conversations.keywords import keyword_apply, marketing_preference_apply
@@ -45,6 +46,18 @@ def preference_items_handle(pairs: ItemPairs) -> None:
         preference_handle(item=item, delivery=delivery)
 
 
+def _person_locked_before_linking(*, wa_id: str, user_id: str) -> None:
+    """Lock an opting-out person's consent states before their identifiers are linked (which is audited).
+
+    Every consent change locks the person's states before the audit log's head
+    (consent_states_lock): the opt-out then waits only for a batch sending to this person, and
+    never while holding the audit log's lock that every other opt-out needs.
+    """
+    known = (contact_find_by_wa_id(wa_id), contact_find_by_bsuid(user_id))
+    consent_states_lock(contact.pk for contact in known if contact is not None)
+
+
+@transaction.atomic
 def inbound_message_handle(*, item: InboundItem, delivery: WebhookDelivery | None = None) -> InboundMessage | None:
     """Store a message the person sent (once), open their 24-hour window and act on keywords.
 
@@ -54,6 +67,8 @@ def inbound_message_handle(*, item: InboundItem, delivery: WebhookDelivery | Non
     """
     if item.type == "system":
         return _system_message_handle(item=item, delivery=delivery)
+    if is_optout(item):
+        _person_locked_before_linking(wa_id=item.from_wa_id, user_id=item.from_user_id)
     contact = contact_for_whatsapp_user(
         wa_id=item.from_wa_id, user_id=item.from_user_id, parent_user_id=item.parent_user_id,
         username=item.username, profile_name=item.profile_name,
@@ -150,12 +165,15 @@ def _keyword_action(item: InboundItem) -> tuple[keywords.KeywordAction | None, s
     return None, ""
 
 
+@transaction.atomic
 def preference_handle(*, item: PreferenceItem, delivery: WebhookDelivery | None = None) -> None:
     """Meta's ``user_preferences``: a marketing ``stop`` opts out; ``resume`` changes no consent."""
     if item.category != "marketing_messages":
         return
     if not receipt_claim(f"preference:{item.person_key}:{item.category}:{item.value}:{item.raw_timestamp}", delivery):
         return
+    if (item.value or "").strip().lower() == "stop":
+        _person_locked_before_linking(wa_id=item.wa_id, user_id=item.user_id)
     contact = contact_for_whatsapp_user(
         wa_id=item.wa_id, user_id=item.user_id, parent_user_id=item.parent_user_id, username=item.username
     )

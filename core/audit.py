@@ -56,8 +56,8 @@ def audit_record(
 def audit_head_lock() -> AuditHead:
     """Lock the audit log's head row until the transaction ends: appends from every worker form one chain.
 
-    consent_record_many takes this lock before the ledger's, so every transaction that takes both
-    takes them in the same order and two of them cannot deadlock.
+    Every transaction takes its locks in one order, so no two deadlock: the people's consent states
+    (consent_states_lock), then this, then the consent ledger's head.
     """
     head, _ = AuditHead.objects.select_for_update().get_or_create(pk=1)
     return head

@@ -20,7 +20,9 @@ UNKNOWN until its status webhook resolves it); a call that certainly did not lea
 
 Why the lock matters: ``consent_record`` locks the contact's ConsentState row before it changes
 it, so an opt-out recorded during a batch waits until the batch's sends have left, and every send
-after the opt-out sees it. Concurrent batches (other campaigns, other workers) to the same contact
+after the opt-out sees it. The opt-out takes that lock before the audit log's and the ledger's
+(consent.services.consent_states_lock), so it waits only for its own person's batch and never
+holds the chains every other opt-out needs meanwhile. Concurrent batches (other campaigns, other workers) to the same contact
 wait for each other, so the cap counts they read include each other's dispatched messages.
 
 A row found SENDING after its lease expired whose call had started is never sent again: the call
