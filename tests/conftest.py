@@ -76,8 +76,21 @@ def _uses_postgres() -> bool:
     return settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 
 
+def _restores_serialized_data(item) -> None:
+    """Every transactional test restores the serialized data (roles, permissions, content types).
+
+    A plain transactional test's flush re-creates the role groups through post_migrate; the next test
+    that restores the serialized data then inserts them twice and fails, and so does every test after
+    it. One rule for all avoids that order-dependent failure.
+    """
+    marker = item.get_closest_marker("django_db")
+    if marker is not None and marker.kwargs.get("transaction") and not marker.kwargs.get("serialized_rollback"):
+        item.add_marker(pytest.mark.django_db(**{**marker.kwargs, "serialized_rollback": True}), append=False)
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
+        _restores_serialized_data(item)
         if item.get_closest_marker("postgres") and not _uses_postgres():
             item.add_marker(pytest.mark.skip(reason=f"{SERVICE_MISSING} PostgreSQL (set DATABASE_URL)"))
         if item.get_closest_marker("redis") and not settings.REDIS_URL:

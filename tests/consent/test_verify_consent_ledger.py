@@ -160,7 +160,7 @@ def test_an_erasure_keeps_every_record_verifiable_and_an_edit_of_a_scrubbed_entr
         _verify()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_audit_entries_appended_by_many_workers_at_once_form_one_chain():
     def worker(number: int) -> None:
         try:
