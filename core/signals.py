@@ -5,6 +5,8 @@ consent.staff_access, which writes the audit entry.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from axes.signals import user_locked_out
@@ -116,3 +118,19 @@ def connect() -> None:
     pre_save.connect(_on_user_pre_save, sender=User, dispatch_uid="consent.audit.user_pre_save")
     post_save.connect(_on_user_post_save, sender=User, dispatch_uid="consent.audit.user_post_save")
     post_save.connect(_on_token_saved, sender=Token, dispatch_uid="consent.audit.token_saved")
+
+
+@contextmanager
+def access_audit_paused() -> Iterator[None]:
+    """Record no group or permission changes meanwhile: for restoring data nobody changed (the test
+    database's serialized contents), where m2m signals, which carry no ``raw`` flag, would otherwise
+    audit every restored grant as new."""
+    throughs = list(_ACCESS_RELATIONS)
+    for through in throughs:
+        m2m_changed.disconnect(sender=through, dispatch_uid=f"consent.audit.{through._meta.label}")
+    try:
+        yield
+    finally:
+        for through in throughs:
+            m2m_changed.connect(_on_access_changed, sender=through, dispatch_uid=f"consent.audit.{through._meta.label}")
+
