@@ -67,6 +67,12 @@ def _send_all(
     stop = threading.Event()
     phone_number_id = number.phone_number_id  # the campaign's number: its own limiter, its own /messages
     rate = bucket_rate(phone_number_id)
+    # Per template (each A/B variant's has its own category), decided here: the send threads must not
+    # read the database (each would open, and keep, a connection of its own).
+    marketing_messages_api = {
+        template.pk: marketing_messages_api_for(category=template.category, phone_number_id=phone_number_id)
+        for _, template, _ in to_send
+    }
 
     def send_one(item: tuple[Message, MessageTemplate, list[dict]]) -> Outcome:
         message, template, components = item
@@ -88,8 +94,7 @@ def _send_all(
                 language=template.language,
                 components=components,
                 callback_data=message.callback_data,
-                # Per message: each A/B variant's template has its own category.
-                marketing_messages_api=marketing_messages_api_for(category=template.category, phone_number_id=phone_number_id),
+                marketing_messages_api=marketing_messages_api[template.pk],
                 phone_number_id=phone_number_id,
             )
         except WhatsAppError as error:
