@@ -212,10 +212,10 @@ class CampaignAdmin(admin.ModelAdmin):
         warnings = format_html_join("", "<li style='color: #ba2121'>{}</li>", ((w,) for w in result.warnings))
         cost = result.estimated_cost
         return format_html(
-            "<p>Audience <strong>{}</strong>, eligible now <strong>{}</strong>, about {} s at {}/s; estimated cost <strong>{}</strong>.</p>"
+            "<p>Audience <strong>{}</strong>, eligible now <strong>{}</strong>, held out <strong>{}</strong>, about {} s at {}/s; estimated cost <strong>{}</strong>.</p>"
             "<table><tr><th>Excluded or deferred</th><th>Contacts</th></tr>{}</table>"
             "<p>Samples:</p><ul>{}</ul><ul>{}</ul>",
-            result.audience, result.eligible, round(result.estimated_duration_seconds), result.send_rate_per_second,
+            result.audience, result.eligible, result.held_out, round(result.estimated_duration_seconds), result.send_rate_per_second,
             f"{cost['currency']} {cost['total']}" if cost else "?", rows, samples, warnings,
         )  # fmt: skip
 

@@ -634,6 +634,7 @@ class CampaignDryRunSerializer(serializers.Serializer):
     audience = serializers.IntegerField()
     eligible = serializers.IntegerField()
     exclusions = serializers.DictField(child=serializers.IntegerField())
+    held_out = serializers.IntegerField(help_text="People who would be messaged but are in the hold-out (control group): never sent, not in `eligible`, the deferrals or the cost")
     samples = inline_serializer("DryRunSample", {"contact": serializers.IntegerField(), "body": serializers.CharField()}, many=True)
     estimated_duration_seconds = serializers.FloatField()
     send_rate_per_second = serializers.FloatField()

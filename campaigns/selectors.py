@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, F, Min, Q, QuerySet
+from django.db import connection
+from django.db.models import CharField, Count, F, Min, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from campaigns import eligibility
@@ -17,6 +19,7 @@ from campaigns.models import Campaign, Message, MessageStatus, Segment
 from campaigns.parameters import parameter_fields, parameter_values, template_render_body
 from campaigns.pricing import RateCard, RateCardError, cost_actual, cost_estimate, rate_card_current
 from campaigns.segments import campaign_audience, segment_contacts
+from campaigns.variants import CONTROL, group_case_sql, group_of
 from consent.models import Contact
 from whatsapp.account import messaging_limit_current
 from whatsapp.numbers import number_get
@@ -126,6 +129,7 @@ class DryRun:
     audience: int
     eligible: int
     exclusions: dict[str, int]
+    held_out: int = 0  # the hold-out's share of those who would otherwise be messaged: never sent, never charged
     samples: list[dict[str, Any]] = field(default_factory=list)
     estimated_duration_seconds: float = 0.0
     send_rate_per_second: float = 0.0
@@ -141,6 +145,7 @@ class DryRun:
             "audience": self.audience,
             "eligible": self.eligible,
             "exclusions": self.exclusions,
+            "held_out": self.held_out,
             "samples": self.samples,
             "estimated_duration_seconds": round(self.estimated_duration_seconds, 1),
             "send_rate_per_second": self.send_rate_per_second,
@@ -162,11 +167,26 @@ def messaging_limit_daily() -> tuple[int, str]:
     return reported.daily_limit or 0, reported.tier
 
 
+def _held_out_by_verdict(sendable: QuerySet[Any], campaign: Campaign) -> list[tuple[str, str, int]]:
+    """(verdict, country, people) of the hold-out among ``sendable``: placed as materialisation places them."""
+    if campaign.control_percent <= 0:
+        return []
+    if connection.vendor == "postgresql":
+        group_sql, params = group_case_sql(campaign, f'"{Contact._meta.db_table}"."id"')
+        held = sendable.annotate(group=RawSQL(group_sql, params, output_field=CharField())).filter(group=CONTROL)
+        return list(held.values_list("verdict", "country").annotate(n=Count("pk")).order_by())
+    held_out: Counter[tuple[str, str]] = Counter(
+        (verdict, country) for pk, verdict, country in sendable.values_list("pk", "verdict", "country") if group_of(campaign, pk) == CONTROL
+    )  # SQLite (development) has no md5(): placed in Python, as its materialisation does
+    return [(verdict, country, n) for (verdict, country), n in held_out.items()]
+
+
 def campaign_dry_run(campaign: Campaign) -> DryRun:
     """What sending now would do, with the same checks the sender makes, counted in SQL.
 
     ``quiet_hours_deferral`` and ``frequency_cap`` recipients are deferred, not dropped: they are
-    messaged once allowed (unless the campaign ends first).
+    messaged once allowed (unless the campaign ends first). The hold-out is never messaged: its
+    people are counted in ``held_out``, not among the eligible, the deferred or the cost.
     """
     now = timezone.now()
     template = campaign.template_chosen()
@@ -181,9 +201,15 @@ def campaign_dry_run(campaign: Campaign) -> DryRun:
         by_reason[verdict] += n
         if verdict == eligibility.ELIGIBLE or verdict in eligibility.DEFER_REASONS:
             sendable_by_country[country] += n
+    held_out = 0
+    sendable_verdicts = [eligibility.ELIGIBLE, *eligibility.DEFER_REASONS]
+    for verdict, country, n in _held_out_by_verdict(annotated.filter(verdict__in=sendable_verdicts), campaign):
+        by_reason[verdict] -= n
+        sendable_by_country[country] -= n
+        held_out += n
     exclusions = {reason: by_reason.get(reason, 0) for reason in eligibility.EXCLUSION_REASONS}
     eligible = by_reason.get(eligibility.ELIGIBLE, 0)
-    audience = sum(by_reason.values())
+    audience = sum(by_reason.values()) + held_out
     value_fields = parameter_fields(campaign.parameters)
     samples = [
         {
@@ -224,6 +250,7 @@ def campaign_dry_run(campaign: Campaign) -> DryRun:
         audience=audience,
         eligible=eligible,
         exclusions=exclusions,
+        held_out=held_out,
         samples=samples,
         estimated_duration_seconds=eligible / rate,
         send_rate_per_second=rate,

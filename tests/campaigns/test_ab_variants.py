@@ -86,12 +86,16 @@ def test_everyone_lands_in_one_group_by_the_split_the_hold_out_is_never_sent_and
     created = _create(as_marketer, everyone, variants=[{"share": 70}, {"share": 30, **WELCOME_BACK}], control_percent=10)
     campaign_id = created.json()["id"]
     as_marketer.post(f"/api/v1/campaigns/{campaign_id}/submit")
+    dry_run = as_marketer.get(f"/api/v1/campaigns/{campaign_id}/dry-run").json()
     api_client(approver).post(f"/api/v1/campaigns/{campaign_id}/approve")  # launched and sent by the eager tasks
 
     campaign = Campaign.objects.get(pk=campaign_id)
     messages = list(Message.objects.filter(campaign=campaign))
     groups = Counter(m.variant for m in messages)
     assert sum(groups.values()) == 400
+    # The dry run placed the hold-out as the launch did: neither eligible nor priced.
+    assert (dry_run["audience"], dry_run["held_out"], dry_run["eligible"]) == (400, groups["control"], 400 - groups["control"])
+    assert sum(line["messages"] for line in dry_run["estimated_cost"]["by_market"]) == 400 - groups["control"]
     assert 20 <= groups["control"] <= 60 and 200 <= groups["A"] <= 300 and 70 <= groups["B"] <= 150, groups
     assert all(m.variant == group_of(campaign, m.contact_id) for m in messages)
     held_out = {m.contact.phone for m in messages if m.variant == "control"}

@@ -15,6 +15,7 @@ from django.utils import timezone
 from campaigns.analytics import campaign_funnel, campaign_progress
 from campaigns.models import Campaign, Click
 from campaigns.services import campaign_create, campaign_submit
+from campaigns.variants import CONTROL, group_of
 from consent.models import Contact
 from consent.services import consent_revoke
 from core.audit import Actor
@@ -53,6 +54,16 @@ def test_the_approver_sees_the_dry_run_and_samples_and_approves(approver, submit
     assert (submitted.status, submitted.approved_by) == ("scheduled", approver)
     # The launch is queued once the approval is committed (besides the author's e-mail).
     assert sum("_launch_enqueue" in callback.__qualname__ for callback in launched) == 1
+
+
+def test_the_review_counts_the_hold_out_apart_from_those_who_would_receive_it(approver, submitted):
+    Campaign.objects.filter(pk=submitted.pk).update(control_percent=50)
+    submitted.refresh_from_db()
+    held_out = sum(group_of(submitted, contact.pk) == CONTROL for contact in Contact.objects.order_by("pk")[:4])
+    assert 0 < held_out < 4  # four opted-in people, half held out: this campaign id splits them
+    page = client_for(approver).get(f"/admin/campaigns/campaign/{submitted.pk}/review/").content.decode()
+    assert f'<div class="rt-figure" id="dry-run-eligible">{4 - held_out}</div>' in page
+    assert f'<div class="rt-figure" id="dry-run-held-out">{held_out}</div><div class="rt-caption">held out (50% control group): never messaged</div>' in page
 
 
 def test_a_rejection_needs_a_comment_and_goes_back_to_the_author(approver, submitted):
