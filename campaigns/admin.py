@@ -20,7 +20,6 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from campaigns import admin_pages, segment_pages, selectors, services
-from campaigns.forms import sending_number_choices
 from campaigns.models import Campaign, Event, FrequencyCapPolicy, Message, Segment, StaffTestNumber
 from campaigns.segments import SegmentRuleError, segment_rules_validate
 from core.admin import ReadOnlyAdmin
@@ -28,6 +27,7 @@ from core.audit import Actor
 from core.client_ip import client_ip
 from core.logging import mask_phone
 from core.redirects import safe_next
+from whatsapp.numbers import number_choices
 
 admin.site.site_header = "Retarget"
 admin.site.site_title = "Retarget"
@@ -132,7 +132,7 @@ class CampaignForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         number_field = self.fields["phone_number_id"]
         assert isinstance(number_field, forms.ChoiceField)
-        number_field.choices = sending_number_choices()
+        number_field.choices = number_choices()
 
     def clean(self) -> dict[str, Any]:
         super().clean()

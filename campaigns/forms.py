@@ -27,7 +27,7 @@ from campaigns.rich_form import (
 )
 from campaigns.variants import LABELS, MAX_CONTROL_PERCENT
 from whatsapp.models import MessageTemplate
-from whatsapp.numbers import numbers_all
+from whatsapp.numbers import number_choices
 from whatsapp.selectors import templates_sendable
 
 MAX_PARAMETERS = 10
@@ -69,12 +69,6 @@ def template_cards(selected: MessageTemplate | None) -> list[dict[str, Any]]:
             "rich": json.dumps(rich_layout(template)),
         })  # fmt: skip
     return cards
-
-
-def sending_number_choices() -> list[tuple[str, str]]:
-    """Our numbers for a campaign to choose; the default one is the empty choice."""
-    return [("" if number.is_default else number.phone_number_id, f"{number} (default)" if number.is_default else str(number))
-            for number in numbers_all()]  # fmt: skip
 
 
 def _entry_to_row(entry: dict) -> dict[str, str]:
@@ -149,7 +143,7 @@ class CampaignBuilderForm(forms.Form):
             self.fields["send_at"].help_text = "Empty: as early as allowed (the parent's start plus the follow-up's delay)."
         number_field = self.fields["phone_number_id"]
         assert isinstance(number_field, forms.ChoiceField)
-        number_field.choices = sending_number_choices()
+        number_field.choices = number_choices()
         for i in range(MAX_PARAMETERS):
             self.fields[f"param_{i}_source"] = forms.ChoiceField(choices=SOURCE_CHOICES, required=False, label="Filled from")
             self.fields[f"param_{i}_key"] = forms.CharField(required=False, max_length=1024, label="Name or text")

@@ -7,6 +7,7 @@ import json
 import secrets
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
@@ -68,6 +69,7 @@ from consent.services import (
 from core.admin import ReadOnlyAdmin, staff_actor
 from core.pagination import EstimatedCountPaginator
 from core.redirects import safe_next
+from whatsapp.numbers import number_choices
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -462,10 +464,15 @@ class OptInFormAdmin(admin.ModelAdmin):
     search_fields = ("slug", "business_name")
     prepopulated_fields = {"slug": ("business_name",)}
     fieldsets = (
-        (None, {"fields": ("business_name", "slug", "is_active", "purpose", "country")}),
+        (None, {"fields": ("business_name", "slug", "is_active", "purpose", "country", "phone_number_id")}),
         ("What people are told", {"fields": ("message_description", "frequency", "privacy_policy_url", "notice_text", "notice_version")}),
         ("Double opt-in", {"fields": ("double_opt_in", "confirmation_template", "confirmation_template_language")}),
     )
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "phone_number_id":  # one of our numbers, by name, never a typed id
+            return forms.ChoiceField(label=db_field.verbose_name, choices=number_choices(), required=False, help_text=db_field.help_text)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def view_on_site(self, obj: OptInForm) -> str:
         return reverse("optin", args=[obj.slug])

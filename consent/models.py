@@ -18,6 +18,7 @@ from django.utils import timezone
 from consent.phones import phone_region_known
 from core.append_only import AppendOnlyQuerySet
 from core.models import AppendOnlyError
+from whatsapp.numbers import number_get
 
 
 @lru_cache(maxsize=1)
@@ -305,6 +306,11 @@ class OptInForm(models.Model):
     )
     confirmation_template = models.CharField(max_length=200, blank=True)
     confirmation_template_language = models.CharField(max_length=15, blank=True, default="en_US")
+    phone_number_id = models.CharField(
+        "WhatsApp number", max_length=64, blank=True, default="",
+        help_text="Which of our numbers the page is for (its phone number id): the sign-up link opens a chat with it and "
+        "the confirmation template comes from it. Empty: the default number.",
+    )  # fmt: skip
     country = models.CharField(
         max_length=2, blank=True,
         help_text="Two-letter country of the page's visitors, e.g. DE: a number typed without its country code "
@@ -322,6 +328,8 @@ class OptInForm(models.Model):
         self.country = (self.country or "").strip().upper()
         if self.country and not phone_region_known(self.country):
             errors["country"] = f"{self.country!r} is not a two-letter country code with phone numbers, such as DE or US."
+        if self.phone_number_id and number_get(self.phone_number_id) is None:
+            errors["phone_number_id"] = f"{self.phone_number_id} is not one of our active numbers: add it under Sending numbers first."
         if self.double_opt_in and not self.confirmation_template:
             errors["confirmation_template"] = "Double opt-in needs a confirmation template."
         if self.pk is not None:

@@ -88,6 +88,7 @@ def confirmation_template_queue(confirmation: OptInConfirmation, *, actor: Actor
             components=confirmation_components(confirmation),
         ),
         decision={"double_opt_in": str(confirmation.pk), "template": form.confirmation_template},
+        phone_number_id=form.phone_number_id,  # the page's number: the person's YES comes back to it
     )
     confirmation.save(update_fields=["message"])
     audit_record(

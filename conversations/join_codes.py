@@ -32,6 +32,7 @@ from conversations.double_optin import Confirmed, confirmation_grant
 from conversations.models import InboundMessage, OptInConfirmation
 from core.logging import mask_phone
 from core.ratelimit import rate_limit_count, rate_limit_hit
+from whatsapp.numbers import number_get
 
 logger = logging.getLogger(__name__)
 
@@ -66,15 +67,17 @@ def join_message_text(form: OptInForm, code: str) -> str:
     return " ".join(part for part in (JOIN_WORD, word, code) if part)
 
 
-def join_link(text: str) -> str:
-    """A wa.me link opening a chat with our number, ``text`` prefilled; empty without our number.
+def join_link(text: str, *, phone_number_id: str = "") -> str:
+    """A wa.me link opening a chat with our number (``phone_number_id``; empty: the default), ``text``
+    prefilled; empty when that number's display number is not known.
 
     Format: https://wa.me/<number, digits only>?text=<URL-encoded text>
     (https://www.instantmessageconnector.com/blog/whatsapp-click-to-chat-links-explained/,
     https://docs.360dialog.com/docs/resources/phone-numbers/message-links).
     """
-    number = settings.WHATSAPP_DISPLAY_NUMBER
-    return f"https://wa.me/{number}?text={quote(text)}" if number else ""
+    found = number_get(phone_number_id)
+    digits = re.sub(r"\D", "", found.display_phone_number) if found is not None else ""
+    return f"https://wa.me/{digits}?text={quote(text)}" if digits else ""
 
 
 def join_qr_svg(link: str) -> str:

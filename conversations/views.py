@@ -74,7 +74,7 @@ def _join_context(request: HttpRequest, optin_form: OptInForm) -> dict:
     if pending.get("form") != optin_form.slug:
         return {}
     text = join_message_text(optin_form, pending["code"])
-    link = join_link(text)
+    link = join_link(text, phone_number_id=optin_form.phone_number_id)
     return {
         "join_text": text,
         "join_link": link,

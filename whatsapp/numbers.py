@@ -111,6 +111,12 @@ def numbers_all() -> list[Number]:
     return sorted(_numbers().values(), key=lambda number: (not number.is_default, number.display_phone_number))
 
 
+def number_choices() -> list[tuple[str, str]]:
+    """Our numbers as form choices (phone number id, label); the default one is the empty choice."""
+    return [("" if number.is_default else number.phone_number_id, f"{number} (default)" if number.is_default else str(number))
+            for number in numbers_all()]  # fmt: skip
+
+
 def number_default() -> Number | None:
     """The number of the settings, or None when none is configured."""
     return _numbers().get(settings.WHATSAPP_PHONE_NUMBER_ID)

@@ -6,13 +6,14 @@ The confirmation from WhatsApp that does grant consent is tested in tests/conver
 import re
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.test import Client, override_settings
 
-from consent.models import ConsentEvent, Contact
+from consent.models import ConsentEvent, Contact, OptInForm
 from consent.selectors import contacts_marketable
 from conversations.models import OptInConfirmation
 from core.models import AuditEntry
-from tests.factories import NOTICE_TEXT, new_visitor_ip
+from tests.factories import NOTICE_TEXT, SECOND_DISPLAY_NUMBER, SECOND_NUMBER_ID, new_visitor_ip, second_number_add
 
 pytestmark = pytest.mark.django_db
 
@@ -185,3 +186,21 @@ def test_an_inactive_or_unknown_form_is_not_found(visitor, optin_form, path):
     assert visitor.get(path).status_code == 404
     assert _sign_up(visitor).status_code == 404
     assert not ConsentEvent.objects.exists() and not OptInConfirmation.objects.exists()
+
+
+def test_a_page_for_our_second_number_links_to_that_number(visitor, optin_form):
+    second_number_add()
+    OptInForm.objects.filter(pk=optin_form.pk).update(phone_number_id=SECOND_NUMBER_ID)
+    thanks = visitor.get(_sign_up(visitor)["Location"]).content.decode()
+    code = re.search(r'id="join-text">JOIN ACME (\d{6})<', thanks).group(1)
+    assert f'href="https://wa.me/{SECOND_DISPLAY_NUMBER}?text=JOIN%20ACME%20{code}"' in thanks
+
+
+def test_a_page_cannot_name_a_number_that_is_not_ours(optin_form):
+    optin_form.phone_number_id = "999999999999999"
+    with pytest.raises(ValidationError) as refused:
+        optin_form.full_clean()
+    assert "is not one of our active numbers: add it under Sending numbers first" in str(refused.value.message_dict["phone_number_id"])
+    second_number_add()
+    optin_form.phone_number_id = SECOND_NUMBER_ID
+    optin_form.full_clean()  # one of ours: accepted

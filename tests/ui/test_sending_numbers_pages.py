@@ -61,3 +61,24 @@ def test_the_approver_sees_which_number_the_campaign_goes_out_from(marketer, app
     page = client_for(approver).get(f"/admin/campaigns/campaign/{campaign.pk}/review/").content.decode()
 
     assert f"<tr><td>WhatsApp number</td><td>Outlet brand ({SECOND_DISPLAY_NUMBER})</td></tr>" in page
+
+
+def test_an_opt_in_page_is_set_to_one_of_our_numbers_picked_by_name(superuser, optin_form):
+    second_number_add()
+    client = client_for(superuser)
+    url = f"/admin/consent/optinform/{optin_form.pk}/change/"
+    page = client.get(url).content.decode()
+    assert f'<option value="{SECOND_NUMBER_ID}">Outlet brand ({SECOND_DISPLAY_NUMBER})</option>' in page
+
+    form = {
+        "business_name": optin_form.business_name, "slug": optin_form.slug, "is_active": "on", "purpose": optin_form.purpose_id,
+        "country": "", "phone_number_id": SECOND_NUMBER_ID, "message_description": optin_form.message_description,
+        "frequency": optin_form.frequency, "privacy_policy_url": optin_form.privacy_policy_url,
+        "notice_text": optin_form.notice_text, "notice_version": optin_form.notice_version,
+        "confirmation_template": "", "confirmation_template_language": "en_US",
+    }  # fmt: skip
+    assert client.post(url, form).status_code == 302
+    optin_form.refresh_from_db()
+    assert optin_form.phone_number_id == SECOND_NUMBER_ID
+    refused = client.post(url, {**form, "phone_number_id": "999"})
+    assert refused.status_code == 200 and "Select a valid choice" in refused.content.decode()

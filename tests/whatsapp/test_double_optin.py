@@ -14,7 +14,7 @@ from consent.services import Evidence, contact_upsert
 from conversations.double_optin import double_optin_start
 from conversations.models import InboundMessage, OptInConfirmation
 from core.audit import Actor
-from tests.factories import PHONE, payload
+from tests.factories import PHONE, SECOND_NUMBER_ID, payload, second_number_add
 
 pytestmark = pytest.mark.django_db
 
@@ -73,6 +73,20 @@ def test_the_confirmation_template_is_sent_with_a_payload_naming_the_request(sta
     assert (message.status, message.wamid) == (MessageStatus.ACCEPTED, sent["wamid"])
     assert contact_consent_status(started.contact) == ConsentStatus.NONE
     assert list(contacts_marketable()) == []
+
+
+def test_a_page_on_our_second_number_sends_its_confirmation_from_that_number(form, sandbox, django_capture_on_commit_callbacks):
+    second_number_add(sandbox=sandbox)
+    form.phone_number_id = SECOND_NUMBER_ID
+    form.save()
+    call_command("sync_templates")
+    contact, _ = contact_upsert(phone=PHONE, name="Ana")
+    evidence = Evidence(notice_text=form.notice_text, notice_version=form.notice_version, page_url="https://shop.example.com/optin/acme/")
+    with django_capture_on_commit_callbacks():
+        confirmation = double_optin_start(form=form, contact=contact, evidence=evidence, actor=Actor(label="opt-in page"))
+    service_message_send_task(str(confirmation.message_id))
+    [sent] = sandbox.sends()
+    assert (sent["template"]["name"], sent["phone_number_id"]) == ("optin_confirmation", SECOND_NUMBER_ID)
 
 
 def test_pressing_the_confirm_button_grants_consent_with_the_web_evidence(started, deliver):
