@@ -286,22 +286,16 @@ def contacts_import(
     """Import contacts and opt-ins from a CSV text stream; never reads more than a chunk into memory.
 
     ``mapping`` renames the file's columns (see ``_header_mapped``). ``dry_run`` reports what the
-    import would do and writes nothing: the same import, rolled back.
+    import would do and writes nothing: the same import, each chunk rolled back as soon as it is
+    counted. Not the whole file in one transaction: recording opt-ins locks the consent ledger's
+    head, and every opt-out in the business waits for it; a real import commits per chunk too. So a
+    number repeated in the file in different chunks counts as new in each of them in a dry run.
 
     Opt-ins are recorded with ``can_lift_suppression=False``: a row opting in a number that opted out
     is rejected, because only the person can opt in again. An opt-in already in the ledger (same
     contact, source, time and notice version) is not recorded twice.
     """
-    if dry_run:
-        with transaction.atomic():
-            report = contacts_import(
-                file=file, actor=actor, file_name=file_name, on_problem=on_problem, chunk_rows=chunk_rows,
-                analyze_after_rows=10**12, mapping=mapping,
-            )  # fmt: skip
-            transaction.set_rollback(True)
-        report.dry_run = True
-        return report
-    report = ImportReport()
+    report = ImportReport(dry_run=dry_run)
 
     def problem(number: int, reason: str) -> None:
         report.rejected += 1
@@ -333,11 +327,15 @@ def contacts_import(
                     parsed.append(_row_parse(number, header, values))
                 except _RowError as exc:
                     problem(number, str(exc))
-            _chunk_write(parsed, actor=actor, report=report, problem=problem)
+            with transaction.atomic():
+                _chunk_write(parsed, actor=actor, report=report, problem=problem)
+                transaction.set_rollback(dry_run)
     except UnicodeDecodeError:
         report.file_error = f"after row {number}: {_NOT_UTF8}"
     except csv.Error as exc:
         report.file_error = f"after row {number}: the file is not valid CSV ({exc})."
+    if dry_run:
+        return report
     if report.imported + report.updated >= analyze_after_rows:
         _statistics_refresh()
     audit_record(
@@ -379,7 +377,6 @@ def _chunks(reader: Iterable[list[str]], size: int) -> Iterator[list[list[str]]]
         yield chunk
 
 
-@transaction.atomic
 def _chunk_write(rows: list[_Row], *, actor: Actor, report: ImportReport, problem: Callable[[int, str], None]) -> None:
     """Write one chunk of valid rows: contacts, tags, then opt-ins, each in a few bulk statements."""
     if not rows:

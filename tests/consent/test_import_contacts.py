@@ -217,3 +217,48 @@ def test_a_large_import_leaves_fresh_planner_statistics_for_the_campaign_launche
         cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [ConsentState._meta.db_table])
         (estimated_rows,) = cursor.fetchone()
     assert estimated_rows == ConsentState.objects.count()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_an_opt_out_is_recorded_at_once_while_a_dry_run_import_reads_on():
+    """A dry run writes and rolls back chunk by chunk: it never holds the ledger while reading on."""
+    import threading
+
+    from django.db import connection
+
+    from tests.factories import contacts_create
+
+    [ana] = contacts_create(1, start=900)
+    batch = 20
+    stop_result: list[str] = []
+
+    def opt_out_meanwhile() -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SET lock_timeout = '5s'")
+            consent_revoke(contact=Contact.objects.get(pk=ana.pk), source="inbound_keyword")
+            stop_result.append("recorded")
+        except Exception as exc:  # a lock timeout: the dry run held what every opt-out needs
+            stop_result.append(f"{exc.__class__.__name__}: {exc}")
+        finally:
+            connection.close()
+
+    def lines():
+        yield ",".join(HEADER) + "\n"
+        for i in range(2 * batch):
+            if i == batch:  # the first chunk (with its opt-ins) has been written: an opt-out comes in
+                other = threading.Thread(target=opt_out_meanwhile)
+                other.start()
+                other.join(timeout=30)
+            row = StringIO()
+            csv.writer(row).writerow([f"+4915123{i:06d}", f"P{i}", "de", "", "", "checkout", "2026-03-01T12:00:00+01:00", "v3", NOTICE_TEXT, ""])
+            yield row.getvalue()
+
+    report = contacts_import(file=lines(), actor=SYSTEM, chunk_rows=batch, dry_run=True)
+
+    assert stop_result == ["recorded"]
+    assert report.summary == f"imported {2 * batch}, updated 0, unchanged 0, rejected 0" and report.dry_run
+    assert contact_consent_status(ana) == "opted_out"
+    assert not Contact.objects.filter(phone__startswith="+4915123").exists()
+    assert not AuditEntry.objects.filter(action="contacts.import").exists()
