@@ -42,6 +42,8 @@ def contact_factory(db):
 def live_sandbox(sandbox, live_server):
     # The live server answers in short-lived threads: close their connections after each request
     # so none is left open on the test database.
+    kept = connections.settings["default"]["CONN_MAX_AGE"]
     connections.settings["default"]["CONN_MAX_AGE"] = 0
     sandbox.configure(webhook_url=f"{live_server.url}/webhooks/whatsapp", **FAST)
-    return sandbox
+    yield sandbox
+    connections.settings["default"]["CONN_MAX_AGE"] = kept  # for this test only, not the rest of the session
