@@ -7,7 +7,6 @@ import json
 import secrets
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from django import forms
 from django.contrib import admin, messages
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
@@ -44,7 +43,6 @@ from consent.models import (
     ConsentState,
     ConsentStatus,
     Contact,
-    OptInForm,
     Purpose,
     Suppression,
     Tag,
@@ -69,7 +67,6 @@ from consent.services import (
 from core.admin import ReadOnlyAdmin, staff_actor
 from core.pagination import EstimatedCountPaginator
 from core.redirects import safe_next
-from whatsapp.numbers import number_choices
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -455,32 +452,6 @@ class SuppressionAdmin(PhoneSearchMixin, ReadOnlyAdmin):
     @admin.display(description="Number (hash)")
     def short_hash(self, suppression: Suppression) -> str:
         return f"{suppression.number_hash[:16]}…"
-
-
-@admin.register(OptInForm)
-class OptInFormAdmin(admin.ModelAdmin):
-    list_display = ("slug", "business_name", "notice_version", "is_active", "double_opt_in", "page_link")
-    list_filter = ("is_active", "double_opt_in")
-    search_fields = ("slug", "business_name")
-    prepopulated_fields = {"slug": ("business_name",)}
-    fieldsets = (
-        (None, {"fields": ("business_name", "slug", "is_active", "purpose", "country", "phone_number_id")}),
-        ("What people are told", {"fields": ("message_description", "frequency", "privacy_policy_url", "notice_text", "notice_version")}),
-        ("Double opt-in", {"fields": ("double_opt_in", "confirmation_template", "confirmation_template_language")}),
-    )
-
-    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        if db_field.name == "phone_number_id":  # one of our numbers, by name, never a typed id
-            return forms.ChoiceField(label=db_field.verbose_name, choices=number_choices(), required=False, help_text=db_field.help_text)
-        return super().formfield_for_dbfield(db_field, request, **kwargs)
-
-    def view_on_site(self, obj: OptInForm) -> str:
-        return reverse("optin", args=[obj.slug])
-
-    @admin.display(description="Page")
-    def page_link(self, obj: OptInForm) -> str:
-        url = reverse("optin", args=[obj.slug])
-        return format_html('<a href="{}">{}</a>', url, url)
 
 
 @admin.register(Tag)

@@ -18,7 +18,6 @@ from django.utils import timezone
 from consent.phones import phone_region_known
 from core.append_only import AppendOnlyQuerySet
 from core.models import AppendOnlyError
-from whatsapp.numbers import number_get
 
 
 @lru_cache(maxsize=1)
@@ -328,8 +327,6 @@ class OptInForm(models.Model):
         self.country = (self.country or "").strip().upper()
         if self.country and not phone_region_known(self.country):
             errors["country"] = f"{self.country!r} is not a two-letter country code with phone numbers, such as DE or US."
-        if self.phone_number_id and number_get(self.phone_number_id) is None:
-            errors["phone_number_id"] = f"{self.phone_number_id} is not one of our active numbers: add it under Sending numbers first."
         if self.double_opt_in and not self.confirmation_template:
             errors["confirmation_template"] = "Double opt-in needs a confirmation template."
         if self.pk is not None:
