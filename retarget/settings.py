@@ -329,6 +329,9 @@ WHATSAPP_PHONE_NUMBER_ID = _whatsapp_account_value("WHATSAPP_PHONE_NUMBER_ID")
 WHATSAPP_BUSINESS_ACCOUNT_ID = _whatsapp_account_value("WHATSAPP_BUSINESS_ACCOUNT_ID")
 WHATSAPP_APP_SECRET = _whatsapp_account_value("WHATSAPP_APP_SECRET")
 WHATSAPP_VERIFY_TOKEN = _whatsapp_account_value("WHATSAPP_VERIFY_TOKEN")
+# The Meta app's id: sample files for media template headers are uploaded to it (Resumable Upload API).
+# Optional: without it the admin asks for a media handle made elsewhere.
+WHATSAPP_APP_ID = env_str("WHATSAPP_APP_ID", "300000000000003" if _SANDBOX_ALLOWED else "")
 
 # Marketing templates of the number above go through Meta's Marketing Messages API (/marketing_messages)
 # instead of /messages (whatsapp.numbers.marketing_messages_api_for); utility and service messages never do.

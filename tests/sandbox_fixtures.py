@@ -82,6 +82,7 @@ def sandbox_server(tmp_path_factory) -> SandboxServer:
         sys.executable, "-m", "whatsapp.sandbox", "--port", str(port),
         "--access-token", settings.WHATSAPP_ACCESS_TOKEN, "--app-secret", settings.WHATSAPP_APP_SECRET,
         "--phone-number-id", settings.WHATSAPP_PHONE_NUMBER_ID, "--waba-id", settings.WHATSAPP_BUSINESS_ACCOUNT_ID,
+        "--app-id", settings.WHATSAPP_APP_ID,
         "--seed", "7",
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

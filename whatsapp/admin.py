@@ -34,10 +34,10 @@ class MessageTemplateAdmin(ReadOnlyAdmin):
         """A new template, submitted to WhatsApp for review; refusals are shown above the form."""
         if not request.user.has_perm("whatsapp.add_messagetemplate"):
             raise PermissionDenied
-        form = TemplateCreateForm(request.POST or None)
+        form = TemplateCreateForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             try:
-                template = template_submit(definition=form.definition, actor=staff_actor(request))
+                template = template_submit(definition=form.definition, actor=staff_actor(request), example_files=form.example_files)
             except TemplateRefused as refused:
                 for problem in refused.problems:
                     form.add_error(None, problem)

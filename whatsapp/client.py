@@ -399,15 +399,16 @@ def _url(path: str) -> str:
 
 
 def _request(
-    method: str, url: str, *, json_body: dict[str, Any] | None = None, params: dict[str, Any] | None = None
+    method: str, url: str, *, json_body: dict[str, Any] | None = None, params: dict[str, Any] | None = None,
+    raw_body: bytes | None = None, extra_headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {settings.WHATSAPP_ACCESS_TOKEN}", "Accept": "application/json",
-               "User-Agent": "retarget"}  # fmt: skip
+               "User-Agent": "retarget", **(extra_headers or {})}  # fmt: skip
     timeout = urllib3.Timeout(connect=settings.WHATSAPP_CONNECT_TIMEOUT, read=settings.WHATSAPP_READ_TIMEOUT)
     try:
         if params:
             url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
-        body = None
+        body = raw_body
         if json_body is not None:
             body = json.dumps(json_body, allow_nan=False).encode()
             headers["Content-Type"] = "application/json"
@@ -598,3 +599,32 @@ def create_template(definition: dict[str, Any]) -> dict[str, Any]:
     if not str(payload.get("id") or ""):
         raise WhatsAppError("The WhatsApp API accepted the template but its answer has no template id.", reached_provider=True)
     return payload
+
+
+def upload_example_file(*, data: bytes, file_name: str, file_type: str) -> str:
+    """Upload a sample file with Meta's Resumable Upload API; returns its handle (``h``).
+
+    Two calls (https://developers.facebook.com/docs/graph-api/guides/upload): ``POST /{app-id}/uploads``
+    with ``file_name``, ``file_length`` and ``file_type`` opens a session (``{"id": "upload:..."}``),
+    then ``POST /{session id}`` with the bytes, ``Authorization: OAuth <token>`` and ``file_offset: 0``
+    answers ``{"h": "<handle>"}``, the value a template's ``example.header_handle`` takes. Nothing is
+    sent to anyone, so a broken call may simply be made again. Raises WhatsAppError.
+    """
+    if not settings.WHATSAPP_APP_ID:
+        raise WhatsAppError("WHATSAPP_APP_ID is not set: a sample file cannot be uploaded.", reached_provider=False)
+    session = _request(
+        "POST", _url(f"{settings.WHATSAPP_APP_ID}/uploads"),
+        params={"file_name": file_name, "file_length": len(data), "file_type": file_type},
+    )  # fmt: skip
+    session_id = str(session.get("id") or "")
+    if not session_id.startswith("upload:"):
+        raise WhatsAppError("The WhatsApp API opened no upload session (its answer has no upload id).", reached_provider=True)
+    uploaded = _request(
+        "POST", _url(session_id), raw_body=data,
+        extra_headers={"Authorization": f"OAuth {settings.WHATSAPP_ACCESS_TOKEN}", "file_offset": "0",
+                       "Content-Type": "application/octet-stream"},
+    )  # fmt: skip
+    handle = str(uploaded.get("h") or "")
+    if not handle:
+        raise WhatsAppError("The WhatsApp API took the file but gave no handle for it.", reached_provider=True)
+    return handle

@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 
 from whatsapp.models import MessageTemplate
+from whatsapp.template_create import UPLOAD_PENDING, ExampleFile
 from whatsapp.template_rules import (
     MAX_BODY,
     MAX_BUTTON_TEXT,
@@ -20,6 +21,7 @@ from whatsapp.template_rules import (
     MAX_OFFER_TEXT,
     MIN_CARDS,
     definition_problems,
+    example_file_problem,
 )
 from whatsapp.template_shape import text_placeholders
 
@@ -68,7 +70,12 @@ class TemplateCreateForm(forms.Form):
     header_example = forms.CharField(
         required=False, max_length=500, label="Header example",
         help_text="For a text header with a variable: an example value. For an image, video or document: "
-        "the media handle Meta's upload API gave for a sample file.",
+        "the media handle Meta's upload API gave for a sample file (or upload the file below).",
+    )  # fmt: skip
+    header_example_file = forms.FileField(
+        required=False, label="Header sample file",
+        help_text="For an image (JPEG or PNG, up to 5 MB), video (MP4, up to 16 MB) or document (PDF, up to 100 MB) "
+        "header: a sample file, uploaded to WhatsApp for its handle when you submit.",
     )  # fmt: skip
     body_text = forms.CharField(
         required=False, max_length=MAX_BODY, widget=forms.Textarea(attrs={"rows": 4}), label="Body",
@@ -98,7 +105,11 @@ class TemplateCreateForm(forms.Form):
     )  # fmt: skip
     card_header_format = forms.ChoiceField(choices=[("IMAGE", "Image"), ("VIDEO", "Video")], required=False, label="Card header")
     card_header_example = forms.CharField(
-        required=False, max_length=500, label="Card header example", help_text="A media handle for a sample file (used for every card).",
+        required=False, max_length=500, label="Card header example",
+        help_text="A media handle for a sample file (used for every card), or upload the file below.",
+    )  # fmt: skip
+    card_header_example_file = forms.FileField(
+        required=False, label="Card header sample file", help_text="An image (JPEG or PNG) or video (MP4) for every card's header.",
     )  # fmt: skip
     card_bodies = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 3}), label="Card texts",
@@ -136,7 +147,8 @@ class TemplateCreateForm(forms.Form):
         """The form's sections above the buttons, as the page shows them."""
         return [
             ("Name, language and category", [self[name] for name in ("name", "language", "category", "parameter_format")]),
-            ("Message", [self[name] for name in ("header_format", "header_text", "header_example", "offer_text", "offer_expires", "body_text", "body_examples", "footer_text")]),
+            ("Message", [self[name] for name in ("header_format", "header_text", "header_example", "header_example_file", "offer_text",
+                                                 "offer_expires", "body_text", "body_examples", "footer_text")]),
             ("Authentication code", [self["security_recommendation"], self["code_expiration_minutes"]]),
         ]
 
@@ -144,7 +156,7 @@ class TemplateCreateForm(forms.Form):
         return [[self[f"{prefix}_{i}_{part}"] for part in ("type", "text", "value", "example")] for i in range(rows)]
 
     def card_fields(self) -> list[forms.BoundField]:
-        return [self[name] for name in ("card_count", "card_header_format", "card_header_example", "card_bodies", "card_body_examples")]
+        return [self[name] for name in ("card_count", "card_header_format", "card_header_example", "card_header_example_file", "card_bodies", "card_body_examples")]
 
     def card_button_rows(self) -> list[list[forms.BoundField]]:
         return self.button_rows("card_button", CARD_BUTTON_ROWS)
@@ -155,7 +167,7 @@ class TemplateCreateForm(forms.Form):
         kind = data.get("header_format") or ""
         if not kind:
             return None
-        example = (data.get("header_example") or "").strip()
+        example = (data.get("header_example") or "").strip() or (UPLOAD_PENDING if data.get("header_example_file") else "")
         if kind != "TEXT":
             return {"type": "HEADER", "format": kind, "example": {"header_handle": [example] if example else []}}
         header: dict[str, Any] = {"type": "HEADER", "format": "TEXT", "text": data.get("header_text") or ""}
@@ -226,7 +238,7 @@ class TemplateCreateForm(forms.Form):
 
     def _cards(self, data: dict[str, Any], named: bool) -> list[dict]:
         """Cards alike but for their texts (Meta wants the same components on every card)."""
-        handle = (data.get("card_header_example") or "").strip()
+        handle = (data.get("card_header_example") or "").strip() or (UPLOAD_PENDING if data.get("card_header_example_file") else "")
         texts = _lines(data.get("card_bodies") or "")
         examples = [[value.strip() for value in line.split("|")] for line in _lines(data.get("card_body_examples") or "")]
         buttons = self._buttons(data, "card_button", CARD_BUTTON_ROWS)
@@ -244,6 +256,17 @@ class TemplateCreateForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        self.example_files: dict[str, ExampleFile] = {}
+        for name, format_field, where in (("header_example_file", "header_format", "header"), ("card_header_example_file", "card_header_format", "card_header")):
+            upload = data.get(name)
+            if upload is None:
+                continue
+            header_format = data.get(format_field) or ("IMAGE" if where == "card_header" else "")
+            problem = example_file_problem(header_format, upload.content_type or "", upload.size or 0)
+            if problem:
+                self.add_error(name, problem)
+            else:
+                self.example_files[where] = ExampleFile(name=upload.name or "sample", content_type=upload.content_type, data=upload.read())
         if self.errors:
             return data
         named = data.get("parameter_format") == "NAMED"

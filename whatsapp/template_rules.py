@@ -38,6 +38,33 @@ from typing import Any
 from whatsapp.template_shape import PLACEHOLDER_RE, text_placeholders
 
 NAME_RE = re.compile(r"^[a-z0-9_]+$")
+
+# A media header's sample file, uploaded with the Resumable Upload API for its handle: the types that
+# API takes (https://developers.facebook.com/docs/graph-api/guides/upload: application/pdf, image/jpeg,
+# image/jpg, image/png, video/mp4), by header format, with the Cloud API's media size limits (images 5 MB,
+# videos 16 MB, documents 100 MB: https://developers.facebook.com/docs/whatsapp/cloud-api/reference/media).
+EXAMPLE_FILE_TYPES = {
+    "IMAGE": (("image/jpeg", "image/jpg", "image/png"), 5 * 1024**2, "a JPEG or PNG image"),
+    "VIDEO": (("video/mp4",), 16 * 1024**2, "an MP4 video"),
+    "DOCUMENT": (("application/pdf",), 100 * 1024**2, "a PDF document"),
+}
+UPLOAD_FILE_TYPES = tuple(kind for types, _, _ in EXAMPLE_FILE_TYPES.values() for kind in types)
+
+
+def example_file_problem(header_format: str, file_type: str, size: int) -> str | None:
+    """Why a sample file cannot stand for a ``header_format`` header, in words; None when it can."""
+    allowed = EXAMPLE_FILE_TYPES.get(header_format)
+    if allowed is None:
+        return "Choose an image, video or document header for a sample file (a text header takes none)."
+    types, limit, wanted = allowed
+    header = f"{'an' if header_format == 'IMAGE' else 'a'} {header_format.lower()} header"
+    if file_type not in types:
+        return f"The sample for {header} must be {wanted}, not {file_type or 'a file of unknown type'}."
+    if size > limit:
+        return f"The sample file is {size / 1024**2:.1f} MB; WhatsApp takes at most {limit // 1024**2} MB for {header}."
+    if size == 0:
+        return "The sample file is empty."
+    return None
 NAMED_PARAMETER_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 # Meta's locale codes: "en", "en_US", "pt_BR", "zh_CN", "es_419"... (the template languages list).
 LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(_[A-Za-z0-9]{2,4})?$")

@@ -266,3 +266,68 @@ def test_a_carousel_with_a_card_missing_its_text_or_a_footer_of_its_own_is_refus
     footer = client.post(CREATE_URL, {**CAROUSEL, "footer_text": "Terms apply"})
     assert "Carousel: a carousel template has a body and cards only" in footer.content.decode()
     assert not MessageTemplate.objects.exists()
+
+
+# A 1x1 PNG: a real image file, as a marketer would pick one.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360f8cf"
+    "c0f01f0005000201e5270ede0000000049454e44ae426082"
+)
+
+
+def _file(name: str, data: bytes, content_type: str):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(name, data, content_type=content_type)
+
+
+@pytest.mark.django_db
+def test_a_sample_image_is_uploaded_to_whatsapp_and_its_handle_is_the_header_example(sandbox, marketer, admin_client_for):
+    import hashlib
+
+    form = {**SUMMER, "header_example": "", "header_example_file": _file("autumn.png", PNG, "image/png")}
+    response = admin_client_for(marketer).post(CREATE_URL, form)
+
+    assert response.status_code == 302, response.content.decode()[:3000]
+    [upload] = sandbox.control("GET", "/_sandbox/uploads")["uploads"]
+    assert (upload["file_name"], upload["file_type"], upload["file_length"]) == ("autumn.png", "image/png", len(PNG))
+    assert upload["sha256"] == hashlib.sha256(PNG).hexdigest()  # the file's own bytes reached WhatsApp
+    header = MessageTemplate.objects.get(name="autumn_drop").components[0]
+    assert header == {"type": "HEADER", "format": "IMAGE", "example": {"header_handle": [upload["handle"]]}}
+
+
+@pytest.mark.django_db
+def test_every_carousel_card_gets_the_uploaded_sample_s_handle(sandbox, marketer, admin_client_for):
+    form = {**CAROUSEL, "card_header_example": "", "card_header_example_file": _file("card.png", PNG, "image/png")}
+    assert admin_client_for(marketer).post(CREATE_URL, form).status_code == 302
+    [upload] = sandbox.control("GET", "/_sandbox/uploads")["uploads"]
+    _, carousel = MessageTemplate.objects.get(name="trail_picks").components
+    assert {json.dumps(card["components"][0]) for card in carousel["cards"]} == {
+        json.dumps({"type": "HEADER", "format": "IMAGE", "example": {"header_handle": [upload["handle"]]}})
+    }
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("upload", "said"),
+    [
+        (("autumn.gif", b"GIF89a", "image/gif"), "The sample for an image header must be a JPEG or PNG image, not image/gif."),
+        (("autumn.png", b"", "image/png"), "The submitted file is empty."),
+        (("autumn.png", PNG * (5 * 1024**2 // len(PNG) + 1), "image/png"), "; WhatsApp takes at most 5 MB for an image header."),
+    ],
+)
+def test_a_sample_file_whatsapp_would_not_take_is_refused_before_anything_is_uploaded(sandbox, marketer, admin_client_for, upload, said):
+    response = admin_client_for(marketer).post(CREATE_URL, {**SUMMER, "header_example": "", "header_example_file": _file(*upload)})
+    assert response.status_code == 200
+    assert said in response.content.decode()
+    assert sandbox.control("GET", "/_sandbox/uploads")["uploads"] == []
+    assert not MessageTemplate.objects.filter(name="autumn_drop").exists()
+
+
+@pytest.mark.django_db
+def test_without_the_app_id_the_upload_is_refused_in_words_and_nothing_is_created(sandbox, marketer, admin_client_for, settings):
+    settings.WHATSAPP_APP_ID = ""
+    response = admin_client_for(marketer).post(CREATE_URL, {**SUMMER, "header_example": "", "header_example_file": _file("a.png", PNG, "image/png")})
+    assert response.status_code == 200
+    assert "The sample file a.png could not be uploaded to WhatsApp: WHATSAPP_APP_ID is not set" in response.content.decode()
+    assert _remote(sandbox, "autumn_drop") == [] and not MessageTemplate.objects.filter(name="autumn_drop").exists()

@@ -19,6 +19,7 @@ def parse_config(argv: list[str] | None = None) -> tuple[SandboxConfig, str, int
     parser.add_argument("--app-secret", default=os.environ.get("WHATSAPP_APP_SECRET") or "sandbox-app-secret")
     parser.add_argument("--phone-number-id", default=os.environ.get("WHATSAPP_PHONE_NUMBER_ID") or "100000000000001")
     parser.add_argument("--waba-id", default=os.environ.get("WHATSAPP_BUSINESS_ACCOUNT_ID") or "200000000000002")
+    parser.add_argument("--app-id", default=os.environ.get("WHATSAPP_APP_ID") or "300000000000003")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before every API answer")
     parser.add_argument("--seed", type=int, default=None, help="seed of the random rates, for repeatable runs")
     parser.add_argument("--config", default="", help="more settings as a JSON object, or @path/to/file.json")
@@ -29,6 +30,7 @@ def parse_config(argv: list[str] | None = None) -> tuple[SandboxConfig, str, int
         app_secret=args.app_secret,
         phone_number_id=args.phone_number_id,
         waba_id=args.waba_id,
+        app_id=args.app_id,
         webhook_url=args.webhook_url,
         latency=args.latency,
         seed=args.seed,

@@ -11,6 +11,9 @@ API (``/{version}/...``, bearer token required):
   body (plus ``product_policy``, ``message_activity_sharing``) and answer; marketing templates only
   (others: 134100, a non-template: 100). Each send records the ``endpoint`` that took it.
 - ``GET /{version}/{waba_id}/message_templates?limit=&after=``: the template list, paged.
+- ``POST /{version}/{app_id}/uploads`` then ``POST /{version}/upload:<session>`` (``Authorization: OAuth``,
+  ``file_offset: 0``, the bytes): Meta's Resumable Upload API for a template header's sample file; answers
+  ``{"id": "upload:..."}`` then ``{"h": handle}``.
 - ``POST /{version}/{waba_id}/message_templates``: create a template (Meta's rules in ``template_rules``;
   a name taken in that language is refused with code 100 / subcode 2388024); it answers ``{"id", "status":
   "PENDING", "category"}`` and stays PENDING until ``/_sandbox/notify`` sends its review
@@ -35,6 +38,8 @@ Control (``/_sandbox/...``, no token):
   (``code``/``codes``: out-of-band errors in ``entry.changes.value.errors``). Template events also change
   the sandbox's copy of the template (a PAUSED template then refuses sends with 132015).
 - ``GET /_sandbox/health``.
+- ``GET /_sandbox/uploads``: the upload sessions opened (``file_name``, ``file_type``, ``file_length``) and, once
+  the bytes came, the ``handle`` given and the file's ``sha256``.
 
 Phones (HTML for people, see ``phones.py``): ``GET /_sandbox/phones`` lists the numbers the app wrote to;
 ``GET /_sandbox/phones/<number or BSUID>`` shows what that phone received as a chat (header, body, footer,
@@ -119,7 +124,7 @@ from whatsapp.sandbox.people import (
     rule_matches,
     validate_username_users,
 )
-from whatsapp.template_rules import definition_problems
+from whatsapp.template_rules import UPLOAD_FILE_TYPES, definition_problems
 from whatsapp.template_shape import (
     MEDIA_FORMATS,
     body_parameter_names,
@@ -168,6 +173,7 @@ class SandboxConfig:
     app_secret: str = "sandbox-app-secret"
     phone_number_id: str = "100000000000001"
     waba_id: str = "200000000000002"
+    app_id: str = "300000000000003"  # the Meta app: sample files are uploaded to it
     display_phone_number: str = "15550001111"
     throughput: float = 0.0  # the main number's messages per second; 0: no limit
     more_numbers: list[dict] = field(default_factory=list)  # further numbers of the business
@@ -373,6 +379,7 @@ class Sandbox:
         self.webhooks_failed = 0
         self.webhooks_redelivered = 0  # redelivery attempts, whatever their outcome
         self.refused: dict[str, int] = {}
+        self.upload_sessions: dict[str, dict] = {}  # "upload:<id>" -> what was announced, then the handle
         self.inbound_log: list[dict] = []  # what people "wrote", for the phone pages
         self.fault_uses: list[int] = [0] * len(config.send_faults)
         self.changed_user_ids: dict[str, str] = {}  # phone number -> its BSUID after user_changed_user_id
@@ -414,6 +421,7 @@ class Sandbox:
         self.webhook_log.clear()
         self.webhooks_pending = self.webhooks_delivered = self.webhooks_failed = self.webhooks_redelivered = 0
         self.refused.clear()
+        self.upload_sessions.clear()
         self.inbound_log.clear()
         self.changed_user_ids.clear()
         self.people_by_user_id.clear()
@@ -437,7 +445,8 @@ class Sandbox:
 
     def _check_token(self, request: web.Request) -> None:
         header = request.headers.get("Authorization", "")
-        token = header[7:] if header.startswith("Bearer ") else request.query.get("access_token", "")
+        scheme, _, given = header.partition(" ")  # "Bearer <token>"; the upload session call uses "OAuth <token>"
+        token = given if scheme in ("Bearer", "OAuth") else request.query.get("access_token", "")
         if not token:
             raise GraphError(401, 190, "An access token is required to request this resource.")
         if not hmac.compare_digest(token, self.config.access_token):
@@ -981,6 +990,48 @@ class Sandbox:
         self.config = dataclasses.replace(self.config, templates=[*self.config.templates, stored])
         return web.json_response({"id": template_id, "status": "PENDING", "category": category})
 
+    # --- sample files (Resumable Upload API) ---------------------------------------------------
+
+    async def upload_session_open(self, request: web.Request) -> web.Response:
+        """``POST /{app-id}/uploads?file_name&file_length&file_type``: ``{"id": "upload:<session>"}``."""
+        try:
+            self._check_call(request, self.config.app_id)
+            query = request.query
+            file_type = query.get("file_type", "")
+            if file_type not in UPLOAD_FILE_TYPES:
+                raise _invalid(f"(#100) Param file_type must be one of {{{', '.join(UPLOAD_FILE_TYPES)}}}")
+            try:
+                length = int(query.get("file_length", ""))
+            except ValueError:
+                raise _invalid("(#100) Param file_length must be an integer") from None
+            if length <= 0 or not query.get("file_name"):
+                raise _invalid("(#100) file_name and a positive file_length are required")
+        except GraphError as error:
+            return error.response()
+        session_id = f"upload:{base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip('=')}"
+        self.upload_sessions[session_id] = {"file_name": query["file_name"], "file_type": file_type, "file_length": length}
+        return web.json_response({"id": session_id})
+
+    async def upload_session_write(self, request: web.Request) -> web.Response:
+        """``POST /upload:<session>`` with the bytes (``file_offset: 0``): ``{"h": "<handle>"}``."""
+        raw_body = await request.read()
+        try:
+            self._check_token(request)
+            self._check_version(request.match_info["version"])
+            session = self.upload_sessions.get(request.match_info["session"])
+            if session is None:
+                raise self._unknown_object(request.match_info["session"])
+            if request.headers.get("file_offset") != "0" or len(raw_body) != session["file_length"]:
+                raise _invalid(f"(#100) The upload must start at file_offset 0 and carry the {session['file_length']} bytes announced")
+        except GraphError as error:
+            return error.response()
+        session["handle"] = f"4::{base64.b64encode(hashlib.sha256(raw_body).digest()[:18]).decode()}:sandbox"
+        session["sha256"] = hashlib.sha256(raw_body).hexdigest()
+        return web.json_response({"h": session["handle"]})
+
+    async def uploads_view(self, request: web.Request) -> web.Response:
+        return web.json_response({"uploads": [{"id": key, **value} for key, value in self.upload_sessions.items()]})
+
     # --- webhooks -----------------------------------------------------------------------------
 
     def _metadata(self, phone_number_id: str | None = None) -> dict:
@@ -1399,7 +1450,7 @@ def _summary(field_name: str, value: dict) -> dict:
 
 def build_app(config: SandboxConfig) -> web.Application:
     sandbox = Sandbox(config)
-    app = web.Application(client_max_size=1024**2)
+    app = web.Application(client_max_size=20 * 1024**2)  # sample files for template headers, up to a video's 16 MB
     app["sandbox"] = sandbox
     app.on_startup.append(sandbox.start)
     app.on_cleanup.append(sandbox.stop)
@@ -1416,6 +1467,9 @@ def build_app(config: SandboxConfig) -> web.Application:
     app.router.add_post("/_sandbox/user_id_change", sandbox.user_id_change_view)
     app.router.add_post("/_sandbox/notify", sandbox.notify_view)
     app.router.add_get("/_sandbox/health", sandbox.health_view)
+    app.router.add_get("/_sandbox/uploads", sandbox.uploads_view)
+    app.router.add_post("/{version}/{object_id}/uploads", sandbox.upload_session_open)
+    app.router.add_post(r"/{version}/{session:upload:[^/]+}", sandbox.upload_session_write)
     app.router.add_get("/_sandbox/phones", sandbox.phones_view)
     app.router.add_get("/_sandbox/phones/{key}", sandbox.phone_view)
     app.router.add_post("/_sandbox/phones/{key}/reply", sandbox.phone_reply_view)

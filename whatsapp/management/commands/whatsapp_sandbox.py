@@ -29,6 +29,8 @@ class Command(BaseCommand):
             "--phone-number-id", settings.WHATSAPP_PHONE_NUMBER_ID, "--waba-id", settings.WHATSAPP_BUSINESS_ACCOUNT_ID,
             "--latency", str(options["latency"]),
         ]  # fmt: skip
+        if settings.WHATSAPP_APP_ID:
+            argv += ["--app-id", settings.WHATSAPP_APP_ID]
         if options["seed"] is not None:
             argv += ["--seed", str(options["seed"])]
         if options["config"]:
