@@ -103,6 +103,7 @@ def main(deliveries: int, application: str = "retarget.wsgi:application") -> dic
         "p50_ms": round(result["p50_ms"], 1), "p99_ms": round(result["p99_ms"], 1),
         "web_cpu_ms_per_delivery": round(1000 * cpu["web"] / accepted, 3),
         "postgresql_cpu_ms_per_delivery": round(1000 * cpu["postgresql"] / accepted, 3),
+        "generator_cpu_ms_per_delivery": round(1000 * result["generator_cpu_s"] / accepted, 3),
         "load_average": [round(value, 1) for value in os.getloadavg()],
     }  # fmt: skip
 
