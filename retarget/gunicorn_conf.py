@@ -36,3 +36,16 @@ def _url_masked(text: str) -> str:
 
 
 logger_class = PhoneMaskingLogger
+
+
+def post_worker_init(worker: Any) -> None:
+    """Each worker stores webhook status deliveries in groups: one INSERT and commit for those waiting together."""
+    from whatsapp.services import webhook_group_commit_start
+
+    webhook_group_commit_start()
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    from whatsapp.services import webhook_group_commit_stop
+
+    webhook_group_commit_stop()
