@@ -148,7 +148,8 @@ class DeliveryGroupCommit:
         copies: dict[str, list[_Waiting]] = {}
         for waiting in group:
             copies.setdefault(waiting.digest, []).append(waiting)
-        values, params = [], []
+        values: list[str] = []
+        params: list[str | int | datetime] = []
         for digest in sorted(copies):
             first = copies[digest][0]
             values.append("(%s, %s, %s, %s, 0, '', %s)")

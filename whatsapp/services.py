@@ -43,6 +43,8 @@ def webhook_delivery_receive(*, body: bytes, envelope: dict) -> int:
     """Store a signed, well-formed delivery, apply its opt-outs now and queue the rest for a worker.
 
     The same body arriving again is stored once; it is queued again only if not yet processed.
+    In a web worker (``webhook_group_commit_start``) a delivery without opt-outs is stored together
+    with the others waiting in the process; it is committed when this returns either way.
     Returns the delivery's id.
     """
     digest = hashlib.sha256(body).hexdigest()
