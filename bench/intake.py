@@ -7,6 +7,7 @@ running (its flag set, as a draining worker keeps it) so each delivery costs wha
 statuses stream in. Prints one JSON line: accepted/s, p50/p99 and the CPU per accepted delivery of
 gunicorn (master and workers) and of the database's PostgreSQL backends. The database
 (``<name>_bench_intake``) is created and migrated on the first run and emptied on later ones.
+BENCH_WEB_WORKERS / BENCH_WEB_THREADS try other gunicorn sizes (default 2 x 8).
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ def main(deliveries: int, application: str = "retarget.wsgi:application") -> dic
     port = 18000 + os.getpid() % 1000
     command = [
         sys.executable, "-m", "gunicorn", "-c", "python:retarget.gunicorn_conf", application,
-        "--bind", f"127.0.0.1:{port}", "--workers", "2", "--worker-class", "gthread", "--threads", "8",
+        "--bind", f"127.0.0.1:{port}", "--workers", os.environ.get("BENCH_WEB_WORKERS", "2"),
+        "--worker-class", "gthread", "--threads", os.environ.get("BENCH_WEB_THREADS", "8"),
         "--timeout", "60", "--error-logfile", "-",
     ]  # fmt: skip
     web = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=sys.stderr)
@@ -103,6 +105,7 @@ def main(deliveries: int, application: str = "retarget.wsgi:application") -> dic
         "p50_ms": round(result["p50_ms"], 1), "p99_ms": round(result["p99_ms"], 1),
         "web_cpu_ms_per_delivery": round(1000 * cpu["web"] / accepted, 3),
         "postgresql_cpu_ms_per_delivery": round(1000 * cpu["postgresql"] / accepted, 3),
+        "generator_cpu_ms_per_delivery": round(1000 * result["generator_cpu_s"] / accepted, 3),
         "load_average": [round(value, 1) for value in os.getloadavg()],
     }  # fmt: skip
 

@@ -36,3 +36,20 @@ def _url_masked(text: str) -> str:
 
 
 logger_class = PhoneMaskingLogger
+
+
+def post_worker_init(worker: Any) -> None:
+    """A threaded worker stores webhook status deliveries in groups: one INSERT and commit for those waiting together.
+
+    A sync worker answers one request at a time: its groups would hold one delivery, so it stores each itself.
+    """
+    from whatsapp.services import webhook_group_commit_start
+
+    if worker.cfg.threads > 1:
+        webhook_group_commit_start()
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    from whatsapp.services import webhook_group_commit_stop
+
+    webhook_group_commit_stop()

@@ -23,6 +23,7 @@ from django.utils import timezone
 from core.audit import PLATFORM_ACTOR, audit_record
 from core.redis import redis_client
 from whatsapp import account, handlers, template_sync, webhooks
+from whatsapp.group_commit import DeliveryGroupCommit
 from whatsapp.models import WebhookDelivery, WebhookReceipt
 from whatsapp.webhooks import ItemKind
 
@@ -42,27 +43,55 @@ def webhook_delivery_receive(*, body: bytes, envelope: dict) -> int:
     """Store a signed, well-formed delivery, apply its opt-outs now and queue the rest for a worker.
 
     The same body arriving again is stored once; it is queued again only if not yet processed.
+    In a web worker (``webhook_group_commit_start``) a delivery without opt-outs is stored together
+    with the others waiting in the process; it is committed when this returns either way.
     Returns the delivery's id.
     """
     digest = hashlib.sha256(body).hexdigest()
     foreign = webhooks.envelope_foreign(envelope)
     foreign_items = sum(change.items for change in foreign)
+    drain_requested = False
     if _carries_optouts(envelope):
         with transaction.atomic():
             delivery_id, pending = _delivery_store(digest, body, foreign_items=foreign_items)
             if pending:
                 _optouts_apply_now(envelope, WebhookDelivery(pk=delivery_id))  # handlers read only its id
-    else:  # statuses, nearly every delivery: one statement, no transaction held open
+    elif _group_commit is not None and not connection.in_atomic_block:
+        # statuses, nearly every delivery: stored with the others waiting in this process, outside any transaction
+        delivery_id, pending = _group_commit.store(
+            digest=digest, body=body.decode("utf-8"), received_at=timezone.now(), foreign_items=foreign_items
+        )
+        drain_requested = True  # by the group's flusher, once per group
+    else:  # one statement, no transaction held open
         delivery_id, pending = _delivery_store(digest, body, foreign_items=foreign_items)
     if foreign:
         logger.warning(
             "webhook delivery %s: ignored %s item(s) not for our numbers (%s)", delivery_id, foreign_items,
             ", ".join(sorted({f"{change.field} for {change.owner}" for change in foreign})),
         )  # fmt: skip
-    if pending:
+    if pending and not drain_requested:
         # robust: the delivery is stored; if the broker is down the sweeper queues it later.
         transaction.on_commit(_drain_request, robust=True)
     return delivery_id
+
+
+# Set in web server processes (retarget.gunicorn_conf): a thread that outlives requests is theirs to run.
+_group_commit: DeliveryGroupCommit | None = None
+
+
+def webhook_group_commit_start() -> None:
+    """From now on this process stores status deliveries in groups (whatsapp.group_commit), on PostgreSQL."""
+    global _group_commit
+    if connection.vendor == "postgresql" and _group_commit is None:
+        _group_commit = DeliveryGroupCommit(table=WebhookDelivery._meta.db_table, after_commit=_drain_request)
+
+
+def webhook_group_commit_stop() -> None:
+    """Store the deliveries still waiting and close the group commit's connection (a web worker's exit)."""
+    global _group_commit
+    if _group_commit is not None:
+        _group_commit.stop()
+        _group_commit = None
 
 
 def _delivery_store(digest: str, body: bytes, *, foreign_items: int) -> tuple[int, bool]:
