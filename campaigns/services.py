@@ -931,7 +931,8 @@ def message_statuses_apply(reports: list[StatusReport]) -> list[Message | None]:
     callback_ids = {report: _message_id_from_callback(report.callback_data) for report in reports}
     found = list(
         Message.objects.select_for_update()
-        .filter(Q(wamid__in={report.wamid for report in reports}) | Q(pk__in={i for i in callback_ids.values() if i}))
+        # "wamid IS NOT NULL" in the wamid arm: the partial unique index on wamid serves it.
+        .filter(Q(wamid__in={report.wamid for report in reports}, wamid__isnull=False) | Q(pk__in={i for i in callback_ids.values() if i}))
         .order_by("pk")  # the lock order of every writer of message rows
     )
     by_wamid = {message.wamid: message for message in found if message.wamid}
