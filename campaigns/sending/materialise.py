@@ -148,4 +148,6 @@ def _ranges_insert_side_by_side(campaign: Campaign, ranges: list[tuple[int, int 
 
     with ThreadPoolExecutor(max_workers=len(ranges), thread_name_prefix="materialise") as pool:
         futures = [pool.submit(range_insert, low, high) for low, high in ranges]
-        return sum(future.result() for future in futures)
+        created = [future.result() for future in futures]
+    logger.info("campaign %s: %s new messages written on %s connections (%s)", campaign.pk, sum(created), len(ranges), created)
+    return sum(created)
