@@ -12,8 +12,10 @@ import resource
 import subprocess
 import sys
 import time
+from urllib.parse import urlsplit
 
-from bench.env import ROOT, bench_environment
+from bench.cpu import CpuMeter, postgres_backend_pids
+from bench.env import ROOT, bench_database_url, bench_environment
 
 
 def _peak_rss_mb() -> float:
@@ -39,14 +41,22 @@ def campaign_for_audience(*, name: str, rules: dict) -> int:
 
 
 def measure(*, campaign_id: int) -> dict:
-    """Run the materialisation in a child process; its seconds, rows and peak RSS."""
-    completed = subprocess.run(
-        [sys.executable, "-m", "bench.audience", str(campaign_id)],
-        cwd=ROOT, env=bench_environment(), capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    """Run the materialisation in a child process; its seconds, rows and peak RSS, and the CPU of the
+    PostgreSQL backends that did the work: in all, and of the busiest one (a big launch writes on
+    several connections side by side, so the busiest is the work's critical path on enough cores)."""
+    database = urlsplit(bench_database_url()).path.lstrip("/")
+    with CpuMeter({"backends": lambda: postgres_backend_pids(database)}, interval=0.2) as meter:
+        completed = subprocess.run(
+            [sys.executable, "-m", "bench.audience", str(campaign_id)],
+            cwd=ROOT, env=bench_environment(), capture_output=True, text=True, check=False,
+        )  # fmt: skip
     if completed.returncode != 0:
         raise RuntimeError(f"materialisation failed:\n{completed.stderr[-3000:]}")
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    per_backend = [meter.last["backends"][pid] - meter.first["backends"][pid] for pid in meter.last["backends"]]
+    result["postgres_cpu_s"] = round(sum(per_backend), 2)
+    result["postgres_busiest_backend_cpu_s"] = round(max(per_backend, default=0.0), 2)
+    return result
 
 
 def _child(campaign_id: int) -> None:

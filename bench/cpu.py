@@ -69,6 +69,11 @@ def postgres_pids(database: str) -> list[int]:
     return pids
 
 
+def postgres_backend_pids(database: str) -> list[int]:
+    """The backends connected to ``database`` only (not the server's background processes)."""
+    return [pid for pid in postgres_pids(database) if "(" in _cmdline(pid)]
+
+
 def named_pids(prefix: str) -> list[int]:
     return [int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit() and _cmdline(int(e.name)).startswith(prefix)]
 

@@ -381,11 +381,13 @@ class Message(models.Model):
             models.UniqueConstraint(
                 fields=["campaign", "contact"], condition=models.Q(kind="campaign"), name="one_message_per_campaign_contact"
             ),
-            # Status webhooks find their message by wamid. Not a partial index (WHERE wamid IS NOT NULL):
-            # the planner then misjudged the drain's "wamid IN (...) OR id IN (...)" read and scanned
-            # the table (77 ms instead of 7 ms per batch at 100,000 messages). A constraint rather than
-            # unique=True: no second, pattern-matching index.
-            models.UniqueConstraint(fields=["wamid"], name="message_wamid_unique"),
+            # Status webhooks find their message by wamid. Partial (sent rows only): a launch's queued
+            # rows add no entry (1,000,000 NULL entries were one index insert and WAL record per row).
+            # Every lookup by wamid compares it with "=" or states "wamid IS NOT NULL", so the planner
+            # can use it (the drain's "wamid IN (...) OR id IN (...)" read states it in its wamid arm:
+            # without it, an earlier planner scanned the table). A constraint rather than unique=True:
+            # no second, pattern-matching index.
+            models.UniqueConstraint(fields=["wamid"], condition=models.Q(wamid__isnull=False), name="message_wamid_unique"),
         ]
         permissions = [("answer_inbound", "Can answer people's WhatsApp messages within their 24-hour window")]
         indexes = [

@@ -15,7 +15,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -737,7 +737,15 @@ def campaign_launch(*, campaign_id: int, actor: Actor = SYSTEM) -> Campaign | No
     Idempotent: a campaign not (or no longer) scheduled is left alone. The approval is checked
     against the campaign as it is now; a change since then sends it back to draft instead.
     """
-    campaign = Campaign.objects.select_for_update(of=("self",)).select_related("template", "segment").filter(pk=campaign_id).first()
+    # FOR NO KEY UPDATE: it still keeps every other writer of the campaign out (pause, cancel, a
+    # second launch), and lets through the KEY SHARE lock of the foreign-key checks of the rows that
+    # messages_materialise writes on connections of its own.
+    campaign = (
+        Campaign.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("template", "segment")
+        .filter(pk=campaign_id)
+        .first()
+    )
     if campaign is None or campaign.status != Campaign.Status.SCHEDULED:
         return campaign
     if not _approval_recheck(campaign, actor=actor, what="the campaign"):
@@ -751,7 +759,13 @@ def campaign_launch(*, campaign_id: int, actor: Actor = SYSTEM) -> Campaign | No
         audit_record(actor=actor, action="campaign.pause", object_type="campaign", object_id=campaign.pk, details={"reason": campaign.status_reason})
         return campaign
     now = timezone.now()
-    created = messages_materialise(campaign=campaign, start=max(campaign.send_at or now, now))
+    # A big audience is written on connections of their own, each committing before this transaction
+    # does: a launch that failed after that left rows of a campaign still scheduled. No dispatcher
+    # ever claimed them (only a sending campaign has one), and the campaign may have changed since
+    # (its audience, its variants): they go, and this launch writes the audience as it is now, in
+    # this transaction (its own rows would wait for this one's delete on other connections).
+    leftovers = campaign.launched_at is None and _launch_leftovers_delete(campaign)
+    created = messages_materialise(campaign=campaign, start=max(campaign.send_at or now, now), side_by_side=not leftovers)
     campaign.status = Campaign.Status.SENDING
     campaign.launched_at = campaign.launched_at or now
     campaign.save()
@@ -759,6 +773,23 @@ def campaign_launch(*, campaign_id: int, actor: Actor = SYSTEM) -> Campaign | No
     logger.info("campaign %s launched with %s new messages", campaign.pk, created)
     _dispatch_enqueue(campaign.pk)
     return campaign
+
+
+def _launch_leftovers_delete(campaign: Campaign) -> int:
+    """Delete the rows a failed launch of this never-launched campaign committed; how many.
+
+    In SQL: nothing refers to rows never sent (no click, no status), and the ORM's delete would first
+    load every id to look for such references (up to a million).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {Message._meta.db_table} WHERE campaign_id = %s AND kind = %s",
+            [campaign.pk, Message.Kind.CAMPAIGN],
+        )
+        deleted = cursor.rowcount
+    if deleted:
+        logger.warning("campaign %s: %s message(s) of a failed launch deleted before launching again", campaign.pk, deleted)
+    return deleted
 
 
 @transaction.atomic
@@ -931,7 +962,8 @@ def message_statuses_apply(reports: list[StatusReport]) -> list[Message | None]:
     callback_ids = {report: _message_id_from_callback(report.callback_data) for report in reports}
     found = list(
         Message.objects.select_for_update()
-        .filter(Q(wamid__in={report.wamid for report in reports}) | Q(pk__in={i for i in callback_ids.values() if i}))
+        # "wamid IS NOT NULL" in the wamid arm: the partial unique index on wamid serves it.
+        .filter(Q(wamid__in={report.wamid for report in reports}, wamid__isnull=False) | Q(pk__in={i for i in callback_ids.values() if i}))
         .order_by("pk")  # the lock order of every writer of message rows
     )
     by_wamid = {message.wamid: message for message in found if message.wamid}

@@ -395,6 +395,10 @@ CAMPAIGN_THROTTLE_BACKOFF_SECONDS = env_float("CAMPAIGN_THROTTLE_BACKOFF_SECONDS
 # Too many messages to one person in a short time (131056): that person is tried again after this.
 CAMPAIGN_PAIR_RATE_RETRY_SECONDS = env_float("CAMPAIGN_PAIR_RATE_RETRY_SECONDS", 300.0, minimum=0.0)
 CAMPAIGN_TICK_SECONDS = env_float("CAMPAIGN_TICK_SECONDS", 2.0, minimum=0.2)
+# A launch over at least this many contact ids writes its rows on this many connections side by
+# side, one range of contact ids each (campaigns/sending/materialise.py).
+CAMPAIGN_MATERIALISE_CONNECTIONS = env_int("CAMPAIGN_MATERIALISE_CONNECTIONS", 2, minimum=1)
+CAMPAIGN_MATERIALISE_PARALLEL_FROM = env_int("CAMPAIGN_MATERIALISE_PARALLEL_FROM", 100_000, minimum=1)
 # Segment rules (campaigns/segments.py): the largest tree accepted, and how long a count or preview may run.
 SEGMENT_MAX_DEPTH = env_int("SEGMENT_MAX_DEPTH", 6, minimum=1)
 SEGMENT_MAX_CONDITIONS = env_int("SEGMENT_MAX_CONDITIONS", 50, minimum=1)
