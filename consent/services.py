@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.ipv6 import clean_ipv6_address
 
@@ -35,9 +35,9 @@ from consent.models import (
 )
 from consent.phones import InvalidPhoneNumber, phone_country, phone_normalize, phone_time_zone, phone_to_wa_id
 from consent.selectors import contact_consent_status, contact_find_by_bsuid, contact_find_by_wa_id
-from core.audit import PLATFORM_ACTOR, SYSTEM, Actor, audit_append, audit_entry, audit_head_lock, audit_record
+from core.audit import PLATFORM_ACTOR, SYSTEM, Actor, audit_append_locked, audit_entry, audit_head_lock, audit_record
 from core.logging import mask_phone
-from core.models import AuditEntry
+from core.models import AuditEntry, AuditHead
 
 logger = logging.getLogger(__name__)
 
@@ -239,7 +239,9 @@ def consent_states_lock(contact_ids: Iterable[int], *, purpose_ids: Iterable[int
     return list(states.order_by("contact_id", "purpose_id"))
 
 
-@transaction.atomic
+# No savepoint inside a caller's transaction: its release would be one more round trip under the
+# chains' locks, and no caller recovers from a failure here short of its own savepoint or rollback.
+@transaction.atomic(savepoint=False)
 def consent_record_many(
     *, changes: Sequence[ConsentChange], actor: Actor = SYSTEM, can_lift_suppression: bool = True
 ) -> list[ConsentEvent | ConsentRefused]:
@@ -276,17 +278,20 @@ def consent_record_many(
             {change.contact.pk for _, change, _, _ in checked}, purpose_ids={p.pk for p in purposes.values()}
         )
     }
-    # Then the chains' locks, business-wide, so held briefly: the chains stay linear, and no opt-out
-    # can commit between the suppression check below and the events that depend on it.
-    audit_head_lock()
-    head, _ = LedgerHead.objects.select_for_update().get_or_create(pk=1)
+    # Then the chains' locks, business-wide: every other consent change waits for them until this
+    # transaction commits, so only what needs them runs after them (an inbound STOP is its
+    # transaction's last write). The chains stay linear, and no opt-out can commit between the
+    # suppression check below and the opt-ins that depend on it.
+    audit_head, head = _chain_heads_lock()
     # Every identifier of the person (number, BSUID) is suppressed and lifted together.
     identifier_hashes = {id(change.contact): contact_identifier_hashes(change.contact) for _, change, _, _ in checked}
-    suppressed = set(
-        Suppression.objects.filter(
-            number_hash__in=set().union(*identifier_hashes.values()), lifted_at__isnull=True
-        ).values_list("number_hash", flat=True)
-    )
+    suppressed: set[str] = set()
+    if any(change.action == ConsentAction.OPT_IN for _, change, _, _ in checked):  # only opt-ins read it
+        suppressed = set(
+            Suppression.objects.filter(
+                number_hash__in=set().union(*identifier_hashes.values()), lifted_at__isnull=True
+            ).values_list("number_hash", flat=True)
+        )
     changed_states: dict[tuple[int, int], ConsentState] = {}
     suppression_updates: dict[str, str | None] = {}  # number hash -> source to suppress with, or None to lift
     events: list[ConsentEvent] = []
@@ -363,13 +368,33 @@ def consent_record_many(
     _suppressions_apply(suppression_updates, now=now)
     for entry, event in zip(audit_entries, events, strict=True):
         entry.details["event"] = event.pk
-    audit_append(audit_entries)
+    audit_append_locked(audit_entries, head=audit_head)
 
     if len(events) == 1:
         logger.info("consent %s for contact %s via %s", events[0].action, events[0].contact_id, events[0].source)
     else:
         logger.info("%d consent events recorded by %s", len(events), actor.display)
     return _all_decided(results)
+
+
+def _chain_heads_lock() -> tuple[AuditHead, LedgerHead]:
+    """Lock the audit log's head, then the ledger's, in one round trip; both held until the commit.
+
+    The subqueries lock in the order they are listed (PostgreSQL evaluates them left to right), the
+    order every transaction keeps (``audit_head_lock``). A head not created yet (a flushed test
+    database) is created by the ORM's way, in that same order.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT (SELECT last_hash FROM {AuditHead._meta.db_table} WHERE id = 1 FOR UPDATE),"
+                f" (SELECT last_hash FROM {LedgerHead._meta.db_table} WHERE id = 1 FOR UPDATE)"
+            )
+            audit_hash, ledger_hash = cursor.fetchone()
+        if audit_hash is not None and ledger_hash is not None:
+            return AuditHead(pk=1, last_hash=audit_hash), LedgerHead(pk=1, last_hash=ledger_hash)
+    audit_head = audit_head_lock()
+    return audit_head, LedgerHead.objects.select_for_update().get_or_create(pk=1)[0]
 
 
 def _all_decided(results: list[ConsentEvent | ConsentRefused | None]) -> list[ConsentEvent | ConsentRefused]:
@@ -397,10 +422,11 @@ def _suppressions_apply(updates: dict[str, str | None], *, now: datetime) -> Non
         if source is not None:
             by_source.setdefault(source, []).append(number_hash)
     for source, hashes in by_source.items():
-        Suppression.objects.filter(number_hash__in=hashes).update(lifted_at=None, source=source)
+        # New, lifted or active: each number ends up suppressed with this source, in one statement.
         Suppression.objects.bulk_create(
-            [Suppression(number_hash=h, source=source, created_at=now) for h in hashes], ignore_conflicts=True
-        )
+            [Suppression(number_hash=h, source=source, created_at=now, lifted_at=None) for h in hashes],
+            update_conflicts=True, unique_fields=["number_hash"], update_fields=["source", "lifted_at"],
+        )  # fmt: skip
 
 
 def consent_record(

@@ -15,12 +15,13 @@ from django.db.models import Q
 from campaigns.models import Message
 from campaigns.sending.service import service_message_queue
 from consent import keywords
+from consent.keywords import KeywordAction
 from consent.models import ConsentSource, Contact
 from consent.selectors import contact_find_by_bsuid, contact_find_by_wa_id
 from consent.services import consent_states_lock, contact_bsuid_change, contact_for_whatsapp_user
 from conversations.double_optin import double_optin_confirm
 from conversations.join_codes import join_code_handle
-from conversations.keywords import keyword_apply, marketing_preference_apply
+from conversations.keywords import KeywordOutcome, keyword_apply, marketing_preference_apply, reply_text
 from conversations.models import InboundMessage
 from whatsapp import numbers
 from whatsapp.handlers import ItemPairs
@@ -89,21 +90,36 @@ def inbound_message_handle(*, item: InboundItem, delivery: WebhookDelivery | Non
         inbound.keyword_action, reply = confirmation.action, confirmation.reply
     else:
         action, source = _keyword_action(item)
+        if action is KeywordAction.OPT_OUT:
+            # Recorded last, its confirmation queued first: from the ledger's and the audit log's
+            # locks to the commit every other opt-out of the business waits, so nothing else runs
+            # in between (the confirmation is sent after the commit either way).
+            inbound.keyword_action = action.value
+            _answer(inbound, contact=contact, reply=reply_text(action), phone_number_id=item.phone_number_id)
+            _keyword_apply(item, contact, action, source)
+            return inbound
         if action is not None:
-            outcome = keyword_apply(
-                contact=contact, action=action, text=item.text or item.payload, message_id=item.wamid,
-                sent_at=item.sent_at, source=source, identifier=_identifier(item.from_wa_id, item.from_user_id),
-                reached=number_reached(item.phone_number_id),
-            )  # fmt: skip
-            inbound.keyword_action, reply = action.value, outcome.reply
+            inbound.keyword_action, reply = action.value, _keyword_apply(item, contact, action, source).reply
     if reply:
-        reply_queue(
-            contact=contact, body=reply, decision={"reason": f"answer to {inbound.keyword_action}", "inbound": inbound.pk},
-            phone_number_id=item.phone_number_id,  # answered from the number the person wrote to
-        )  # fmt: skip
-        inbound.answered = True
-        inbound.save(update_fields=["keyword_action", "answered"])
+        _answer(inbound, contact=contact, reply=reply, phone_number_id=item.phone_number_id)
     return inbound
+
+
+def _keyword_apply(item: InboundItem, contact: Contact, action: KeywordAction, source: str) -> KeywordOutcome:
+    return keyword_apply(
+        contact=contact, action=action, text=item.text or item.payload, message_id=item.wamid, sent_at=item.sent_at,
+        source=source, identifier=_identifier(item.from_wa_id, item.from_user_id), reached=number_reached(item.phone_number_id),
+    )  # fmt: skip
+
+
+def _answer(inbound: InboundMessage, *, contact: Contact, reply: str, phone_number_id: str) -> None:
+    """Queue ``reply`` to the person (sent after the commit) and mark the message answered."""
+    reply_queue(
+        contact=contact, body=reply, decision={"reason": f"answer to {inbound.keyword_action}", "inbound": inbound.pk},
+        phone_number_id=phone_number_id,  # answered from the number the person wrote to
+    )  # fmt: skip
+    inbound.answered = True
+    inbound.save(update_fields=["keyword_action", "answered"])
 
 
 def _inbound_store(item: InboundItem, contact: Contact | None, delivery: WebhookDelivery | None) -> InboundMessage | None:

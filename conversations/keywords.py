@@ -53,7 +53,6 @@ def _note(message_id: str, sent_at: datetime | None, identifier: str = "", reach
     return f"WhatsApp message {message_id}{sent}{via}{to}"
 
 
-@transaction.atomic
 def keyword_apply(
     *,
     contact: Contact,
@@ -76,6 +75,10 @@ def keyword_apply(
     Meta's time is kept in the note, and ``identifier``: which of the person's identifiers (their
     number or their business-scoped user id) the message came from, and ``reached``: which of our
     numbers it reached. An opt-out holds for the whole business whichever number it reached.
+
+    No transaction of its own: each branch writes through one service, atomic itself, and an
+    inbound STOP's caller commits right after it (each savepoint's release would be one more round
+    trip while the ledger's lock is held).
     """
     if action is KeywordAction.OPT_OUT:
         event = consent_revoke(

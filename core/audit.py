@@ -66,9 +66,18 @@ def audit_head_lock() -> AuditHead:
 @transaction.atomic
 def audit_append(entries: Sequence[AuditEntry]) -> None:
     """Append unsaved entries (from ``audit_entry``) to the audit log, in order, each chained to the one before."""
+    if entries:
+        audit_append_locked(entries, head=audit_head_lock())
+
+
+def audit_append_locked(entries: Sequence[AuditEntry], *, head: AuditHead) -> None:
+    """``audit_append`` for a transaction that holds the head already (``audit_head_lock``'s row).
+
+    Saves the head's second lock and the savepoint: an opt-out holds the head, which every other
+    opt-out waits for, from its lock until its commit, so each round trip in between counts.
+    """
     if not entries:
         return
-    head = audit_head_lock()
     ip_field = AuditEntry._meta.get_field("ip_address")
     last_hash = head.last_hash
     for entry in entries:
