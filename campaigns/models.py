@@ -407,6 +407,17 @@ class Message(models.Model):
                 fields=["dispatched_at"], condition=models.Q(kind="campaign", dispatched_at__isnull=False),
                 name="message_campaign_dispatched",
             ),
+            # Recovery of dead workers' rows (claims.leases_expire, every beat tick): expired leases of
+            # rows in flight, in lease order. Without it each tick read every SENDING entry of the
+            # campaign+status index, dead versions of rows sent long ago included (bitmap scans never
+            # mark them dead): work per tick grew with the campaign.
+            models.Index(fields=["lease_expires_at"], condition=models.Q(status="sending"), name="message_sending_lease"),
+            # The service-message sweep (every minute): queued replies, confirmations and test sends.
+            # It read every queued entry of every campaign through the campaign+status index.
+            models.Index(
+                fields=["created_at"], condition=models.Q(kind__in=["reply", "confirmation", "test"], status="queued"),
+                name="message_service_queued",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -837,9 +837,14 @@ def campaigns_tick(*, now: datetime | None = None) -> None:
     campaigns_due_launch(now=now)
     leases_expire(now=now)
     for campaign_id in Campaign.objects.filter(status=Campaign.Status.SENDING).values_list("pk", flat=True):
+        # A campaign whose dispatchers are at work needs nothing from the tick: they send what is due
+        # and complete it when they run out. Asking them first (Redis) spares the database a look for
+        # due rows every tick, which walked the dead versions of every row sent so far and grew with
+        # the campaign (at 88% of 100,000 rows one look read 88,000 rows: about a second per tick).
+        if dispatcher_active(campaign_id):
+            continue
         if messages_claimable_exist(campaign_id=campaign_id, now=now):
-            if not dispatcher_active(campaign_id):
-                dispatchers_start_task(campaign_id)
+            dispatchers_start_task(campaign_id)
         else:
             campaign_complete_if_done(campaign_id=campaign_id)
 

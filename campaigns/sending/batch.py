@@ -223,11 +223,17 @@ def batch_send(*, campaign_id: int, token: uuid.UUID, messages: list[Message]) -
             # Counted and marked in one transaction under a lock: batches side by side never both take
             # the last of the day's headroom.
             verdicts = messaging_limit_defer(verdicts, now)
-            owned = set(
-                Message.objects.select_for_update()
-                .filter(pk__in=[m.pk for m in messages], claim_token=token, status=MessageStatus.QUEUED)
-                .values_list("pk", flat=True)
-            )
+            # By primary key and token only, the status checked here: with ``status = 'queued'`` in the
+            # query the planner (the table's statistics are those of before the launch) read every
+            # queued entry of the campaign+status index and its heap page instead (37,881 entries and
+            # 2,089 pages, 93 ms per batch at 30,000 recipients: more with every recipient).
+            owned = {
+                pk
+                for pk, status in Message.objects.select_for_update()
+                .filter(pk__in=[m.pk for m in messages], claim_token=token)
+                .values_list("pk", "status")
+                if status == MessageStatus.QUEUED
+            }
             written = []
             for verdict in verdicts:
                 message = verdict.message

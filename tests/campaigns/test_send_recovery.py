@@ -97,6 +97,27 @@ def test_a_slow_worker_cannot_start_a_call_of_a_batch_already_recovered(sending_
     assert inflight.call_start(token, message.pk) is False
 
 
+def test_the_tick_leaves_a_campaign_with_dispatchers_at_work_to_them_without_looking_for_due_rows(sandbox, sending_campaign):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from campaigns.sending.claims import dispatcher_heartbeat
+
+    (contact,) = contacts_create(1)
+    due = Message.objects.create(campaign=sending_campaign, contact=contact, is_marketing=True)
+    dispatcher_heartbeat(sending_campaign.pk)  # a dispatcher works on it (it sends what is due)
+    with CaptureQueriesContext(connection) as queries:
+        campaigns_tick()
+    # The look for due rows walked every dead version of the campaign's sent rows, once per tick.
+    assert not [query["sql"] for query in queries if "campaigns_message" in query["sql"] and "'queued'" in query["sql"]]
+    assert sandbox.sends() == []
+
+    dispatcher_heartbeat(sending_campaign.pk, active=False)  # the dispatcher is gone: the tick takes over
+    campaigns_tick()
+    due.refresh_from_db()
+    assert due.status == MessageStatus.ACCEPTED
+
+
 def test_a_batch_that_outlived_its_lease_leaves_its_unsent_rows_to_the_dispatcher_that_took_them_over(
     sandbox, sending_campaign, monkeypatch, settings
 ):
