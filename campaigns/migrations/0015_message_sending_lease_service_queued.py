@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("campaigns", "0013_message_contact_dispatched_partial"),
+        ("campaigns", "0014_message_wamid_partial"),
         ("consent", "0013_contact_identifier_db_defaults"),
     ]
 
