@@ -28,7 +28,7 @@ from whatsapp.numbers import numbers_forget
 from whatsapp.sandbox.catalog import default_templates
 from whatsapp.template_sync import templates_store
 
-pytest_plugins = ["tests.sandbox_fixtures"]
+pytest_plugins = ["tests.sandbox_fixtures", "tests.celery_processes"]
 
 SERVICE_MISSING = "service missing:"
 
@@ -198,6 +198,11 @@ def _restores_serialized_data(item) -> None:
 
 
 def pytest_collection_modifyitems(config, items):
+    # Last (after pytest-django's ordering), in their order: the tests of the session's Celery worker
+    # and beat, which must not run beside any other test (tests/celery_processes.py).
+    items[:] = [item for item in items if "processes" not in item.fixturenames] + [
+        item for item in items if "processes" in item.fixturenames
+    ]
     for item in items:
         _restores_serialized_data(item)
         if item.get_closest_marker("postgres") and not _uses_postgres():
