@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import time
+from io import StringIO
 
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group, User
+from django.core import serializers
+from django.db import transaction
 from django.db.backends.signals import connection_created
 from django.dispatch import receiver
 from django.test import Client
@@ -17,13 +21,14 @@ from campaigns.models import FrequencyCapPolicy, Segment
 from consent.models import OptInForm, Purpose
 from consent.services import purpose_get
 from core.append_only import TEST_FLUSH_SETTING
+from core.signals import access_audit_paused
 from tests import factories
 from whatsapp.models import MessageTemplate
 from whatsapp.numbers import numbers_forget
 from whatsapp.sandbox.catalog import default_templates
 from whatsapp.template_sync import templates_store
 
-pytest_plugins = ["tests.sandbox_fixtures"]
+pytest_plugins = ["tests.sandbox_fixtures", "tests.celery_processes"]
 
 SERVICE_MISSING = "service missing:"
 
@@ -69,22 +74,107 @@ def _serialized_contents_in_every_context(request) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _serialized_restores_unaudited():
-    """Restoring the serialized data re-adds the role groups' permissions; audited, those grants were
-    chained from an audit head that the restore then set back, breaking the chain it verifies."""
-    from django.db.backends.base.creation import BaseDatabaseCreation
+def _serialized_restores_in_bulk():
+    """Restore the serialized data (every transactional test does, see below) with one INSERT per table.
 
-    from core.signals import access_audit_paused
+    Django saves the ~300 restored rows one by one (an UPDATE that finds nothing, then an INSERT, and
+    the group permissions one call each): a few hundred round trips before every transactional test,
+    which added up to minutes of the suite. The rows restored are the same, with the same keys, and
+    the same constraint check follows. No save signal is sent: ours only act on non-raw saves of
+    users and tokens (core.signals), and no user or token is in the serialized data.
+
+    Unaudited: restoring re-adds the role groups' permissions; audited, those grants were chained from
+    an audit head that the restore then set back, breaking the chain it verifies.
+    """
+    from django.db.backends.base.creation import BaseDatabaseCreation
 
     restore = BaseDatabaseCreation.deserialize_db_from_string
 
-    def restore_unaudited(self, data: str) -> None:
+    def restore_in_bulk(self, data: str) -> None:
         with access_audit_paused():
-            restore(self, data)
+            serialized_data_restore(self.connection, data)
 
-    BaseDatabaseCreation.deserialize_db_from_string = restore_unaudited  # type: ignore[method-assign]
+    BaseDatabaseCreation.deserialize_db_from_string = restore_in_bulk  # type: ignore[method-assign]
     yield
     BaseDatabaseCreation.deserialize_db_from_string = restore  # type: ignore[method-assign]
+
+
+def serialized_data_restore(connection, data: str) -> None:
+    """What ``deserialize_db_from_string`` restores, written per table rather than per row.
+
+    As there, a row already present is overwritten (the first transactional test, or one after
+    non-transactional tests, finds the data still in place), and a restored object's many-to-many
+    relations end up exactly the serialized ones.
+    """
+    alias = connection.alias
+    rows: dict[type, list] = defaultdict(list)
+    relations: dict[type, list] = defaultdict(list)  # many-to-many rows, per through table
+    owners: dict[tuple[type, str], list] = defaultdict(list)  # whose many-to-many rows are replaced
+    with transaction.atomic(using=alias), connection.constraint_checks_disabled():
+        for restored in serializers.deserialize("json", StringIO(data), using=alias):
+            instance = restored.object
+            rows[type(instance)].append(instance)
+            for name, targets in (restored.m2m_data or {}).items():
+                field = instance._meta.get_field(name)
+                through = field.remote_field.through
+                source, target = field.m2m_field_name(), field.m2m_reverse_field_name()
+                owners[(through, source)].append(instance.pk)
+                relations[through] += [through(**{f"{source}_id": instance.pk, f"{target}_id": pk}) for pk in targets]
+        for model, instances in rows.items():
+            pk = model._meta.pk
+            fields = [f.name for f in model._meta.concrete_fields if f is not pk]
+            upsert = {"update_conflicts": True, "unique_fields": [pk.name], "update_fields": fields} if fields else {"ignore_conflicts": True}
+            model._base_manager.using(alias).bulk_create(instances, **upsert)
+        for (through, source), pks in owners.items():
+            through._base_manager.using(alias).filter(**{f"{source}_id__in": pks}).delete()
+        for through, instances in relations.items():
+            through._base_manager.using(alias).bulk_create(instances)
+        tables = {model._meta.db_table for model in (*rows, *relations)}
+        connection.check_constraints(table_names=tables)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_empties_only_filled_tables():
+    """The flush after each transactional test empties the tables that have rows, and only those.
+
+    Django's flush TRUNCATEs every table in one statement; PostgreSQL gives each of the ~265 tables and
+    indexes a new file for it, 1-2 s per flush on this machine, empty tables included, and there is
+    one after every transactional test. A DELETE of the few tables a test filled takes milliseconds.
+    The tables whose rows cannot be deleted (the append-only ledger and audit log) are still
+    truncated, with the tables that refer to them. The database ends as empty as after a TRUNCATE.
+    """
+    if not _uses_postgres():
+        yield
+        return
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    truncate_all = DatabaseOperations.sql_flush
+
+    def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
+        if reset_sequences or not tables:  # identities restarted: only TRUNCATE does that
+            return truncate_all(self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
+        return filled_tables_flush_sql(self.connection, tables)
+
+    DatabaseOperations.sql_flush = sql_flush  # type: ignore[method-assign]
+    yield
+    DatabaseOperations.sql_flush = truncate_all  # type: ignore[method-assign]
+
+
+def filled_tables_flush_sql(connection, tables: list[str]) -> list[str]:
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(f"SELECT %s WHERE EXISTS (SELECT FROM {quote(table)})" for table in tables), list(tables))
+        filled = [table for (table,) in cursor.fetchall()]
+        # A trigger on DELETE (tgtype bit 8) is what keeps a table append-only (core/append_only.py).
+        cursor.execute(
+            "SELECT DISTINCT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+            " WHERE NOT t.tgisinternal AND t.tgtype & 8 <> 0 AND c.relname = ANY(%s) AND pg_table_is_visible(c.oid)",
+            [filled],
+        )
+        append_only = {table for (table,) in cursor.fetchall()}
+    sql = [f"TRUNCATE {', '.join(quote(table) for table in sorted(append_only))} CASCADE;"] if append_only else []
+    # Every foreign key is checked at commit (Django declares them DEFERRABLE INITIALLY DEFERRED): any order.
+    return sql + [f"DELETE FROM {quote(table)};" for table in filled if table not in append_only]
 
 
 def _session_uses_db(session) -> bool:
@@ -108,6 +198,11 @@ def _restores_serialized_data(item) -> None:
 
 
 def pytest_collection_modifyitems(config, items):
+    # Last (after pytest-django's ordering), in their order: the tests of the session's Celery worker
+    # and beat, which must not run beside any other test (tests/celery_processes.py).
+    items[:] = [item for item in items if "processes" not in item.fixturenames] + [
+        item for item in items if "processes" in item.fixturenames
+    ]
     for item in items:
         _restores_serialized_data(item)
         if item.get_closest_marker("postgres") and not _uses_postgres():

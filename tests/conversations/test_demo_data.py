@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.db import transaction
+from django.test import override_settings
 from django.utils import timezone
 
 from campaigns.analytics import campaign_funnel
@@ -23,14 +26,26 @@ from whatsapp.models import MessageTemplate
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def demo(settings, tmp_path):
-    settings.VAR_DIR = tmp_path
-    settings.PUBLIC_BASE_URL = "http://127.0.0.1:8000"
-    call_command("demo_data", stdout=StringIO())
-    first = _figures()
-    call_command("demo_data", stdout=StringIO())
-    return first
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("demo")
+
+
+@pytest.fixture(scope="module")
+def demo(django_db_setup, django_db_blocker, demo_dir):
+    """The demo, run twice, once for the module: the two runs take most of a minute. In a transaction
+    rolled back after the module's last test; each test runs in a savepoint of its own inside it
+    (pytest-django's), so what one test writes is gone before the next."""
+    with (
+        django_db_blocker.unblock(),
+        override_settings(VAR_DIR=demo_dir, PUBLIC_BASE_URL="http://127.0.0.1:8000"),
+        transaction.atomic(),
+    ):
+        call_command("demo_data", stdout=StringIO())
+        first = _figures()
+        call_command("demo_data", stdout=StringIO())
+        yield first
+        transaction.set_rollback(True)
 
 
 def _figures() -> dict:
@@ -79,7 +94,7 @@ def test_the_inbox_has_one_unanswered_message_inside_24_hours(demo):
     assert unanswered.count() == 1
 
 
-def test_the_marketer_has_an_opted_in_test_number_and_a_template_points_at_this_installation(demo, tmp_path):
+def test_the_marketer_has_an_opted_in_test_number_and_a_template_points_at_this_installation(demo, demo_dir):
     link = StaffTestNumber.objects.select_related("contact", "user").get(user__username="marketer")
     assert ConsentState.objects.get(contact=link.contact).status == ConsentStatus.OPTED_IN
 
@@ -88,7 +103,7 @@ def test_the_marketer_has_an_opted_in_test_number_and_a_template_points_at_this_
     buttons = next(c for c in template.components if c["type"] == "BUTTONS")["buttons"]
     assert buttons[0]["url"] == "http://127.0.0.1:8000/r/{{1}}"
     # The sandbox starts with the same templates (scripts/run-dev.sh), so the sync keeps it.
-    sandbox = json.loads((tmp_path / "demo-sandbox.json").read_text())
+    sandbox = json.loads((demo_dir / "demo-sandbox.json").read_text())
     assert TRACKED_TEMPLATE in {t["name"] for t in sandbox["templates"]}
 
 

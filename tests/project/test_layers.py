@@ -8,6 +8,7 @@ runs inside a function is still a dependency. Migrations are history and are not
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,15 +79,21 @@ def _imports(path: Path, root: Path = ROOT) -> list[tuple[int, str, bool]]:
     ]
 
 
+@functools.cache
+def _app_imports() -> dict[Path, list[tuple[int, str, bool]]]:
+    """Every app module's imports, read once for the three checks below (parsing them all takes seconds)."""
+    return {path: _imports(path) for path in _app_modules()}
+
+
 def _rel(path: Path) -> str:
     return path.relative_to(ROOT).as_posix()
 
 
 def test_apps_import_only_the_layers_below_them():
     violations = []
-    for path in _app_modules():
+    for path, imports in _app_imports().items():
         app = _rel(path).split("/")[0]
-        for line, imported, _ in _imports(path):
+        for line, imported, _ in imports:
             target = imported.split(".")[0]
             if target in APPS and target != app and target not in ALLOWED[app]:
                 may = ", ".join(sorted(ALLOWED[app])) or "none of the other apps"
@@ -96,8 +103,8 @@ def test_apps_import_only_the_layers_below_them():
 
 def test_function_local_imports_of_our_modules_are_justified():
     unjustified = []
-    for path in _app_modules():
-        for line, imported, local in _imports(path):
+    for path, imports in _app_imports().items():
+        for line, imported, local in imports:
             ours = imported.split(".")[0] in APPS
             if local and ours and path.name != "apps.py" and (_rel(path), imported) not in LOCAL_IMPORTS_WHY:
                 unjustified.append(f"{_rel(path)}:{line} imports {imported} inside a function")
@@ -117,6 +124,6 @@ def test_the_checker_sees_local_and_relative_imports(tmp_path):
 
 
 def test_every_justified_local_import_is_still_there():
-    found = {(_rel(path), imported) for path in _app_modules() for _, imported, local in _imports(path) if local}
+    found = {(_rel(path), imported) for path, imports in _app_imports().items() for _, imported, local in imports if local}
     stale = sorted(set(LOCAL_IMPORTS_WHY) - found)
     assert not stale, f"LOCAL_IMPORTS_WHY names imports that are gone or now at the top: {stale}"
