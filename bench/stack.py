@@ -46,6 +46,8 @@ from typing import Any, TypeVar
 import psycopg2
 import redis
 
+from bench.autovacuum import AutovacuumStandIn, autovacuum_is_off
+
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
 
@@ -223,6 +225,7 @@ class Stack:
         drop_database_on_exit: bool = False,
         log_dir: Path | str | None = None,
         start_timeout: float = 120.0,
+        autovacuum_stand_in: bool = True,
     ) -> None:
         self.database_url = database_url
         self.redis_url = redis_url
@@ -238,6 +241,8 @@ class Stack:
         self.fresh_database = fresh_database
         self.drop_database_on_exit = drop_database_on_exit
         self.start_timeout = start_timeout
+        self.with_autovacuum_stand_in = autovacuum_stand_in
+        self.autovacuum: AutovacuumStandIn | None = None  # on a server running without autovacuum
 
         parsed = urllib.parse.urlparse(database_url)
         self.database_name = parsed.path.lstrip("/")
@@ -305,6 +310,9 @@ class Stack:
     def start(self) -> None:
         self._sigterm_raises()
         self.database_prepare()
+        if self.with_autovacuum_stand_in and autovacuum_is_off(self.database_url):
+            self.autovacuum = AutovacuumStandIn(self.database_url)
+            self.autovacuum.start()
         redis.Redis.from_url(self.redis_url).flushdb()  # no tasks, buckets or heartbeats of earlier runs
         self._sandbox_start()
         if self.with_web:
@@ -322,6 +330,9 @@ class Stack:
             process = self.processes.get(name)
             if process is not None:
                 process.stop()
+        if self.autovacuum is not None:
+            self.autovacuum.stop()
+            self.autovacuum = None
         if self.drop_database_on_exit:
             self.database_drop()
         if self._previous_sigterm is not None:
