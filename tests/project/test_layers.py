@@ -35,6 +35,9 @@ LOCAL_IMPORTS_WHY = {
     ("campaigns/services.py", "campaigns.tasks"): "services <-> tasks",
     # A segment validates on Segment.clean(), and segments build querysets of the campaign models.
     ("campaigns/models.py", "campaigns.segments"): "models <-> segments",
+    # gunicorn reads its config module before the WSGI app sets Django up: the hooks run in a worker
+    # once the app is loaded, and only there may a module with models be imported.
+    ("retarget/gunicorn_conf.py", "whatsapp.services"): "gunicorn config is read before Django is set up",
 }
 
 
