@@ -148,24 +148,27 @@ class DeliveryGroupCommit:
         copies: dict[str, list[_Waiting]] = {}
         for waiting in group:
             copies.setdefault(waiting.digest, []).append(waiting)
-        values: list[str] = []
-        params: list[str | int | datetime] = []
-        for digest in sorted(copies):
-            first = copies[digest][0]
-            values.append("(%s, %s, %s, %s, 0, '', %s)")
-            params += [digest, first.body, first.received_at, len(copies[digest]) - 1, first.foreign_items]
-        table = self.table
+        rows = [(digest, copies[digest][0].body, copies[digest][0].received_at, len(copies[digest]) - 1, copies[digest][0].foreign_items)
+                for digest in sorted(copies)]  # fmt: skip
         assert connection.get_autocommit(), "a group is committed by its own statement"
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"""
-                INSERT INTO {table} (body_sha256, body, received_at, repeat_count, attempts, last_error, foreign_items)
-                VALUES {", ".join(values)}
-                ON CONFLICT (body_sha256) DO UPDATE SET repeat_count = {table}.repeat_count + EXCLUDED.repeat_count + 1
-                RETURNING body_sha256, id, processed_at
-                """,
-                params,
-            )
-            return {
-                digest: (delivery_id, processed_at is None) for digest, delivery_id, processed_at in cursor.fetchall()
-            }
+        return deliveries_upsert(self.table, rows)
+
+
+def deliveries_upsert(table: str, rows: list[tuple[str, str, datetime, int, int]]) -> dict[str, tuple[int, bool]]:
+    """Insert deliveries, or count more arrivals of those stored already, in one statement.
+
+    ``rows``: (body digest, body, received at, repeats beyond the first arrival, foreign items), each
+    digest once. Returns {digest: (delivery id, whether it still needs processing)}.
+    """
+    values = ", ".join("(%s, %s, %s, %s, 0, '', %s)" for _ in rows)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {table} (body_sha256, body, received_at, repeat_count, attempts, last_error, foreign_items)
+            VALUES {values}
+            ON CONFLICT (body_sha256) DO UPDATE SET repeat_count = {table}.repeat_count + EXCLUDED.repeat_count + 1
+            RETURNING body_sha256, id, processed_at
+            """,
+            [value for row in rows for value in row],
+        )
+        return {digest: (delivery_id, processed_at is None) for digest, delivery_id, processed_at in cursor.fetchall()}

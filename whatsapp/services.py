@@ -23,7 +23,7 @@ from django.utils import timezone
 from core.audit import PLATFORM_ACTOR, audit_record
 from core.redis import redis_client
 from whatsapp import account, handlers, template_sync, webhooks
-from whatsapp.group_commit import DeliveryGroupCommit
+from whatsapp.group_commit import DeliveryGroupCommit, deliveries_upsert
 from whatsapp.models import WebhookDelivery, WebhookReceipt
 from whatsapp.webhooks import ItemKind
 
@@ -96,19 +96,8 @@ def webhook_group_commit_stop() -> None:
 
 def _delivery_store(digest: str, body: bytes, *, foreign_items: int) -> tuple[int, bool]:
     """Insert the delivery, or count one more arrival of it: (its id, whether it still needs processing)."""
-    table = WebhookDelivery._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO {table} (body_sha256, body, received_at, repeat_count, attempts, last_error, foreign_items)
-            VALUES (%s, %s, %s, 0, 0, '', %s)
-            ON CONFLICT (body_sha256) DO UPDATE SET repeat_count = {table}.repeat_count + 1
-            RETURNING id, processed_at
-            """,
-            [digest, body.decode("utf-8"), timezone.now(), foreign_items],
-        )
-        delivery_id, processed_at = cursor.fetchone()
-    return delivery_id, processed_at is None
+    rows = [(digest, body.decode("utf-8"), timezone.now(), 0, foreign_items)]
+    return deliveries_upsert(WebhookDelivery._meta.db_table, rows)[digest]
 
 
 def _carries_optouts(envelope: dict) -> bool:
