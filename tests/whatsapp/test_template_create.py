@@ -331,3 +331,14 @@ def test_without_the_app_id_the_upload_is_refused_in_words_and_nothing_is_create
     assert response.status_code == 200
     assert "The sample file a.png could not be uploaded to WhatsApp: WHATSAPP_APP_ID is not set" in response.content.decode()
     assert _remote(sandbox, "autumn_drop") == [] and not MessageTemplate.objects.filter(name="autumn_drop").exists()
+
+
+@pytest.mark.django_db
+def test_an_upload_cut_off_by_a_proxy_creates_nothing_and_says_so(sandbox, marketer, admin_client_for):
+    sandbox.configure(upload_fault="bare_500")
+    response = admin_client_for(marketer).post(CREATE_URL, {**SUMMER, "header_example": "", "header_example_file": _file("a.png", PNG, "image/png")})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "The sample file a.png could not be uploaded to WhatsApp: Unexpected answer from the WhatsApp API: HTTP 500" in page
+    assert "Nothing was created." in page
+    assert _remote(sandbox, "autumn_drop") == [] and not MessageTemplate.objects.filter(name="autumn_drop").exists()

@@ -71,6 +71,8 @@ Behaviour switches (``POST /_sandbox/config``; all off by default, ``reset`` tur
   Messages API onboarding: a ``/marketing_messages`` send with ``product_policy`` STRICT is refused with
   131055, one without falls back to the Cloud API (its send records ``endpoint: messages``, ``fallback``).
   ``marketing_blocked_on_cloud_api``: ``/messages`` refuses marketing templates with 131063.
+- ``upload_fault``: ``"bare_500"``: the bytes of a sample file (``POST /upload:<session>``) get an empty HTTP
+  500, as from a proxy; nothing is stored and no handle is given.
 - ``status_order``: e.g. ``["sent", "read"]`` (read without delivered), ``["sent", "read", "delivered"]``
   (delivered after read), ``["sent", "delivered", "read", "played"]``; ``null`` = sent, then delivered and
   read by ``delivered_rate`` / ``read_rate``. ``statuses_in_one_envelope``: all of a message's statuses in
@@ -198,6 +200,7 @@ class SandboxConfig:
     # on the Cloud API's /messages (131063).
     marketing_messages_api_onboarded: bool = True
     marketing_blocked_on_cloud_api: bool = False
+    upload_fault: str = ""  # "bare_500": the upload of a sample file's bytes answers a proxy's empty 500
     status_order: list[str] | None = None
     statuses_in_one_envelope: bool = False
     status_copies: int = 1
@@ -1025,6 +1028,8 @@ class Sandbox:
                 raise _invalid(f"(#100) The upload must start at file_offset 0 and carry the {session['file_length']} bytes announced")
         except GraphError as error:
             return error.response()
+        if self.config.upload_fault == "bare_500":
+            return web.Response(status=500)
         session["handle"] = f"4::{base64.b64encode(hashlib.sha256(raw_body).digest()[:18]).decode()}:sandbox"
         session["sha256"] = hashlib.sha256(raw_body).hexdigest()
         return web.json_response({"h": session["handle"]})
