@@ -33,8 +33,12 @@ def statuses_settled(sandbox, campaign_id: int, count: int) -> None:
 
 
 def days_pass(campaign_id: int, days: int) -> None:
-    """The workers cannot wait days: the campaign and its messages are moved back as if it had run then."""
-    shift = timedelta(days=days)
+    """The workers cannot wait days: the campaign and its messages are moved back as if it had run then.
+
+    A minute more, as a follow-up's earliest start is rounded up to the whole minute: without it the
+    follow-up would wait for the next minute to begin.
+    """
+    shift = timedelta(days=days, minutes=1)
     Campaign.objects.filter(pk=campaign_id).update(launched_at=F("launched_at") - shift, completed_at=F("completed_at") - shift)
     Message.objects.filter(campaign_id=campaign_id).update(
         **{name: F(name) - shift for name in ("created_at", "dispatched_at", "accepted_at", "sent_at", "delivered_at", "read_at")}
