@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -57,6 +58,9 @@ _MESSAGE_WRITE_FIELDS = [
     "send_after", "claim_token", "lease_expires_at", "dispatched_at", "accepted_at", "failed_at", "is_marketing",
     "phone_number_id",
 ]  # fmt: skip
+# What marking a row SENDING changes. Only these are written for those rows: the instances come from the
+# claim, and writing back their other columns would cost CPU for nothing (or undo a change made since).
+_SENDING_WRITE_FIELDS = ["status", "decision", "attempts", "dispatched_at", "is_marketing", "phone_number_id"]
 
 # --- 3. send ------------------------------------------------------------------------------------
 
@@ -269,7 +273,9 @@ def batch_send(*, campaign_id: int, token: uuid.UUID, messages: list[Message]) -
                         message.decision["expired"] = "deferred past the campaign's end"
                     report.skipped += 1
                 written.append(message)
-            rows_update(Message, written, _MESSAGE_WRITE_FIELDS)
+            sending = [message for message in written if message.status == MessageStatus.SENDING]
+            rows_update(Message, sending, _SENDING_WRITE_FIELDS)
+            rows_update(Message, [message for message in written if message.status != MessageStatus.SENDING], _MESSAGE_WRITE_FIELDS)
         # Committed: a crash from here on leaves SENDING rows, which are never re-sent blindly.
         if to_send:
             outcomes = _send_all(campaign, number, token, to_send)
@@ -327,8 +333,18 @@ def _results_write(outcomes: list[Outcome], report: BatchReport, token: uuid.UUI
         return None
     now = timezone.now()
     problem: tuple[str, WhatsAppError] | None = None
-    by_id = {outcome.message.pk: outcome for outcome in outcomes}
+    # Sends WhatsApp accepted (nearly all) are written by one statement on PostgreSQL; the rest go
+    # through the outcome table row by row.
+    set_based = connection.vendor == "postgresql"
+    accepted = [outcome for outcome in outcomes if set_based and outcome.result is not None]
+    by_id = {outcome.message.pk: outcome for outcome in outcomes if not (set_based and outcome.result is not None)}
     with transaction.atomic():
+        if accepted:
+            # Locks every row of the batch, the others too, in primary key order (the order of every
+            # writer of message rows), before it writes any: the read below then waits for no lock.
+            report.sent += _accepted_write(accepted, [outcome.message.pk for outcome in outcomes], now)
+        if not by_id:
+            return None
         fresh = list(Message.objects.select_for_update().filter(pk__in=list(by_id)).order_by("pk"))
         # A send that never started, on a row recovered since (the batch outlived its lease), is not
         # ours any more: another dispatcher may hold it now.
@@ -345,6 +361,51 @@ def _results_write(outcomes: list[Outcome], report: BatchReport, token: uuid.UUI
                 report.unknown += 1
         rows_update(Message, fresh, _MESSAGE_WRITE_FIELDS)
     return problem
+
+
+def _accepted_write(accepted: list[Outcome], batch_ids: list[uuid.UUID], now: datetime) -> int:
+    """``outcome_apply`` of accepted sends, in one statement (PostgreSQL); returns the rows written.
+
+    Loading each row with its decision document, changing it in Python and writing 16 columns back
+    took about 8 ms of a worker's CPU per 100 accepted sends; this statement takes under 1 ms. The
+    same change, in SQL: the claim ends; the first wamid and acceptance time are kept; a row still in
+    flight becomes ACCEPTED, one a status webhook settled meanwhile (e.g. delivered) keeps its
+    status; the decision gets its result (its "at" is Python's isoformat, as outcome_apply writes it).
+
+    The ``ARRAY(... FOR UPDATE)`` sub-select is run once and whole before the update writes (and so
+    locks) its first row: it locks all of ``batch_ids``, the rows of the other outcomes too, in
+    primary key order, the order of the status drain and of lease recovery. Locking the accepted
+    rows here and the others in a second pass could take them out of that order and deadlock.
+    """
+    in_flight = [MessageStatus.SENDING.value, MessageStatus.UNKNOWN.value]
+    rows = json.dumps([{"id": str(outcome.message.pk), "wamid": outcome.result.wamid} for outcome in accepted if outcome.result])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE campaigns_message AS t SET
+                claim_token = NULL,
+                lease_expires_at = NULL,
+                wamid = COALESCE(NULLIF(t.wamid, ''), v.wamid),
+                accepted_at = COALESCE(t.accepted_at, %(now)s),
+                status = CASE WHEN t.status = ANY(%(in_flight)s) THEN %(accepted)s ELSE t.status END,
+                error_detail = CASE WHEN t.status = ANY(%(in_flight)s) THEN '' ELSE t.error_detail END,
+                decision = t.decision || jsonb_build_object(
+                    'result', jsonb_build_object('at', %(at)s::text, 'outcome', 'accepted', 'wamid', v.wamid)
+                )
+            FROM jsonb_to_recordset(%(rows)s::jsonb) AS v(id uuid, wamid varchar)
+            WHERE t.id = v.id
+              AND t.id = ANY(ARRAY(SELECT id FROM campaigns_message WHERE id = ANY(%(batch)s::uuid[]) ORDER BY id FOR UPDATE))
+            """,
+            {
+                "now": now,
+                "at": now.isoformat(),  # the string outcome_apply writes, not PostgreSQL's rendering of the time
+                "in_flight": in_flight,
+                "accepted": MessageStatus.ACCEPTED.value,
+                "rows": rows,
+                "batch": "{" + ",".join(str(pk) for pk in batch_ids) + "}",
+            },
+        )
+        return cursor.rowcount
 
 
 def _platform_optouts_record(outcomes: list[Outcome]) -> None:
