@@ -6,15 +6,23 @@ per-contact locks) use the same query, so what the dry run predicts is what the 
 
 from __future__ import annotations
 
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from django.db import connections, router
 from django.db.models import (
     Case,
     CharField,
     Count,
     DateTimeField,
+    F,
     IntegerField,
+    Lookup,
     OuterRef,
     Q,
     QuerySet,
@@ -82,6 +90,32 @@ def _dispatched_since(ref: str) -> Coalesce:
     return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
 
 
+@dataclass(frozen=True)
+class _Shape:
+    """Everything the query's SQL depends on apart from the contacts: equal shapes give the same SQL."""
+
+    marketing: bool
+    parameters: str  # the campaign's mapping as JSON, key order kept (it names the param_<i> columns)
+    limits: CapLimits
+    zones: tuple[str, ...]
+    windows: tuple[tuple[str, datetime, datetime], ...]  # per zone, and "" for any other
+    quiet_zones: tuple[str, ...]
+
+
+def _shape(campaign: Campaign, limits: CapLimits, now: datetime, zones: Sequence[str]) -> _Shape:
+    names = sorted(set(zones)) or ["UTC"]
+    windows = [(name, *cap_windows(name, now)) for name in names]
+    return _Shape(
+        # The template's category as stored now (a template_category_update changes it mid-campaign).
+        marketing=campaign.is_marketing,
+        parameters=json.dumps(campaign.parameters or []),
+        limits=limits,
+        zones=tuple(names),
+        windows=(*windows, ("", *cap_windows("UTC", now))),
+        quiet_zones=tuple(name for name in names if in_quiet_hours(name, now, limits)),
+    )
+
+
 def eligibility_annotate(
     contacts: QuerySet[Contact], *, campaign: Campaign, limits: CapLimits, now: datetime, zones: list[str]
 ) -> QuerySet[WithAnnotations[Contact, VerdictAnnotation]]:
@@ -91,13 +125,15 @@ def eligibility_annotate(
     Whether marketing consent is needed follows the campaign's template category as stored now
     (a ``template_category_update`` changes it mid-campaign), never what it was at approval.
     """
-    marketing = campaign.is_marketing
+    return _annotate(contacts, _shape(campaign, limits, now, zones))
+
+
+def _annotate(contacts: QuerySet[Contact], shape: _Shape) -> QuerySet[WithAnnotations[Contact, VerdictAnnotation]]:
+    """The query of ``shape`` alone (nothing else of the campaign), so equal shapes compile alike."""
+    marketing, limits, zones, quiet_zones = shape.marketing, shape.limits, list(shape.zones), list(shape.quiet_zones)
     states = ConsentState.objects.filter(contact_id=OuterRef("pk"), purpose__code=Purpose.MARKETING)
-    zones = sorted(set(zones)) or ["UTC"]
-    windows = {name: cap_windows(name, now) for name in zones}
-    windows[""] = cap_windows("UTC", now)
-    quiet_zones = [name for name in zones if in_quiet_hours(name, now, limits)]
-    expressions = parameter_expressions(campaign.parameters or [])
+    windows = {name: (day, week) for name, day, week in shape.windows}
+    expressions = parameter_expressions(json.loads(shape.parameters))
 
     contacts = contacts.annotate(
         consent_status=Coalesce(Subquery(states.values("status")[:1]), Value(ConsentStatus.NONE)),
@@ -127,3 +163,110 @@ def eligibility_annotate(
         if quiet_zones:
             rules.append(When(time_zone__in=quiet_zones, then=Value(QUIET_HOURS)))
     return contacts.annotate(verdict=Case(*rules, default=Value(ELIGIBLE), output_field=CharField()))
+
+
+class _AnyOf(Lookup):
+    """``column = ANY(%s::bigint[])``: the ids as one array parameter, so the SQL does not depend on them."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False  # the list as given: the compiled parameters then hold this very object
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, Any]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s::bigint[])", (*lhs_params, self.rhs)
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    params: tuple[Any, ...]
+    ids_at: int  # the position of the contact ids in ``params``
+    names: tuple[str, ...]  # the row's keys, as .values() names them
+    # Django's converters by column (e.g. int() of the cap counts), applied to each row as .values() does.
+    converters: tuple[tuple[int, tuple[Any, ...], Any], ...]
+
+
+# Per process (a worker sends batch after batch of a few campaigns): compiled SQL by shape and
+# database. None for a shape whose SQL could not be reused (the normal path is taken then).
+_COMPILED: OrderedDict[tuple[Any, ...], _Compiled | None] = OrderedDict()
+_COMPILED_MAX = 64
+_COMPILED_LOCK = threading.Lock()
+
+
+def _compile(queryset: QuerySet[Any], ids: list[int]) -> _Compiled | None:
+    """The queryset's SQL with the position of ``ids`` among its parameters; None if it cannot be reused."""
+    compiler = queryset.query.get_compiler(using=queryset.db)
+    sql, params = compiler.as_sql()
+    positions = [i for i, param in enumerate(params) if param is ids]
+    if len(positions) != 1:
+        return None
+    selected = [column for column, *_ in compiler.select[: compiler.col_count]]
+    if compiler.has_composite_fields(selected):
+        return None
+    converters = compiler.get_converters(selected)
+    query = queryset.query
+    if query.selected:
+        names = list(query.selected)
+    else:  # as ValuesIterable names them
+        names = [*query.extra_select, *query.values_select, *query.annotation_select]
+    if len(names) != len(selected):
+        return None
+    return _Compiled(
+        sql=sql, params=tuple(params), ids_at=positions[0], names=tuple(names),
+        converters=tuple((at, tuple(functions), expression) for at, (functions, expression) in converters.items()),
+    )  # fmt: skip
+
+
+def eligibility_rows(
+    contact_ids: list[int],
+    *,
+    campaign: Campaign,
+    limits: CapLimits,
+    now: datetime,
+    zones: list[str],
+    fields: Sequence[str],
+) -> list[dict[str, Any]]:
+    """``eligibility_annotate(...).values(*fields)`` of these contacts, as a list of dicts.
+
+    The send-time check runs this for every batch, and compiling the query's SQL was most of its
+    cost: on PostgreSQL the SQL is compiled once per shape (campaign's marketing flag and parameters,
+    limits, zones with their windows and quiet hours) and run again with only the ids changed.
+    """
+    shape = _shape(campaign, limits, now, zones)
+    alias = router.db_for_read(Contact)
+    connection = connections[alias]
+    if connection.vendor != "postgresql":
+        contacts = Contact.objects.using(alias).filter(pk__in=contact_ids)
+        return list(_annotate(contacts, shape).values(*fields))
+    key = (alias, shape, tuple(fields))
+    with _COMPILED_LOCK:
+        known = key in _COMPILED
+        compiled = _COMPILED.get(key)
+        if known:
+            _COMPILED.move_to_end(key)
+    if not known:
+        ids = list(contact_ids)  # a new object: found among the compiled parameters by identity
+        queryset = _annotate(Contact.objects.using(alias).filter(_AnyOf(F("pk"), ids)), shape).values(*fields)
+        compiled = _compile(queryset, ids)
+        with _COMPILED_LOCK:
+            _COMPILED[key] = compiled
+            while len(_COMPILED) > _COMPILED_MAX:
+                _COMPILED.popitem(last=False)
+        if compiled is None:
+            return list(queryset)
+    if compiled is None:
+        contacts = Contact.objects.using(alias).filter(pk__in=contact_ids)
+        return list(_annotate(contacts, shape).values(*fields))
+    params = list(compiled.params)
+    params[compiled.ids_at] = list(contact_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(compiled.sql, params)
+        rows = cursor.fetchall()
+    result = []
+    for fetched in rows:
+        row = list(fetched)
+        for at, functions, expression in compiled.converters:
+            for convert in functions:
+                row[at] = convert(row[at], expression, connection)
+        result.append(dict(zip(compiled.names, row, strict=True)))
+    return result

@@ -12,7 +12,6 @@ from campaigns.caps import CAP_COUNTED_Q, CapLimits, cap_limits, cap_release_tim
 from campaigns.models import Campaign, Message, MessageStatus
 from campaigns.parameters import parameter_fields
 from campaigns.variants import campaign_views_by_label
-from consent.models import Contact
 
 logger = logging.getLogger(__name__)
 
@@ -28,12 +27,14 @@ def decisions(campaign: Campaign, messages: list[Message], limits: CapLimits, no
     """The send-time check of a whole batch, in one query (plus one for capped contacts)."""
     by_contact = {m.contact_id: m for m in messages}
     zones = sorted({m.contact.time_zone for m in messages})
+    fields = ("pk", "verdict", "consent_status", "consent_event_id", "day_count", "week_count", "time_zone",
+              *parameter_fields(campaign.parameters))  # fmt: skip
+    # The SQL is compiled once per campaign shape and reused with the next batch's ids (see eligibility_rows).
     rows = {
         row["pk"]: row
-        for row in eligibility.eligibility_annotate(
-            Contact.objects.filter(pk__in=list(by_contact)), campaign=campaign, limits=limits, now=now, zones=zones
-        ).values("pk", "verdict", "consent_status", "consent_event_id", "day_count", "week_count", "time_zone",
-                 *parameter_fields(campaign.parameters))  # fmt: skip
+        for row in eligibility.eligibility_rows(
+            list(by_contact), campaign=campaign, limits=limits, now=now, zones=zones, fields=fields
+        )
     }
     capped = [cid for cid, row in rows.items() if row["verdict"] == eligibility.FREQUENCY_CAP]
     dispatched: dict[int, list[datetime]] = {}
