@@ -381,8 +381,8 @@ def _accepted_write(accepted: list[Outcome], batch_ids: list[uuid.UUID], now: da
     rows = json.dumps([{"id": str(outcome.message.pk), "wamid": outcome.result.wamid} for outcome in accepted if outcome.result])
     with connection.cursor() as cursor:
         cursor.execute(
-            """
-            UPDATE campaigns_message AS t SET
+            f"""
+            UPDATE {Message._meta.db_table} AS t SET
                 claim_token = NULL,
                 lease_expires_at = NULL,
                 wamid = COALESCE(NULLIF(t.wamid, ''), v.wamid),
@@ -394,7 +394,7 @@ def _accepted_write(accepted: list[Outcome], batch_ids: list[uuid.UUID], now: da
                 )
             FROM jsonb_to_recordset(%(rows)s::jsonb) AS v(id uuid, wamid varchar)
             WHERE t.id = v.id
-              AND t.id = ANY(ARRAY(SELECT id FROM campaigns_message WHERE id = ANY(%(batch)s::uuid[]) ORDER BY id FOR UPDATE))
+              AND t.id = ANY(ARRAY(SELECT id FROM {Message._meta.db_table} WHERE id = ANY(%(batch)s::uuid[]) ORDER BY id FOR UPDATE))
             """,
             {
                 "now": now,
