@@ -19,7 +19,7 @@ from campaigns.variants import CONTROL, group_of
 from consent.models import Contact
 from consent.services import consent_revoke
 from core.audit import Actor
-from tests.factories import campaign_with_messages, client_for, contacts_create, inbound
+from tests.factories import campaign_with_messages, client_for, contacts_create, inbound, phone
 
 pytestmark = pytest.mark.django_db
 
@@ -57,12 +57,14 @@ def test_the_approver_sees_the_dry_run_and_samples_and_approves(approver, submit
 
 
 def test_the_review_counts_the_hold_out_apart_from_those_who_would_receive_it(approver, submitted):
+    contacts_create(16, start=100)  # 20 opted in: whatever the ids, the hash holds out some and not all
     Campaign.objects.filter(pk=submitted.pk).update(control_percent=50)
     submitted.refresh_from_db()
-    held_out = sum(group_of(submitted, contact.pk) == CONTROL for contact in Contact.objects.order_by("pk")[:4])
-    assert 0 < held_out < 4  # four opted-in people, half held out: this campaign id splits them
+    opted_in = list(Contact.objects.exclude(phone__in=[phone(50), phone(51)]).values_list("pk", flat=True))  # the fixture's two without
+    held_out = sum(group_of(submitted, pk) == CONTROL for pk in opted_in)
+    assert len(opted_in) == 20 and 0 < held_out < 20
     page = client_for(approver).get(f"/admin/campaigns/campaign/{submitted.pk}/review/").content.decode()
-    assert f'<div class="rt-figure" id="dry-run-eligible">{4 - held_out}</div>' in page
+    assert f'<div class="rt-figure" id="dry-run-eligible">{20 - held_out}</div>' in page
     assert f'<div class="rt-figure" id="dry-run-held-out">{held_out}</div><div class="rt-caption">held out (50% control group): never messaged</div>' in page
 
 
