@@ -230,6 +230,7 @@ def test_the_write_back_locks_the_batch_in_primary_key_order_like_the_status_dra
 
 def _someone_waits_for_a_row_lock() -> bool:
     with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")  # inside a transaction the view is otherwise read once
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
         )
