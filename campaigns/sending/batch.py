@@ -69,7 +69,6 @@ def _send_all(
     campaign: Campaign, number: Number, token: uuid.UUID, to_send: list[tuple[Message, MessageTemplate, list[dict]]]
 ) -> list[Outcome]:
     stop = threading.Event()
-    threads, queued = _send_threads()
     phone_number_id = number.phone_number_id  # the campaign's number: its own limiter, its own /messages
     rate = bucket_rate(phone_number_id)
     # Per template (each A/B variant's has its own category), decided here: the send threads must not
@@ -80,7 +79,6 @@ def _send_all(
     }
 
     def send_one(item: tuple[Message, MessageTemplate, list[dict]]) -> Outcome:
-        queued.started()
         message, template, components = item
         try:
             if (
@@ -113,8 +111,7 @@ def _send_all(
         _send_rate_adjust(phone_number_id, None)
         return Outcome(message, result=result)
 
-    queued.add(len(to_send))
-    futures = [threads.submit(send_one, item) for item in to_send]
+    futures = [_send_threads().submit(send_one, item) for item in to_send]
     # A slow batch is not a dead worker: while its calls run, keep its lease (and the campaign's
     # dispatcher heartbeat) alive, so recovery does not turn rows that are being sent into UNKNOWN.
     while wait(futures, timeout=settings.CAMPAIGN_LEASE_SECONDS / 3).not_done:
@@ -122,39 +119,12 @@ def _send_all(
     return [future.result() for future in futures]
 
 
-class CallsQueued:
-    """How many calls this process handed to its send threads that have not started yet."""
-
-    def __init__(self) -> None:
-        self._count = 0
-        self._changed = threading.Condition()
-
-    @property
-    def count(self) -> int:
-        return self._count
-
-    def add(self, count: int) -> None:
-        with self._changed:
-            self._count += count
-
-    def started(self) -> None:
-        with self._changed:
-            self._count -= 1
-            self._changed.notify_all()
-
-    def wait_below(self, limit: int, timeout: float) -> bool:
-        """Wait until fewer than ``limit`` calls are queued; False if still not after ``timeout`` seconds."""
-        with self._changed:
-            return self._changed.wait_for(lambda: self._count < limit, timeout=timeout)
-
-
-_send_pool: tuple[int, int, ThreadPoolExecutor, CallsQueued] | None = None
+_send_pool: tuple[int, int, ThreadPoolExecutor] | None = None
 _send_pool_lock = threading.Lock()
 
 
-def _send_threads() -> tuple[ThreadPoolExecutor, CallsQueued]:
-    """The process's CAMPAIGN_SEND_CONCURRENCY send threads, shared by the batches it has in flight,
-    and the count of the calls waiting for one of them.
+def _send_threads() -> ThreadPoolExecutor:
+    """The process's CAMPAIGN_SEND_CONCURRENCY send threads, shared by the batches it has in flight.
 
     Shared, so that one batch's calls keep the threads busy while another batch is being claimed,
     checked or written back, and the process never has more calls open than the setting says.
@@ -163,25 +133,8 @@ def _send_threads() -> tuple[ThreadPoolExecutor, CallsQueued]:
     size = settings.CAMPAIGN_SEND_CONCURRENCY
     with _send_pool_lock:
         if _send_pool is None or _send_pool[:2] != (os.getpid(), size):  # a forked process makes its own
-            _send_pool = (os.getpid(), size, ThreadPoolExecutor(max_workers=size, thread_name_prefix="send"), CallsQueued())
-        return _send_pool[2], _send_pool[3]
-
-
-def send_threads_queue() -> CallsQueued:
-    """The count of this process's calls waiting for a send thread."""
-    return _send_threads()[1]
-
-
-def send_threads_room_wait() -> None:
-    """Wait until the send threads are about to be free: fewer calls queued than there are threads.
-
-    A batch holds its people's consent locks from its check until its last call returned, and an
-    opt-out for one of them waits that long. Checked while another batch's calls still queue for
-    the threads, it would hold them through those calls too (about twice as long, measured in
-    bench/RESULTS.md); checked now, its calls follow the other batch's without a gap. Bounded, so a
-    claimed batch is always checked well within its lease.
-    """
-    send_threads_queue().wait_below(settings.CAMPAIGN_SEND_CONCURRENCY, timeout=settings.CAMPAIGN_LEASE_SECONDS / 6)
+            _send_pool = (os.getpid(), size, ThreadPoolExecutor(max_workers=size, thread_name_prefix="send"))
+        return _send_pool[2]
 
 
 def _lease_renew(campaign_id: int, token: uuid.UUID, message_ids: list[uuid.UUID]) -> None:
@@ -257,7 +210,6 @@ def batch_send(*, campaign_id: int, token: uuid.UUID, messages: list[Message]) -
         return report
     limits = cap_limits(campaign=campaign)
     outcomes: list[Outcome] = []
-    send_threads_room_wait()  # the consent locks are held from the check until the last call returns
     with consent_locks(sorted({m.contact_id for m in messages})):
         now = timezone.now()
         verdicts = []
