@@ -235,28 +235,21 @@ def eligibility_rows(
     shape = _shape(campaign, limits, now, zones)
     alias = router.db_for_read(Contact)
     connection = connections[alias]
-    if connection.vendor != "postgresql":
-        contacts = Contact.objects.using(alias).filter(pk__in=contact_ids)
-        return list(_annotate(contacts, shape).values(*fields))
     key = (alias, shape, tuple(fields))
     with _COMPILED_LOCK:
         known = key in _COMPILED
         compiled = _COMPILED.get(key)
         if known:
             _COMPILED.move_to_end(key)
-    if not known:
+    if connection.vendor == "postgresql" and not known:
         ids = list(contact_ids)  # a new object: found among the compiled parameters by identity
-        queryset = _annotate(Contact.objects.using(alias).filter(_AnyOf(F("pk"), ids)), shape).values(*fields)
-        compiled = _compile(queryset, ids)
+        compiled = _compile(_annotate(Contact.objects.using(alias).filter(_AnyOf(F("pk"), ids)), shape).values(*fields), ids)
         with _COMPILED_LOCK:
             _COMPILED[key] = compiled
             while len(_COMPILED) > _COMPILED_MAX:
                 _COMPILED.popitem(last=False)
-        if compiled is None:
-            return list(queryset)
-    if compiled is None:
-        contacts = Contact.objects.using(alias).filter(pk__in=contact_ids)
-        return list(_annotate(contacts, shape).values(*fields))
+    if compiled is None:  # SQLite, or a shape whose SQL cannot be reused: the queryset as it is
+        return list(_annotate(Contact.objects.using(alias).filter(pk__in=contact_ids), shape).values(*fields))
     params = list(compiled.params)
     params[compiled.ids_at] = list(contact_ids)
     with connection.cursor() as cursor:

@@ -335,9 +335,8 @@ def _results_write(outcomes: list[Outcome], report: BatchReport, token: uuid.UUI
     problem: tuple[str, WhatsAppError] | None = None
     # Sends WhatsApp accepted (nearly all) are written by one statement on PostgreSQL; the rest go
     # through the outcome table row by row.
-    set_based = connection.vendor == "postgresql"
-    accepted = [outcome for outcome in outcomes if set_based and outcome.result is not None]
-    by_id = {outcome.message.pk: outcome for outcome in outcomes if not (set_based and outcome.result is not None)}
+    accepted = [outcome for outcome in outcomes if outcome.result is not None] if connection.vendor == "postgresql" else []
+    by_id = {outcome.message.pk: outcome for outcome in outcomes if outcome.result is None or not accepted}
     with transaction.atomic():
         if accepted:
             # Locks every row of the batch, the others too, in primary key order (the order of every
